@@ -1,0 +1,9 @@
+"""One exception type for bad input, so the entrypoint can print one readable line instead of a traceback."""
+
+
+class ConfigError(ValueError):
+    """Bad user input: the message names the key, the value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r}: {allowed}")

@@ -1,0 +1,144 @@
+"""The training loop: one screen, no per-batch host synchronisation, data already on the device."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+from .strategies import ALL, FIRST, SECOND, OptimizerState
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class Progress(str, Enum):
+    auto = "auto"  # a bar in an interactive terminal, log lines otherwise
+    bar = "bar"
+    log = "log"
+    none = "none"
+
+
+@dataclass
+class TrainerConfig:
+    """Schema of the `trainer` config group."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 8192
+    device: str = "auto"  # auto | cpu | cuda | mps (also cuda:N)
+    num_threads: Optional[int] = None  # torch intra-op threads; null: all cores, or cores / parallel jobs in a sweep
+    checkpoint: bool = True  # save checkpoint.pt at every epoch end, so a killed run resumes
+    progress: Progress = Progress.auto
+
+    def __post_init__(self) -> None:
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"trainer.{key}", getattr(self, key), "must be an integer >= 1")
+        if self.device.split(":")[0] not in DEVICES:
+            raise ConfigError("trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError("trainer.num_threads", self.num_threads, "must be >= 1 or null")
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint must hold, beyond model/optimizer/RNG, to continue a run exactly."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps taken
+    flops: int = 0  # training FLOPs executed
+    elapsed_s: float = 0.0  # wall seconds of training + evaluation so far
+    trainable: Optional[frozenset] = None  # halves training at the last step
+    rows: list = field(default_factory=list)  # metrics.csv rows so far
+
+
+def clock(device: torch.device) -> float:
+    """Wall time after the device has finished its queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+@torch.inference_mode()
+def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    was_training = model.training
+    model.eval()
+    loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), dtype=torch.long, device=x.device)
+    for i in range(0, len(y), batch_size):
+        logits = model(x[i:i + batch_size])
+        loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum")
+        correct += (logits.argmax(1) == y[i:i + batch_size]).sum()
+    model.train(was_training)
+    return loss.item() / len(y), correct.item() / len(y)
+
+
+def trained_label(phases: set) -> str:
+    if phases == {ALL}:
+        return "all"
+    if len(phases) == 1:
+        return "first" if phases == {FIRST} else "second"
+    return "first+second"
+
+
+def fit(model, data, strategy, optimizer, make_optimizer: Callable, cfg: TrainerConfig,
+        gen: torch.Generator, state: TrainState, on_epoch: Callable) -> str:
+    """Train from ``state`` to ``cfg.epochs``; returns "completed" or "diverged".
+
+    ``on_epoch(state, optimizer)`` runs after each epoch (metrics, checkpoint, progress).
+    """
+    device = data.x_train.device
+    n, bs = len(data.y_train), cfg.batch_size
+    flops_per_sample = {t: model.train_flops_per_sample(t) for t in (ALL, FIRST, SECOND)}
+    reset = strategy.optimizer_state == OptimizerState.reset
+    if state.trainable is not None:
+        model.set_trainable(state.trainable, strategy.freeze_bn_stats)
+    started = clock(device) - state.elapsed_s
+    for epoch in range(state.epoch, cfg.epochs):
+        model.train()
+        t0 = clock(device)
+        perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        phases = set()
+        for start in range(0, n, bs):
+            trainable = strategy.trainable(epoch, state.step)
+            if trainable != state.trainable:
+                if reset and state.trainable is not None:
+                    optimizer = make_optimizer()
+                model.set_trainable(trainable, strategy.freeze_bn_stats)
+                state.trainable = trainable
+            phases.add(trainable)
+            idx = perm[start:start + bs]
+            x, y = data.x_train[idx], data.y_train[idx]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                loss_sum += loss * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+            state.flops += flops_per_sample[trainable] * len(idx)
+            state.step += 1
+        epoch_s = clock(device) - t0
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)
+        eval_s = clock(device) - t0 - epoch_s
+        train_loss = loss_sum.item() / n
+        state.rows.append({
+            "epoch": epoch + 1, "step": state.step, "trained": trained_label(phases),
+            "train_loss": train_loss, "train_acc": correct.item() / n,
+            "test_loss": test_loss, "test_acc": test_acc,
+            "epoch_s": epoch_s, "eval_s": eval_s, "elapsed_s": clock(device) - started,
+            "train_flops": state.flops,
+        })
+        state.epoch, state.elapsed_s = epoch + 1, state.rows[-1]["elapsed_s"]
+        on_epoch(state, optimizer)
+        if not math.isfinite(train_loss):
+            return "diverged"
+    return "completed"

@@ -1,0 +1,66 @@
+"""End-of-sweep accounting: one table of what every job of the sweep folder ended as, and the exit code."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from . import records
+
+log = logging.getLogger(__name__)
+_exit_code = 0
+ORDER = ("completed", "skipped", "diverged", "failed", "incomplete")
+
+
+def exit_code() -> int:
+    """Non-zero when the last sweep of this process had a failed or unfinished job."""
+    return _exit_code
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra") if p.parent != Path(sweep_dir))
+
+
+def job_status(job: Path, launched_at: float) -> tuple[str, str]:
+    """(status, error) of one job; a terminal summary older than this launch means it was skipped."""
+    summary = records.read_summary(job)
+    if summary is None:
+        return "incomplete", "no summary.json (killed or still running)"
+    status = summary.get("status", "incomplete")
+    if status in records.TERMINAL and (job / records.SUMMARY_FILE).stat().st_mtime < launched_at:
+        return ("skipped" if status == "completed" else status), summary.get("error") or ""
+    return status, summary.get("error") or ""
+
+
+def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+    counts = {s: 0 for s in ORDER}
+    problems = []
+    for job in job_dirs(sweep_dir):
+        status, error = job_status(job, launched_at)
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("diverged", "failed", "incomplete"):
+            problems.append((status, job.name, error))
+    return counts, problems
+
+
+class SweepReport(Callback):
+    """Prints the sweep's status table and makes ``af-train -m`` exit non-zero if a job failed."""
+
+    def __init__(self) -> None:
+        self.launched_at = time.time()
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.launched_at = time.time()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _exit_code
+        sweep_dir = Path(config.hydra.sweep.dir)
+        counts, problems = report(sweep_dir, self.launched_at - 1.0)
+        lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")]
+        lines += [f"  {status:<10} {name}  {error}" for status, name, error in problems]
+        print("\n".join(lines), flush=True)
+        _exit_code = 1 if counts.get("failed") or counts.get("incomplete") else 0

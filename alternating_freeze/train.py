@@ -1,0 +1,236 @@
+"""Entrypoint: one configured run, from config to results on disk (``uv run af-train``)."""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from . import records, sweep
+from .config import config_hash, validate
+from .data import load_dataset
+from .errors import ConfigError
+from .loop import Progress, TrainState, fit
+from .models import build_model
+from .optim import build_optimizer
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict:
+    try:
+        own = version("alternating-freeze")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        own = "unknown"
+    return {"python": platform.python_version(), "torch": torch.__version__, "alternating_freeze": own}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    kind = name.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device", name, "CUDA is not available on this machine; use auto or cpu")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("trainer.device", name, "MPS is not available on this machine; use auto or cpu")
+    return torch.device(name)
+
+
+def resolve_threads(requested: int | None, launcher: DictConfig | None) -> int:
+    """Parallel jobs share the cores: each gets cores / jobs threads unless told otherwise."""
+    if requested:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    launcher = launcher or {}
+    if launcher.get("cpus_per_task"):  # submitit: the scheduler gave this job its own cores
+        return int(launcher["cpus_per_task"])
+    jobs = launcher.get("n_jobs")  # joblib
+    if jobs:
+        jobs = cores if jobs < 0 else jobs
+        return max(1, cores // jobs)
+    return torch.get_num_threads()
+
+
+def _use_bar(progress: Progress) -> bool:
+    return progress == Progress.bar or (progress == Progress.auto and sys.stderr.isatty())
+
+
+def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: float, started_at: str) -> str:
+    run = validate(cfg)
+    device = resolve_device(run.trainer.device)
+    torch.set_num_threads(resolve_threads(run.trainer.num_threads, launcher))
+    torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
+    data = load_dataset(run.dataset, device)
+    model = build_model(run.model, data.input_dim, data.num_classes).to(device)
+    optimizer = build_optimizer(run.optimizer, model.parameters())
+    gen = torch.Generator().manual_seed(run.seed)  # batch order; on the CPU so every device sees the same
+    state, h = TrainState(), config_hash(cfg)
+
+    ckpt_path = out / records.CHECKPOINT_FILE
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if ckpt["config_hash"] != h:
+            raise ConfigError("hydra.run.dir", str(out), "holds a checkpoint of a different config; use a new folder")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["gen"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        state = ckpt["state"]
+        log.info("resuming from %s after epoch %d", ckpt_path, state.epoch)
+
+    bar = None
+    if _use_bar(run.trainer.progress):
+        from tqdm import tqdm
+
+        bar = tqdm(total=run.trainer.epochs, initial=state.epoch, desc=run.strategy.name, unit="epoch")
+
+    def on_epoch(state: TrainState, optimizer: torch.optim.Optimizer) -> None:
+        # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo
+        if run.trainer.checkpoint:
+            records.save_checkpoint(ckpt_path, {
+                "config_hash": h, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "state": state,
+            })
+        records.write_metrics(out / records.METRICS_FILE, state.rows)
+        r = state.rows[-1]
+        if bar is not None:
+            bar.set_postfix(loss=f"{r['train_loss']:.4f}", acc=f"{r['test_acc']:.4f}", trained=r["trained"])
+            bar.update(1)
+        elif run.trainer.progress != Progress.none:
+            log.info("epoch %d/%d  trained=%s  train_loss=%.4f  test_acc=%.4f  %.2fs",
+                     r["epoch"], run.trainer.epochs, r["trained"], r["train_loss"], r["test_acc"], r["epoch_s"])
+
+    make_optimizer = lambda: build_optimizer(run.optimizer, model.parameters())  # noqa: E731
+    try:
+        status = fit(model, data, run.strategy, optimizer, make_optimizer, run.trainer, gen, state, on_epoch)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = {
+        "status": status,
+        "error": "loss became NaN or infinite" if status == "diverged" else None,
+        **records.summarize_metrics(state.rows),
+        "total_s": time.perf_counter() - t_start,
+        "seed": run.seed,
+        "device": str(device),
+        "resolved": {
+            "split": run.model.split_index, "steps": run.strategy.steps_per_half(), "device": str(device),
+            "num_threads": torch.get_num_threads(), "input_dim": data.input_dim,
+            "num_classes": data.num_classes, "n_train": len(data.y_train), "n_test": len(data.y_test),
+            "n_params": sum(p.numel() for p in model.parameters()),
+        },
+    }
+    _write_summary(out, cfg, summary, started_at)
+    ckpt_path.unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
+    log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", status,
+             summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
+             summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
+    return status
+
+
+def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    summary.update({
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        "config_hash": config_hash(cfg),
+        "overrides": list(hc.overrides.task) if hc else [],
+        "versions": _versions(),
+        "started_at": started_at,
+        "finished_at": _now(),
+    })
+    records.write_json(out / records.SUMMARY_FILE, summary)
+
+
+def run_job(cfg: DictConfig) -> str:
+    """One job: skip it if already done, run it, and turn any failure into a recorded status."""
+    t_start, started_at = time.perf_counter(), _now()
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    try:
+        previous = records.read_summary(out)
+        if previous and previous.get("status") in records.TERMINAL:
+            if previous.get("config_hash") != config_hash(cfg):
+                raise ConfigError("hydra.sweep.dir", str(out.parent),
+                                  "holds results of a different config for this job; use a new sweep dir")
+            log.info("skipping %s: already %s", out, previous["status"])
+            return "skipped"
+        return execute(cfg, out, hc.launcher, t_start, started_at)
+    except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
+        if isinstance(e, ConfigError) and str(e).startswith("hydra.sweep.dir"):
+            message = str(e)  # do not overwrite the other config's results
+        else:
+            message = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
+            records.write_atomic(out / records.ERROR_FILE, traceback.format_exc().encode())
+            _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
+                                      "total_s": time.perf_counter() - t_start}, started_at)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / records.ERROR_FILE})")
+        if multirun:
+            return "failed"
+        sys.exit(2 if isinstance(e, ConfigError) else 1)
+
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")(run_job)
+
+
+def check_group_choices(args: list[str]) -> None:
+    """Hydra reports an unknown option of a config group with its whole search path: say it in one line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception:  # a syntax error: Hydra's own message says where
+        return
+    for o in overrides:
+        folder = CONF / o.key_or_group
+        if o.key_or_group.startswith("hydra") or o.package or o.is_delete() or not folder.is_dir():
+            continue
+        if o.is_sweep_override() and not o.is_discrete_sweep():
+            continue
+        allowed = sorted(p.stem for p in folder.glob("*.yaml"))
+        for value in o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]:
+            if value not in allowed and value != "null":
+                raise ConfigError(o.key_or_group, value, f"allowed: {', '.join(allowed)}")
+
+
+def main() -> None:
+    try:
+        check_group_choices(sys.argv[1:])
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
+    sys.exit(sweep.exit_code())
+
+
+if __name__ == "__main__":
+    # `python -m alternating_freeze.train`: run the importable module's main, not this __main__ copy,
+    # so that the joblib and submitit launchers can pickle the task function by reference.
+    from alternating_freeze.train import main as _main
+
+    _main()

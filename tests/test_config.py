@@ -1,0 +1,83 @@
+"""Every config option composes through Hydra's compose API, validates, and bad values fail early."""
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+
+import alternating_freeze.config  # noqa: F401  registers the schemas
+from alternating_freeze.config import config_hash, validate
+from alternating_freeze.errors import ConfigError
+from alternating_freeze.models import build_model
+from alternating_freeze.strategies import Alternating, Standard
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def cfg_of(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("group", ["dataset", "model", "strategy", "optimizer", "trainer"])
+def test_every_group_option_composes_and_validates(group):
+    assert options(group), f"conf/{group} is empty"
+    for option in options(group):
+        run = validate(cfg_of(f"{group}={option}"))
+        assert getattr(run, group) is not None
+
+
+def test_model_presets_build_the_reference_networks():
+    notebook = build_model(validate(cfg_of("model=mlp_notebook")).model, 784, 10)
+    assert [m.out_features for _, m in notebook.linear_layers()] == [256, 256, 256, 10]
+    assert len(list(notebook.first.children())) == 2  # fc1 fc2 | fc3 fc4
+    repo = validate(cfg_of("model=mlp_repo")).model
+    net = build_model(repo, 3072, 10)
+    assert [(m.in_features, m.out_features) for _, m in net.linear_layers()] == [(3072, 512), (512, 512), (512, 10)]
+    assert repo.batchnorm and repo.dropout == 0.3 and repo.split_index == 1
+    for option in options("model"):
+        build_model(validate(cfg_of(f"model={option}")).model, 64, 10)
+
+
+def test_strategy_configs_become_strategy_objects():
+    assert isinstance(validate(cfg_of()).strategy, Standard)
+    s = validate(cfg_of("strategy=alternating_epoch", "strategy.steps=[2,1]")).strategy
+    assert isinstance(s, Alternating) and s.unit == "epoch" and s.steps_per_half() == [2, 1]
+
+
+@pytest.mark.parametrize("override", ["model.depth=three", "model.nonsense=1", "strategy=nope",
+                                      "strategy=alternating", "strategy.unit=week"])
+def test_wrong_type_or_unknown_key_fails_at_compose(override):
+    overrides = [override]
+    if override == "strategy=alternating":
+        overrides.append("strategy.unit=week")
+    with pytest.raises(ConfigCompositionException):
+        cfg_of(*overrides)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["model.split=4", "model.depth=4"], "model.split"),
+    (["model.split=0"], "model.split"),
+    (["model.depth=1"], "model.depth"),
+    (["strategy=alternating", "strategy.every=0"], "strategy.every"),
+    (["optimizer.lr=0"], "optimizer.lr"),
+    (["optimizer.lr=-0.1"], "optimizer.lr"),
+    (["trainer.device=tpu"], "trainer.device"),
+    (["trainer.epochs=0"], "trainer.epochs"),
+])
+def test_bad_values_name_key_value_and_allowed(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        validate(cfg_of(*overrides))
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}=") and "\n" not in str(err.value)
+
+
+def test_config_hash_ignores_execution_keys_only():
+    base = config_hash(cfg_of())
+    assert config_hash(cfg_of("trainer.device=cpu", "trainer.num_threads=1", "trainer.progress=none")) == base
+    assert config_hash(cfg_of("seed=1")) != base
+    assert config_hash(cfg_of("strategy=alternating")) != base

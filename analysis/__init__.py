@@ -1,0 +1,38 @@
+"""Analysis of alternating-freeze runs: statistics across seeds, paired comparisons with standard
+training, figures and a report, from the files each run writes (README, "Results on disk").
+
+Reads only those files; importing this package never imports torch or the training code, and
+imports pandas/scipy only when a name below is first used (so the Hydra callback and the
+command line start fast).
+
+    import analysis
+    runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
+    stats = analysis.summarize(runs)            # per configuration: n, mean, std, bootstrap CI of the mean
+    paired = analysis.paired_comparison(runs)   # vs standard training on matched seeds
+    result = analysis.analyze([...], out="...") # everything, written to disk (what af-analyze runs)
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "loading": ("STATUSES", "Loaded", "load", "load_runs", "load_curves"),
+    "pipeline": ("AnalysisResult", "NoRunsError", "analyze"),
+    "stats": ("DEFAULT", "METRICS", "PAIRED_METRICS", "Bootstrap", "bootstrap_ci", "collect_warnings",
+              "configurations", "curve_summary", "paired_comparison", "summarize"),
+}
+_WHERE = {name: module for module, names in _API.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

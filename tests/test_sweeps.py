@@ -1,0 +1,171 @@
+"""Sweeps through the real CLI: folders named from overrides, resume after SIGKILL, failure tolerance,
+parallel launchers, and presets without duplicated work."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+from hydra._internal.utils import create_config_search_path
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import HydraContext, RunMode
+from omegaconf import open_dict
+
+from alternating_freeze.config import config_hash, validate
+from conftest import ROOT, af_train
+
+FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
+
+
+def folder(*overrides):
+    """A job's folder name: its result-affecting overrides, FAST's epochs included, sorted (Hydra's override_dirname)."""
+    return ",".join(sorted([*overrides, "trainer.epochs=2"]))
+
+
+def sweep(sweep_dir, *args, env=None, check=True):
+    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={sweep_dir}", *FAST, *args),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def summaries(sweep_dir):
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))}
+
+
+RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_train_loss", "train_flops", "epochs_completed",
+               "epochs_to_90pct", "loss_std", "config_hash")
+
+
+def results(summary):
+    return {k: summary[k] for k in RESULT_KEYS}
+
+
+def test_grid_sweep_names_folders_from_overrides(tmp_path, cli_env):
+    proc = sweep(tmp_path, "seed=0,1", "strategy=standard,alternating", env=cli_env)
+    runs = summaries(tmp_path)
+    assert set(runs) == {folder(f"seed={s}", f"strategy={k}") for s in (0, 1) for k in ("standard", "alternating")}
+    assert all(r["status"] == "completed" for r in runs.values())
+    assert "4 completed" in proc.stdout
+
+
+def test_killed_sweep_resumes_without_recomputing(tmp_path, cli_env):
+    args = ["seed=0,1,2", "strategy=alternating", "model.width=512"]
+    reference = tmp_path / "reference"
+    sweep(reference, *args, env=cli_env)
+
+    resumed = tmp_path / "resumed"
+    cmd = af_train("-m", f"hydra.sweep.dir={resumed}", *FAST, *args)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list(resumed.glob("*/summary.json")) and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in resumed.glob("*/*") if p.is_file()
+            and p.parent.joinpath("summary.json").exists() and p.name in ("summary.json", "metrics.csv")}
+    assert 0 < len(done) < 6, "the kill should land between the first and the last job"
+
+    out = sweep(resumed, *args, env=cli_env).stdout
+    for path, (mtime, content) in done.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was recomputed"
+    assert "skipped" in out
+    assert {k: results(v) for k, v in summaries(resumed).items()} == \
+        {k: results(v) for k, v in summaries(reference).items()}
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path, cli_env):
+    # lr 1e+30 diverges (written as Hydra writes it in folder names); split 2 of a depth-2 network is invalid and fails; the rest complete
+    proc = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2",
+                 env=cli_env, check=False)
+    assert proc.returncode == 1
+    runs = summaries(tmp_path)
+    status = {k: v["status"] for k, v in runs.items()}
+    assert status == {
+        folder("model.depth=2", "model.split=1", "optimizer.lr=0.01", "optimizer=sgd"): "completed",
+        folder("model.depth=2", "model.split=1", "optimizer.lr=1e+30", "optimizer=sgd"): "diverged",
+        folder("model.depth=2", "model.split=2", "optimizer.lr=0.01", "optimizer=sgd"): "failed",
+        folder("model.depth=2", "model.split=2", "optimizer.lr=1e+30", "optimizer=sgd"): "failed",
+    }
+    for name, s in status.items():
+        if s == "failed":
+            assert "model.split=2" in runs[name]["error"] and name in proc.stdout
+            assert (tmp_path / name / "error.txt").read_text().startswith("Traceback")
+    assert "1 completed" in proc.stdout and "1 diverged" in proc.stdout and "2 failed" in proc.stdout
+
+
+def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
+    # wide enough that an epoch takes a noticeable time, so the kill lands mid-run
+    args = [f"hydra.run.dir={{}}", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=16",
+            "model.width=1024", "model.dropout=0.1", "strategy=alternating_epoch", "trainer.num_threads=1"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(af_train(*[a.format(full) for a in args]), cwd=ROOT, env=cli_env, check=True, timeout=600)
+
+    proc = subprocess.Popen(af_train(*[a.format(killed) for a in args]), cwd=ROOT, env=cli_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    metrics = killed / "metrics.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (killed / "checkpoint.pt").exists() and not (killed / "summary.json").exists()
+
+    subprocess.run(af_train(*[a.format(killed) for a in args]), cwd=ROOT, env=cli_env, check=True, timeout=600)
+    assert "resuming" in (killed / "train.log").read_text()
+    drop = ("epoch_s", "eval_s", "elapsed_s")
+
+    def rows(d):
+        lines = (d / "metrics.csv").read_text().splitlines()
+        header = lines[0].split(",")
+        return [[v for h, v in zip(header, line.split(",")) if h not in drop] for line in lines[1:]]
+
+    assert rows(killed) == rows(full) and len(rows(full)) == 4
+    assert results(json.loads((killed / "summary.json").read_text())) == \
+        results(json.loads((full / "summary.json").read_text()))
+
+
+@pytest.mark.parametrize("launcher", [
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"],
+])
+def test_parallel_launchers(tmp_path, cli_env, launcher):
+    sweep(tmp_path, "seed=0,1", *launcher, env=cli_env)
+    runs = summaries(tmp_path)
+    assert set(runs) == {folder("seed=0"), folder("seed=1")} and all(r["status"] == "completed" for r in runs.values())
+    assert all(r["resolved"]["num_threads"] == 1 for r in runs.values())
+
+
+def preset_jobs(name):
+    """Every job of an experiment preset, composed as the sweep would compose it."""
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
+    master = loader.load_configuration("train", overrides=[f"experiment={name}"], run_mode=RunMode.MULTIRUN)
+    # Imported only now: Hydra's plugin scan (above) re-executes plugin modules in place, and a class
+    # imported before it would subclass a BasicSweeper that no longer is the module's own.
+    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
+
+    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
+    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
+    sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=None)
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + [f"experiment={name}"])
+    jobs = []
+    for job in sweeper.split_arguments(overrides, None)[0]:
+        cfg = loader.load_sweep_config(master, list(job))
+        with open_dict(cfg):
+            del cfg["hydra"]
+        jobs.append(cfg)
+    return jobs
+
+
+@pytest.mark.parametrize("name, n_jobs", [("frequency", 50), ("split", 5 * (4 + 1 + 2 + 3 + 5)),
+                                          ("seed_notebook", 10), ("seed_repo", 25)])
+def test_presets_compose_without_duplicates(name, n_jobs):
+    jobs = preset_jobs(name)
+    assert len(jobs) == n_jobs
+    for cfg in jobs:
+        validate(cfg)
+    assert len({config_hash(cfg) for cfg in jobs}) == n_jobs

@@ -1,0 +1,423 @@
+"""Benchmark of the training loop against this machine's floor and the original experiment (issue #5).
+
+    uv run python -m benchmarks.loop [--json PATH] [--epochs 20] [--repeats 3] [--threads 2] [--quick]
+    uv run python -m benchmarks.loop --profile     # where a step of ours goes (torch.profiler)
+
+Contenders, on the same data (random, MNIST's shape: 8000 x 784 train, 2000 test, 10 classes),
+network (784-256-256-256-10, halves [fc1 fc2] [fc3 fc4]), batch 128 and Adam (lr 1e-3):
+
+  ours      ``alternating_freeze.loop.fit`` with the project's model and optimizer, as af-train
+            runs it: standard, alternating per epoch, alternating per batch
+  seed      the original notebook's loop (benchmarks.seed_loop): standard, alternating per epoch
+  floor     the matmuls one training step issues, replayed alone (benchmarks.floor); the same
+            replay times the GEMM rate of the step's own shapes, next to a 2048^3 product
+
+On a shared 2-core VM speed drifts by tens of percent within seconds, so nothing is timed in
+blocks: each round advances every contender by one epoch (and times the floor once), the order
+rotates from round to round, and every ratio compares medians of epochs that ran interleaved.
+Warm-up: the first epoch of every repeat (a fresh model and optimizer: Adam's state and first-touch
+allocations) runs but is not counted, nor is the first round of the floor.
+
+Only training is timed. For ours that is ``epoch_s`` from fit's rows: fit's own clock around the
+epoch's batches, evaluation excluded (it runs right after, on its own clock, reported as eval).
+The seed loop is timed over the same span. fit's ``on_epoch`` (metrics and checkpoint files in a
+real run) is a no-op here; those writes are part of the sweep overhead measured by entrypoint.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from alternating_freeze.data import Data
+from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
+from alternating_freeze.models import ModelConfig, build_model
+from alternating_freeze.optim import OptimizerConfig, build_optimizer
+from alternating_freeze.strategies import ALL, FIRST, SECOND, Alternating, Standard, Unit
+
+from . import entrypoint
+from .floor import Replay, per_shape_rates, record_step, reps_for, square_gemm
+from .seed_loop import SeedLoop
+from .whatif import ManualStep, fused_adam
+
+PHASES = {"all": ALL, "first": FIRST, "second": SECOND}
+MNIST_JOB_EPOCHS = 20  # the issue's MNIST-sized job, the yardstick of sweep overhead
+
+
+@dataclass
+class Sizes:
+    n_train: int = 8000
+    n_test: int = 2000
+    input_dim: int = 784
+    width: int = 256
+    num_classes: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    epochs: int = 20
+    repeats: int = 3
+
+
+QUICK = Sizes(n_train=512, n_test=128, input_dim=64, width=32, epochs=3, repeats=1)
+
+
+def random_data(s: Sizes, device: torch.device, seed: int = 0) -> Data:
+    """Pixels in [0, 1) and uniform labels: the loop's cost does not depend on what the numbers are."""
+    g = torch.Generator().manual_seed(seed)
+    return Data(x_train=torch.rand(s.n_train, s.input_dim, generator=g).to(device),
+                y_train=torch.randint(0, s.num_classes, (s.n_train,), generator=g).to(device),
+                x_test=torch.rand(s.n_test, s.input_dim, generator=g).to(device),
+                y_test=torch.randint(0, s.num_classes, (s.n_test,), generator=g).to(device),
+                num_classes=s.num_classes, name="random")
+
+
+def model_config(s: Sizes) -> ModelConfig:
+    return ModelConfig(depth=4, width=s.width)  # conf/model/mlp_notebook.yaml
+
+
+# -----------------------------------------------------------------------------
+# contenders: each advances one epoch per call and says how long its training took
+
+class Ours:
+    """``fit`` driven one epoch per call: fit resumes from its TrainState, exactly as after a checkpoint."""
+
+    def __init__(self, name, data, strategy, s: Sizes, device, seed=0, optimizer=None):
+        torch.manual_seed(seed)
+        self.name, self.data, self.strategy = name, data, strategy
+        self.model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
+        ocfg = OptimizerConfig(name="adam", lr=s.lr)
+        make = optimizer or (lambda params: build_optimizer(ocfg, params))
+        self.make_optimizer = lambda: make(self.model.parameters())
+        self.optimizer = self.make_optimizer()
+        self.tcfg = TrainerConfig(epochs=1, batch_size=s.batch_size, device=str(device), progress=Progress.none,
+                                  checkpoint=False)
+        self.gen, self.state = torch.Generator().manual_seed(seed), TrainState()
+
+    def epoch(self) -> dict:
+        flops_before, kept = self.state.flops, {}
+        cfg = replace(self.tcfg, epochs=self.state.epoch + 1)
+        fit(self.model, self.data, self.strategy, self.optimizer, self.make_optimizer, cfg, self.gen, self.state,
+            on_epoch=lambda state, optimizer: kept.update(optimizer=optimizer))
+        self.optimizer = kept["optimizer"]  # fit may have rebuilt it (optimizer_state=reset)
+        row = self.state.rows[-1]
+        return {"train_s": row["epoch_s"], "eval_s": row["eval_s"], "phase": row["trained"],
+                "flops": self.state.flops - flops_before}
+
+
+class Seed:
+    def __init__(self, name, data, alternating: bool, s: Sizes, device, flops_per_sample: dict, seed=0):
+        self.name, self.n = name, s.n_train
+        self.loop = SeedLoop(data, alternating, s.batch_size, s.lr, s.width, device, seed)
+        self.flops_per_sample = flops_per_sample
+
+    def epoch(self) -> dict:
+        r = self.loop.epoch()
+        return {**r, "flops": self.flops_per_sample[r["phase"]] * self.n}
+
+
+def manual_step(data, s: Sizes, device, flops_per_sample: int, seed=0) -> ManualStep:
+    torch.manual_seed(seed)
+    model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
+    return ManualStep("what-if: manual step, fused Adam", data, model, s.batch_size, s.lr, flops_per_sample, seed)
+
+
+class Floor:
+    """Each round: the recorded step of each phase replayed ``reps`` times, and one 2048^3 GEMM."""
+
+    name = "floor"
+
+    def __init__(self, steps: dict, device, quick: bool):
+        self.replays = {phase: Replay(calls, device) for phase, calls in steps.items()}
+        self.gemm = square_gemm(512 if quick else 2048, device)
+        for r in (*self.replays.values(), self.gemm):
+            r.seconds(2)  # allocate and warm up
+
+    def round(self) -> dict:
+        out = {phase: r.seconds(reps_for(r.flops, 4e9)) for phase, r in self.replays.items()}
+        out["gemm"] = self.gemm.seconds(1)
+        return out
+
+
+# -----------------------------------------------------------------------------
+# the benchmark
+
+def flop_models(data: Data, s: Sizes, device) -> tuple[dict, dict, dict]:
+    """Per phase: recorded matmuls of one step at the full batch, FlopCounterMode's count of that step,
+    and the project's FLOP model per sample."""
+    model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
+    x, y = data.x_train[:s.batch_size], data.y_train[:s.batch_size]
+    steps, counted, per_sample = {}, {}, {}
+    for phase, trainable in PHASES.items():
+        steps[phase], counted[phase] = record_step(model, x, y, trainable)
+        per_sample[phase] = model.train_flops_per_sample(trainable)
+    return steps, counted, per_sample
+
+
+def run_rounds(contenders: list, floor: Floor, s: Sizes, make_contenders) -> tuple[dict, list]:
+    """``repeats`` fresh sets of contenders, ``epochs`` rounds each; returns counted epochs and floor rounds."""
+    epochs = {c.name: [] for c in contenders}
+    floor_rounds = []
+    for rep in range(s.repeats):
+        if rep > 0:
+            contenders = make_contenders()
+        for e in range(s.epochs):
+            k = (rep * s.epochs + e) % (len(contenders) + 1)
+            order = (contenders + [floor])[k:] + (contenders + [floor])[:k]
+            for c in order:
+                if c is floor:
+                    r = floor.round()
+                    if rep + e > 0:
+                        floor_rounds.append(r)
+                    continue
+                r = c.epoch()
+                if e > 0:  # warm-up: the first epoch of every repeat
+                    epochs[c.name].append(r)
+        print(f"  repeat {rep + 1}/{s.repeats} done", flush=True)
+    return epochs, floor_rounds
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Median train/eval seconds per epoch; a contender that alternates per epoch gets one median per
+    phase and their mean (the two phases cost differently, so a pooled median would pick one of them)."""
+    by_phase = {}
+    for r in rows:
+        by_phase.setdefault(r["phase"], []).append(r)
+    phase_median = {p: statistics.median(r["train_s"] for r in by_phase[p]) for p in sorted(by_phase)}
+    if set(phase_median) == {"first", "second"}:  # alternating per epoch: both phases weigh the same
+        train_s = statistics.mean(phase_median.values())
+        flops = statistics.mean(statistics.mean(r["flops"] for r in v) for v in by_phase.values())
+    else:
+        train_s = statistics.median(r["train_s"] for r in rows)
+        flops = statistics.mean(r["flops"] for r in rows)
+    return {"train_s": train_s, "eval_s": statistics.median(r["eval_s"] for r in rows), "flops": flops,
+            "phases": phase_median, "epochs_counted": len(rows)}
+
+
+def profile_ours(s: Sizes, device, row_limit: int = 18) -> None:
+    """Where a step of ours goes: torch.profiler over 3 epochs of standard training (after a warm-up
+    epoch). The test set is cut to one sample so that evaluation, which fit runs after every epoch,
+    does not show up."""
+    from torch.profiler import ProfilerActivity, profile
+
+    full = random_data(s, device)
+    ours = Ours("ours standard", replace(full, x_test=full.x_test[:1], y_test=full.y_test[:1]), Standard(), s, device)
+    ours.epoch()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        train_s = sum(ours.epoch()["train_s"] for _ in range(3))
+    steps = 3 * math.ceil(s.n_train / s.batch_size)
+    ka = {e.key: e for e in prof.key_averages()}
+    self_ms = lambda *keys: sum(ka[k].self_cpu_time_total for k in keys if k in ka) / 1e3 / steps  # noqa: E731
+    total_ms = lambda key: ka[key].cpu_time_total / 1e3 / steps if key in ka else 0.0  # noqa: E731
+    print(f"\nProfile of ours standard, {steps} steps. Per step (profiler overhead included): wall"
+          f" {train_s * 1e3 / steps:.2f} ms;\n  matmuls (aten::mm + aten::addmm) {self_ms('aten::mm', 'aten::addmm'):.2f} ms;"
+          f" optimizer.step {total_ms('Optimizer.step#Adam.step'):.2f} ms; batch gather (aten::index)"
+          f" {self_ms('aten::index'):.2f} ms")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit, max_name_column_width=50))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--epochs", type=int, help="epochs per repeat (default 20; quick 3)")
+    p.add_argument("--repeats", type=int, help="fresh runs of every contender (default 3; quick 1)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default 128, the issue's)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs, numbers mean little")
+    p.add_argument("--no-cli", action="store_true", help="skip the start-up and sweep measurements (subprocesses)")
+    p.add_argument("--no-what-if", action="store_true", help="skip the what-if contenders (benchmarks.whatif)")
+    p.add_argument("--profile", action="store_true", help="only profile ours (torch.profiler) and exit")
+    args = p.parse_args(argv)
+
+    s = replace(QUICK if args.quick else Sizes(), **{k: v for k in ("epochs", "repeats", "batch_size")
+                                                      if (v := getattr(args, k)) is not None})
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.profile:
+        profile_ours(s, device)
+        return {}
+    data = random_data(s, device)
+    steps, counted, per_sample = flop_models(data, s, device)
+    for phase in PHASES:
+        assert counted[phase] == per_sample[phase] * s.batch_size == sum(c.flops for c in steps[phase]), \
+            f"{phase}: FlopCounterMode {counted[phase]}, FLOP model {per_sample[phase] * s.batch_size}"
+
+    def make_contenders():
+        return [
+            Ours("ours standard", data, Standard(), s, device),
+            Ours("ours alternating/epoch", data, Alternating(unit=Unit.epoch), s, device),
+            Ours("ours alternating/batch", data, Alternating(unit=Unit.batch), s, device),
+            Seed("seed standard", data, False, s, device, per_sample),
+            Seed("seed alternating/epoch", data, True, s, device, per_sample),
+        ] + ([] if args.no_what_if else [
+            Ours("what-if: ours + Adam(fused=True)", data, Standard(), s, device, optimizer=fused_adam(s.lr)),
+            manual_step(data, s, device, per_sample["all"]),
+        ])
+
+    print(f"torch {torch.__version__}, {args.threads} threads, {device}; {s}")
+    print("GEMM rate of each matmul of a training step, alone ...")
+    shapes = per_shape_rates(steps["all"] + steps["second"], device, repeats=3 if args.quick else 5)
+    floor = Floor(steps, device, args.quick)
+    print(f"training: {s.repeats} repeat(s) x {s.epochs} epochs, every contender one epoch per round ...")
+    rows, floor_rounds = run_rounds(make_contenders(), floor, s, make_contenders)
+    res = {name: summarize(r) for name, r in rows.items()}
+
+    # the floor: seconds per FLOP of each phase's own matmul mix, times an epoch's FLOPs
+    step_s = {ph: statistics.median(r[ph] for r in floor_rounds) for ph in PHASES}
+    step_flops = {ph: per_sample[ph] * s.batch_size for ph in PHASES}
+    floor_epoch = {ph: step_s[ph] / step_flops[ph] * per_sample[ph] * s.n_train for ph in PHASES}
+    gemm_n = 512 if args.quick else 2048
+    gemm_2048 = 2 * gemm_n ** 3 / statistics.median(r["gemm"] for r in floor_rounds) / 1e9
+    mix_gflops = {ph: step_flops[ph] / step_s[ph] / 1e9 for ph in PHASES}
+
+    def floor_of(name):
+        phases = res[name]["phases"]
+        return statistics.mean(floor_epoch[ph] for ph in ("first", "second")) if "all" not in phases else floor_epoch["all"]
+
+    std, alt, alt_b = res["ours standard"], res["ours alternating/epoch"], res["ours alternating/batch"]
+    seed_std, seed_alt = res["seed standard"], res["seed alternating/epoch"]
+    flop_ratio = (per_sample["first"] + per_sample["second"]) / 2 / per_sample["all"]
+    out = {
+        "gemm_gflops": mix_gflops["all"],
+        "gemm_gflops_2048": gemm_2048,
+        "fraction_of_peak": floor_epoch["all"] / std["train_s"],
+        "fraction_of_peak_2048": per_sample["all"] * s.n_train / (gemm_2048 * 1e9) / std["train_s"],
+        "speedup_vs_seed_loop": seed_std["train_s"] / std["train_s"],
+        "speedup_vs_seed_loop_alternating": seed_alt["train_s"] / alt["train_s"],
+        "alternating_time_ratio": alt["train_s"] / std["train_s"],
+        "alternating_flop_ratio": flop_ratio,
+        "alternating_floor_ratio": floor_of("ours alternating/epoch") / floor_epoch["all"],
+        "alternating_batch_time_ratio": alt_b["train_s"] / std["train_s"],
+        "alternating_batch_flop_ratio": alt_b["flops"] / std["flops"],
+        "seed_alternating_time_ratio": seed_alt["train_s"] / seed_std["train_s"],
+        "flops_per_step": {ph: {"flop_counter": counted[ph], "flop_model": step_flops[ph]} for ph in PHASES},
+        "gemm_gflops_per_phase": mix_gflops,
+        "gemm_shapes": shapes,
+        "floor_epoch_s": floor_epoch,
+        "contenders": {name: {**r, "floor_s": floor_of(name), "fraction_of_floor": floor_of(name) / r["train_s"],
+                              "gflops": r["flops"] / r["train_s"] / 1e9} for name, r in res.items()},
+        "config": {**asdict(s), "threads": args.threads, "device": str(device), "quick": args.quick,
+                   "depth": 4, "split": 2, "torch": torch.__version__, "gemm_n": gemm_n},
+    }
+
+    if not args.no_cli:
+        print("start-up and sweep: child processes of the real entrypoint ...")
+        with tempfile.TemporaryDirectory(prefix="af-bench-") as tmp:
+            tmp = Path(tmp)
+            out["startup"] = entrypoint.time_startup(tmp, repeats=1 if args.quick else 5, warmup=0 if args.quick else 1)
+            out["startup_ratio"] = out["startup"]["startup_ratio"]
+            if not args.quick:
+                out["import_profile"] = entrypoint.import_profile(tmp)
+            out["sweep"] = entrypoint.time_sweep(
+                tmp, jobs=2 if args.quick else 4, epochs=1 if args.quick else MNIST_JOB_EPOCHS,
+                repeats=1 if args.quick else 3, overrides=("model=mlp_notebook",))
+        mnist_job_s = MNIST_JOB_EPOCHS * (std["train_s"] + std["eval_s"])
+        out["sweep"]["mnist_job_s"] = mnist_job_s
+        out["sweep_overhead"] = out["sweep"]["per_job_overhead_s"] / mnist_job_s
+        out["sweep_overhead_amortised"] = out["sweep"]["amortised_overhead_s"] / mnist_job_s
+
+    out["targets"] = targets(out)
+    print_report(out)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return out
+
+
+def targets(out: dict) -> dict:
+    """Issue #5's targets; every one is a ratio of things measured side by side in this run."""
+    t = {
+        "fraction_of_peak": (out["fraction_of_peak"], ">=", 0.70),
+        "speedup_vs_seed_loop": (out["speedup_vs_seed_loop"], ">=", 2.2),
+        "alternating_time_ratio": (out["alternating_time_ratio"], "<=", 1.10 * out["alternating_flop_ratio"]),
+    }
+    if "startup_ratio" in out:
+        t["startup_ratio"] = (out["startup_ratio"], "<=", 1.5)
+        t["sweep_overhead"] = (out["sweep_overhead"], "<=", 0.05)
+    return {k: {"value": v, "target": f"{op} {bound:.3f}", "met": v >= bound if op == ">=" else v <= bound}
+            for k, (v, op, bound) in t.items()}
+
+
+# -----------------------------------------------------------------------------
+# the report
+
+def print_report(out: dict) -> None:
+    cfg = out["config"]
+    print(f"\nGEMM, float32, {cfg['threads']} threads, {cfg['device']} (median GFLOP/s; ^T: operand stored transposed)")
+    print(f"  {'mm ' + str(cfg['gemm_n']) + '^3':44s} {out['gemm_gflops_2048']:7.1f}")
+    for r in out["gemm_shapes"]:
+        print(f"  {r['matmul']:44s} {r['gflops']:7.1f}   ({r['mflop']:.1f} MFLOP)")
+    for ph, g in out["gemm_gflops_per_phase"].items():
+        mark = "   <- the peak of fraction_of_peak" if ph == "all" else ""
+        print(f"  {'step mix, ' + ph + ' trains':44s} {g:7.1f}   ({out['flops_per_step'][ph]['flop_model'] / 1e6:.1f}"
+              f" MFLOP/step){mark}")
+    fc = out["flops_per_step"]
+    print(f"\nFLOPs of one training step at batch {cfg['batch_size']} (FlopCounterMode = project FLOP model): "
+          + ", ".join(f"{ph} {v['flop_counter'] / 1e6:.1f} M" for ph, v in fc.items()))
+
+    print(f"\nTraining only, median ms per epoch ({cfg['n_train']} samples; evaluation excluded, shown apart)")
+    print(f"  {'contender':34s} {'train ms':>9s} {'GFLOP/s':>8s} {'of floor':>9s} {'/ours std':>9s}"
+          f" {'FLOP ratio':>10s} {'eval ms':>8s}")
+    std = out["contenders"]["ours standard"]
+    fl = out["floor_epoch_s"]
+    print(f"  {'floor, all trains':34s} {fl['all'] * 1e3:9.1f} {std['flops'] / fl['all'] / 1e9:8.1f} {1:9.2f}"
+          f" {fl['all'] / std['train_s']:9.2f} {1:10.3f}")
+    noted = False
+    for name, r in out["contenders"].items():
+        if name.startswith("what-if") and not noted:
+            noted = True
+            print("  (what-if rows: not the project's code as it is; see benchmarks/whatif.py)")
+        eval_ms = f"{r['eval_s'] * 1e3:8.1f}" if r["eval_s"] else f"{'-':>8s}"
+        print(f"  {name:34s} {r['train_s'] * 1e3:9.1f} {r['gflops']:8.1f} {r['fraction_of_floor']:9.2f}"
+              f" {r['train_s'] / std['train_s']:9.2f} {r['flops'] / std['flops']:10.3f} {eval_ms}")
+        if len(r["phases"]) > 1 and "all" not in r["phases"] and "first+second" not in r["phases"]:
+            for ph, v in r["phases"].items():
+                ratio = fc[ph]["flop_model"] / fc["all"]["flop_model"]
+                print(f"  {'    ' + ph + ' half trains':34s} {v * 1e3:9.1f} {'':8s} {fl[ph] / v:9.2f}"
+                      f" {v / std['train_s']:9.2f} {ratio:10.3f}")
+
+    if "startup" in out:
+        st = out["startup"]
+        print(f"\nStart-up (median of {st['repeats']}; seconds from spawning the process; torch bytecode"
+              f" {'cached' if st['bytecode_cached'] else 'NOT cached: every process compiles its sources'})")
+        print(f"  python -c 'import torch', to the end of the import   {st['torch_import_s']:6.2f}"
+              f"   (process wall {st['torch_import_wall_s']:.2f})")
+        print(f"  af-train to its first training step (fit)           {st['af_first_step_s']:6.2f}"
+              f"   = python up {st['af_python_up_s']:.2f}, torch imported at {st['af_torch_imported_s']:.2f},"
+              f" then Hydra + data + model {st['hydra_data_model_s']:.2f},")
+        print(f"  {'':52s}     build_optimizer {st['build_optimizer_s']:.2f} (its first torch.optim"
+              f" optimizer imports torch._dynamo), the rest {st['af_first_step_s'] - st['af_optimizer_exit_s']:.2f}")
+        print(f"  af-train process wall minus its train_s + eval_s    {st['af_wall_minus_train_eval_s']:6.2f}"
+              f"   (also counts writing results and shutdown)")
+        for r in out.get("import_profile", []):
+            print(f"    import {r['package']:24s} {r['import_s']:6.2f} s (self time, -X importtime)")
+        sw = out["sweep"]
+        print(f"\nSweep: {sw['jobs']} jobs x {sw['epochs']} epochs ({' '.join(sw['overrides'])}, digits), median of"
+              f" {sw['repeats']} sweeps")
+        print(f"  per-job overhead {sw['per_job_overhead_s']:.3f} s = inside fit (metrics, checkpoints)"
+              f" {sw['in_fit_overhead_s']:.3f} + between jobs {sw['between_jobs_s']:.3f};"
+              f" job's own train+eval {sw['job_train_eval_s']:.3f} s")
+        print(f"  process start-up once per sweep {sw['process_start_s']:.2f} s; amortised over the jobs"
+              f" {sw['amortised_overhead_s']:.3f} s/job")
+        print(f"  MNIST-sized job ({MNIST_JOB_EPOCHS} epochs of ours standard, train+eval) {sw['mnist_job_s']:.2f} s")
+
+    print("\nTargets")
+    for k, t in out["targets"].items():
+        print(f"  {k:26s} {t['value']:7.3f}  {t['target']:10s} {'met' if t['met'] else 'MISSED'}")
+    extra = ("alternating_floor_ratio", "alternating_batch_time_ratio", "alternating_batch_flop_ratio",
+             "speedup_vs_seed_loop_alternating", "seed_alternating_time_ratio", "fraction_of_peak_2048",
+             "sweep_overhead_amortised")
+    for k in extra:
+        if k in out and math.isfinite(out[k]):
+            print(f"  {k:34s} {out[k]:7.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""What-if contenders: how far the floor is reachable on this machine, measured next to ours.
+
+They answer "what would reach the target", not "how fast is the project": no target key uses them.
+
+  ours + Adam(fused=True)   the project's loop (``fit``) unchanged, given a fused Adam: the effect of
+                            a one-line change in ``alternating_freeze/optim.py``
+  manual step               a plain Linear/ReLU MLP trained with a hand-written backward into
+                            preallocated buffers (no autograd, no allocation per step) and fused
+                            Adam: about the least an eager PyTorch step can add to its matmuls
+"""
+from __future__ import annotations
+
+import torch
+
+from alternating_freeze.optim import OptimizerConfig
+
+from .floor import clock
+
+
+def fused_adam(lr: float):
+    """A make_optimizer for ``Ours``: what build_optimizer builds for adam, with fused=True."""
+    ocfg = OptimizerConfig(name="adam", lr=lr)
+    return lambda params: torch.optim.Adam(list(params), lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps,
+                                           weight_decay=ocfg.weight_decay, fused=True)
+
+
+class ManualStep:
+    """Standard training of the project's model (Linear layers with ReLU between, no BatchNorm or
+    Dropout) with the backward written out: per layer ``dW = g.T @ h``, ``db = g.sum(0)``,
+    ``g = (g @ W) * (h > 0)``; logits' gradient ``(softmax - onehot) / B``. Batches are gathered
+    as in ``fit``. Gradients are checked against autograd once, at construction."""
+
+    def __init__(self, name, data, model, batch_size: int, lr: float, flops_per_sample: int, seed: int = 0):
+        self.name, self.data, self.bs, self.flops_per_sample = name, data, batch_size, flops_per_sample
+        self.layers = [m for _, m in model.linear_layers()]
+        self.gen = torch.Generator().manual_seed(seed)
+        self.buffers = {}
+        self._check_gradients(model)
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)  # written in place by every step
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+
+    def _buffer(self, key, shape, like):
+        t = self.buffers.get(key)
+        if t is None or t.shape != shape:
+            t = self.buffers[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return t
+
+    @torch.no_grad()
+    def _gradients(self, x, y) -> None:
+        hs = [x]
+        for i, layer in enumerate(self.layers):
+            z = torch.addmm(layer.bias, hs[-1], layer.weight.t(),
+                            out=self._buffer(("z", i), (len(x), layer.out_features), x))
+            if i < len(self.layers) - 1:
+                z.relu_()
+            hs.append(z)
+        g = torch.softmax(hs[-1], 1)
+        g[torch.arange(len(y), device=y.device), y] -= 1
+        g.div_(len(y))
+        for i in reversed(range(len(self.layers))):
+            layer, h = self.layers[i], hs[i]
+            torch.mm(g.t(), h, out=layer.weight.grad)
+            torch.sum(g, 0, out=layer.bias.grad)
+            if i > 0:
+                g = torch.mm(g, layer.weight, out=self._buffer(("g", i), (len(x), layer.in_features), x)).mul_(h > 0)
+
+    def _check_gradients(self, model) -> None:
+        x, y = self.data.x_train[:self.bs], self.data.y_train[:self.bs]
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        expected = [p.grad.clone() for p in model.parameters()]
+        self._gradients(x, y)
+        for p, e in zip(model.parameters(), expected):
+            assert torch.allclose(p.grad, e, rtol=1e-4, atol=1e-6), "manual backward disagrees with autograd"
+
+    def epoch(self) -> dict:
+        x_train, y_train = self.data.x_train, self.data.y_train
+        n, device = len(y_train), x_train.device
+        t0 = clock(device)
+        perm = torch.randperm(n, generator=self.gen).to(device)
+        for start in range(0, n, self.bs):
+            idx = perm[start:start + self.bs]
+            self._gradients(x_train[idx], y_train[idx])
+            self.optimizer.step()
+        return {"train_s": clock(device) - t0, "eval_s": 0.0, "phase": "all", "flops": self.flops_per_sample * n}

@@ -9,6 +9,7 @@ import torch
 from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
+FUSED_DEVICES = ("cpu", "cuda")  # where torch ships the fused kernels for all three
 
 
 @dataclass
@@ -34,11 +35,85 @@ class OptimizerConfig:
             raise ConfigError("optimizer.betas", list(self.betas), "must be [beta1, beta2], each in [0, 1)")
         if self.momentum < 0:
             raise ConfigError("optimizer.momentum", self.momentum, "must be >= 0")
+        if self.nesterov and self.momentum == 0:
+            raise ConfigError("optimizer.nesterov", self.nesterov, "needs optimizer.momentum > 0")
 
 
-def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """Parameters with ``grad is None`` (the frozen half) are skipped by all three: no decay, no momentum."""
+class FusedOptimizer:
+    """Adam, AdamW or SGD as the fused kernels that ``torch.optim`` runs with ``fused=True``, called directly.
+
+    Why not ``torch.optim`` itself: its ``step`` imports ``torch._dynamo`` (a second of start-up in
+    every process) and spends more Python per step than a small MLP's matmuls on a CPU. The
+    arithmetic is the same kernels', so the parameters are bit-identical to
+    ``torch.optim.X(fused=True)`` (tests/test_optim.py). Parameters whose ``grad`` is None (the
+    frozen half) are skipped entirely: no step count, no decay, no momentum.
+    """
+
+    def __init__(self, cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]):
+        self.cfg, self.params = cfg, list(params)
+        self.state: dict[torch.nn.Parameter, dict[str, torch.Tensor]] = {}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        params = [p for p in self.params if p.grad is not None]
+        if not params:
+            return
+        if self.cfg.name == "sgd":
+            self._sgd(params)
+        else:
+            self._adam(params)
+
+    def _adam(self, params: list) -> None:
+        c = self.cfg
+        for p in params:
+            if p not in self.state:  # as torch.optim: a float32 step count on the parameter's device
+                self.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                                 "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+        states = [self.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        kernel = torch._fused_adamw_ if c.name == "adamw" else torch._fused_adam_
+        kernel(params, [p.grad for p in params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+               [], steps, lr=c.lr, beta1=c.betas[0], beta2=c.betas[1], weight_decay=c.weight_decay, eps=c.eps,
+               amsgrad=False, maximize=False)
+
+    def _sgd(self, params: list) -> None:
+        c = self.cfg
+        kwargs = dict(weight_decay=c.weight_decay, momentum=c.momentum, lr=c.lr, dampening=0.0,
+                      nesterov=c.nesterov, maximize=False)
+        if c.momentum == 0:
+            torch._fused_sgd_(params, [p.grad for p in params], [], is_first_step=False, **kwargs)
+            return
+        # a parameter's first step initialises its momentum buffer to its gradient (the kernel's is_first_step)
+        old = [p for p in params if p in self.state]
+        new = [p for p in params if p not in self.state]
+        for p in new:
+            self.state[p] = {"momentum_buffer": torch.empty_like(p)}
+        for first, group in ((False, old), (True, new)):
+            if group:
+                bufs = [self.state[p]["momentum_buffer"] for p in group]
+                torch._fused_sgd_(group, [p.grad for p in group], bufs, is_first_step=first, **kwargs)
+
+    def state_dict(self) -> dict:
+        index = {p: i for i, p in enumerate(self.params)}
+        return {"name": self.cfg.name, "state": {index[p]: dict(s) for p, s in self.state.items()}}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict.get("name") != self.cfg.name:
+            raise ValueError(f"optimizer state of {state_dict.get('name')!r} cannot resume {self.cfg.name!r}")
+        self.state = {self.params[i]: {k: v.to(self.params[i].device) for k, v in s.items()}
+                      for i, s in state_dict["state"].items()}
+
+
+def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]):
+    """The fused optimizer on CPU and CUDA; ``torch.optim`` elsewhere (e.g. MPS), same arithmetic."""
     params = list(params)
+    if all(p.device.type in FUSED_DEVICES for p in params):
+        return FusedOptimizer(cfg, params)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay)

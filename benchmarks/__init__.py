@@ -6,7 +6,7 @@ Modules:
   loop        the benchmark itself: contenders, side-by-side rounds, table, JSON
   floor       the matmuls a training step issues, replayed alone: the GEMM floor
   seed_loop   the original notebook's loop, re-implemented as it ran
-  whatif      what-if contenders (fused Adam; a hand-written step): how far the floor is reachable
+  whatif      a what-if contender (a hand-written backward): how far the floor is reachable
   entrypoint  start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)
   _probe      runs the real entrypoint in a child process and timestamps its calls to ``build_optimizer`` and ``fit``
 """

@@ -3,7 +3,7 @@ when it reaches ``fit``: ``python -m benchmarks._probe ARGS`` with ``AF_BENCH_PR
 
 Each line of the log is a JSON event with ``time.time()`` (comparable with the parent's clock):
 ``python_up`` (this module starts), ``torch_imported``, ``optimizer_entry`` / ``optimizer_exit`` around
-``build_optimizer`` (the first torch.optim optimizer of a process imports torch._dynamo), and
+``build_optimizer`` (a torch.optim optimizer would import torch._dynamo here: a second), and
 ``fit_entry`` / ``fit_exit`` for every job (the exit carries the job's own training and evaluation
 seconds). The functions are wrapped, not replaced: the run computes and writes exactly what
 ``af-train`` would. Importing the loop module

@@ -2,26 +2,18 @@
 
 They answer "what would reach the target", not "how fast is the project": no target key uses them.
 
-  ours + Adam(fused=True)   the project's loop (``fit``) unchanged, given a fused Adam: the effect of
-                            a one-line change in ``alternating_freeze/optim.py``
   manual step               a plain Linear/ReLU MLP trained with a hand-written backward into
-                            preallocated buffers (no autograd, no allocation per step) and fused
-                            Adam: about the least an eager PyTorch step can add to its matmuls
+                            preallocated buffers (no autograd, no allocation per step) and the
+                            project's fused Adam: about the least an eager PyTorch step can add
+                            to its matmuls
 """
 from __future__ import annotations
 
 import torch
 
-from alternating_freeze.optim import OptimizerConfig
+from alternating_freeze.optim import OptimizerConfig, build_optimizer
 
 from .floor import clock
-
-
-def fused_adam(lr: float):
-    """A make_optimizer for ``Ours``: what build_optimizer builds for adam, with fused=True."""
-    ocfg = OptimizerConfig(name="adam", lr=lr)
-    return lambda params: torch.optim.Adam(list(params), lr=ocfg.lr, betas=tuple(ocfg.betas), eps=ocfg.eps,
-                                           weight_decay=ocfg.weight_decay, fused=True)
 
 
 class ManualStep:
@@ -38,7 +30,7 @@ class ManualStep:
         self._check_gradients(model)
         for p in model.parameters():
             p.grad = torch.zeros_like(p)  # written in place by every step
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        self.optimizer = build_optimizer(OptimizerConfig(name="adam", lr=lr), model.parameters())
 
     def _buffer(self, key, shape, like):
         t = self.buffers.get(key)

@@ -82,21 +82,8 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
     model = build_model(run.model, data.input_dim, data.num_classes).to(device)
     optimizer = build_optimizer(run.optimizer, model.parameters())
     gen = torch.Generator().manual_seed(run.seed)  # batch order; on the CPU so every device sees the same
-    state, h = TrainState(), config_hash(cfg)
-
-    ckpt_path = out / records.CHECKPOINT_FILE
-    if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ckpt["config_hash"] != h:
-            raise ConfigError("hydra.run.dir", str(out), "holds a checkpoint of a different config; use a new folder")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        gen.set_state(ckpt["gen"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-        state = ckpt["state"]
-        log.info("resuming from %s after epoch %d", ckpt_path, state.epoch)
+    h, ckpt_path = config_hash(cfg), out / records.CHECKPOINT_FILE
+    state = _resume(ckpt_path, h, model, optimizer, gen, device)
 
     bar = None
     if _use_bar(run.trainer.progress):
@@ -104,16 +91,17 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
 
         bar = tqdm(total=run.trainer.epochs, initial=state.epoch, desc=run.strategy.name, unit="epoch")
 
-    def on_epoch(state: TrainState, optimizer: torch.optim.Optimizer) -> None:
-        # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo
-        if run.trainer.checkpoint:
+    def on_epoch(state: TrainState, optimizer) -> None:
+        # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
+        # none after the last epoch, whose results are written (durably) right after fit returns
+        if run.trainer.checkpoint and state.epoch < run.trainer.epochs:
             records.save_checkpoint(ckpt_path, {
                 "config_hash": h, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
                 "state": state,
-            })
-        records.write_metrics(out / records.METRICS_FILE, state.rows)
+            }, durable=False)
+        records.write_metrics(out / records.METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
         if bar is not None:
             bar.set_postfix(loss=f"{r['train_loss']:.4f}", acc=f"{r['test_acc']:.4f}", trained=r["trained"])
@@ -142,12 +130,34 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
             "n_params": sum(p.numel() for p in model.parameters()),
         },
     }
+    records.write_metrics(out / records.METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
     ckpt_path.unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
     return status
+
+
+def _resume(path: Path, h: str, model, optimizer, gen: torch.Generator, device: torch.device) -> TrainState:
+    """Restore model, optimizer and RNGs from the checkpoint and return its state; a fresh state without one."""
+    if not path.exists():
+        return TrainState()
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+    except Exception as e:  # e.g. cut short by a crash of the machine: per-epoch writes skip the fsync
+        log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
+        return TrainState()
+    if ckpt["config_hash"] != h:
+        raise ConfigError("hydra.run.dir", str(path.parent), "holds a checkpoint of a different config; use a new folder")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    gen.set_state(ckpt["gen"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    log.info("resuming from %s after epoch %d", path, ckpt["state"].epoch)
+    return ckpt["state"]
 
 
 def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import torch
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -169,3 +170,21 @@ def test_presets_compose_without_duplicates(name, n_jobs):
     for cfg in jobs:
         validate(cfg)
     assert len({config_hash(cfg) for cfg in jobs}) == n_jobs
+
+
+def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cli_env):
+    run = [f"hydra.run.dir={tmp_path}", "trainer.epochs=2", "trainer.progress=log"]
+    (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short by a crash")
+    subprocess.run(af_train(*run), cwd=ROOT, env=cli_env, check=True, timeout=300, capture_output=True)
+    assert "ignoring unreadable checkpoint" in (tmp_path / "train.log").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["epochs_completed"] == 2
+
+    other = tmp_path / "other"
+    other.mkdir()
+    torch.save({"config_hash": "0" * 16}, other / "checkpoint.pt")  # another config's run in progress
+    proc = subprocess.run(af_train(f"hydra.run.dir={other}", "trainer.epochs=1", "trainer.progress=none"),
+                          cwd=ROOT, env=cli_env, timeout=300, capture_output=True, text=True)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in out
+    assert f"hydra.run.dir='{other}': holds a checkpoint of a different config" in out
+    assert (other / "checkpoint.pt").exists()  # the other run's progress is kept

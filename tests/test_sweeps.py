@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,6 +140,51 @@ def test_parallel_launchers(tmp_path, cli_env, launcher):
     runs = summaries(tmp_path)
     assert set(runs) == {folder("seed=0"), folder("seed=1")} and all(r["status"] == "completed" for r in runs.values())
     assert all(r["resolved"]["num_threads"] == 1 for r in runs.values())
+
+
+def submitit_tasks(session: int) -> list[int]:
+    """Pids of submitit's local job processes in a process session (what SLURM signals on preemption)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            sid = int(stat.read_text().rsplit(")", 1)[1].split()[3])  # fields after the name: state ppid pgrp session
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if sid == session and b"submitit.core._submit" in cmd:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds submitit's controller through /proc")
+def test_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path, cli_env):
+    # slow enough epochs that the preemption lands mid-run, as in the test above; logged epochs for the log check
+    args = ["seed=0", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=8", "model.width=1024", "strategy=alternating_epoch"]
+    # with 15 min asked, submitit takes a signal in the first 5 min for a preemption (a timeout counts down requeues)
+    submitit = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=15"]
+    reference = tmp_path / "reference"
+    sweep(reference, *args, env=cli_env)
+
+    preempted = tmp_path / "preempted"
+    proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={preempted}", *FAST, *args, *submitit), cwd=ROOT,
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(preempted.glob("*/metrics.csv")):
+        time.sleep(0.02)
+    job = next(preempted.glob("*/metrics.csv")).parent
+    assert not (job / "summary.json").exists(), "the preemption should land mid-run"
+    tasks = submitit_tasks(proc.pid)
+    assert len(tasks) == 1, "submitit's job process not found"
+    os.kill(tasks[0], signal.SIGUSR2)  # the signal submitit asks SLURM to send before a preemption or timeout
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+
+    log = (job / "train.log").read_text()
+    assert "resuming" in log, log
+    logs = "".join(p.read_text() for p in (preempted / ".submitit").rglob("*_log.*"))
+    assert "this job is preempted" in logs and "Requeued job" in logs
+    assert results(summaries(preempted)[job.name]) == results(summaries(reference)[job.name])
 
 
 def preset_jobs(name):

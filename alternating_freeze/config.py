@@ -35,7 +35,7 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     for name, schema in STRATEGIES.items():
-        cs.store(group="strategy", name=f"{name}_schema", node=schema)
+        cs.store(group="schema/strategy", name=name, node=schema)
 
 
 register()

@@ -1,7 +1,8 @@
 """Training strategies. Each answers one question: which halves of the network train at this step.
 
 A strategy is a dataclass that doubles as the schema of its `conf/strategy/<name>.yaml`; adding
-one means a class here (registered in ``STRATEGIES``) and a YAML file there.
+one means a class here (registered in ``STRATEGIES``) and a YAML file there whose defaults list
+starts with ``/schema/strategy@_here_: <name>`` (config.py stores each class under that name).
 """
 from __future__ import annotations
 

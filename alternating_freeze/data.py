@@ -6,6 +6,7 @@ when one of its datasets is asked for, so that runs on the bundled digits start 
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -72,13 +73,18 @@ def _files(cls, root: str) -> tuple[str, list[str]]:
     return os.path.join(root, cls.__name__, "raw"), [os.path.splitext(f)[0] for f, _ in cls.resources]
 
 
-def _torchvision(opt: DatasetConfig, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One official split as (uint8 images (N, D) in torchvision's channel-first order, int64 labels)."""
+@functools.lru_cache(maxsize=4)
+def _torchvision(name: str, root: str, download: bool, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One official split as (uint8 images (N, D) in torchvision's channel-first order, int64 labels).
+
+    Cached: the jobs of a sweep that share a process (Hydra's basic launcher, a joblib worker) read
+    and checksum the files once, not once per job. Callers never modify the tensors.
+    """
     import torchvision.datasets  # ~4 s: paid only by runs that use a torchvision dataset
 
-    cls = getattr(torchvision.datasets, _TORCHVISION[opt.name])
+    cls = getattr(torchvision.datasets, _TORCHVISION[name])
     try:
-        ds = cls(opt.root, train=train, download=opt.download)
+        ds = cls(root, train=train, download=download)
         x, y = ds.data, ds.targets
         if isinstance(x, np.ndarray):  # CIFAR10: numpy (N, 32, 32, 3) and a list of labels
             x = torch.from_numpy(x).permute(0, 3, 1, 2)
@@ -86,16 +92,16 @@ def _torchvision(opt: DatasetConfig, train: bool) -> tuple[torch.Tensor, torch.T
         if len(x) != len(y):
             raise ValueError(f"{len(x)} images but {len(y)} labels")
     except Exception as e:  # bad files surface as RuntimeError, AssertionError, ValueError, pickle errors...
-        folder, names = _files(cls, opt.root)
+        folder, names = _files(cls, root)
         folder = os.path.abspath(folder)
         missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if missing and opt.download:
-            raise ConfigError("dataset.download", True, f"could not fetch {opt.name} into {folder} ({reason})") from e
+        if missing and download:
+            raise ConfigError("dataset.download", True, f"could not fetch {name} into {folder} ({reason})") from e
         if missing:
-            raise ConfigError("dataset.root", opt.root, f"{opt.name} not found: {folder} lacks {', '.join(missing)}; "
+            raise ConfigError("dataset.root", root, f"{name} not found: {folder} lacks {', '.join(missing)}; "
                               "dataset.download=true fetches it") from e
-        raise ConfigError("dataset.root", opt.root, f"{opt.name} files in {folder} are corrupt or truncated "
+        raise ConfigError("dataset.root", root, f"{name} files in {folder} are corrupt or truncated "
                           f"({reason}); delete them and re-download with dataset.download=true") from e
     return x, y
 
@@ -119,7 +125,7 @@ def load_dataset(cfg, device="cpu") -> Data:
         data, target = _digits()
         x, y, scale = torch.from_numpy(data), torch.from_numpy(target).long(), 16.0
     else:
-        (x, y), scale = _torchvision(opt, train=True), 255.0
+        (x, y), scale = _torchvision(opt.name, opt.root, opt.download, train=True), 255.0
 
     if opt.subset is not None:
         if isinstance(opt.subset, bool) or not isinstance(opt.subset, int) or not 1 <= opt.subset <= len(x):
@@ -128,7 +134,7 @@ def load_dataset(cfg, device="cpu") -> Data:
         x, y = x[:opt.subset], y[:opt.subset]  # the first N, like the reference notebook's X[:10000]
 
     if opt.test_fraction is None:
-        x_test, y_test = _torchvision(opt, train=False)
+        x_test, y_test = _torchvision(opt.name, opt.root, opt.download, train=False)
     else:
         # ceil like sklearn's train_test_split, so sizes match the reference notebook's 80/20 split
         n_test = math.ceil(opt.test_fraction * len(x))

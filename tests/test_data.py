@@ -154,6 +154,18 @@ def test_mnist_subset_then_split(tmp_path):
         load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=51))
 
 
+def test_torchvision_files_are_read_once_per_process(tmp_path):
+    """The jobs of a sweep in one process share the read (and checksum) of the dataset files."""
+    raw = write_mnist(tmp_path, "MNIST")
+    first = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=20, test_fraction=0.5))
+    for f in raw.iterdir():
+        f.unlink()
+    again = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=20, test_fraction=0.5))
+    assert torch.equal(first.x_train, again.x_train) and torch.equal(first.y_test, again.y_test)
+    with pytest.raises(ConfigError, match="not found"):  # the official test split was never read: not cached
+        load_dataset(DatasetConfig(name="mnist", root=str(tmp_path)))
+
+
 def test_missing_dataset_names_root_and_download(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_dataset(DatasetConfig(name="fashion_mnist", root=str(tmp_path)))

@@ -8,7 +8,8 @@ command line start fast).
     import analysis
     runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
     stats = analysis.summarize(runs)            # per configuration: n, mean, std, bootstrap CI of the mean
-    paired = analysis.paired_comparison(runs)   # vs standard training on matched seeds
+    curves = analysis.load_curves([...])
+    paired = analysis.paired_comparison(runs, curves)  # vs standard training on matched seeds
     result = analysis.analyze([...], out="...") # everything, written to disk (what af-analyze runs)
 """
 from __future__ import annotations
@@ -17,10 +18,12 @@ import importlib
 from typing import Any
 
 _API = {
+    "checks": ("collect_warnings",),
     "loading": ("STATUSES", "Loaded", "load", "load_runs", "load_curves"),
+    "paired": ("EQUAL_FLOPS", "PAIRED_METRICS", "holm", "paired_comparison", "paired_test"),
     "pipeline": ("AnalysisResult", "NoRunsError", "analyze"),
-    "stats": ("DEFAULT", "METRICS", "PAIRED_METRICS", "Bootstrap", "bootstrap_ci", "collect_warnings",
-              "configurations", "curve_summary", "paired_comparison", "summarize"),
+    "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "curve_summary", "summarize",
+              "t_interval"),
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from typing import Optional, Sequence
-
 from pathlib import Path
+from typing import Optional, Sequence
 
 
 def parser() -> argparse.ArgumentParser:
@@ -29,8 +28,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
-    if not 0 < args.confidence < 1 or args.resamples < 1:
-        print("af-analyze: error: --confidence must be in (0, 1) and --resamples >= 1", file=sys.stderr)
+    if not 0 < args.confidence < 1:
+        print(f"af-analyze: error: --confidence={args.confidence}: must lie strictly between 0 and 1", file=sys.stderr)
+        return 2
+    if args.resamples < 1:
+        print(f"af-analyze: error: --resamples={args.resamples}: must be at least 1", file=sys.stderr)
         return 2
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
         if not Path(folder).is_dir():

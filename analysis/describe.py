@@ -41,6 +41,11 @@ def fmt_value(value: Any) -> str:
     return str(value)
 
 
+def seeds_text(seeds: Iterable[Any]) -> str:
+    """Seeds as "0 1 3" (sorted, space-separated)."""
+    return " ".join(str(int(s)) for s in sorted(seeds))
+
+
 def strategy_label(cfg: Mapping[str, Any]) -> str:
     """The strategy part of a label: "standard", "alternating/batch every 4", "alternating/epoch steps 1:3"."""
     name = cfg.get("strategy")
@@ -67,6 +72,16 @@ def model_shape(cfg: Mapping[str, Any]) -> str:
     return text
 
 
+FLOPS_UNITS = ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"))
+
+
+def flops_unit(values: Iterable[Any]) -> tuple[float, str]:
+    """The unit that shows the largest magnitude among ``values`` in 1-999: (1e9, "GFLOP")."""
+    vals = [abs(float(v)) for v in values if not is_missing(v) and math.isfinite(float(v))]
+    top = max(vals) if vals else 0.0
+    return next(((scale, name) for scale, name in FLOPS_UNITS if top >= scale), (1.0, "FLOP"))
+
+
 def _span(values: Iterable[Any]) -> str:
     vals = sorted({v for v in values if not is_missing(v)}, key=lambda v: (str(type(v)), v))
     if not vals:
@@ -90,7 +105,9 @@ def context(runs: pd.DataFrame) -> dict[str, str]:
                 "title": "no run with a readable config"}
     col = lambda name: runs[name] if name in runs else pd.Series([None] * len(runs))  # noqa: E731
     datasets = []
-    for name, subset in {(d, s) for d, s in zip(col("dataset"), col("subset"))}:
+    pairs = {(None if is_missing(d) else d, None if is_missing(s) else s)  # NaN != NaN: one entry per run
+             for d, s in zip(col("dataset"), col("subset"))}
+    for name, subset in pairs:
         text = fmt_value(name)
         if not is_missing(subset):
             text += f" (subset {fmt_value(subset)})"

@@ -25,10 +25,12 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter,  # noqa: E402
+                               NullLocator)
 
-from .describe import context, fmt_value, is_missing  # noqa: E402
+from .describe import context, flops_unit, fmt_value, is_missing  # noqa: E402
 from .loading import config_columns, context_columns  # noqa: E402
+from .paired import EQUAL_FLOPS  # noqa: E402
 from .stats import Bootstrap, configurations, curve_summary  # noqa: E402
 
 DPI = 150
@@ -117,14 +119,6 @@ def _legend(fig: Figure, axes, n: int) -> None:
                    title="configuration", title_fontsize="small")
 
 
-def _flops_scale(values) -> tuple[float, str]:
-    top = float(np.nanmax(values)) if len(values) and np.isfinite(np.nanmax(values)) else 1.0
-    for scale, name in ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")):
-        if top >= scale:
-            return scale, name
-    return 1.0, "FLOP"
-
-
 def _need_done(inp: Inputs) -> None:
     if inp.done.empty:
         raise Skip("no completed runs")
@@ -159,6 +153,20 @@ def _facets(inp: Inputs) -> list[tuple[str, pd.DataFrame]]:
         sub = inp.configs[inp.configs["context_id"] == cid]
         out.append((", ".join(f"{c}={fmt_value(sub.iloc[0][c])}" for c in cols), sub))
     return out
+
+
+def _log_y(ax) -> None:
+    """Log y axis labelled with plain numbers (0.2, 0.5, 1, 2; not 2×10^0 or 6e-01): at 1, 2 and 5
+    per decade over a range of less than two decades, at powers of ten only over a wider one."""
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(plain)
+    lo, hi = ax.get_ylim()
+    if lo > 0 and math.log10(hi / lo) < 2:
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(plain)
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _curve_figure(inp: Inputs, panels: list[Panel], title: str, subtitle: str) -> Figure:
@@ -197,7 +205,7 @@ def _curve_figure(inp: Inputs, panels: list[Panel], title: str, subtitle: str) -
             if f == 0 or single:
                 ax.set_ylabel(spec.ylabel)
             if spec.logy and (cs.loc[cs["metric"] == spec.y, "mean"] > 0).all():
-                ax.set_yscale("log")
+                _log_y(ax)
             if spec.x == "epoch":
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(spec.title if single else (f"{ftitle}\n{spec.title}" if ftitle else spec.title),
@@ -224,7 +232,9 @@ def learning_curves(inp: Inputs) -> tuple[Figure, str, str]:
 # ---------------------------------------------------------------- per-configuration dot plots
 
 
-def _dot_figure(inp: Inputs, metric: str, scale: float, xlabel: str, title: str) -> tuple[Figure, str]:
+def _dot_figure(inp: Inputs, metric: str, scale: float, xlabel: str, title: str) -> tuple[Figure, str, str]:
+    """Dots per seed, mean and CI per configuration; returns (figure, title, caption sentence on the
+    standard-training reference line, empty when none is drawn)."""
     _need_done(inp)
     labels = list(inp.configs["label"])
     data = inp.done[["label", metric, "seed"]].copy()
@@ -246,33 +256,53 @@ def _dot_figure(inp: Inputs, metric: str, scale: float, xlabel: str, title: str)
         err = None if is_missing(lo) else [[mean - lo], [hi - mean]]
         ax.errorbar([mean], [i + 0.3], xerr=err, fmt="D", color="black", ms=4.5, capsize=3, lw=1.2, zorder=5)
     standard = inp.configs[inp.configs["strategy"] == "standard"]
+    reference = ""
     if len(standard) == 1 and standard.iloc[0]["label"] in st.index:
         ax.axvline(st.loc[standard.iloc[0]["label"], "mean"] / scale, color="0.4", ls="--", lw=1, zorder=0)
+        reference = " The dashed line marks the standard-training mean."
     ax.set(xlabel=xlabel, ylabel="")
     ax.set_ylim(len(labels) - 0.4, -0.6)
     full = f"{title}: {inp.ctx['title']}"
     _suptitle(fig, full, f"dots: one seed each; diamond and bar: mean and {inp.ci}")
-    return fig, full
+    return fig, full, reference
 
 
 def final_accuracy(inp: Inputs) -> tuple[Figure, str, str]:
-    fig, title = _dot_figure(inp, "final_test_acc", 0.01, "final test accuracy (%)",
-                             "Final test accuracy per configuration")
+    fig, title, reference = _dot_figure(inp, "final_test_acc", 0.01, "final test accuracy (%)",
+                                        "Final test accuracy per configuration")
     return fig, title, (f"Each dot is one seed's test accuracy after the last epoch; diamonds and bars are the mean "
-                        f"and {inp.ci}. The dashed line marks the standard-training mean.")
+                        f"and {inp.ci}.{reference}")
 
 
 def train_time(inp: Inputs) -> tuple[Figure, str, str]:
-    fig, title = _dot_figure(inp, "train_s", 1.0, "training time (s, evaluation excluded)",
-                             "Training time per run")
+    fig, title, reference = _dot_figure(inp, "train_s", 1.0, "training time (s, evaluation excluded)",
+                                        "Training time per run")
     devices = ", ".join(sorted(map(str, inp.done["device"].dropna().unique()))) if "device" in inp.done else ""
     where = f"; device {devices}" if devices else ""
     return fig, title, (f"Each dot is one run's training seconds (summary.json train_s{where}); "
-                        f"diamonds and bars are the mean and {inp.ci}. Wall-clock time is only comparable "
-                        f"between runs on the same hardware and thread count.")
+                        f"diamonds and bars are the mean and {inp.ci}.{reference} Wall-clock time is only "
+                        f"comparable between runs on the same hardware and thread count, with nothing else running.")
 
 
 # ---------------------------------------------------------------- switching frequency
+
+
+def _steps_per_epoch(inp: Inputs) -> dict[str, float]:
+    """config_id -> optimizer steps in one epoch (the ``step`` column after epoch 1, median over seeds)."""
+    c = inp.curves
+    if c.empty:
+        return {}
+    first = c[c["in_stats"].astype(bool) & (c["epoch"] == 1)]
+    return pd.to_numeric(first["step"], errors="coerce").groupby(first["config_id"]).median().to_dict()
+
+
+def _period_steps(line: pd.DataFrame, per_epoch: dict[str, float]) -> np.ndarray:
+    """How many optimizer steps each half trains before a switch: ``every`` batches, or ``every``
+    epochs times the steps in an epoch (NaN where that is unknown)."""
+    every = line["every"].astype(float).to_numpy()
+    if str(line["unit"].iloc[0]) == "batch":
+        return every
+    return every * np.array([per_epoch.get(cid, math.nan) for cid in line["config_id"]], dtype=float)
 
 
 def frequency(inp: Inputs) -> tuple[Figure, str, str]:
@@ -284,16 +314,20 @@ def frequency(inp: Inputs) -> tuple[Figure, str, str]:
     alt = alt[[is_missing(s) or s == f"{fmt_value(e)}:{fmt_value(e)}" for s, e in zip(alt["steps"], alt["every"])]]
     others = [c for c in ("start", "optimizer_state", "freeze_bn_stats", "split") if c in alt and alt[c].nunique() > 1]
     acc = inp.stats[inp.stats["metric"] == "final_test_acc"].set_index("config_id")
+    per_epoch = _steps_per_epoch(inp)
     panels = []
     for ctx_id, group in alt.groupby("context_id", sort=False):
         lines = []
         for key, line in group.groupby(["unit", *others], sort=True, dropna=False):
-            if line["every"].nunique() >= 2:
-                lines.append((key if isinstance(key, tuple) else (key,), line.sort_values("every")))
-        if lines:
+            line = line.assign(period=lambda f: _period_steps(f, per_epoch)).sort_values("every")
+            line = line[np.isfinite(line["period"])]
+            if len(line):
+                lines.append((key if isinstance(key, tuple) else (key,), line))
+        if len({p for _, line in lines for p in line["period"]}) >= 2:
             panels.append((ctx_id, lines))
     if not panels:
-        raise Skip("no switching-frequency variation (fewer than two values of strategy.every for any unit)")
+        raise Skip("no switching-frequency variation (alternating configurations with fewer than two switching "
+                   "periods)")
     ncols = min(3, len(panels))
     nrows = math.ceil(len(panels) / ncols)
     fig = _new_figure(max(9.5, 4.6 * ncols + 2.5), 4.2 * nrows + 0.8)
@@ -313,25 +347,30 @@ def frequency(inp: Inputs) -> tuple[Figure, str, str]:
                        label="standard: mean" if not is_missing(r["ci_low"]) else "standard: mean (one seed, no CI)")
         xs_all = []
         for key, line in lines:
-            name = ", ".join([f"unit={key[0]}", *[f"{c}={fmt_value(v)}" for c, v in zip(others, key[1:])]])
+            unit = str(key[0])
+            clock = "every N batches" if unit == "batch" else f"every N {unit}s"
+            spe = sorted({per_epoch.get(cid) for cid in line["config_id"]} - {None})
+            if unit != "batch" and len(spe) == 1:
+                clock += f" (= N × {fmt_value(spe[0])} steps)"
+            name = ", ".join([clock, *[f"{c}={fmt_value(v)}" for c, v in zip(others, key[1:])]])
             color = seen_lines.setdefault(name, line_colors[len(seen_lines) % len(line_colors)])
             r = acc.reindex(line["config_id"])
-            x = line["every"].astype(float).to_numpy() * (2 ** (0.04 * (len(seen_lines) - 1)))
+            x = line["period"].to_numpy(dtype=float)
             y = r["mean"].to_numpy(dtype=float) * 100
             lo = r["ci_low"].to_numpy(dtype=float) * 100
             hi = r["ci_high"].to_numpy(dtype=float) * 100
             err = np.vstack([y - lo, hi - y])
             err = np.where(np.isfinite(err), err, 0.0)
-            ax.errorbar(x, y, yerr=err, marker=markers.get(str(key[0]), "^"), color=color, capsize=3, lw=1.5, ms=5,
+            ax.errorbar(x, y, yerr=err, marker=markers.get(unit, "^"), color=color, capsize=3, lw=1.5, ms=5,
                         label=name)
-            xs_all.extend(line["every"].astype(float))
+            xs_all.extend(x)
         ax.set_xscale("log", base=2)
         ticks = sorted(set(xs_all))
         ax.xaxis.set_major_locator(FixedLocator(ticks))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticklabels([fmt_value(t) for t in ticks])
-        units = " or ".join(sorted({ {"batch": "batches"}.get(str(k[0]), f"{k[0]}s") for k, _ in lines}))
-        ax.set(xlabel=f"switch halves every N {units} (log2 scale)", ylabel="final test accuracy (%)")
+        ax.set(xlabel="optimizer steps each half trains before switching (log2 scale)",
+               ylabel="final test accuracy (%)")
         row = cfgs[cfgs["context_id"] == ctx_id].iloc[0]
         if len(panels) > 1:
             ax.set_title(", ".join(f"{c}={fmt_value(row[c])}" for c in ctx_cols), fontsize="small")
@@ -346,9 +385,10 @@ def frequency(inp: Inputs) -> tuple[Figure, str, str]:
     fig.legend([handles[lab] for lab in labels], labels, loc="outside right upper", fontsize="small", frameon=False)
     title = f"Final test accuracy vs switching frequency: {inp.ctx['title']}"
     _suptitle(fig, title, f"points: mean over seeds, bars: {inp.ci}", labels)
-    return fig, title, ("Alternating training's final test accuracy against how often the halves swap (every N "
-                        "batches or epochs, log2 axis); the grey band is standard training's mean and CI for the "
-                        "same settings.")
+    return fig, title, ("Alternating training's final test accuracy against how long each half trains before the "
+                        "halves swap, in optimizer steps (log2 axis): every N batches is N steps, every N epochs is "
+                        "N times the steps in an epoch, so both clocks share one axis. The grey band is standard "
+                        "training's mean and CI for the same settings.")
 
 
 def _context_cols(inp: Inputs) -> list[str]:
@@ -361,7 +401,7 @@ def _context_cols(inp: Inputs) -> list[str]:
 def compute(inp: Inputs) -> tuple[Figure, str, str]:
     _need_done(inp)
     cs = inp.curve_stats()
-    scale, unit = _flops_scale(cs.loc[cs["metric"] == "train_flops", "mean"].to_numpy())
+    scale, unit = flops_unit(cs.loc[cs["metric"] == "train_flops", "mean"].to_numpy())
     title = f"Accuracy against training cost: {inp.ctx['title']}"
     fig = _curve_figure(inp, [
         Panel("train_s_cum", "test_acc", "cumulative training time (s, evaluation excluded)", "test accuracy (%)",
@@ -370,8 +410,9 @@ def compute(inp: Inputs) -> tuple[Figure, str, str]:
               "test accuracy (%)", "Accuracy vs training FLOPs", xscale=scale, yscale=100.0),
     ], title, f"one point per epoch at the seeds' mean cost; bands: {inp.ci} (accuracy)")
     return fig, title, ("The equal-compute view: test accuracy after each epoch plotted at the cumulative training "
-                        "seconds and FLOPs spent so far (means over seeds). A frozen half costs less per step, so "
-                        "alternating training reaches each epoch cheaper; compare curves at equal x.")
+                        "seconds and FLOPs spent so far (means over seeds). A frozen half needs no weight gradients, "
+                        "so an alternating epoch costs fewer FLOPs (whether also fewer seconds depends on the "
+                        "hardware); compare curves at equal x.")
 
 
 # ---------------------------------------------------------------- paired differences
@@ -382,13 +423,15 @@ def paired_difference(inp: Inputs) -> tuple[Figure, str, str]:
     if p.empty:
         raise Skip("no configuration has a standard baseline with matching seeds")
     order = [lab for lab in inp.configs["label"] if lab in set(p["label"])]
-    panels = [m for m in ("final_test_acc", "train_s", "train_flops") if m in set(p["metric"])]
-    fscale, funit = _flops_scale(np.abs(p.loc[p["metric"] == "train_flops", "mean_diff"].to_numpy())) \
+    panels = [m for m in ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
+              if m in set(p["metric"]) and (p.loc[p["metric"] == m, "n_pairs"] > 0).any()]
+    fscale, funit = flops_unit(np.abs(p.loc[p["metric"] == "train_flops", "mean_diff"].to_numpy())) \
         if "train_flops" in panels else (1.0, "FLOP")
     spec = {"final_test_acc": (100.0, "final test accuracy (percentage points)", "Final test accuracy"),
+            EQUAL_FLOPS: (100.0, "test accuracy (percentage points)", "Test accuracy at equal FLOPs"),
             "train_s": (1.0, "training time (s)", "Training time"),
             "train_flops": (1 / fscale, f"training {funit}", "Training FLOPs")}
-    fig = _new_figure(4.0 * len(panels) + 3.0, max(2.6, 0.42 * len(order) + 1.8))
+    fig = _new_figure(3.6 * len(panels) + 3.0, max(2.6, 0.42 * len(order) + 1.8))
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, metric in zip(axes, panels):
         mult, xlabel, name = spec[metric]
@@ -414,7 +457,9 @@ def paired_difference(inp: Inputs) -> tuple[Figure, str, str]:
     return fig, title, ("Mean paired difference (configuration minus standard training, same seed and settings) with "
                         "its bootstrap CI (coloured bar) and the classical t-interval (wide grey bar, wider at small "
                         "n); an interval that crosses the dashed zero line is compatible with no difference. n is "
-                        "the number of seeds paired.")
+                        "the number of seeds paired. Final test accuracy compares equal epochs; accuracy at equal "
+                        "FLOPs compares both runs at the training FLOPs of the cheaper one (the other's accuracy "
+                        "read off its learning curve).")
 
 
 FIGURES: dict[str, Callable[[Inputs], tuple[Figure, str, str]]] = {

@@ -90,6 +90,7 @@ class SweepInfo:
     task_overrides: list = field(default_factory=list)
     sweeper: Optional[dict] = None
     launcher: Optional[str] = None
+    config: Optional[dict] = None  # the composed config the jobs override (multirun.yaml without ``hydra``)
     error: Optional[str] = None
 
 
@@ -419,6 +420,7 @@ def read_sweep(root: Path) -> list[SweepInfo]:
             sweeper.pop("_target_", None)
             info.sweeper = {k: v for k, v in sweeper.items() if v not in (None, {}, [])} or None
             info.launcher = (hydra.get("launcher") or {}).get("_target_")
+            info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
         except Exception as e:
             info.error = f"{f.name}: {type(e).__name__}: {_error_line(e)}"
         infos.append(info)

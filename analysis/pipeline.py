@@ -8,8 +8,10 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
+from .checks import collect_warnings
 from .loading import load
-from .stats import DEFAULT, Bootstrap, collect_warnings, paired_comparison, summarize
+from .paired import paired_comparison
+from .stats import DEFAULT, Bootstrap, summarize
 
 DEFAULT_MULTI_OUT = Path("outputs") / "analysis"
 FIGURE_DIR = "figures"
@@ -67,7 +69,7 @@ def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, bo
 
     t = time.perf_counter()
     stats = summarize(loaded.runs, boot=boot)
-    paired = paired_comparison(loaded.runs, boot=boot)
+    paired = paired_comparison(loaded.runs, loaded.curves, boot=boot)
     notes = collect_warnings(loaded.runs, stats, paired)
     seconds["stats"] = time.perf_counter() - t
 

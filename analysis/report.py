@@ -16,9 +16,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .describe import context, fmt_value, is_missing
+from .describe import context, flops_unit, fmt_value, is_missing, seeds_text
 from .loading import config_columns, key_columns
-from .stats import MIN_SEEDS, STATUS_ORDER, WILCOXON_MIN_N, configurations
+from .paired import EQUAL_FLOPS, WILCOXON_MIN_N, n_comparisons
+from .stats import MIN_SEEDS, STATUS_ORDER, configurations
 
 # ---------------------------------------------------------------- number formatting
 
@@ -52,15 +53,6 @@ def _mean_sd_ci(r: Any, scale: float = 1.0, digits: int = 2, signed: bool = Fals
     if not is_missing(r["ci_low"]):
         text += f" [{fmt.format(r['ci_low'] * scale)}, {fmt.format(r['ci_high'] * scale)}]"
     return text
-
-
-def _flops_unit(values) -> tuple[float, str]:
-    vals = [abs(v) for v in values if not is_missing(v) and math.isfinite(v)]
-    top = max(vals) if vals else 0.0
-    for scale, name in ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")):
-        if top >= scale:
-            return scale, name
-    return 1.0, "FLOP"
 
 
 # ---------------------------------------------------------------- blocks
@@ -203,7 +195,7 @@ STATS_COLUMNS = (("final_test_acc", "final test acc (%)", 100.0, 2), ("best_test
 
 
 def _stats_table(stats: pd.DataFrame) -> pd.DataFrame:
-    fscale, funit = _flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
+    fscale, funit = flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
     rows = []
     for _, g in stats.groupby("config_id", sort=False):
         g = g.set_index("metric")
@@ -220,50 +212,105 @@ def _stats_table(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _paired_tables(paired: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    acc, cost = [], []
-    fscale, funit = _flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_diff"])
-    for _, g in paired.groupby("config_id", sort=False):
-        g = g.set_index("metric")
-        first = g.iloc[0]
-        if is_missing(first["baseline_id"]):
-            acc.append({"configuration": first["label"], "baseline": "none", "pairs": "0", "notes": first["note"]})
+def _diff(r: Any, digits: int = 2, scale: float = 100.0) -> str:
+    """A paired row's mean difference and bootstrap CI: "-1.20 [-2.01, -0.44]"."""
+    return _mean_sd_ci({"n": r["n_pairs"], "mean": r["mean_diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]},
+                       scale, digits, signed=True)
+
+
+def _t_interval(r: Any, scale: float = 100.0) -> str:
+    return "–" if is_missing(r["t_ci_low"]) else f"[{r['t_ci_low'] * scale:+.2f}, {r['t_ci_high'] * scale:+.2f}]"
+
+
+def _accuracy_table(paired: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Every statistic of the paired accuracy comparison ``metric``, one row per configuration."""
+    rows = []
+    for r in paired[paired["metric"] == metric].to_dict("records"):
+        if is_missing(r["baseline_id"]):
+            rows.append({"configuration": r["label"], "baseline": "none", "pairs": "0", "notes": r["note"]})
             continue
-        if "final_test_acc" in g.index:
-            r = g.loc["final_test_acc"]
-            acc.append({
-                "configuration": r["label"], "baseline": r["baseline_label"], "pairs": str(int(r["n_pairs"])),
-                "config mean (%)": _num(r["mean_config"] * 100), "standard mean (%)": _num(r["mean_baseline"] * 100),
-                "difference (pp) [bootstrap CI]": _mean_sd_ci({"n": r["n_pairs"], "mean": r["mean_diff"],
-                                                               "ci_low": r["ci_low"], "ci_high": r["ci_high"]},
-                                                              100.0, 2, signed=True),
-                "t-interval (pp)": "–" if is_missing(r["t_ci_low"]) else
-                f"[{r['t_ci_low'] * 100:+.2f}, {r['t_ci_high'] * 100:+.2f}]",
-                "sd of differences (pp)": _num(r["sd_diff"] * 100), "d_z": _num(r["d_z"]),
-                "p (paired t)": _p(r["p_ttest"]), "p (Wilcoxon)": _p(r["p_wilcoxon"]), "notes": r["note"] or "",
-            })
-        row = {"configuration": first["label"], "pairs": str(int(first["n_pairs"]))}
-        for metric, name, scale, digits in (("train_s", "train time difference (s) [CI]", 1.0, 2),
-                                            ("train_flops", f"FLOPs difference ({funit}) [CI]", 1 / fscale, 3)):
-            if metric in g.index:
-                r = g.loc[metric]
-                row[name] = _mean_sd_ci({"n": r["n_pairs"], "mean": r["mean_diff"], "ci_low": r["ci_low"],
-                                         "ci_high": r["ci_high"]}, scale, digits, signed=True)
-                rel = r["mean_diff"] / r["mean_baseline"] if r["mean_baseline"] else math.nan
-                row[name.split(" difference")[0] + " change (%)"] = _num(rel * 100, 1) if math.isfinite(rel) else "–"
-                if metric == "train_s":
-                    row["p (paired t), time"] = _p(r["p_ttest"])
-        cost.append(row)
-    return pd.DataFrame(acc), pd.DataFrame(cost)
+        rows.append({
+            "configuration": r["label"], "baseline": r["baseline_label"], "pairs": str(int(r["n_pairs"])),
+            "config mean (%)": _num(r["mean_config"] * 100), "standard mean (%)": _num(r["mean_baseline"] * 100),
+            "difference (pp) [bootstrap CI]": _diff(r), "t-interval (pp)": _t_interval(r),
+            "sd of differences (pp)": _num(r["sd_diff"] * 100), "d_z": _num(r["d_z"]),
+            "p (paired t)": _p(r["p_ttest"]), "p (Holm)": _p(r["p_holm"]), "p (Wilcoxon)": _p(r["p_wilcoxon"]),
+            "notes": r["note"] or "",
+        })
+    return pd.DataFrame(rows)
 
 
-def _explanations(boot_text: str, n_tests: int) -> list[str]:
+def _cost_table(paired: pd.DataFrame) -> pd.DataFrame:
+    fscale, funit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_diff"])
+    rows = []
+    for _, g in paired[paired["baseline_id"].notna()].groupby("config_id", sort=False):
+        g = g.set_index("metric")
+        row = {"configuration": g.iloc[0]["label"], "pairs": str(int(g.iloc[0]["n_pairs"]))}
+        for metric, name, scale, digits in (("train_s", "train time", 1.0, 2),
+                                            ("train_flops", "FLOPs", 1 / fscale, 3)):
+            if metric not in g.index:
+                continue
+            r = g.loc[metric]
+            unit = "s" if metric == "train_s" else funit
+            row[f"{name} difference ({unit}) [CI]"] = _diff(r, digits, scale)
+            rel = r["mean_diff"] / r["mean_baseline"] if r["mean_baseline"] else math.nan
+            row[f"{name} change (%)"] = _num(rel * 100, 1) if math.isfinite(rel) else "–"
+            if metric == "train_s":
+                row["p (paired t), time"] = _p(r["p_ttest"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
+    """How many comparisons of ``metric`` differ from standard at Holm-adjusted p < alpha, and which way."""
+    rows = paired[(paired["metric"] == metric) & paired["p_holm"].notna()]
+    if rows.empty:
+        return ""
+    low = rows[(rows["p_holm"] < alpha) & (rows["mean_diff"] < 0)]
+    high = rows[(rows["p_holm"] < alpha) & (rows["mean_diff"] > 0)]
+    rest = len(rows) - len(low) - len(high)
+    n = rows["n_pairs"]
+    seeds = f"{int(n.min())}" if n.min() == n.max() else f"{int(n.min())}-{int(n.max())}"
+    text = (f"{what}: of {len(rows)} configuration(s) compared with standard training ({seeds} paired seeds each), "
+            f"{len(high)} higher and {len(low)} lower at Holm-adjusted p < {alpha:g} (paired t-test)")
+    text += (f"; for the other {rest}, these seeds detect no difference, which is not evidence that there is none."
+             if rest else ".")
+    if n.min() < MIN_SEEDS:
+        text += f" With fewer than {MIN_SEEDS} seeds, treat this as tentative."
+    return text
+
+
+def _glance_table(paired: pd.DataFrame) -> pd.DataFrame:
+    acc = paired[paired["metric"] == "final_test_acc"]
+    by = {m: paired[paired["metric"] == m].set_index("config_id") for m in (EQUAL_FLOPS, "train_flops")}
+    rows = []
+    for r in acc.to_dict("records"):
+        row = {"configuration": r["label"], "paired seeds": str(int(r["n_pairs"]))}
+        if is_missing(r["baseline_id"]) or not r["n_pairs"]:
+            rows.append(row | {"accuracy, equal epochs (pp) [CI]": f"no comparison ({r['note']})"})
+            continue
+        row["accuracy, equal epochs (pp) [CI]"] = _diff(r)
+        row["p (Holm)"] = _p(r["p_holm"])
+        if r["config_id"] in by[EQUAL_FLOPS].index:
+            e = by[EQUAL_FLOPS].loc[r["config_id"]]
+            row["accuracy, equal FLOPs (pp) [CI]"] = _diff(e) if e["n_pairs"] else "–"
+            row["p (Holm), equal FLOPs"] = _p(e["p_holm"])
+        if r["config_id"] in by["train_flops"].index:
+            f = by["train_flops"].loc[r["config_id"]]
+            rel = f["mean_diff"] / f["mean_baseline"] if f["mean_baseline"] else math.nan
+            row["FLOPs vs standard (%)"] = _num(rel * 100, 1) if math.isfinite(rel) else "–"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _explanations(boot_text: str, n_tests: dict[str, int]) -> list[str]:
     return [
         "mean ± sd [CI]: the mean over seeds of the completed runs; sd is the sample standard deviation "
         "(ddof = 1), i.e. how much a single run moves with the seed; the bracket is the " + boot_text + ". "
         "It is an interval for the mean (where the average of many more seeds would likely fall), not a range "
-        "for individual runs. It needs at least 2 seeds ('–' otherwise), and with few seeds it is too narrow: "
-        f"treat intervals from fewer than {MIN_SEEDS} seeds as rough.",
+        "for individual runs. It needs at least 2 seeds ('–' otherwise), and with few seeds it is too narrow (at "
+        "3 seeds a nominal 95% bootstrap interval is roughly the range of the three values): treat intervals from "
+        f"fewer than {MIN_SEEDS} seeds as rough; `stats.csv` also has the t-interval (t_ci_low, t_ci_high).",
         "Paired difference: each configuration is compared with standard training that has every other setting "
         "equal (dataset, model except the split point, optimizer, trainer) on the same seeds, so both arms start "
         "from the same initial weights and see the same batch order. For each seed d = configuration − standard; "
@@ -273,24 +320,40 @@ def _explanations(boot_text: str, n_tests: int) -> list[str]:
         "1 − confidence) and is wider than the bootstrap interval at small n, because the bootstrap ignores the "
         "uncertainty of the sd itself. Where the two disagree about 0, the small n is the reason: trust neither "
         "much, and the t-interval more.",
+        "Equal epochs vs equal FLOPs: final test accuracy compares both arms after the same number of epochs, "
+        "but a frozen half costs less per step, so alternating training spends fewer FLOPs to get there. "
+        "Accuracy at equal FLOPs compares, seed by seed, the cheaper run's final test accuracy with the other "
+        "run's test accuracy at the same cumulative training FLOPs, interpolated linearly between the two epochs "
+        "around that cost (test accuracy is only measured at the end of an epoch). A seed whose budget falls "
+        "before the other run's first epoch has no value there and is dropped (see the notes).",
         "p (paired t): two-sided paired t-test of mean d = 0 (scipy.stats.ttest_rel); it assumes the differences "
         "are roughly normal. p (Wilcoxon): two-sided Wilcoxon signed-rank test (scipy.stats.wilcoxon), which only "
         f"uses signs and ranks of d; it is not computed when fewer than {WILCOXON_MIN_N} differences are "
         "non-zero (zeros are dropped), and with exactly 5 pairs its smallest possible p is 0.0625. A p-value is the "
         "probability of a difference at least this large if the strategies did not differ; it is not the "
         "probability that they do not differ, and a large p is not evidence of equality.",
+        "Multiple comparisons: p (Holm) is the paired-t p-value adjusted with the Holm-Bonferroni method over "
+        f"every comparison of the same quantity in this report ({n_tests.get('final_test_acc', 0)} of final "
+        f"accuracy, {n_tests.get(EQUAL_FLOPS, 0)} of accuracy at equal FLOPs), which keeps the chance of any "
+        "false positive among them below the level; the unadjusted p (paired t) overstates the evidence as soon as "
+        "several configurations are compared. The statements under 'At a glance' use the adjusted p.",
         "d_z: Cohen's d_z = mean(d) / sd(d), the mean difference in units of its own seed-to-seed variation "
         "(how consistently one arm beats the other). It is not comparable to Cohen's d between independent groups. "
         "Deterministic quantities (FLOPs) have sd(d) = 0: d_z and the t-test are then undefined.",
-        f"Multiple comparisons: the p-values are not corrected. This report makes {n_tests} comparison(s) of final "
-        "accuracy against standard training; with many comparisons some small p-values are expected by chance "
-        "(Holm or Bonferroni: multiply the smallest p by the number of comparisons before calling it significant).",
         "Time: train_s is wall-clock training time (evaluation excluded), comparable only between runs on the "
-        "same hardware and thread count; FLOPs (matmul FLOPs of forward and backward actually executed) are the "
-        "hardware-independent measure of cost.",
+        "same hardware and thread count, and only when nothing else ran on the machine; FLOPs (matmul FLOPs of "
+        "forward and backward actually executed) are the hardware-independent measure of cost.",
         "epochs to 90%: first epoch whose test accuracy reaches 90% of the run's final test accuracy; loss std: "
         "population standard deviation of the per-epoch train loss (a stability measure), as in summary.json.",
     ]
+
+
+def _sweep_config(sweeps) -> Any:
+    """The composed config of the first sweep whose multirun.yaml has one (the base every job overrode)."""
+    for s in sweeps:
+        if getattr(s, "config", None):
+            return s.config
+    return None
 
 
 def build(result) -> Doc:
@@ -298,6 +361,7 @@ def build(result) -> Doc:
     runs, stats, paired = result.runs, result.stats, result.paired
     done = runs[runs["in_stats"]]
     ctx = context(done if len(done) else runs)
+    alpha = 1 - result.boot.confidence
     doc = Doc()
     doc.h(1, f"Alternating-freeze analysis: {ctx['title']}")
     counts = runs["status"].value_counts()
@@ -310,20 +374,13 @@ def build(result) -> Doc:
           f"{result.boot.describe()}.")
 
     if len(paired) and (paired["metric"] == "final_test_acc").any():
-        glance = []
-        for r in paired[paired["metric"] == "final_test_acc"].to_dict("records"):
-            if is_missing(r["baseline_id"]) or not r["n_pairs"]:
-                glance.append(f"{r['label']}: no paired comparison ({r['note']})")
-                continue
-            ci = "no CI (one pair)" if is_missing(r["ci_low"]) else (
-                f"{result.boot.confidence:.0%} CI: bootstrap [{r['ci_low'] * 100:+.2f}, {r['ci_high'] * 100:+.2f}]"
-                + ("" if is_missing(r["t_ci_low"]) else
-                   f", t [{r['t_ci_low'] * 100:+.2f}, {r['t_ci_high'] * 100:+.2f}]"))
-            glance.append(f"{r['label']}: {r['mean_diff'] * 100:+.2f} percentage points of final test accuracy vs "
-                          f"{r['baseline_label']} ({ci}; paired t p {_p_rel(r['p_ttest'])}; "
-                          f"n = {int(r['n_pairs'])} paired seeds)")
         doc.h(2, "At a glance")
-        doc.ul(glance)
+        doc.ul([v for v in (_verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
+                            _verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)) if v])
+        doc.p("Differences are configuration minus standard training in percentage points (pp), mean over paired "
+              "seeds with its bootstrap CI; p (Holm) is the paired t-test adjusted for the number of comparisons. "
+              "Details, t-intervals and Wilcoxon tests below.")
+        doc.table(_glance_table(paired))
 
     doc.h(2, "Warnings")
     if result.warnings:
@@ -335,7 +392,7 @@ def build(result) -> Doc:
     doc.table(pd.DataFrame({"status": counts.index, "runs": counts.to_numpy()}))
     bad = runs[runs["status"] != "completed"]
     if len(bad):
-        doc.h(3, "Runs that did not complete (excluded from the statistics)")
+        doc.h(3, "Runs excluded from the statistics (not completed, or unreadable)")
         doc.table(pd.DataFrame({
             "run": bad["run_id"], "configuration": bad["label"].fillna("unknown"),
             "seed": [fmt_value(s) for s in bad["seed"]], "status": bad["status"],
@@ -354,8 +411,7 @@ def build(result) -> Doc:
         doc.table(pd.DataFrame({
             "configuration": configs["label"], "id": configs["config_id"],
             "runs": [int(per.size().get(c, 0)) for c in configs["config_id"]],
-            "completed seeds": [" ".join(str(int(s)) for s in sorted(done.loc[done["config_id"] == c, "seed"]))
-                                for c in configs["config_id"]]}))
+            "completed seeds": [seeds_text(done.loc[done["config_id"] == c, "seed"]) for c in configs["config_id"]]}))
 
     doc.h(2, "Statistics per configuration")
     if len(stats):
@@ -366,11 +422,18 @@ def build(result) -> Doc:
         doc.p("No configuration to summarize.")
 
     doc.h(2, "Paired comparison with standard training")
-    acc, cost = _paired_tables(paired) if len(paired) else (pd.DataFrame(), pd.DataFrame())
+    acc = _accuracy_table(paired, "final_test_acc") if len(paired) else pd.DataFrame()
     if len(acc):
-        doc.p("Final test accuracy, configuration minus standard training on matched seeds (pp = percentage "
-              "points). p-values are uncorrected for multiple comparisons. Full precision in `paired.csv`.")
+        doc.h(3, "Final test accuracy (equal epochs)")
+        doc.p("Configuration minus standard training on matched seeds (pp = percentage points). Full precision in "
+              "`paired.csv`.")
         doc.table(acc)
+        flops = _accuracy_table(paired, EQUAL_FLOPS)
+        if len(flops):
+            doc.h(3, "Test accuracy at equal training FLOPs")
+            doc.p("Both runs of a pair at the training FLOPs of the cheaper one (see 'How to read the statistics').")
+            doc.table(flops)
+        cost = _cost_table(paired)
         if len(cost) and len(cost.columns) > 2:
             doc.h(3, "Cost")
             doc.table(cost)
@@ -390,8 +453,8 @@ def build(result) -> Doc:
         doc.ul([f"{name}: {reason}" for name, reason in result.skipped])
 
     doc.h(2, "How to read the statistics")
-    n_tests = int(((paired["metric"] == "final_test_acc") & (paired["n_pairs"] > 1)).sum()) if len(paired) else 0
-    doc.ul(_explanations(result.boot.describe(), n_tests))
+    doc.ul(_explanations(result.boot.describe(), {m: n_comparisons(paired, m) for m in ("final_test_acc",
+                                                                                          EQUAL_FLOPS)}))
 
     doc.h(2, "Provenance")
     doc.p("Produced by:")
@@ -401,13 +464,19 @@ def build(result) -> Doc:
         if s.command:
             doc.code(s.command)
         if s.sweeper:
-            doc.p("Sweeper settings (hydra.sweeper):")
+            doc.p("Sweeper settings (hydra.sweeper; a value given on the command line above takes precedence over "
+                  "the same key here):")
             doc.code(_yaml(s.sweeper))
     if not result.sweeps:
         overrides = sorted(set(runs["overrides"].dropna().astype(str)))
         if overrides:
             doc.p("No multirun.yaml found; the runs' own overrides (.hydra/overrides.yaml):")
             doc.code("\n".join(f"af-train {o}" for o in overrides[:50]) + ("\n..." if len(overrides) > 50 else ""))
+    config = _sweep_config(result.sweeps)
+    if config:
+        doc.p("The composed config every job of the sweep started from, before its own overrides (multirun.yaml "
+              "without `hydra`; each run's resolved config is in its `.hydra/config.yaml` and `summary.json`):")
+        doc.code(_yaml(config))
     doc.p(f"Input folders: {', '.join(f'`{p}`' for p in result.inputs)}. Generated "
           f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with {_versions()}.")
     doc.p("Files: `runs.csv` (one row per run), `curves.csv` (one row per run and epoch), `stats.csv` (per "

@@ -1,8 +1,9 @@
-"""Statistics across seeds: per-configuration summaries and paired comparisons with standard training.
+"""Statistics across seeds, per configuration: mean, spread and confidence interval of the mean.
 
 Only runs with ``in_stats`` (completed, known config, not a duplicate) count. Every interval is a
 bootstrap confidence interval *of the mean over seeds* (not of single runs): with the fixed
-``Bootstrap.seed`` it is the same on every machine and in every order of computation.
+``Bootstrap.seed`` it is the same on every machine and in every order of computation. Paired
+comparisons with standard training are in ``paired``.
 """
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ import pandas as pd
 from scipy import stats as st
 
 from .describe import is_missing
-from .loading import ALIASES, config_columns, context_columns, key_columns
+from .loading import config_columns, context_columns, key_columns
 
 METRICS = ("final_test_acc", "best_test_acc", "train_s", "train_flops", "epochs_to_90pct", "loss_std")
-PAIRED_METRICS = ("final_test_acc", "train_s", "train_flops")
 MIN_SEEDS = 5  # fewer completed seeds than this per configuration is warned about
-WILCOXON_MIN_N = 5  # below 5 pairs the smallest two-sided exact p is 0.125: the test cannot say anything
+CI_METHODS = {"percentile": "percentile", "bca": "BCa"}  # lower-case name -> scipy's spelling
 STATUS_ORDER = ("completed", "diverged", "failed", "incomplete", "corrupt")
 
 
@@ -30,8 +30,10 @@ STATUS_ORDER = ("completed", "diverged", "failed", "incomplete", "corrupt")
 class Bootstrap:
     """How confidence intervals are computed (scipy.stats.bootstrap).
 
-    ``method``: "percentile" (default; robust at the 3-10 seeds typical here, as rliable uses) or
-    "BCa" (bias-corrected and accelerated; falls back to percentile where its jackknife degenerates).
+    ``method``: "percentile" (default: at the 3-10 seeds typical here BCa's jackknife estimate of
+    its own correction is too noisy to help) or "BCa" (bias-corrected and accelerated; falls back
+    to percentile where its jackknife degenerates). Either is too narrow at few seeds: see
+    ``t_interval``.
     Each interval draws from a fresh ``numpy.random.default_rng(seed)``, so results are reproducible
     and do not depend on which other intervals were computed.
     """
@@ -41,8 +43,20 @@ class Bootstrap:
     n_resamples: int = 9999
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if str(self.method).lower() not in CI_METHODS:
+            raise ValueError(f"method={self.method!r}: allowed are {', '.join(CI_METHODS.values())}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence={self.confidence!r}: must lie strictly between 0 and 1")
+        if int(self.n_resamples) < 1:
+            raise ValueError(f"n_resamples={self.n_resamples!r}: must be at least 1")
+
+    @property
+    def scipy_method(self) -> str:
+        return CI_METHODS[self.method.lower()]
+
     def describe(self) -> str:
-        name = "BCa" if self.method.lower() == "bca" else "percentile"
+        name = self.scipy_method
         return (f"{self.confidence:.0%} {name} bootstrap confidence interval of the mean over seeds "
                 f"(scipy.stats.bootstrap, {self.n_resamples} resamples, seed {self.seed})")
 
@@ -64,7 +78,7 @@ def bootstrap_ci(values: Sequence[float], boot: Bootstrap = DEFAULT) -> tuple[fl
         return math.nan, math.nan
     if np.all(x == x[0]):
         return float(x[0]), float(x[0])
-    method = "BCa" if boot.method.lower() == "bca" else "percentile"
+    method = boot.scipy_method
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = st.bootstrap((x,), np.mean, vectorized=True, n_resamples=boot.n_resamples, method=method,
@@ -75,7 +89,19 @@ def bootstrap_ci(values: Sequence[float], boot: Bootstrap = DEFAULT) -> tuple[fl
     return float(lo), float(hi)
 
 
-def _floats(values: pd.Series) -> np.ndarray:
+def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """Classical interval of the mean, mean ± t(n-1) sd/sqrt(n): for roughly normal values it
+    accounts for the uncertainty of the sd itself, which the bootstrap does not, so it is the honest
+    one at 2-5 seeds. NaN for fewer than 2 values."""
+    n = values.size
+    if n < 2:
+        return math.nan, math.nan
+    mean, sd = float(values.mean()), float(values.std(ddof=1))
+    half = float(st.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def floats(values: pd.Series) -> np.ndarray:
     """Numbers as float64, anything missing or unparsable as NaN (nullable Int64 included)."""
     return pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
 
@@ -121,10 +147,12 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
 
     ``n``: completed seeds with a finite value; ``mean``; ``std``: sample standard deviation
     (ddof=1), the run-to-run spread over seeds; ``ci_low``/``ci_high``: bootstrap confidence
-    interval of the mean (see ``Bootstrap``), NaN when n < 2; ``n_runs``: all runs of the
-    configuration; ``excluded``: those left out and why (e.g. "2 diverged"). Metrics are summary.json
-    keys: final/best test accuracy (fractions), train_s (training seconds, evaluation excluded),
-    train_flops (training FLOPs executed), epochs_to_90pct, loss_std (std of per-epoch train loss).
+    interval of the mean (see ``Bootstrap``), NaN when n < 2; ``t_ci_low``/``t_ci_high``: the
+    t-interval of the mean at the same confidence (wider, and more honest, at few seeds);
+    ``n_runs``: all runs of the configuration; ``excluded``: those left out and why (e.g.
+    "2 diverged"). Metrics are summary.json keys: final/best test accuracy (fractions), train_s
+    (training seconds, evaluation excluded), train_flops (training FLOPs executed),
+    epochs_to_90pct, loss_std (std of per-epoch train loss).
     """
     configs = configurations(runs)
     done = runs[runs["in_stats"]]
@@ -139,119 +167,23 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
             excluded = ", ".join(filter(None, [excluded, f"{dup} duplicate"]))
         sel = done[done["config_id"] == cfg["config_id"]]
         for metric in metrics:
-            vals = _floats(sel[metric]) if metric in sel else np.array([])
+            vals = floats(sel[metric]) if metric in sel else np.array([])
             vals = vals[np.isfinite(vals)]
             lo, hi = bootstrap_ci(vals, boot)
+            tlo, thi = t_interval(vals, boot.confidence)
             out.append({
                 "config_id": cfg["config_id"], "label": cfg["label"], "metric": metric, "n": int(vals.size),
                 "mean": float(vals.mean()) if vals.size else math.nan,
                 "std": float(vals.std(ddof=1)) if vals.size > 1 else math.nan,
-                "ci_low": lo, "ci_high": hi,
+                "ci_low": lo, "ci_high": hi, "t_ci_low": tlo, "t_ci_high": thi,
                 "min": float(vals.min()) if vals.size else math.nan,
                 "max": float(vals.max()) if vals.size else math.nan,
                 "n_runs": len(mine), "n_excluded": dropped, "excluded": excluded,
                 **{c: cfg[c] for c in configs.columns if c not in ("config_id", "label")},
             })
-    cols = ["config_id", "label", "metric", "n", "mean", "std", "ci_low", "ci_high", "min", "max", "n_runs",
-            "n_excluded", "excluded", *[c for c in configs.columns if c not in ("config_id", "label")]]
-    return pd.DataFrame.from_records(out, columns=cols)
-
-
-def _paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap) -> dict[str, Any]:
-    d = a - b
-    n = d.size
-    res: dict[str, Any] = {"n_pairs": n, "mean_config": math.nan, "mean_baseline": math.nan,
-                           "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                           "t_ci_low": math.nan, "t_ci_high": math.nan, "sd_diff": math.nan,
-                           "t": math.nan, "df": n - 1 if n else 0, "p_ttest": math.nan,
-                           "p_wilcoxon": math.nan, "d_z": math.nan}
-    notes = []
-    if n == 0:
-        return res | {"note": "no paired seeds"}
-    res.update(mean_config=float(a.mean()), mean_baseline=float(b.mean()), mean_diff=float(d.mean()))
-    res["ci_low"], res["ci_high"] = bootstrap_ci(d, boot)
-    if n < 2:
-        notes.append("one pair: no CI, sd, t-test, Wilcoxon or d_z")
-        return res | {"note": "; ".join(notes)}
-    sd = float(d.std(ddof=1))
-    res["sd_diff"] = sd
-    half = float(st.t.ppf(0.5 + boot.confidence / 2, n - 1)) * sd / math.sqrt(n)
-    res["t_ci_low"], res["t_ci_high"] = res["mean_diff"] - half, res["mean_diff"] + half
-    if sd == 0:
-        notes.append("all differences equal (sd 0): t-test and d_z undefined")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = st.ttest_rel(a, b)
-        res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
-    nonzero = int(np.count_nonzero(d))
-    if nonzero == 0:
-        notes.append("Wilcoxon: all differences zero")
-    elif n < WILCOXON_MIN_N:
-        notes.append(f"Wilcoxon: n < {WILCOXON_MIN_N} pairs")
-    elif nonzero < WILCOXON_MIN_N:
-        notes.append(f"Wilcoxon: fewer than {WILCOXON_MIN_N} non-zero differences")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res["p_wilcoxon"] = float(st.wilcoxon(a, b, zero_method="wilcox").pvalue)
-        if nonzero < n:
-            notes.append(f"Wilcoxon: {n - nonzero} zero difference(s) dropped")
-    return res | {"note": "; ".join(notes)}
-
-
-def _seeds_text(seeds) -> str:
-    return " ".join(str(int(s)) for s in sorted(seeds))
-
-
-def paired_comparison(runs: pd.DataFrame, metrics: Sequence[str] = PAIRED_METRICS,
-                      boot: Bootstrap = DEFAULT) -> pd.DataFrame:
-    """Each non-standard configuration against standard training with all other settings equal
-    (dataset incl. subset/test_fraction/split_seed, model except the split point, optimizer,
-    trainer), seed by seed: only seeds completed in both arms are paired.
-
-    Per configuration and metric: ``n_pairs``; ``mean_config``/``mean_baseline`` over the paired
-    seeds; ``mean_diff`` (config - standard; for accuracy a fraction, x100 for points);
-    ``ci_low``/``ci_high``: bootstrap CI of the mean paired difference (an interval for the average
-    effect of switching strategy, seeds held equal); ``t_ci_low``/``t_ci_high``: the classical
-    t-interval of the same mean (mean ± t(n-1) sd/sqrt(n)), the one consistent with the t-test and
-    wider than the bootstrap interval at small n; ``sd_diff`` (ddof=1); ``t``, ``df``, ``p_ttest``
-    (scipy.stats.ttest_rel, two-sided); ``p_wilcoxon`` (signed-rank, two-sided, zero differences
-    dropped; NaN with a ``note`` when fewer than WILCOXON_MIN_N differences are non-zero);
-    ``d_z`` = mean_diff / sd_diff (Cohen's standardized paired effect). p-values are not corrected
-    for multiple comparisons.
-    ``seeds_only_config``/``seeds_only_baseline``: seeds completed in one arm only, left out.
-    A configuration without a baseline gets rows with ``baseline_label`` empty and a note.
-    """
-    configs = configurations(runs)
-    done = runs[runs["in_stats"]]
-    standard = configs[configs["strategy"] == "standard"]
-    out = []
-    for cfg in configs[configs["strategy"] != "standard"].to_dict("records"):
-        base = standard[standard["context_id"] == cfg["context_id"]]
-        head = {"config_id": cfg["config_id"], "label": cfg["label"]}
-        if base.empty:
-            for metric in metrics:
-                out.append(head | {"baseline_id": None, "baseline_label": None, "metric": metric,
-                                   **_paired_test(np.array([]), np.array([]), boot),
-                                   "note": "no standard baseline with the same settings"})
-            continue
-        base = base.iloc[0]
-        mine = done[done["config_id"] == cfg["config_id"]].set_index("seed")
-        theirs = done[done["config_id"] == base["config_id"]].set_index("seed")
-        common = sorted(set(mine.index) & set(theirs.index))
-        only_a, only_b = set(mine.index) - set(theirs.index), set(theirs.index) - set(mine.index)
-        for metric in metrics:
-            a, b = _floats(mine.loc[common, metric]), _floats(theirs.loc[common, metric])
-            ok = np.isfinite(a) & np.isfinite(b)
-            out.append(head | {"baseline_id": base["config_id"], "baseline_label": base["label"], "metric": metric,
-                               "seeds": _seeds_text(np.asarray(common)[ok]),
-                               "seeds_only_config": _seeds_text(only_a),
-                               "seeds_only_baseline": _seeds_text(only_b), **_paired_test(a[ok], b[ok], boot)})
-    cols = ["config_id", "label", "baseline_id", "baseline_label", "metric", "n_pairs", "seeds", "seeds_only_config",
-            "seeds_only_baseline", "mean_config", "mean_baseline", "mean_diff", "ci_low", "ci_high", "t_ci_low",
-            "t_ci_high", "sd_diff", "t",
-            "df", "p_ttest", "p_wilcoxon", "d_z", "note"]
+    cols = ["config_id", "label", "metric", "n", "mean", "std", "ci_low", "ci_high", "t_ci_low", "t_ci_high",
+            "min", "max", "n_runs", "n_excluded", "excluded",
+            *[c for c in configs.columns if c not in ("config_id", "label")]]
     return pd.DataFrame.from_records(out, columns=cols)
 
 
@@ -265,7 +197,7 @@ def curve_summary(curves: pd.DataFrame, boot: Bootstrap = DEFAULT,
     out = []
     for (cid, label, epoch), g in sel.groupby(["config_id", "label", "epoch"], sort=True):
         for metric in (*ci_metrics, *mean_metrics):
-            vals = _floats(g[metric])
+            vals = floats(g[metric])
             vals = vals[np.isfinite(vals)]
             lo, hi = bootstrap_ci(vals, boot) if metric in ci_metrics else (math.nan, math.nan)
             out.append({"config_id": cid, "label": label, "epoch": int(epoch), "metric": metric, "n": int(vals.size),
@@ -274,63 +206,5 @@ def curve_summary(curves: pd.DataFrame, boot: Bootstrap = DEFAULT,
                                                    "ci_high"])
 
 
-def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
-    """Everything a reader must know before trusting the numbers, as sentences."""
-    notes: list[str] = []
-    done = runs[runs["in_stats"]]
-    if done.empty:
-        notes.append("No completed runs: there is nothing to compute statistics on.")
-    bad = runs[runs["status"] != "completed"]
-    if len(bad):
-        counts = bad["status"].value_counts()
-        notes.append(f"{len(bad)} of {len(runs)} runs excluded from the statistics: "
-                     + ", ".join(f"{n} {s}" for s, n in counts.items()) + " (see the table of problem runs).")
-    unknown = runs[runs["config_id"].isna()]
-    if len(unknown):
-        notes.append(f"{len(unknown)} run(s) without a readable config cannot be assigned to a configuration: "
-                     + ", ".join(unknown["run_id"].astype(str)) + ".")
-    dups = runs[runs["note"].notna()]
-    if len(dups):
-        listed = "; ".join(f"{r} is a {n}" for r, n in zip(dups["run_id"][:10], dups["note"][:10]))
-        notes.append(f"{len(dups)} completed run(s) repeat a configuration and seed already counted: {listed}"
-                     + ("; ..." if len(dups) > 10 else "") + ".")
-    if len(stats):
-        first = stats.drop_duplicates("config_id")
-        for r in first.to_dict("records"):
-            n = int(stats[(stats["config_id"] == r["config_id"]) & (stats["metric"] == "final_test_acc")]["n"].max()) \
-                if "final_test_acc" in set(stats["metric"]) else int(r["n"])
-            lost = runs[(runs["config_id"] == r["config_id"]) & runs["status"].isin(["diverged", "failed"])]
-            if len(lost):
-                kinds = ", ".join(f"{k} {s}" for s, k in lost["status"].value_counts().items())
-                notes.append(f"{r['label']}: {kinds} of {r['n_runs']} runs excluded; its statistics describe only "
-                             f"the {n} completed run(s), which flatters it if failures are part of its behaviour.")
-            if n == 0:
-                notes.append(f"{r['label']}: no completed runs.")
-            elif n == 1:
-                notes.append(f"{r['label']}: one completed seed: no standard deviation, CI or test (NaN).")
-            elif n < MIN_SEEDS:
-                notes.append(f"{r['label']}: only {n} completed seeds (< {MIN_SEEDS}): intervals are wide, and "
-                             f"bootstrap intervals are too narrow at this n.")
-    if len(paired):
-        for r in paired.drop_duplicates("config_id").to_dict("records"):
-            if is_missing(r["baseline_id"]):
-                notes.append(f"{r['label']}: no standard run with the same dataset, model, optimizer and trainer "
-                             f"settings: no paired comparison.")
-                continue
-            parts = []
-            if r["seeds_only_config"]:
-                parts.append(f"seed(s) {r['seeds_only_config']} only in {r['label']}")
-            if r["seeds_only_baseline"]:
-                parts.append(f"seed(s) {r['seeds_only_baseline']} only in {r['baseline_label']}")
-            if parts:
-                notes.append(f"{r['label']} vs {r['baseline_label']}: unpaired " + " and ".join(parts)
-                             + ", dropped from the paired comparison.")
-    for col, what in (("device", "devices"), ("num_threads", "thread counts")):
-        if col in done and done[col].nunique(dropna=True) > 1:
-            vals = ", ".join(sorted(map(str, done[col].dropna().unique())))
-            notes.append(f"Completed runs ran on different {what} ({vals}): train_s comparisons mix hardware.")
-    return notes
-
-
-__all__ = ["Bootstrap", "DEFAULT", "METRICS", "PAIRED_METRICS", "bootstrap_ci", "configurations", "summarize",
-           "paired_comparison", "curve_summary", "collect_warnings", "ALIASES"]
+__all__ = ["Bootstrap", "CI_METHODS", "DEFAULT", "METRICS", "MIN_SEEDS", "STATUS_ORDER", "bootstrap_ci",
+           "configurations", "curve_summary", "floats", "summarize", "t_interval"]

@@ -271,6 +271,8 @@ def test_summary_statistics_equal_hand_computation(sweep):
         assert r["n"] == n and r["mean"] == pytest.approx(mean) and r["std"] == pytest.approx(sd)
         assert r["ci_low"] <= r["mean"] <= r["ci_high"] and r["ci_low"] < r["ci_high"]
         assert r["ci_low"] >= min(vals) and r["ci_high"] <= max(vals)
+        half = st.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+        assert (r["t_ci_low"], r["t_ci_high"]) == (pytest.approx(mean - half), pytest.approx(mean + half))
         best = by_label(stats, label, "best_test_acc")
         assert best["mean"] == pytest.approx(mean)  # the fixture's curves peak at the end
     time = by_label(stats, "alternating/batch every 1", "train_s")
@@ -303,6 +305,10 @@ def test_paired_comparison_equals_hand_computation(sweep):
     assert r["mean_config"] == pytest.approx(np.mean([EVERY1[s] for s in range(5)]))
     assert r["p_wilcoxon"] == pytest.approx(st.wilcoxon(d).pvalue)
     assert r["ci_low"] <= r["mean_diff"] <= r["ci_high"]
+    acc = paired[paired["metric"] == "final_test_acc"]  # the Holm family: 3 comparisons of final accuracy
+    assert len(acc) == 3 and acc["p_holm"].notna().all() and (acc["p_holm"] >= acc["p_ttest"]).all()
+    smallest = acc["p_ttest"].min()
+    assert acc.loc[acc["p_ttest"].idxmin(), "p_holm"] == pytest.approx(min(1.0, 3 * smallest))
     # FLOPs are deterministic: every difference is the same, so the t-test is undefined, not infinite
     f = by_label(paired, "alternating/batch every 1", "train_flops")
     assert f["mean_diff"] == pytest.approx(3 * 2e9 - 3 * 3e9) and f["sd_diff"] == 0
@@ -313,7 +319,7 @@ def test_paired_comparison_equals_hand_computation(sweep):
     assert not math.isnan(e["p_ttest"])
     warnings = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), paired)
     assert any("seed(s) 5 only in alternating/batch every 1" in w for w in warnings)
-    assert any("alternating/epoch every 1: only 3 completed seeds" in w for w in warnings)
+    assert any(w.startswith("Only 3 completed seeds (< 5): alternating/epoch every 1.") for w in warnings)
 
 
 def test_every_interval_contains_its_mean(sweep):
@@ -336,6 +342,100 @@ def test_bootstrap_is_reproducible_and_method_selectable():
     assert bca[0] < np.mean(vals) < bca[1] and bca != a
     assert all(math.isnan(x) for x in analysis.bootstrap_ci([0.9]))
     assert analysis.bootstrap_ci([0.5, 0.5, 0.5]) == (0.5, 0.5)
+
+
+def test_bootstrap_settings_are_validated():
+    with pytest.raises(ValueError, match="method='bogus': allowed are percentile, BCa"):
+        analysis.Bootstrap(method="bogus")
+    with pytest.raises(ValueError, match="confidence=1.5"):
+        analysis.Bootstrap(confidence=1.5)
+    assert analysis.Bootstrap(method="bca").scipy_method == "BCa"
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01, 2 x 0.03, max(1 x 0.04, 0.06); NaN is not part of the family
+    got = analysis.holm([0.01, 0.04, 0.03, float("nan")])
+    assert got[:3] == pytest.approx([0.03, 0.06, 0.06]) and math.isnan(got[3])
+    assert analysis.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_paired_tests_by_hand_exact_wilcoxon():
+    d = np.array([0.011, 0.023, -0.004, 0.031, 0.017, 0.006])  # no ties, no zeros: the exact test applies
+    b = np.array([0.90, 0.91, 0.92, 0.89, 0.93, 0.90])
+    res = analysis.paired_test(b + d, b, FAST)
+    ranks = st.rankdata(np.abs(d))
+    w_plus = ranks[d > 0].sum()
+    # every one of the 2^6 equally likely sign patterns under H0, counted by hand
+    sums = [sum(r for r, keep in zip(range(1, 7), format(m, "06b")) if keep == "1") for m in range(64)]
+    tail = min(sum(x >= w_plus for x in sums), sum(x <= w_plus for x in sums)) / 64
+    assert res["p_wilcoxon"] == pytest.approx(min(1.0, 2 * tail)) == pytest.approx(0.0625)
+    assert res["n_pairs"] == 6 and res["mean_diff"] == pytest.approx(d.mean()) and res["note"] == ""
+    half = st.t.ppf(0.975, 5) * d.std(ddof=1) / math.sqrt(6)
+    assert res["t_ci_low"] == pytest.approx(d.mean() - half) and res["t_ci_high"] == pytest.approx(d.mean() + half)
+    zeros = analysis.paired_test(b, b, FAST)  # identical arms: nothing to test, nothing infinite
+    assert zeros["mean_diff"] == 0 and math.isnan(zeros["p_ttest"]) and math.isnan(zeros["p_wilcoxon"])
+    assert "all differences zero" in zeros["note"]
+
+
+def test_accuracy_at_equal_flops_by_hand(tmp_path):
+    # curve_of gives test accuracies 0.8 f, 0.9 f, f after epochs 1-3 (f = final accuracy)
+    std = {0: 0.90, 1: 0.92, 2: 0.88}
+    cheap = {0: 0.85, 1: 0.88, 2: 0.86}  # 2.5 GFLOP an epoch: 7.5 in all, halfway between standard's 6 and 9
+    dear = {0: 0.91, 1: 0.95, 2: 0.90}  # 4 GFLOP an epoch: at standard's 9 it is 1/4 of the way from 8 to 12
+    tiny = {0: 0.80, 1: 0.81, 2: 0.82}  # 0.5 GFLOP an epoch: 1.5 in all, before standard's first epoch (3)
+    for seed in range(3):
+        write_run(tmp_path, make_config(seed), std[seed], flops_per_epoch=3e9)
+        write_run(tmp_path, make_config(seed, "alternating", every=1), cheap[seed], flops_per_epoch=2.5e9)
+        write_run(tmp_path, make_config(seed, "alternating", every=2), dear[seed], flops_per_epoch=4e9)
+        write_run(tmp_path, make_config(seed, "alternating", every=4), tiny[seed], flops_per_epoch=0.5e9)
+    loaded = analysis.load([tmp_path])
+    paired = analysis.paired_comparison(loaded.runs, loaded.curves, boot=FAST)
+    eq = paired[paired["metric"] == analysis.EQUAL_FLOPS].set_index("label")
+    r = eq.loc["alternating/batch every 1"]
+    assert r["mean_config"] == pytest.approx(np.mean(list(cheap.values())))
+    assert r["mean_baseline"] == pytest.approx(np.mean([0.95 * v for v in std.values()]))
+    assert r["mean_diff"] == pytest.approx(np.mean([cheap[s] - 0.95 * std[s] for s in range(3)]))
+    r = eq.loc["alternating/batch every 2"]
+    assert r["mean_config"] == pytest.approx(np.mean([0.925 * v for v in dear.values()]))
+    assert r["mean_baseline"] == pytest.approx(np.mean(list(std.values())))
+    r = eq.loc["alternating/batch every 4"]
+    assert r["n_pairs"] == 0 and "seed(s) 0 1 2 without a value in both arms" in r["note"]
+    # at equal epochs the same pairs compare final accuracies
+    final = paired[paired["metric"] == "final_test_acc"].set_index("label").loc["alternating/batch every 1"]
+    assert final["mean_diff"] == pytest.approx(np.mean([cheap[s] - std[s] for s in range(3)]))
+
+
+def test_missing_and_noisy_runs_are_warned(sweep, tmp_path):
+    runs = analysis.load_runs([sweep])  # standard and every 4 stop at seed 4, epoch every 1 at seed 2
+    notes = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), analysis.paired_comparison(runs))
+    missing = [w for w in notes if w.startswith("No run folder")]
+    assert len(missing) == 2
+    assert missing[0].startswith("No run folder for seed(s) 5 in 2 configuration(s) of 2026-11-24_10-00-00")
+    assert missing[0].endswith(": alternating/batch every 4; standard.")
+    assert missing[1].startswith("No run folder for seed(s) 3 4 5 in 1 configuration(s)")
+    assert missing[1].endswith(": alternating/epoch every 1.")
+    assert not any("Training time varies" in w for w in notes)
+    for seed, epoch_s in enumerate((0.1, 0.2, 3.0)):  # one configuration timed on a busy machine
+        write_run(tmp_path, make_config(seed), 0.9, epoch_s=epoch_s)
+    runs = analysis.load_runs([tmp_path])
+    notes = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), analysis.paired_comparison(runs))
+    assert any("Training time varies by more than 50%" in w and "(standard)" in w for w in notes)
+
+
+def test_frequency_axis_counts_optimizer_steps(sweep):
+    """Every N batches is N steps and every N epochs N times the steps of an epoch (12 in the fixture),
+    so both clocks share one log axis instead of "1" meaning two different things."""
+    from analysis import figures
+
+    loaded = analysis.load([sweep])
+    stats = analysis.summarize(loaded.runs, boot=FAST)
+    inp = figures.Inputs(loaded.runs, loaded.curves, stats, analysis.paired_comparison(loaded.runs), FAST)
+    fig, title, _ = figures.frequency(inp)
+    ax = fig.axes[0]
+    lines = {c.get_label(): list(c.lines[0].get_xdata()) for c in ax.containers}  # errorbar: line, caps, bars
+    assert lines["every N batches"] == [1, 4] and lines["every N epochs (= N × 12 steps)"] == [12]
+    assert ax.get_xscale() == "log" and "optimizer steps" in ax.get_xlabel()
+    assert title.startswith("Final test accuracy vs switching frequency: digits, MLP depth 3 width 32")
 
 
 def test_split_experiment_pairs_with_standard_of_the_same_depth(tmp_path):
@@ -367,7 +467,7 @@ def test_split_experiment_pairs_with_standard_of_the_same_depth(tmp_path):
 def _check_report(out: Path, n_figures: int) -> str:
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "# Alternating-freeze analysis" in md and "How to read the statistics" in md
-    assert "not corrected" in md and "d_z" in md and "bootstrap" in md
+    assert "Holm" in md and "d_z" in md and "bootstrap" in md
     assert not re.search(r"<link|<script|url\(|@import", page, re.I)
     srcs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", page, re.I)
     assert all(s.startswith("data:image/png;base64,") for s in srcs), srcs[:3]
@@ -384,10 +484,12 @@ def test_figures_and_reports_on_a_sweep(messy):
         img = mpimg.imread(f.png)
         assert img.shape[0] > 300 and img.shape[1] > 500 and img.std() > 0.01, f.name
         assert f.svg.read_text().lstrip().startswith("<?xml") and f.svg.stat().st_size > 5000
-        assert "digits" in f.title and "MLP depth 3 width 32" in f.title
+        assert f.title.endswith(": digits, MLP depth 3 width 32, 3 epochs, 3-6 seeds per configuration"), f.title
     for name in ("runs", "curves", "stats", "paired"):
         assert (messy / f"{name}.csv").stat().st_size > 100
     md = _check_report(messy, 6)
+    assert md.startswith("# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 3-6 seeds per "
+                         "configuration\n")
     for text in ("RuntimeError: CUDA out of memory", "corrupt", "incomplete", "diverged",
                  "af-train --multirun", "experiment=frequency", "range(5)", "seed(s) 5 only"):
         assert text in md, text
@@ -407,7 +509,7 @@ def test_one_seed_gives_nan_not_a_crash(tmp_path):
     assert math.isnan(p["d_z"]) and math.isnan(p["ci_low"]) and "one pair" in p["note"]
     assert len(result.figures) == 6, result.skipped
     md = _check_report(tmp_path, len(result.figures))
-    assert "one completed seed" in md and "1 seed" in result.figures[0].title
+    assert "One completed seed only: every configuration (3)" in md and "1 seed" in result.figures[0].title
 
 
 def test_one_strategy_skips_what_needs_two(tmp_path):
@@ -477,6 +579,10 @@ def test_cli_missing_folder_is_a_one_line_error(tmp_path):
     proc = subprocess.run([*cmd, str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0 and "no such folder" in proc.stderr
+    proc = subprocess.run([*cmd, str(tmp_path), "--confidence", "95"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "af-analyze: error: --confidence=95.0: must lie strictly between 0 and 1")
 
 
 def test_import_does_not_pull_in_training_code():

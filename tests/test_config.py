@@ -81,3 +81,17 @@ def test_config_hash_ignores_execution_keys_only():
     assert config_hash(cfg_of("trainer.device=cpu", "trainer.num_threads=1", "trainer.progress=none")) == base
     assert config_hash(cfg_of("seed=1")) != base
     assert config_hash(cfg_of("strategy=alternating")) != base
+
+
+def test_copies_of_the_contract_agree():
+    """The analysis reads the results contract without importing the training code, so it keeps its own
+    copies of the column names and execution-only keys; and folder names leave out the same keys."""
+    from omegaconf import OmegaConf
+
+    from alternating_freeze import config, records
+    from analysis import loading
+
+    assert loading.METRICS_COLUMNS == records.METRICS_COLUMNS
+    assert loading.EXECUTION_KEYS == set(config.EXECUTION_KEYS)
+    excluded = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
+    assert set(excluded) == set(config.EXECUTION_KEYS) | {"experiment"}

@@ -45,16 +45,19 @@ class SplitNet(nn.Module):
 
     A frozen first half runs under ``no_grad``: autograd records nothing there, so no backward
     work (and no activation memory) is spent on it. A frozen second half still passes gradients
-    through to the first half, but computes no weight gradients of its own. Frozen BatchNorm
-    layers are held in eval mode when ``freeze_bn_stats`` is set, so their running statistics
-    stop moving as well (``nn.Module.train`` re-applies this after every evaluation).
+    through to the first half, but computes no weight gradients of its own.
+
+    With ``freeze_bn_stats``, frozen BatchNorm layers stop updating their running statistics
+    (``track_running_stats`` off while frozen) but still normalise with batch statistics in
+    training, exactly as when they train: freezing changes what learns, not the function a
+    training step computes. (Eval mode would normalise with running statistics instead, which for
+    a half frozen from the start are still the initial 0 and 1.)
     """
 
     def __init__(self, first: nn.Sequential, second: nn.Sequential):
         super().__init__()
         self.first, self.second = first, second
         self.trainable: frozenset[str] = frozenset(HALVES)
-        self.freeze_bn_stats = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if "first" in self.trainable or not torch.is_grad_enabled():
@@ -67,23 +70,16 @@ class SplitNet(nn.Module):
         return {"first": self.first, "second": self.second}
 
     def set_trainable(self, trainable: frozenset[str], freeze_bn_stats: bool = True) -> None:
-        self.trainable, self.freeze_bn_stats = frozenset(trainable), freeze_bn_stats
+        self.trainable = frozenset(trainable)
         for name, half in self.halves().items():
+            frozen = name not in self.trainable
             for p in half.parameters():
-                p.requires_grad_(name in self.trainable)
-                if name not in self.trainable:
+                p.requires_grad_(not frozen)
+                if frozen:
                     p.grad = None
-        self.train(self.training)
-
-    def train(self, mode: bool = True) -> "SplitNet":
-        super().train(mode)
-        if mode and self.freeze_bn_stats:
-            for name, half in self.halves().items():
-                if name not in self.trainable:
-                    for m in half.modules():
-                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                            m.eval()
-        return self
+            for m in half.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.track_running_stats = not (frozen and freeze_bn_stats)
 
     def linear_layers(self) -> list[tuple[str, nn.Linear]]:
         return [(name, m) for name, half in self.halves().items() for m in half.modules() if isinstance(m, nn.Linear)]

@@ -78,6 +78,27 @@ def test_frozen_batchnorm_statistics_move_only_when_asked():
         assert torch.equal(before, after) is not moves
 
 
+def test_frozen_batchnorm_still_normalises_with_batch_statistics():
+    """Freezing changes what learns, not the function a training step computes; eval is untouched."""
+    data = random_data()
+    model = build_model(ModelConfig(depth=4, width=16, batchnorm=True), data.input_dim, 4)
+    model.train()
+    x = data.x_train[:32]
+    with torch.no_grad():
+        model.second[0][1].running_mean.fill_(5.0)  # running statistics far from the batch's
+        trained = model(x)
+        model.set_trainable(FIRST, freeze_bn_stats=True)
+        before = half_state(model, "second")
+        frozen = model(x)
+    assert torch.equal(trained, frozen)  # batch statistics in both cases
+    assert_identical(before, half_state(model, "second"))  # but the running ones did not move
+    model.eval()
+    with torch.no_grad():
+        assert not torch.allclose(model(x), frozen)  # evaluation uses the running statistics
+    model.set_trainable(ALL)
+    assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
 def test_keep_carries_optimizer_state_across_switches_and_reset_drops_it():
     model, _, keep = run_epochs(OPTIMIZERS["adam"], Alternating(unit="epoch", optimizer_state="keep"))
     assert keep[0] is keep[1] is keep[2]

@@ -7,3 +7,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: object, allowed: str):
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r}: {allowed}")
+
+
+class ForeignFolder(ConfigError):
+    """A job's folder holds another config's results or progress: reported, and nothing there is overwritten."""

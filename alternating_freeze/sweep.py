@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from . import records
+from .config import config_hash
 
 log = logging.getLogger(__name__)
 _exit_code = 0
-ORDER = ("completed", "skipped", "diverged", "failed", "incomplete")
+ORDER = ("completed", "skipped", "diverged", "failed", "refused", "incomplete")
+PROBLEMS = ("diverged", "failed", "refused", "incomplete")  # listed by name in the table
+FAILURES = ("failed", "refused", "incomplete")  # make the sweep exit non-zero
 
 
 def exit_code() -> int:
@@ -25,15 +28,26 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra") if p.parent != Path(sweep_dir))
 
 
+def _launched_hash(job: Path) -> str | None:
+    """Hash of the config this launch composed for the job (Hydra rewrites .hydra/config.yaml every launch)."""
+    try:
+        return config_hash(OmegaConf.load(job / ".hydra" / "config.yaml"))
+    except Exception:  # noqa: BLE001 - unreadable: cannot tell, and say so
+        return None
+
+
 def job_status(job: Path, launched_at: float) -> tuple[str, str]:
-    """(status, error) of one job; a terminal summary older than this launch means it was skipped."""
+    """(status, error) of one job. A terminal summary older than this launch means the job was not run
+    again: skipped if it is this launch's config, refused (its results kept) if another's."""
     summary = records.read_summary(job)
     if summary is None:
-        return "incomplete", "no summary.json (killed or still running)"
-    status = summary.get("status", "incomplete")
+        return "incomplete", "no summary.json (killed, still running, or another config's checkpoint)"
+    status, error = summary.get("status", "incomplete"), summary.get("error") or ""
     if status in records.TERMINAL and (job / records.SUMMARY_FILE).stat().st_mtime < launched_at:
-        return ("skipped" if status == "completed" else status), summary.get("error") or ""
-    return status, summary.get("error") or ""
+        if summary.get("config_hash") != _launched_hash(job):
+            return "refused", "holds results of a different config; use a new sweep dir or the original overrides"
+        return ("skipped" if status == "completed" else status), error
+    return status, error
 
 
 def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
@@ -42,7 +56,7 @@ def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tu
     for job in job_dirs(sweep_dir):
         status, error = job_status(job, launched_at)
         counts[status] = counts.get(status, 0) + 1
-        if status in ("diverged", "failed", "incomplete"):
+        if status in PROBLEMS:
             problems.append((status, job.name, error))
     return counts, problems
 
@@ -63,4 +77,4 @@ class SweepReport(Callback):
         lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")]
         lines += [f"  {status:<10} {name}  {error}" for status, name, error in problems]
         print("\n".join(lines), flush=True)
-        _exit_code = 1 if counts.get("failed") or counts.get("incomplete") else 0
+        _exit_code = 1 if any(counts.get(s) for s in FAILURES) else 0

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import records, sweep
 from .config import config_hash, validate
 from .data import load_dataset
-from .errors import ConfigError
+from .errors import ConfigError, ForeignFolder
 from .loop import Progress, TrainState, fit
 from .models import build_model
 from .optim import build_optimizer
@@ -98,7 +98,7 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
             records.save_checkpoint(ckpt_path, {
                 "config_hash": h, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "state": state,
             }, durable=False)
         records.write_metrics(out / records.METRICS_FILE, state.rows, durable=False)
@@ -133,6 +133,7 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
     records.write_metrics(out / records.METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
     ckpt_path.unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
+    (out / records.ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
     log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
@@ -143,21 +144,28 @@ def _resume(path: Path, h: str, model, optimizer, gen: torch.Generator, device: 
     """Restore model, optimizer and RNGs from the checkpoint and return its state; a fresh state without one."""
     if not path.exists():
         return TrainState()
-    try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
+    try:  # on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # e.g. cut short by a crash of the machine: per-epoch writes skip the fsync
         log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
         return TrainState()
     if ckpt["config_hash"] != h:
-        raise ConfigError("hydra.run.dir", str(path.parent), "holds a checkpoint of a different config; use a new folder")
+        raise ForeignFolder(*_folder(path.parent), "holds a checkpoint of a different config; use a new folder")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     gen.set_state(ckpt["gen"])
     torch.set_rng_state(ckpt["torch_rng"])
     if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
-        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
     log.info("resuming from %s after epoch %d", path, ckpt["state"].epoch)
     return ckpt["state"]
+
+
+def _folder(out: Path) -> tuple[str, str]:
+    """The key and value a user sets to choose this job's folder, for error messages."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return "hydra.sweep.dir", str(out.parent)
+    return "hydra.run.dir", str(out)
 
 
 def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
@@ -183,14 +191,14 @@ def run_job(cfg: DictConfig) -> str:
         previous = records.read_summary(out)
         if previous and previous.get("status") in records.TERMINAL:
             if previous.get("config_hash") != config_hash(cfg):
-                raise ConfigError("hydra.sweep.dir", str(out.parent),
-                                  "holds results of a different config for this job; use a new sweep dir")
+                raise ForeignFolder(*_folder(out), "holds results of a different config for this job; "
+                                    "use a new folder or the original overrides")
             log.info("skipping %s: already %s", out, previous["status"])
             return "skipped"
         return execute(cfg, out, hc.launcher, t_start, started_at)
     except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
-        if isinstance(e, ConfigError) and str(e).startswith("hydra.sweep.dir"):
-            message = str(e)  # do not overwrite the other config's results
+        if isinstance(e, ForeignFolder):
+            message = str(e)  # the other config's results or progress stay as they are
         else:
             message = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
             records.write_atomic(out / records.ERROR_FILE, traceback.format_exc().encode())

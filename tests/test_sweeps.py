@@ -233,4 +233,18 @@ def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cl
     out = proc.stderr + proc.stdout
     assert proc.returncode == 2 and "Traceback" not in out
     assert f"hydra.run.dir='{other}': holds a checkpoint of a different config" in out
-    assert (other / "checkpoint.pt").exists()  # the other run's progress is kept
+    assert (other / "checkpoint.pt").exists()  # the other run's progress is kept, nothing written beside it
+    assert not (other / "summary.json").exists() and not (other / "error.txt").exists()
+
+
+def test_a_job_folder_with_another_configs_results_is_refused_not_skipped(tmp_path, cli_env):
+    sweep(tmp_path, "seed=0,1", env=cli_env)
+    theirs = tmp_path / folder("seed=1") / "summary.json"
+    other = json.loads(theirs.read_text()) | {"config_hash": "another config"}  # e.g. a preset edited since
+    theirs.write_text(json.dumps(other))
+    before = theirs.read_bytes()
+    proc = sweep(tmp_path, "seed=0,1", env=cli_env, check=False)
+    assert proc.returncode == 1
+    assert "1 skipped" in proc.stdout and "1 refused" in proc.stdout
+    assert f"refused    {folder('seed=1')}" in proc.stdout
+    assert theirs.read_bytes() == before

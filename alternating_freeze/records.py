@@ -14,7 +14,7 @@ import json
 import math
 import os
 import statistics
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -27,19 +27,27 @@ TERMINAL = ("completed", "diverged")  # statuses a resumed sweep does not run ag
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """``durable``: fsync before the rename, so that the file survives a crash of the machine too."""
+    """``durable``: fsync the file before the rename and the folder after it, so that the file
+    survives a crash of the machine too. Permissions follow the umask, as for any new file
+    (mkstemp's 0600 would hide results from collaborators on a shared filesystem)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
             f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def _finite(obj: Any) -> Any:

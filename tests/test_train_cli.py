@@ -1,6 +1,8 @@
 """The real `af-train` entrypoint in a subprocess: files on disk, determinism, and one-line errors."""
 import csv
 import json
+import os
+import stat
 import subprocess
 
 import pytest
@@ -75,3 +77,12 @@ def test_bad_input_is_one_readable_line(tmp_path, cli_env, overrides, expected):
     assert expected in out
     errors = [line for line in out.splitlines() if "error" in line.lower()]
     assert errors, out
+
+
+def test_result_files_follow_the_umask(tmp_path, cli_env):
+    """Collaborators on a shared filesystem can read results: no owner-only temporary-file modes."""
+    train(tmp_path, "trainer.epochs=1", env=cli_env)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("metrics.csv", "summary.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

@@ -30,7 +30,9 @@ PAIRED_COLUMNS = ["config_id", "label", "baseline_id", "baseline_label", "metric
 def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict[str, Any]:
     """Mean, bootstrap CI, t-interval, paired t-test, Wilcoxon test and d_z of ``a - b`` (see
     ``paired_comparison``); whatever ``n`` cannot support is NaN and named in ``note``."""
-    d = a - b
+    # Accuracies are k / n_test: differences equal on paper differ in their last bits, which would
+    # turn a constant shift into t ~ 1e14 and hide ties from Wilcoxon. Rounded, they are equal again.
+    d = np.round(a - b, 12)
     n = d.size
     res: dict[str, Any] = {"n_pairs": n, "mean_config": math.nan, "mean_baseline": math.nan,
                            "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
@@ -47,12 +49,13 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     res["sd_diff"] = sd
     res["t_ci_low"], res["t_ci_high"] = t_interval(d, boot.confidence)
     notes = []
-    if sd == 0:
+    if np.all(d == d[0]):
+        res["sd_diff"] = 0.0
         notes.append("all differences equal (sd 0): t-test and d_z undefined")
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t = st.ttest_rel(a, b)
+            t = st.ttest_1samp(d, 0.0)  # = ttest_rel(a, b), on the rounded differences
         res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
     nonzero = int(np.count_nonzero(d))
     if nonzero == 0:
@@ -64,7 +67,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res["p_wilcoxon"] = float(st.wilcoxon(a, b, zero_method="wilcox").pvalue)
+            res["p_wilcoxon"] = float(st.wilcoxon(d, zero_method="wilcox").pvalue)
         if nonzero < n:
             notes.append(f"Wilcoxon: {n - nonzero} zero difference(s) dropped")
     return res | {"note": "; ".join(notes)}
@@ -113,7 +116,10 @@ def equal_flops(a_points, b_points) -> tuple[float, float]:
     cheaper run's final accuracy against the other's, read off its curve at the same cost."""
     if a_points is None or b_points is None or not len(a_points[0]) or not len(b_points[0]):
         return math.nan, math.nan
-    budget = min(float(a_points[0][-1]), float(b_points[0][-1]))
+    finite = [x[np.isfinite(x)] for x in (a_points[0], b_points[0])]
+    if not all(x.size for x in finite):
+        return math.nan, math.nan
+    budget = min(float(finite[0][-1]), float(finite[1][-1]))
     return _at_flops(a_points, budget), _at_flops(b_points, budget)
 
 

@@ -377,6 +377,19 @@ def test_paired_tests_by_hand_exact_wilcoxon():
     assert "all differences zero" in zeros["note"]
 
 
+def test_differences_equal_on_paper_are_equal_to_the_tests():
+    """Accuracies are k / n_test: a constant shift of 2 test images is no t = 1e14, and tied
+    differences are ties for Wilcoxon (its p computed by hand on the counts)."""
+    k = np.array([320, 325, 322, 330, 318])
+    shift = analysis.paired_test((k + 2) / 360, k / 360, FAST)
+    assert shift["sd_diff"] == 0 and math.isnan(shift["p_ttest"]) and math.isnan(shift["d_z"])
+    assert "sd 0" in shift["note"]
+    k = np.array([300, 310, 320, 330, 340, 350])
+    steps = np.array([2, 2, -2, 3, 3, 2])
+    ties = analysis.paired_test((k + steps) / 360, k / 360, FAST)
+    assert ties["p_wilcoxon"] == pytest.approx(st.wilcoxon(steps).pvalue)
+
+
 def test_accuracy_at_equal_flops_by_hand(tmp_path):
     # curve_of gives test accuracies 0.8 f, 0.9 f, f after epochs 1-3 (f = final accuracy)
     std = {0: 0.90, 1: 0.92, 2: 0.88}
@@ -533,9 +546,24 @@ def test_several_sweeps_combined_default_out(sweep, tmp_path, monkeypatch):
     result = analysis.analyze([sweep, other], boot=FAST, figures=False)
     assert result.out == Path("outputs/analysis") and (tmp_path / "outputs/analysis/report.html").exists()
     assert result.runs["run_id"].str.startswith(("2026-11-24_10-00-00/", "2026-11-25_09-00-00/")).all()
+    assert result.runs["run_id"].is_unique
     assert result.runs["config_id"].nunique() == 6
     depth4 = by_label(result.paired, "alternating/batch every 1, depth=4", "final_test_acc")
     assert depth4["baseline_label"] == "standard, depth=4" and depth4["n_pairs"] == 2
+
+
+def test_sweeps_of_the_same_name_keep_their_runs_apart(tmp_path):
+    """hostA/sweep and hostB/sweep hold the same job names: each run keeps its own learning curve."""
+    for host, lr, std, alt in (("hostA", 0.001, 0.91, 0.92), ("hostB", 0.01, 0.80, 0.70)):
+        for seed in range(2):
+            write_run(tmp_path / host / "sweep", make_config(seed, lr=lr), std, flops_per_epoch=3e9)
+            write_run(tmp_path / host / "sweep", make_config(seed, "alternating", lr=lr), alt, flops_per_epoch=2e9)
+    loaded = analysis.load([tmp_path / "hostA" / "sweep", tmp_path / "hostB" / "sweep"])
+    assert loaded.runs["run_id"].is_unique and loaded.runs["run_id"].str.startswith(("hostA/", "hostB/")).all()
+    paired = analysis.paired_comparison(loaded.runs, loaded.curves, boot=FAST)
+    row = paired[(paired["metric"] == analysis.EQUAL_FLOPS) & paired["label"].str.contains("0.001")].iloc[0]
+    # the alternating run's 6 GFLOP are standard's second epoch, where curve_of puts 0.9 x its final accuracy
+    assert row["mean_config"] == pytest.approx(0.92) and row["mean_baseline"] == pytest.approx(0.9 * 0.91)
 
 
 def test_a_sweep_where_every_run_failed_still_gets_a_report(tmp_path):

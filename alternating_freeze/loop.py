@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -27,7 +28,7 @@ class Progress(str, Enum):
 class TrainerConfig:
     """Schema of the `trainer` config group."""
 
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 128
     eval_batch_size: int = 8192
     device: str = "auto"  # auto | cpu | cuda | mps (also cuda:N)
@@ -39,7 +40,7 @@ class TrainerConfig:
         for key in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}", getattr(self, key), "must be an integer >= 1")
-        if self.device.split(":")[0] not in DEVICES:
+        if not re.fullmatch(r"(auto|cpu|mps|cuda(:\d+)?)", self.device):
             raise ConfigError("trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
         if self.num_threads is not None and self.num_threads < 1:
             raise ConfigError("trainer.num_threads", self.num_threads, "must be >= 1 or null")
@@ -58,9 +59,11 @@ class TrainState:
 
 
 def clock(device: torch.device) -> float:
-    """Wall time after the device has finished its queued work (CUDA runs asynchronously)."""
+    """Wall time after the device has finished its queued work (CUDA and MPS run asynchronously)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
     return time.perf_counter()
 
 

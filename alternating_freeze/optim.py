@@ -31,6 +31,8 @@ class OptimizerConfig:
             raise ConfigError("optimizer.lr", self.lr, "must be > 0")
         if self.weight_decay < 0:
             raise ConfigError("optimizer.weight_decay", self.weight_decay, "must be >= 0")
+        if not self.eps > 0:
+            raise ConfigError("optimizer.eps", self.eps, "must be > 0")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError("optimizer.betas", list(self.betas), "must be [beta1, beta2], each in [0, 1)")
         if self.momentum < 0:

@@ -25,7 +25,9 @@ def exit_code() -> int:
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra") if p.parent != Path(sweep_dir))
+    """Every job folder, the sweep folder itself included: a job whose overrides are all execution
+    keys (``-m trainer.device=cpu,cuda``) has an empty override_dirname and runs there."""
+    return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra"))
 
 
 def _launched_hash(job: Path) -> str | None:

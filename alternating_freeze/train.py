@@ -49,6 +49,9 @@ def resolve_device(name: str) -> torch.device:
     kind = name.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device", name, "CUDA is not available on this machine; use auto or cpu")
+    if kind == "cuda" and torch.device(name).index is not None and torch.device(name).index >= torch.cuda.device_count():
+        raise ConfigError("trainer.device", name, f"this machine has {torch.cuda.device_count()} CUDA device(s): "
+                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("trainer.device", name, "MPS is not available on this machine; use auto or cpu")
     return torch.device(name)

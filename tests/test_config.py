@@ -66,7 +66,10 @@ def test_wrong_type_or_unknown_key_fails_at_compose(override):
     (["strategy=alternating", "strategy.every=0"], "strategy.every"),
     (["optimizer.lr=0"], "optimizer.lr"),
     (["optimizer.lr=-0.1"], "optimizer.lr"),
+    (["optimizer.eps=0"], "optimizer.eps"),
     (["trainer.device=tpu"], "trainer.device"),
+    (["trainer.device=cpu:x"], "trainer.device"),
+    (["trainer.device=cuda:-1"], "trainer.device"),
     (["trainer.epochs=0"], "trainer.epochs"),
 ])
 def test_bad_values_name_key_value_and_allowed(overrides, key):
@@ -95,3 +98,15 @@ def test_copies_of_the_contract_agree():
     assert loading.EXECUTION_KEYS == set(config.EXECUTION_KEYS)
     excluded = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
     assert set(excluded) == set(config.EXECUTION_KEYS) | {"experiment"}
+
+
+def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):
+    import torch
+
+    from alternating_freeze.train import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ConfigError, match=r"^trainer.device='cuda:2': .*cuda:0..cuda:1$"):
+        resolve_device("cuda:2")

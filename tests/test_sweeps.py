@@ -100,6 +100,17 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, cli_env):
     assert "1 completed" in proc.stdout and "1 diverged" in proc.stdout and "2 failed" in proc.stdout
 
 
+def test_a_sweep_over_execution_keys_only_is_one_job_and_reported(tmp_path, cli_env):
+    """Keys that do not change results stay out of folder names: both jobs are one folder, the
+    sweep folder itself, run once and counted in the table."""
+    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}",
+                                   "trainer.progress=none,log", "trainer.checkpoint=false"),
+                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "summary.json").read_text())["status"] == "completed"
+    assert f"sweep {tmp_path}: 1 completed" in proc.stdout
+
+
 def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
     # wide enough that an epoch takes a noticeable time, so the kill lands mid-run
     args = [f"hydra.run.dir={{}}", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=16",

@@ -215,7 +215,9 @@ def run_job(cfg: DictConfig) -> str:
         sys.exit(2 if isinstance(e, ConfigError) else 1)
 
 
-CONF = Path(__file__).resolve().parent.parent / "conf"
+_HERE = Path(__file__).resolve().parent
+# conf/ at the top of the source tree; a wheel carries the same files inside the package (pyproject.toml)
+CONF = _HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parent / "conf"
 _hydra_main = hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")(run_job)
 
 

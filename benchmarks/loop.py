@@ -197,6 +197,27 @@ def summarize(rows: list[dict]) -> dict:
             "phases": phase_median, "epochs_counted": len(rows)}
 
 
+def machine(device: torch.device) -> dict:
+    """What the numbers were measured on: they differ by machine (an EPYC VM and a Xeon VM of the same
+    size gave fraction_of_peak 0.48 and 0.44, speedup_vs_seed_loop 1.21 and 1.56)."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    blas = next((line.strip() for line in torch.__config__.parallel_info().splitlines()
+                 if "Math Kernel Library" in line or "BLAS" in line), "")
+    info = {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "torch": torch.__version__, "blas": blas, "python": platform.python_version()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
 def profile_ours(s: Sizes, device, row_limit: int = 18) -> None:
     """Where a step of ours goes: torch.profiler over 3 epochs of standard training (after a warm-up
     epoch). The test set is cut to one sample so that evaluation, which fit runs after every epoch,
@@ -255,7 +276,8 @@ def main(argv=None) -> dict:
             Seed("seed alternating/epoch", data, True, s, device, per_sample),
         ] + ([] if args.no_what_if else [manual_step(data, s, device, per_sample["all"])])
 
-    print(f"torch {torch.__version__}, {args.threads} threads, {device}; {s}")
+    host = machine(device)
+    print(f"{host['cpu']}, {host['cores']} cores; torch {torch.__version__}, {args.threads} threads, {device}; {s}")
     print("GEMM rate of each matmul of a training step, alone ...")
     shapes = per_shape_rates(steps["all"] + steps["second"], device, repeats=3 if args.quick else 5)
     floor = Floor(steps, device, args.quick)
@@ -299,6 +321,7 @@ def main(argv=None) -> dict:
                               "gflops": r["flops"] / r["train_s"] / 1e9} for name, r in res.items()},
         "config": {**asdict(s), "threads": args.threads, "device": str(device), "quick": args.quick,
                    "depth": 4, "split": 2, "torch": torch.__version__, "gemm_n": gemm_n},
+        "machine": host,
     }
 
     if not args.no_cli:

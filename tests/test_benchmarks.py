@@ -67,6 +67,8 @@ def test_quick_benchmark_reports_every_number(tmp_path):
     assert set(res["targets"]) == {"fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
                                    "startup_ratio", "sweep_overhead"}
 
+    assert res["machine"]["cores"] >= 1 and res["machine"]["cpu"] and res["machine"]["torch"] == torch.__version__
+
     cfg = res["config"]
     dims = [cfg["input_dim"]] + [cfg["width"]] * (cfg["depth"] - 1) + [cfg["num_classes"]]
     assert res["alternating_flop_ratio"] == pytest.approx(flop_ratio(dims, cfg["batch_size"], cfg["split"]), rel=1e-9)

@@ -44,10 +44,11 @@ from alternating_freeze.strategies import ALL, FIRST, SECOND, Alternating, Stand
 from . import entrypoint
 from .floor import Replay, per_shape_rates, record_step, reps_for, square_gemm
 from .seed_loop import SeedLoop
-from .whatif import ManualStep
+from .whatif import BatchedSeeds, ManualStep
 
 PHASES = {"all": ALL, "first": FIRST, "second": SECOND}
 MNIST_JOB_EPOCHS = 20  # the issue's MNIST-sized job, the yardstick of sweep overhead
+SEEDS_PER_STEP = 4  # the what-if of batching a sweep's seeds into one process
 
 
 @dataclass
@@ -125,6 +126,14 @@ def manual_step(data, s: Sizes, device, flops_per_sample: int, seed=0) -> Manual
     return ManualStep("what-if: manual step, fused Adam", data, model, s.batch_size, s.lr, flops_per_sample, seed)
 
 
+def batched_seeds(data, s: Sizes, device, flops_per_sample: int, k: int = SEEDS_PER_STEP, seed=0) -> BatchedSeeds:
+    models = []
+    for i in range(k):
+        torch.manual_seed(seed + i)
+        models.append(build_model(model_config(s), data.input_dim, data.num_classes).to(device))
+    return BatchedSeeds(f"what-if: {k} seeds in one step", data, models, s.batch_size, s.lr, flops_per_sample, seed)
+
+
 class Floor:
     """Each round: the recorded step of each phase replayed ``reps`` times, and one 2048^3 GEMM."""
 
@@ -194,7 +203,7 @@ def summarize(rows: list[dict]) -> dict:
         train_s = statistics.median(r["train_s"] for r in rows)
         flops = statistics.mean(r["flops"] for r in rows)
     return {"train_s": train_s, "eval_s": statistics.median(r["eval_s"] for r in rows), "flops": flops,
-            "phases": phase_median, "epochs_counted": len(rows)}
+            "phases": phase_median, "epochs_counted": len(rows), "seeds": rows[0].get("seeds", 1)}
 
 
 def machine(device: torch.device) -> dict:
@@ -274,7 +283,8 @@ def main(argv=None) -> dict:
             Ours("ours alternating/batch", data, Alternating(unit=Unit.batch), s, device),
             Seed("seed standard", data, False, s, device, per_sample),
             Seed("seed alternating/epoch", data, True, s, device, per_sample),
-        ] + ([] if args.no_what_if else [manual_step(data, s, device, per_sample["all"])])
+        ] + ([] if args.no_what_if else [manual_step(data, s, device, per_sample["all"]),
+                                         batched_seeds(data, s, device, per_sample["all"])])
 
     host = machine(device)
     print(f"{host['cpu']}, {host['cores']} cores; torch {torch.__version__}, {args.threads} threads, {device}; {s}")
@@ -293,9 +303,10 @@ def main(argv=None) -> dict:
     gemm_2048 = 2 * gemm_n ** 3 / statistics.median(r["gemm"] for r in floor_rounds) / 1e9
     mix_gflops = {ph: step_flops[ph] / step_s[ph] / 1e9 for ph in PHASES}
 
-    def floor_of(name):
+    def floor_of(name):  # the floor of one epoch of every seed the contender trains
         phases = res[name]["phases"]
-        return statistics.mean(floor_epoch[ph] for ph in ("first", "second")) if "all" not in phases else floor_epoch["all"]
+        one = statistics.mean(floor_epoch[ph] for ph in ("first", "second")) if "all" not in phases else floor_epoch["all"]
+        return res[name]["seeds"] * one
 
     std, alt, alt_b = res["ours standard"], res["ours alternating/epoch"], res["ours alternating/batch"]
     seed_std, seed_alt = res["seed standard"], res["seed alternating/epoch"]
@@ -323,6 +334,9 @@ def main(argv=None) -> dict:
                    "depth": 4, "split": 2, "torch": torch.__version__, "gemm_n": gemm_n},
         "machine": host,
     }
+    batched = next((r for name, r in res.items() if r["seeds"] > 1), None)
+    if batched is not None:  # K seeds in one step against K separate runs of ours, seconds per epoch
+        out["seed_batching_speedup"] = batched["seeds"] * std["train_s"] / batched["train_s"]
 
     if not args.no_cli:
         print("start-up and sweep: child processes of the real entrypoint ...")
@@ -431,7 +445,7 @@ def print_report(out: dict) -> None:
         print(f"  {k:26s} {t['value']:7.3f}  {t['target']:10s} {'met' if t['met'] else 'MISSED'}")
     extra = ("alternating_floor_ratio", "alternating_batch_time_ratio", "alternating_batch_flop_ratio",
              "speedup_vs_seed_loop_alternating", "seed_alternating_time_ratio", "fraction_of_peak_2048",
-             "sweep_overhead_amortised")
+             "sweep_overhead_amortised", "seed_batching_speedup")
     for k in extra:
         if k in out and math.isfinite(out[k]):
             print(f"  {k:34s} {out[k]:7.3f}")

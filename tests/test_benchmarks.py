@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from conftest import ROOT
 
 REQUIRED = ("gemm_gflops", "fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
-            "alternating_flop_ratio", "startup_ratio", "sweep_overhead")
+            "alternating_flop_ratio", "startup_ratio", "sweep_overhead", "seed_batching_speedup")
 
 
 def step_flops(dims: list[int], batch: int, split: int, train_first: bool, train_second: bool) -> int:
@@ -72,3 +72,25 @@ def test_quick_benchmark_reports_every_number(tmp_path):
     cfg = res["config"]
     dims = [cfg["input_dim"]] + [cfg["width"]] * (cfg["depth"] - 1) + [cfg["num_classes"]]
     assert res["alternating_flop_ratio"] == pytest.approx(flop_ratio(dims, cfg["batch_size"], cfg["split"]), rel=1e-9)
+
+
+def test_seeds_batched_in_one_step_train_as_separate_runs_do():
+    """The what-if of batching seeds is only a measurement of the harness if it computes the same runs."""
+    from dataclasses import replace
+
+    from alternating_freeze.strategies import Standard
+    from benchmarks.loop import QUICK, Ours, batched_seeds, random_data
+
+    s = replace(QUICK, n_train=384)
+    data = random_data(s, torch.device("cpu"))
+    separate = [Ours(f"seed {i}", data, Standard(), s, torch.device("cpu"), seed=i) for i in range(2)]
+    per_sample = separate[0].model.train_flops_per_sample(frozenset({"first", "second"}))
+    together = batched_seeds(data, s, torch.device("cpu"), per_sample, k=2)
+    for _ in range(2):
+        for run in separate:
+            run.epoch()
+        assert together.epoch()["flops"] == 2 * per_sample * s.n_train
+    for i, run in enumerate(separate):
+        for j, (_, layer) in enumerate(run.model.linear_layers()):
+            assert torch.allclose(together.weights[j][i], layer.weight, atol=1e-5), (i, j)
+            assert torch.allclose(together.biases[j][i, 0], layer.bias, atol=1e-5), (i, j)

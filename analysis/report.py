@@ -264,8 +264,12 @@ def _cost_table(paired: pd.DataFrame) -> pd.DataFrame:
 def _verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
     """How many comparisons of ``metric`` differ from standard at Holm-adjusted p < alpha, and which way."""
     rows = paired[(paired["metric"] == metric) & paired["p_holm"].notna()]
+    same = paired[(paired["metric"] == metric) & paired["p_holm"].isna() & (paired["n_pairs"] >= 2)
+                  & (paired["sd_diff"] == 0) & (paired["mean_diff"] != 0)]
+    constant = (f" {len(same)} configuration(s) differ from standard training by the same amount on every seed"
+                f" ({', '.join(same['label'])}): no test applies, see the table." if len(same) else "")
     if rows.empty:
-        return ""
+        return f"{what}:{constant}" if constant else ""
     low = rows[(rows["p_holm"] < alpha) & (rows["mean_diff"] < 0)]
     high = rows[(rows["p_holm"] < alpha) & (rows["mean_diff"] > 0)]
     rest = len(rows) - len(low) - len(high)
@@ -277,7 +281,7 @@ def _verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
              if rest else ".")
     if n.min() < MIN_SEEDS:
         text += f" With fewer than {MIN_SEEDS} seeds, treat this as tentative."
-    return text
+    return text + constant
 
 
 def _glance_table(paired: pd.DataFrame) -> pd.DataFrame:

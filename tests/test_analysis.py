@@ -390,6 +390,17 @@ def test_differences_equal_on_paper_are_equal_to_the_tests():
     assert ties["p_wilcoxon"] == pytest.approx(st.wilcoxon(steps).pvalue)
 
 
+def test_a_constant_shift_is_named_in_the_verdict(tmp_path):
+    """Every seed 2 test images better: no t-test applies (sd 0), and the verdict says so instead of
+    leaving the configuration out."""
+    for seed, k in enumerate([320, 325, 322]):
+        write_run(tmp_path, make_config(seed), k / 360)
+        write_run(tmp_path, make_config(seed, "alternating"), (k + 2) / 360)
+    analysis.analyze([tmp_path], boot=FAST, figures=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "differ from standard training by the same amount on every seed (alternating/batch every 1)" in md
+
+
 def test_accuracy_at_equal_flops_by_hand(tmp_path):
     # curve_of gives test accuracies 0.8 f, 0.9 f, f after epochs 1-3 (f = final accuracy)
     std = {0: 0.90, 1: 0.92, 2: 0.88}

@@ -229,6 +229,30 @@ def test_presets_compose_without_duplicates(name, n_jobs):
     assert len({config_hash(cfg) for cfg in jobs}) == n_jobs
 
 
+def test_pre_launch_check_composes_each_new_override_once_and_still_refuses_a_bad_one():
+    """Hydra composes every job before launching and again at launch; ours composes a job in advance
+    only when it brings an override not yet composed under the same group options."""
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
+    master = loader.load_configuration("train", overrides=["experiment=frequency"], run_mode=RunMode.MULTIRUN)
+    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper  # after the plugin scan, see preset_jobs
+
+    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
+    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
+    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()] + ["experiment=frequency"]
+    jobs = sweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(params), None)[0]
+    composed = []
+    compose = loader.load_sweep_config
+    loader.load_sweep_config = lambda master_config, sweep_overrides: (composed.append(sweep_overrides),
+                                                                       compose(master_config, sweep_overrides))[1]
+    sweeper.validate_batch_is_legal(jobs)
+    assert len(jobs) == 50 and len(composed) < 20, len(composed)
+    every_override = {o for job in jobs for o in job}
+    assert every_override == {o for job in composed for o in job}
+    with pytest.raises(Exception, match="week"):  # a value no composed job had: composed, and refused
+        sweeper.validate_batch_is_legal([*jobs, ["strategy=alternating", "strategy.unit=week", "seed=0",
+                                                 "experiment=frequency"]])
+
+
 def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cli_env):
     run = [f"hydra.run.dir={tmp_path}", "trainer.epochs=2", "trainer.progress=log"]
     (tmp_path / "checkpoint.pt").write_bytes(b"PK\x03\x04 cut short by a crash")

@@ -14,13 +14,17 @@ arm is crossed with ``params`` and the command line, and identical jobs are laun
         params:
           seed: range(5)
 
-Without ``arms`` it is exactly Hydra's basic sweeper.
+Without ``arms`` it is Hydra's basic sweeper, but for one thing: before launching, Hydra composes
+every job's config to fail early on a bad override, and the launcher composes it again (70 ms a
+job on 2 cores: 3.5 s of a 50-job preset). A composition can only fail on an override's own key
+and value, given the config-group options the job selects, so here a job is composed in advance
+only when it brings a (group options, override) pair that no job composed before it had.
 (No ``from __future__ import annotations`` here: Hydra scans plugins without registering the
 module in sys.modules, and dataclasses then cannot resolve string annotations.)
 """
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
@@ -44,6 +48,19 @@ class ArmsSweeper(BasicSweeper):
                  arms: Optional[Dict[str, List[str]]] = None) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.arms = dict(arms or {})
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        loader = self.hydra_context.config_loader
+        parser = OverridesParser.create(config_loader=loader)
+        composed, todo = set(), []
+        for job in batch:
+            parsed = parser.parse_overrides(list(job))
+            options = tuple(sorted(line for line, o in zip(job, parsed) if loader.repository.group_exists(o.key_or_group)))
+            pairs = {(options, line) for line in job}
+            if not pairs <= composed:
+                composed |= pairs
+                todo.append(job)
+        super().validate_batch_is_legal(todo)
 
     def split_arguments(self, overrides: List[Override], max_batch_size: Optional[int]) -> List[List[List[str]]]:
         """Jobs of every arm; the command line and ``params`` win over an arm's own value of a key."""

@@ -56,8 +56,10 @@ def _options(cfg) -> DatasetConfig:
     return DatasetConfig(**{f.name: getattr(cfg, f.name, f.default) for f in fields(DatasetConfig)})
 
 
+@functools.lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits as (data float64 (1797, 64), target int), equal to ``load_digits()``."""
+    """scikit-learn's 8x8 digits as (data float64 (1797, 64), target int), equal to ``load_digits()``.
+    Cached like the torchvision datasets: 17 ms a job in a sweep's process. Callers never modify it."""
     # Read sklearn's bundled file directly: `import sklearn.datasets` takes seconds, this takes ~30 ms.
     path = os.path.join(importlib.util.find_spec("sklearn").submodule_search_locations[0],
                         "datasets", "data", "digits.csv.gz")

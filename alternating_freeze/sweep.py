@@ -52,15 +52,28 @@ def job_status(job: Path, launched_at: float) -> tuple[str, str]:
     return status, error
 
 
-def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tuple[str, str, str]]]:
+def launched(job: Path, launched_at: float) -> bool:
+    """Whether this launch ran (or skipped) the job: Hydra writes a job's .hydra/ whenever it starts it.
+    Folders of an earlier launch with other overrides are not this sweep's business."""
+    try:
+        return (job / ".hydra" / "config.yaml").stat().st_mtime >= launched_at
+    except OSError:
+        return True  # cannot tell: count it
+
+
+def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tuple[str, str, str]], int]:
+    """Counts per status and the problem jobs of this launch, and how many folders earlier launches left."""
     counts = {s: 0 for s in ORDER}
-    problems = []
+    problems, earlier = [], 0
     for job in job_dirs(sweep_dir):
+        if not launched(job, launched_at):
+            earlier += 1
+            continue
         status, error = job_status(job, launched_at)
         counts[status] = counts.get(status, 0) + 1
         if status in PROBLEMS:
             problems.append((status, job.name, error))
-    return counts, problems
+    return counts, problems, earlier
 
 
 class SweepReport(Callback):
@@ -75,8 +88,9 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
-        counts, problems = report(sweep_dir, self.launched_at - 1.0)
-        lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")]
+        counts, problems, earlier = report(sweep_dir, self.launched_at - 1.0)
+        lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")
+                 + (f" ({earlier} folder(s) of earlier launches with other overrides not counted)" if earlier else "")]
         lines += [f"  {status:<10} {name}  {error}" for status, name, error in problems]
         print("\n".join(lines), flush=True)
         _exit_code = 1 if any(counts.get(s) for s in FAILURES) else 0

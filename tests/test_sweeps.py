@@ -272,6 +272,20 @@ def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cl
     assert not (other / "summary.json").exists() and not (other / "error.txt").exists()
 
 
+def test_a_relaunch_with_fewer_jobs_counts_only_its_own(tmp_path, cli_env):
+    """Folders an earlier launch left (finished, or killed mid-run) are not this sweep's jobs: they
+    are neither counted as skipped nor make a clean relaunch fail."""
+    sweep(tmp_path, "seed=0,1", env=cli_env)
+    killed = tmp_path / folder("seed=2")  # an earlier launch's job, killed before it finished
+    (killed / ".hydra").mkdir(parents=True)
+    (killed / ".hydra" / "config.yaml").write_text((tmp_path / folder("seed=0") / ".hydra" / "config.yaml").read_text())
+    past = time.time() - 3600
+    for path in (*killed.rglob("*"), *(tmp_path / folder("seed=1")).rglob("*")):
+        os.utime(path, (past, past))
+    proc = sweep(tmp_path, "seed=0", env=cli_env)
+    assert f"sweep {tmp_path}: 0 completed, 1 skipped (2 folder(s) of earlier launches" in proc.stdout
+
+
 def test_a_job_folder_with_another_configs_results_is_refused_not_skipped(tmp_path, cli_env):
     sweep(tmp_path, "seed=0,1", env=cli_env)
     theirs = tmp_path / folder("seed=1") / "summary.json"

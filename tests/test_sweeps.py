@@ -251,6 +251,13 @@ def test_pre_launch_check_composes_each_new_override_once_and_still_refuses_a_ba
     with pytest.raises(Exception, match="week"):  # a value no composed job had: composed, and refused
         sweeper.validate_batch_is_legal([*jobs, ["strategy=alternating", "strategy.unit=week", "seed=0",
                                                  "experiment=frequency"]])
+    # overrides that interact: only the last job of this 2x2 grid fails, and every pair is in the others
+    grid = [[f"+extra={added}", f"extra={merged}"] for added in ("{a:1,b:1}", "{a:1}") for merged in ("{a:5}", "{b:5}")]
+    with pytest.raises(Exception, match="extra"):
+        loader.load_sweep_config(master, grid[-1])
+    sweeper.validate_batch_is_legal(grid[:3])
+    with pytest.raises(Exception, match="extra"):
+        sweeper.validate_batch_is_legal(grid)
 
 
 def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cli_env):

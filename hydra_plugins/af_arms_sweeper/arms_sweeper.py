@@ -16,9 +16,11 @@ arm is crossed with ``params`` and the command line, and identical jobs are laun
 
 Without ``arms`` it is Hydra's basic sweeper, but for one thing: before launching, Hydra composes
 every job's config to fail early on a bad override, and the launcher composes it again (70 ms a
-job on 2 cores: 3.5 s of a 50-job preset). A composition can only fail on an override's own key
-and value, given the config-group options the job selects, so here a job is composed in advance
-only when it brings a (group options, override) pair that no job composed before it had.
+job on 2 cores: 3.5 s of a 50-job preset). A composition that only sets leaf values can only fail
+on an override's own key and value, given the config-group options the job selects, so here a job
+is composed in advance only when it brings a (group options, override) pair that no job composed
+before it had. Where overrides can interact (``+key``, ``++key``, ``~key``, a dict or list value,
+or one key inside another overridden key) every job is composed, as Hydra does.
 (No ``from __future__ import annotations`` here: Hydra scans plugins without registering the
 module in sys.modules, and dataclasses then cannot resolve string annotations.)
 """
@@ -55,7 +57,15 @@ class ArmsSweeper(BasicSweeper):
         composed, todo = set(), []
         for job in batch:
             parsed = parser.parse_overrides(list(job))
-            options = tuple(sorted(line for line, o in zip(job, parsed) if loader.repository.group_exists(o.key_or_group)))
+            groups = [loader.repository.group_exists(o.key_or_group) for o in parsed]
+            leaves = [o for o, group in zip(parsed, groups) if not group]
+            keys = [o.key_or_group for o in leaves]
+            if (any(o.is_add() or o.is_force_add() or o.is_delete() or isinstance(o.value(), (dict, list))
+                    for o in leaves)
+                    or any(a.startswith(b + ".") for a in keys for b in keys)):
+                todo.append(job)  # overrides that can interact: compose this job as it is
+                continue
+            options = tuple(sorted(line for line, group in zip(job, groups) if group))
             pairs = {(options, line) for line in job}
             if not pairs <= composed:
                 composed |= pairs

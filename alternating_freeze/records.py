@@ -43,11 +43,14 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
         tmp.unlink(missing_ok=True)
         raise
     if durable:
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        try:  # the rename itself; some filesystems cannot open or fsync a folder, and the file is in place
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError:
+            pass
 
 
 def _finite(obj: Any) -> Any:

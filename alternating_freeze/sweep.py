@@ -88,7 +88,11 @@ class SweepReport(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
-        counts, problems, earlier = report(sweep_dir, self.launched_at - 1.0)
+        try:  # written by the sweeper as every launch starts, on the clock that stamps the jobs' files
+            launched_at = (sweep_dir / "multirun.yaml").stat().st_mtime  # (a cluster's shared filesystem)
+        except OSError:
+            launched_at = self.launched_at
+        counts, problems, earlier = report(sweep_dir, launched_at - 1.0)
         lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")
                  + (f" ({earlier} folder(s) of earlier launches with other overrides not counted)" if earlier else "")]
         lines += [f"  {status:<10} {name}  {error}" for status, name, error in problems]

@@ -122,8 +122,10 @@ class BatchedSeeds:
             model.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             for j, (_, layer) in enumerate(model.linear_layers()):
-                assert torch.allclose(self.weights[j].grad[i], layer.weight.grad, rtol=1e-4, atol=1e-6), \
-                    "batched seeds disagree with the separate models"
+                for batched, own in ((self.weights[j].grad[i], layer.weight.grad),
+                                     (self.biases[j].grad[i, 0], layer.bias.grad)):
+                    assert torch.allclose(batched, own, rtol=1e-4, atol=1e-6), \
+                        "batched seeds disagree with the separate models"
         for p in (*self.weights, *self.biases):
             p.grad = None
 

@@ -81,8 +81,10 @@ def test_bad_input_is_one_readable_line(tmp_path, cli_env, overrides, expected):
 
 def test_result_files_follow_the_umask(tmp_path, cli_env):
     """Collaborators on a shared filesystem can read results: no owner-only temporary-file modes."""
-    train(tmp_path, "trainer.epochs=1", env=cli_env)
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = os.umask(0o022)  # the child inherits it; 0o077 would not tell 0600 files from the umask's
+    try:
+        train(tmp_path, "trainer.epochs=1", env=cli_env)
+    finally:
+        os.umask(umask)
     for name in ("metrics.csv", "summary.json"):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name

@@ -341,6 +341,8 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
             problems.append("summary.json: completed without final_test_acc")
         if config is None:
             problems.append("no config (neither summary.json config nor .hydra/config.yaml)")
+        elif is_missing(row.get("seed")):
+            problems.append("no seed (config and summary.json lack one): cannot be paired or counted")
     if problems:
         status = "corrupt"
         row["error"] = "; ".join(problems)

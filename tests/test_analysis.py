@@ -245,6 +245,17 @@ def test_problem_runs_are_reported_and_excluded(messy):
     assert every4["n"] == 5 and "1 diverged" in every4["excluded"] and "1 failed" in every4["excluded"]
 
 
+def test_a_completed_run_without_a_seed_is_reported_not_dropped(tmp_path):
+    write_run(tmp_path, make_config(0), 0.9)
+    run = write_run(tmp_path, make_config(1), 0.9)
+    for name in (".hydra/config.yaml", "summary.json"):  # written by hand, or by another tool
+        text = (run / name).read_text()
+        (run / name).write_text(text.replace("seed: 1\n", "").replace('"seed": 1,', '"seed": null,'))
+    runs = analysis.load_runs([tmp_path])
+    seedless = runs[runs["seed"].isna()].iloc[0]
+    assert seedless["status"] == "corrupt" and "no seed" in seedless["error"] and not seedless["in_stats"]
+
+
 def test_duplicate_runs_count_once(sweep, tmp_path):
     again = tmp_path / "again"
     write_run(again, make_config(0), 0.5)  # the same configuration and seed in a second sweep folder

@@ -267,6 +267,8 @@ def main(argv=None) -> dict:
                                                       if (v := getattr(args, k)) is not None})
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: CUDA is not available on this machine")
     if args.profile:
         profile_ours(s, device)
         return {}

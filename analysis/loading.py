@@ -115,16 +115,6 @@ def find_run_dirs(root: Path) -> list[Path]:
     return sorted(d for d in found if ".hydra" not in d.relative_to(root).parts)
 
 
-def _root_prefixes(roots: list[Path]) -> list[str]:
-    """Run ids of several input folders start with the folder's name, or, where two names clash
-    (``hostA/sweep hostB/sweep``), with its path below their common parent: a run id names one run."""
-    names = [r.name for r in roots]
-    if len(set(names)) == len(names):
-        return names
-    base = Path(os.path.commonpath(roots))
-    return [r.relative_to(base).as_posix() if r != base else r.name for r in roots]
-
-
 def _check_roots(paths: Sequence[Path | str]) -> list[Path]:
     roots = []
     for p in paths:
@@ -477,10 +467,9 @@ def load(paths: Sequence[Path | str]) -> Loaded:
     Raises FileNotFoundError / NotADirectoryError for a path that is not a folder.
     """
     roots = _check_roots(paths)
-    prefixes = _root_prefixes(roots)
     rows, curves, sweeps = [], [], []
     seen: set[Path] = set()
-    for root, prefix in zip(roots, prefixes):
+    for root in roots:
         sweeps.extend(read_sweep(root))
         for run_dir in find_run_dirs(root):
             if run_dir in seen:  # the same folder reached from two of the given paths
@@ -490,12 +479,12 @@ def load(paths: Sequence[Path | str]) -> Loaded:
             rel = run_dir.relative_to(root).as_posix()
             row["job"] = rel if rel != "." else run_dir.name
             row["sweep_dir"] = str(root)
-            row["run_id"] = row["job"] if len(roots) == 1 else f"{prefix}/{row['job']}"
+            row["run_id"] = row["job"] if len(roots) == 1 else f"{root.name}/{row['job']}"
             rows.append(row)
             if metrics is not None:
                 curves.append((row, metrics))
-    if len({r["run_id"] for r in rows}) < len(rows):  # e.g. input a/b with job c/d and input a with job b/c/d
-        base = Path(os.path.commonpath(roots))
+    if len({r["run_id"] for r in rows}) < len(rows):  # same-named inputs (hostA/sweep hostB/sweep): a run id
+        base = Path(os.path.commonpath(roots))           # names one run, so take the path below their common parent
         for r in rows:
             r["run_id"] = Path(r["run_dir"]).relative_to(base).as_posix()
     _assign_identities(rows)

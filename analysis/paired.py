@@ -45,12 +45,11 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     if n < 2:
         return res | {"note": "one pair: no CI, sd, t-test, Wilcoxon or d_z"}
     res["ci_low"], res["ci_high"] = bootstrap_ci(d, boot)
-    sd = float(d.std(ddof=1))
+    sd = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give an sd of 1e-17
     res["sd_diff"] = sd
     res["t_ci_low"], res["t_ci_high"] = t_interval(d, boot.confidence)
     notes = []
-    if np.all(d == d[0]):
-        res["sd_diff"] = 0.0
+    if sd == 0:
         notes.append("all differences equal (sd 0): t-test and d_z undefined")
     else:
         with warnings.catch_warnings():

@@ -28,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import platform
 import statistics
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -207,11 +209,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def machine(device: torch.device) -> dict:
-    """What the numbers were measured on: they differ by machine (an EPYC VM and a Xeon VM of the same
-    size gave fraction_of_peak 0.48 and 0.44, speedup_vs_seed_loop 1.21 and 1.56)."""
-    import os
-    import platform
-
+    """What the numbers were measured on: two 2-core VMs of different CPUs give different ratios
+    (README, Performance), so every result file names its machine."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

@@ -198,8 +198,8 @@ def test_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tmp_
     assert results(summaries(preempted)[job.name]) == results(summaries(reference)[job.name])
 
 
-def preset_jobs(name):
-    """Every job of an experiment preset, composed as the sweep would compose it."""
+def preset_sweeper(name):
+    """(config loader, master config, arms sweeper, job overrides) of an experiment preset, as a sweep sets them up."""
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
     master = loader.load_configuration("train", overrides=[f"experiment={name}"], run_mode=RunMode.MULTIRUN)
     # Imported only now: Hydra's plugin scan (above) re-executes plugin modules in place, and a class
@@ -208,10 +208,16 @@ def preset_jobs(name):
 
     params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
     sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
-    sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=None)
+    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
     overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + [f"experiment={name}"])
+    return loader, master, sweeper, sweeper.split_arguments(overrides, None)[0]
+
+
+def preset_jobs(name):
+    """Every job of an experiment preset, composed as the sweep would compose it."""
+    loader, master, _, job_overrides = preset_sweeper(name)
     jobs = []
-    for job in sweeper.split_arguments(overrides, None)[0]:
+    for job in job_overrides:
         cfg = loader.load_sweep_config(master, list(job))
         with open_dict(cfg):
             del cfg["hydra"]
@@ -232,14 +238,7 @@ def test_presets_compose_without_duplicates(name, n_jobs):
 def test_pre_launch_check_composes_each_new_override_once_and_still_refuses_a_bad_one():
     """Hydra composes every job before launching and again at launch; ours composes a job in advance
     only when it brings an override not yet composed under the same group options."""
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
-    master = loader.load_configuration("train", overrides=["experiment=frequency"], run_mode=RunMode.MULTIRUN)
-    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper  # after the plugin scan, see preset_jobs
-
-    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
-    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
-    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()] + ["experiment=frequency"]
-    jobs = sweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(params), None)[0]
+    loader, master, sweeper, jobs = preset_sweeper("frequency")
     composed = []
     compose = loader.load_sweep_config
     loader.load_sweep_config = lambda master_config, sweep_overrides: (composed.append(sweep_overrides),

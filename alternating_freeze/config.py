@@ -1,7 +1,8 @@
 """The run's config schema, registered in Hydra's ConfigStore so that a wrong type or an unknown
 key fails when the config is composed, and ``validate`` catches bad values before any training.
 
-Each group's schema lives in the module that reads it (``conf/<group>/`` mirrors the code).
+Each group's schema lives in the module that reads it (``conf/<group>/`` mirrors the code) and
+checks its own values in ``__post_init__``; ``RunConfig`` checks what involves two groups.
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
+from .contract import EXECUTION_KEYS
 from .data import DatasetConfig
 from .errors import ConfigError
 from .loop import TrainerConfig
 from .models import ModelConfig
 from .optim import OptimizerConfig
-from .strategies import STRATEGIES
+from .strategies import STRATEGIES, Strategy
 
 
 @dataclass
@@ -30,6 +32,10 @@ class RunConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.strategy, Strategy):  # options that depend on the network, e.g. one step count per block
+            self.strategy.check(self.model.n_blocks)
+
 
 def register() -> None:
     cs = ConfigStore.instance()
@@ -40,21 +46,17 @@ def register() -> None:
 
 register()
 
-# Keys that change how a run executes but not what it computes: excluded from the config hash
-# (and from sweep folder names, see conf/train.yaml).
-EXECUTION_KEYS = ("trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
-                  "trainer.eval_batch_size", "dataset.root", "dataset.download")
-
 
 def validate(cfg: DictConfig) -> RunConfig:
     """Typed, checked config; raises ConfigError naming the first bad key."""
     name = OmegaConf.select(cfg, "strategy.name")
     if name not in STRATEGIES:
         raise ConfigError("strategy.name", name, f"allowed: {', '.join(STRATEGIES)}")
-    run = OmegaConf.to_object(cfg)
-    if not isinstance(run.strategy, STRATEGIES[name]):  # a strategy YAML without its schema
-        run.strategy = STRATEGIES[name](**run.strategy)
-    return run
+    if OmegaConf.get_type(cfg.strategy) is not STRATEGIES[name]:  # a strategy YAML without its schema
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.strategy = OmegaConf.merge(OmegaConf.structured(STRATEGIES[name]), cfg.strategy)
+    return OmegaConf.to_object(cfg)
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -4,15 +4,17 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
+from .contract import COMPLETED, DIVERGED, trained_label
 from .errors import ConfigError
-from .strategies import ALL, FIRST, SECOND, OptimizerState
+from .optim import reset_state
+from .strategies import OptimizerState
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -48,14 +50,25 @@ class TrainerConfig:
 
 @dataclass
 class TrainState:
-    """What a checkpoint must hold, beyond model/optimizer/RNG, to continue a run exactly."""
+    """What a checkpoint must hold, beyond model, optimizer and RNG states, to continue a run exactly.
+    Plain values only, so that it is stored as JSON (``to_json``/``from_json``), never pickled."""
 
     epoch: int = 0  # epochs finished
     step: int = 0  # optimizer steps taken
     flops: int = 0  # training FLOPs executed
     elapsed_s: float = 0.0  # wall seconds of training + evaluation so far
-    trainable: Optional[frozenset] = None  # halves training at the last step
+    trainable: Optional[frozenset] = None  # blocks training at the last step
     rows: list = field(default_factory=list)  # metrics.csv rows so far
+    status: str = COMPLETED  # becomes DIVERGED when the loss stops being finite
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "trainable": None if self.trainable is None else sorted(self.trainable)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TrainState":
+        state = cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        state.trainable = None if state.trainable is None else frozenset(state.trainable)
+        return state
 
 
 def clock(device: torch.device) -> float:
@@ -81,42 +94,33 @@ def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[
     return loss.item() / len(y), correct.item() / len(y)
 
 
-def trained_label(phases: set) -> str:
-    if phases == {ALL}:
-        return "all"
-    if len(phases) == 1:
-        return "first" if phases == {FIRST} else "second"
-    return "first+second"
-
-
-def fit(model, data, strategy, optimizer, make_optimizer: Callable, cfg: TrainerConfig,
-        gen: torch.Generator, state: TrainState, on_epoch: Callable) -> str:
-    """Train from ``state`` to ``cfg.epochs``; returns "completed" or "diverged".
-
-    ``on_epoch(state, optimizer)`` runs after each epoch (metrics, checkpoint, progress).
-    """
+def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.Generator, state: TrainState,
+        on_epoch: Callable[[TrainState], None] = lambda state: None):
+    """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
+    ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress).
+    Under ``optimizer_state=reset`` the optimizer forgets its state when the trainable blocks change."""
     device = data.x_train.device
-    n, bs = len(data.y_train), cfg.batch_size
-    flops_per_sample = {t: model.train_flops_per_sample(t) for t in (ALL, FIRST, SECOND)}
+    n, bs = len(data.y_train), trainer.batch_size
+    flops_per_sample: dict[frozenset, int] = {}
     reset = strategy.optimizer_state == OptimizerState.reset
     if state.trainable is not None:
         model.set_trainable(state.trainable, strategy.freeze_bn_stats)
     started = clock(device) - state.elapsed_s
-    for epoch in range(state.epoch, cfg.epochs):
+    for epoch in range(state.epoch, trainer.epochs):
         model.train()
         t0 = clock(device)
         perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        phases = set()
+        trained = set()
         for start in range(0, n, bs):
             trainable = strategy.trainable(epoch, state.step)
             if trainable != state.trainable:
                 if reset and state.trainable is not None:
-                    optimizer = make_optimizer()
+                    reset_state(optimizer)
                 model.set_trainable(trainable, strategy.freeze_bn_stats)
                 state.trainable = trainable
-            phases.add(trainable)
+            trained.add(trainable)
             idx = perm[start:start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
             logits = model(x)
@@ -127,21 +131,25 @@ def fit(model, data, strategy, optimizer, make_optimizer: Callable, cfg: Trainer
             with torch.no_grad():
                 loss_sum += loss * len(idx)
                 correct += (logits.argmax(1) == y).sum()
+            if trainable not in flops_per_sample:
+                flops_per_sample[trainable] = model.train_flops_per_sample(trainable)
             state.flops += flops_per_sample[trainable] * len(idx)
             state.step += 1
         epoch_s = clock(device) - t0
-        test_loss, test_acc = evaluate(model, data.x_test, data.y_test, cfg.eval_batch_size)
+        test_loss, test_acc = evaluate(model, data.x_test, data.y_test, trainer.eval_batch_size)
         eval_s = clock(device) - t0 - epoch_s
         train_loss = loss_sum.item() / n
         state.rows.append({
-            "epoch": epoch + 1, "step": state.step, "trained": trained_label(phases),
+            "epoch": epoch + 1, "step": state.step, "trained": trained_label(trained, model.n_blocks),
             "train_loss": train_loss, "train_acc": correct.item() / n,
             "test_loss": test_loss, "test_acc": test_acc,
             "epoch_s": epoch_s, "eval_s": eval_s, "elapsed_s": clock(device) - started,
             "train_flops": state.flops,
         })
         state.epoch, state.elapsed_s = epoch + 1, state.rows[-1]["elapsed_s"]
-        on_epoch(state, optimizer)
         if not math.isfinite(train_loss):
-            return "diverged"
-    return "completed"
+            state.status = DIVERGED
+        on_epoch(state)
+        if state.status == DIVERGED:
+            break
+    return optimizer

@@ -111,6 +111,12 @@ class FusedOptimizer:
                       for i, s in state_dict["state"].items()}
 
 
+def reset_state(optimizer) -> None:
+    """Forget every moment and step count, as a freshly built optimizer would (strategy.optimizer_state=reset).
+    In place, so that whoever holds the optimizer (the checkpoint) holds the one in use."""
+    optimizer.state.clear()
+
+
 def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]):
     """The fused optimizer on CPU and CUDA; ``torch.optim`` elsewhere (e.g. MPS), same arithmetic."""
     params = list(params)

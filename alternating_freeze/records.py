@@ -1,86 +1,33 @@
-"""Results on disk: the contract the analysis reads (see README, "Results on disk").
+"""What a run writes while it trains and when it ends: metrics.csv, summary.json numbers, checkpoints.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``), so a
-killed run never leaves a file that looks complete. The per-epoch writes (checkpoint, metrics so
-far) skip the fsync: a rename is already atomic against a killed process, the next epoch rewrites
-them anyway, and an fsync per epoch costs more than a small model's epoch of evaluation. What a run
-leaves when it ends is written durably.
+File names, columns and the atomic write are the results contract (``contract``). The per-epoch
+writes (checkpoint, metrics so far) skip the fsync: a rename is already atomic against a killed
+process, the next epoch rewrites them anyway, and an fsync per epoch costs more than a small
+model's epoch of evaluation. What a run leaves when it ends is written durably.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
-import os
 import statistics
-import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-METRICS_COLUMNS = (
-    "epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
-    "epoch_s", "eval_s", "elapsed_s", "train_flops",
-)
-SUMMARY_FILE, METRICS_FILE, CHECKPOINT_FILE, ERROR_FILE = "summary.json", "metrics.csv", "checkpoint.pt", "error.txt"
-TERMINAL = ("completed", "diverged")  # statuses a resumed sweep does not run again
+from .contract import metrics_csv, write_atomic
+
+# A checkpoint is this line, one line of JSON (the config hash and the plain-valued training
+# state), then torch.save's bytes of tensors only. The header is read and the hash checked before
+# any tensor is deserialised, and tensors load with weights_only=True: a planted file runs no code.
+CHECKPOINT_MAGIC = b"alternating-freeze checkpoint 2\n"
 
 
-def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
-    """``durable``: fsync the file before the rename and the folder after it, so that the file
-    survives a crash of the machine too. Permissions follow the umask, as for any new file
-    (mkstemp's 0600 would hide results from collaborators on a shared filesystem)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        try:  # the rename itself; some filesystems cannot open or fsync a folder, and the file is in place
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
-        except OSError:
-            pass
-
-
-def _finite(obj: Any) -> Any:
-    """NaN and inf are not JSON: a diverged run's losses become null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(_finite(obj), indent=2, default=str) + "\n").encode())
+class ForeignCheckpoint(Exception):
+    """The checkpoint belongs to a run of another config."""
 
 
 def write_metrics(path: Path, rows: Sequence[Mapping[str, Any]], durable: bool = True) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, buf.getvalue().encode(), durable)
-
-
-def read_summary(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    write_atomic(path, metrics_csv(rows), durable)
 
 
 def epochs_to_fraction(accs: Iterable[float], fraction: float = 0.9) -> int | None:
@@ -112,9 +59,27 @@ def summarize_metrics(rows: Sequence[Mapping[str, Any]]) -> dict:
     }
 
 
-def save_checkpoint(path: Path, obj: Any, durable: bool = True) -> None:
-    import torch  # records stays importable without torch for readers of the files
+def save_checkpoint(path: Path, header: dict, tensors: dict, durable: bool = True) -> None:
+    import torch  # records stays importable without torch
 
     buf = io.BytesIO()
-    torch.save(obj, buf)
-    write_atomic(path, buf.getvalue(), durable)
+    torch.save(tensors, buf)
+    write_atomic(path, CHECKPOINT_MAGIC + json.dumps(header).encode() + b"\n" + buf.getvalue(), durable)
+
+
+def load_checkpoint(path: Path, config_hash: str) -> tuple[dict, dict]:
+    """(header, tensors) of a checkpoint of the config ``config_hash``. Raises ForeignCheckpoint for
+    another config's (nothing of it deserialised), and ValueError or torch's errors for a file that
+    is not a readable checkpoint of this version."""
+    import torch
+
+    data = Path(path).read_bytes()
+    if not data.startswith(CHECKPOINT_MAGIC):
+        raise ValueError("not a checkpoint of this version")
+    end = data.find(b"\n", len(CHECKPOINT_MAGIC))
+    header = json.loads(data[len(CHECKPOINT_MAGIC):end])
+    if not isinstance(header, dict):
+        raise ValueError("malformed header")
+    if header.get("config_hash") != config_hash:
+        raise ForeignCheckpoint(header.get("config_hash"))
+    return header, torch.load(io.BytesIO(data[end + 1:]), map_location="cpu", weights_only=True)

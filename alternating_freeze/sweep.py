@@ -9,7 +9,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from . import records
+from . import contract
 from .config import config_hash
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,11 @@ def _launched_hash(job: Path) -> str | None:
 def job_status(job: Path, launched_at: float) -> tuple[str, str]:
     """(status, error) of one job. A terminal summary older than this launch means the job was not run
     again: skipped if it is this launch's config, refused (its results kept) if another's."""
-    summary = records.read_summary(job)
+    summary = contract.read_summary(job)
     if summary is None:
         return "incomplete", "no summary.json (killed, still running, or another config's checkpoint)"
     status, error = summary.get("status", "incomplete"), summary.get("error") or ""
-    if status in records.TERMINAL and (job / records.SUMMARY_FILE).stat().st_mtime < launched_at:
+    if status in contract.TERMINAL and (job / contract.SUMMARY_FILE).stat().st_mtime < launched_at:
         if summary.get("config_hash") != _launched_hash(job):
             return "refused", "holds results of a different config; use a new sweep dir or the original overrides"
         return ("skipped" if status == "completed" else status), error

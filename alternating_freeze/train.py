@@ -7,9 +7,11 @@ import platform
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any, Callable
 
 import hydra
 import torch
@@ -18,12 +20,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import records, sweep
-from .config import config_hash, validate
-from .data import load_dataset
+from .config import RunConfig, config_hash, validate
+from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, read_summary,
+                       write_atomic, write_json)
+from .data import Data, load_dataset
 from .errors import ConfigError, ForeignFolder
 from .loop import Progress, TrainState, fit
-from .models import build_model
+from .models import BlockNet, build_model
 from .optim import build_optimizer
+from .strategies import Run
 
 log = logging.getLogger(__name__)
 
@@ -76,92 +81,124 @@ def _use_bar(progress: Progress) -> bool:
     return progress == Progress.bar or (progress == Progress.auto and sys.stderr.isatty())
 
 
-def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: float, started_at: str) -> str:
-    run = validate(cfg)
+@dataclass
+class Job:
+    """Everything a run trains with, built from its validated config."""
+
+    run: RunConfig
+    config_hash: str
+    device: torch.device
+    data: Data
+    model: BlockNet
+    optimizer: Any
+    strategy: Any
+    gen: torch.Generator  # batch order; on the CPU so that every device sees the same
+
+
+def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     device = resolve_device(run.trainer.device)
     torch.set_num_threads(resolve_threads(run.trainer.num_threads, launcher))
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device)
     model = build_model(run.model, data.input_dim, data.num_classes).to(device)
-    optimizer = build_optimizer(run.optimizer, model.parameters())
-    gen = torch.Generator().manual_seed(run.seed)  # batch order; on the CPU so every device sees the same
-    h, ckpt_path = config_hash(cfg), out / records.CHECKPOINT_FILE
-    state = _resume(ckpt_path, h, model, optimizer, gen, device)
+    steps_per_epoch = -(-len(data.y_train) // run.trainer.batch_size)
+    strategy = run.strategy.bind(Run(model.n_blocks, steps_per_epoch, run.trainer.epochs, run.seed))
+    return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
+               torch.Generator().manual_seed(run.seed))
 
-    bar = None
-    if _use_bar(run.trainer.progress):
-        from tqdm import tqdm
 
-        bar = tqdm(total=run.trainer.epochs, initial=state.epoch, desc=run.strategy.name, unit="epoch")
+def resume(path: Path, job: Job) -> TrainState:
+    """Restore model, optimizer and RNGs from the checkpoint and return its state; a fresh state without one."""
+    if not path.exists():
+        return TrainState()
+    try:  # tensors on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
+        header, tensors = records.load_checkpoint(path, job.config_hash)
+    except records.ForeignCheckpoint:
+        raise ForeignFolder(*_folder(path.parent), "holds a checkpoint of a different config; use a new folder")
+    except Exception as e:  # cut short by a crash of the machine (per-epoch writes skip the fsync), or not ours
+        log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
+        return TrainState()
+    job.model.load_state_dict(tensors["model"])
+    job.optimizer.load_state_dict(tensors["optimizer"])
+    job.gen.set_state(tensors["gen"])
+    torch.set_rng_state(tensors["torch_rng"])
+    if job.device.type == "cuda" and tensors.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(tensors["cuda_rng"], job.device)
+    state = TrainState.from_json(header["state"])
+    log.info("resuming from %s after epoch %d", path, state.epoch)
+    return state
 
-    def on_epoch(state: TrainState, optimizer) -> None:
+
+def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
+    """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
+    trainer = job.run.trainer
+
+    def on_epoch(state: TrainState) -> None:
         # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
         # none after the last epoch, whose results are written (durably) right after fit returns
-        if run.trainer.checkpoint and state.epoch < run.trainer.epochs:
-            records.save_checkpoint(ckpt_path, {
-                "config_hash": h, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "state": state,
+        if trainer.checkpoint and state.epoch < trainer.epochs:
+            records.save_checkpoint(out / CHECKPOINT_FILE, {"config_hash": job.config_hash, "state": state.to_json()}, {
+                "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+                "gen": job.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
             }, durable=False)
-        records.write_metrics(out / records.METRICS_FILE, state.rows, durable=False)
+        records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
         if bar is not None:
             bar.set_postfix(loss=f"{r['train_loss']:.4f}", acc=f"{r['test_acc']:.4f}", trained=r["trained"])
             bar.update(1)
-        elif run.trainer.progress != Progress.none:
+        elif trainer.progress != Progress.none:
             log.info("epoch %d/%d  trained=%s  train_loss=%.4f  test_acc=%.4f  %.2fs",
-                     r["epoch"], run.trainer.epochs, r["trained"], r["train_loss"], r["test_acc"], r["epoch_s"])
+                     r["epoch"], trainer.epochs, r["trained"], r["train_loss"], r["test_acc"], r["epoch_s"])
 
-    make_optimizer = lambda: build_optimizer(run.optimizer, model.parameters())  # noqa: E731
-    try:
-        status = fit(model, data, run.strategy, optimizer, make_optimizer, run.trainer, gen, state, on_epoch)
-    finally:
-        if bar is not None:
-            bar.close()
+    return on_epoch
+
+
+def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str) -> str:
+    """Write the run's final metrics.csv and summary.json (durably) and remove the checkpoint."""
+    run, data = job.run, job.data
+    splits = run.model.block_starts
+    schedule = job.strategy.resolved()
     summary = {
-        "status": status,
-        "error": "loss became NaN or infinite" if status == "diverged" else None,
+        "status": state.status,
+        "error": "loss became NaN or infinite" if state.status == DIVERGED else None,
         **records.summarize_metrics(state.rows),
         "total_s": time.perf_counter() - t_start,
         "seed": run.seed,
-        "device": str(device),
+        "device": str(job.device),
         "resolved": {
-            "split": run.model.split_index, "steps": run.strategy.steps_per_half(), "device": str(device),
-            "num_threads": torch.get_num_threads(), "input_dim": data.input_dim,
-            "num_classes": data.num_classes, "n_train": len(data.y_train), "n_test": len(data.y_test),
-            "n_params": sum(p.numel() for p in model.parameters()),
+            "split": splits[0] if len(splits) == 1 else None, "splits": splits, "n_blocks": job.model.n_blocks,
+            "steps": schedule.get("steps"), "schedule": schedule, "device": str(job.device),
+            "num_threads": torch.get_num_threads(), "input_dim": data.input_dim, "num_classes": data.num_classes,
+            "n_train": len(data.y_train), "n_test": len(data.y_test),
+            "n_params": sum(p.numel() for p in job.model.parameters()),
         },
     }
-    records.write_metrics(out / records.METRICS_FILE, state.rows)
+    records.write_metrics(out / METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
-    ckpt_path.unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
-    (out / records.ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
-    log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", status,
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
+    (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
+    log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", state.status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
-    return status
+    return state.status
 
 
-def _resume(path: Path, h: str, model, optimizer, gen: torch.Generator, device: torch.device) -> TrainState:
-    """Restore model, optimizer and RNGs from the checkpoint and return its state; a fresh state without one."""
-    if not path.exists():
-        return TrainState()
-    try:  # on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # e.g. cut short by a crash of the machine: per-epoch writes skip the fsync
-        log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
-        return TrainState()
-    if ckpt["config_hash"] != h:
-        raise ForeignFolder(*_folder(path.parent), "holds a checkpoint of a different config; use a new folder")
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    gen.set_state(ckpt["gen"])
-    torch.set_rng_state(ckpt["torch_rng"])
-    if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
-        torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
-    log.info("resuming from %s after epoch %d", path, ckpt["state"].epoch)
-    return ckpt["state"]
+def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: float, started_at: str) -> str:
+    job = build(validate(cfg), launcher, config_hash(cfg))
+    state = resume(out / CHECKPOINT_FILE, job)
+    bar = None
+    if _use_bar(job.run.trainer.progress):
+        from tqdm import tqdm
+
+        bar = tqdm(total=job.run.trainer.epochs, initial=state.epoch, desc=job.run.strategy.name, unit="epoch")
+    try:
+        job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
+                            trainer=job.run.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
+    finally:
+        if bar is not None:
+            bar.close()
+    return finish(out, cfg, job, state, t_start, started_at)
 
 
 def _folder(out: Path) -> tuple[str, str]:
@@ -181,7 +218,7 @@ def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -
         "started_at": started_at,
         "finished_at": _now(),
     })
-    records.write_json(out / records.SUMMARY_FILE, summary)
+    write_json(out / SUMMARY_FILE, summary)
 
 
 def run_job(cfg: DictConfig) -> str:
@@ -191,8 +228,8 @@ def run_job(cfg: DictConfig) -> str:
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     try:
-        previous = records.read_summary(out)
-        if previous and previous.get("status") in records.TERMINAL:
+        previous = read_summary(out)
+        if previous and previous.get("status") in TERMINAL:
             if previous.get("config_hash") != config_hash(cfg):
                 raise ForeignFolder(*_folder(out), "holds results of a different config for this job; "
                                     "use a new folder or the original overrides")
@@ -204,12 +241,12 @@ def run_job(cfg: DictConfig) -> str:
             message = str(e)  # the other config's results or progress stay as they are
         else:
             message = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
-            records.write_atomic(out / records.ERROR_FILE, traceback.format_exc().encode())
+            write_atomic(out / ERROR_FILE, traceback.format_exc().encode())
             _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
                                       "total_s": time.perf_counter() - t_start}, started_at)
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / records.ERROR_FILE})")
+        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")
         if multirun:
             return "failed"
         sys.exit(2 if isinstance(e, ConfigError) else 1)

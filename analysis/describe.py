@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 # Strategy columns that the base label already shows (see ``strategy_label``).
-LABEL_BASE_COLUMNS = ("strategy", "unit", "every", "steps")
+LABEL_BASE_COLUMNS = ("strategy", "unit", "every", "steps", "order", "t_0", "schedule")
 
 
 def is_missing(value: Any) -> bool:
@@ -47,15 +47,21 @@ def seeds_text(seeds: Iterable[Any]) -> str:
 
 
 def strategy_label(cfg: Mapping[str, Any]) -> str:
-    """The strategy part of a label: "standard", "alternating/batch every 4", "alternating/epoch steps 1:3"."""
+    """The strategy part of a label: "standard", "alternating/batch every 4", "alternating/epoch steps 1:3",
+    "alternating/batch every 1 random", "random_block/batch every 2", "progressive/batch linear t_0 0.5"."""
     name = cfg.get("strategy")
     if is_missing(name):
         return "unknown"
+    unit, every, steps = cfg.get("unit"), cfg.get("every"), cfg.get("steps")
     if name == "alternating":
-        unit, every, steps = cfg.get("unit"), cfg.get("every"), cfg.get("steps")
-        balanced = is_missing(every) or is_missing(steps) or steps == f"{fmt_value(every)}:{fmt_value(every)}"
+        balanced = is_missing(every) or is_missing(steps) or set(str(steps).split(":")) == {fmt_value(every)}
         clock = f"every {fmt_value(every)}" if balanced else f"steps {steps}"
-        return f"alternating/{fmt_value(unit)} {clock}"
+        order = cfg.get("order")
+        return f"alternating/{fmt_value(unit)} {clock}" + ("" if is_missing(order) or order == "cyclic" else f" {order}")
+    if name == "random_block":
+        return f"random_block/{fmt_value(unit)} every {fmt_value(every)}"
+    if name == "progressive":
+        return f"progressive/{fmt_value(unit)} {fmt_value(cfg.get('schedule'))} t_0 {fmt_value(cfg.get('t_0'))}"
     return str(name)
 
 

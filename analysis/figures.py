@@ -311,8 +311,9 @@ def frequency(inp: Inputs) -> tuple[Figure, str, str]:
     alt = cfgs[(cfgs["strategy"] == "alternating")] if "every" in cfgs else cfgs.iloc[0:0]
     if alt.empty:
         raise Skip("no alternating configurations")
-    alt = alt[[is_missing(s) or s == f"{fmt_value(e)}:{fmt_value(e)}" for s, e in zip(alt["steps"], alt["every"])]]
-    others = [c for c in ("start", "optimizer_state", "freeze_bn_stats", "split") if c in alt and alt[c].nunique() > 1]
+    alt = alt[[is_missing(s) or set(str(s).split(":")) == {fmt_value(e)} for s, e in zip(alt["steps"], alt["every"])]]
+    others = [c for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits")
+              if c in alt and alt[c].nunique() > 1]
     acc = inp.stats[inp.stats["metric"] == "final_test_acc"].set_index("config_id")
     per_epoch = _steps_per_epoch(inp)
     panels = []

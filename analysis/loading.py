@@ -18,15 +18,14 @@ from typing import Any, Iterable, Optional, Sequence
 
 import pandas as pd
 
+from alternating_freeze import contract
+from alternating_freeze.contract import (ERROR_FILE, EXECUTION_KEYS, METRICS_COLUMNS, METRICS_FILE, MULTIRUN_FILE,
+                                         REQUIRED_COLUMNS, SUMMARY_FILE)
+
 from .describe import LABEL_BASE_COLUMNS, fmt_value, is_missing, strategy_label
 
-SUMMARY_FILE, METRICS_FILE, ERROR_FILE = "summary.json", "metrics.csv", "error.txt"
-CONFIG_FILE, OVERRIDES_FILE = Path(".hydra") / "config.yaml", Path(".hydra") / "overrides.yaml"
-MULTIRUN_FILE = "multirun.yaml"
-
-METRICS_COLUMNS = ("epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
-                   "epoch_s", "eval_s", "elapsed_s", "train_flops")
-NUMERIC_METRICS = tuple(c for c in METRICS_COLUMNS if c != "trained")
+CONFIG_FILE, OVERRIDES_FILE = Path(contract.CONFIG_FILE), Path(contract.OVERRIDES_FILE)
+NUMERIC_METRICS = tuple(c for c in METRICS_COLUMNS if c not in contract.TEXT_COLUMNS)
 
 STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
 """Every status a run can have here: the first three come from summary.json; ``incomplete`` (no
@@ -39,9 +38,10 @@ ALIASES = {
     "dataset.name": "dataset", "dataset.subset": "subset", "dataset.test_fraction": "test_fraction",
     "dataset.split_seed": "split_seed", "dataset.standardize": "standardize",
     "model.name": "model", "model.depth": "depth", "model.width": "width", "model.batchnorm": "batchnorm",
-    "model.dropout": "dropout", "model.split": "split",
+    "model.dropout": "dropout", "model.split": "split", "model.splits": "splits",
     "strategy.name": "strategy", "strategy.unit": "unit", "strategy.every": "every", "strategy.steps": "steps",
-    "strategy.start": "start", "strategy.optimizer_state": "optimizer_state",
+    "strategy.order": "order", "strategy.start": "start", "strategy.t_0": "t_0", "strategy.schedule": "schedule",
+    "strategy.seed": "strategy_seed", "strategy.optimizer_state": "optimizer_state",
     "strategy.freeze_bn_stats": "freeze_bn_stats",
     "optimizer.name": "optimizer", "optimizer.lr": "lr", "optimizer.betas": "betas", "optimizer.eps": "eps",
     "optimizer.weight_decay": "weight_decay", "optimizer.momentum": "momentum", "optimizer.nesterov": "nesterov",
@@ -49,9 +49,6 @@ ALIASES = {
     "seed": "seed",
 }
 GROUPS = ("dataset", "model", "strategy", "optimizer", "trainer")
-# How a run executes but not what it computes (as alternating_freeze.config.EXECUTION_KEYS).
-EXECUTION_KEYS = frozenset({"trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
-                            "trainer.eval_batch_size", "dataset.root", "dataset.download"})
 RESULT_KEYS = ("final_test_acc", "best_test_acc", "final_train_loss", "epochs_to_90pct", "loss_std",
                "train_s", "eval_s", "total_s", "train_flops", "train_gflops_per_s")
 RESOLVED_KEYS = ("n_params", "n_train", "n_test", "input_dim", "num_classes")
@@ -79,7 +76,7 @@ def context_columns(columns: Iterable[str]) -> list[str]:
     """What a configuration shares with its standard baseline: all but the strategy and the split
     point (standard training trains every layer, so where the network is split does not matter)."""
     strat = set(strategy_columns(columns))
-    return [c for c in key_columns(columns) if c not in strat and c != "split"]
+    return [c for c in key_columns(columns) if c not in strat and c not in ("split", "splits")]
 
 
 @dataclass
@@ -151,7 +148,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
     if not rows:
         raise ValueError("empty file")
     header, body = rows[0], rows[1:]
-    missing = [c for c in METRICS_COLUMNS if c not in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"missing columns {', '.join(missing)}")
     records = []
@@ -159,7 +156,7 @@ def read_metrics(path: Path) -> pd.DataFrame:
         if len(row) != len(header):
             raise ValueError(f"line {i} has {len(row)} fields, expected {len(header)} (truncated?)")
         rec = dict(zip(header, row))
-        for c in NUMERIC_METRICS:
+        for c in (c for c in NUMERIC_METRICS if c in rec):
             try:
                 rec[c] = float(rec[c])
             except ValueError:
@@ -168,6 +165,9 @@ def read_metrics(path: Path) -> pd.DataFrame:
             raise ValueError(f"line {i}: epoch {fmt_value(rec['epoch'])}, expected {len(records) + 1}")
         records.append(rec)
     frame = pd.DataFrame.from_records(records, columns=header)
+    for c in METRICS_COLUMNS:  # added after the first version: absent from older runs' files
+        if c not in frame:
+            frame[c] = math.nan
     for c in ("epoch", "step"):
         frame[c] = frame[c].astype("int64")
     return frame
@@ -200,8 +200,9 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _steps_text(steps: Any) -> Any:
-    if isinstance(steps, (list, tuple)) and len(steps) == 2:
-        return f"{fmt_value(steps[0])}:{fmt_value(steps[1])}"
+    """Units per block as "2:1" (two blocks) or "1:1:1:1"."""
+    if isinstance(steps, (list, tuple)) and len(steps) >= 2:
+        return ":".join(fmt_value(s) for s in steps)
     return None
 
 
@@ -220,15 +221,23 @@ def flatten_config(config: dict, resolved: Optional[dict] = None) -> dict[str, A
         if isinstance(value, (list, tuple)):
             value = json.dumps(value)
         cols[name] = value
-    if "split" in resolved and resolved["split"] is not None:
-        cols["split"] = resolved["split"]
-    elif is_missing(cols.get("split")) and isinstance(cols.get("depth"), int):
-        cols["split"] = cols["depth"] // 2
+    # Where blocks begin: ``split`` for two blocks (model.splits of one entry is the same network),
+    # ``splits`` ("1,2,3") for more; as the run resolved them, else the documented default depth // 2.
+    starts = resolved.get("splits") or ([resolved["split"]] if resolved.get("split") is not None else None)
+    if not isinstance(starts, list):
+        raw = config.get("model", {}) if isinstance(config.get("model"), dict) else {}
+        starts = raw.get("splits") or ([raw["split"]] if raw.get("split") is not None else None)
+        if starts is None and isinstance(cols.get("depth"), int):
+            starts = [cols["depth"] // 2]
+    if isinstance(starts, list):
+        cols["split"] = starts[0] if len(starts) == 1 else None
+        cols["splits"] = None if len(starts) == 1 else ",".join(fmt_value(s) for s in starts)
     if "steps" in resolved:
         cols["steps"] = _steps_text(resolved["steps"])
     elif "strategy" in config and isinstance(config["strategy"], dict) and "every" in config["strategy"]:
         every = config["strategy"]["every"]
-        cols["steps"] = _steps_text(raw_steps) or _steps_text([every, every])
+        n_blocks = len(starts) + 1 if isinstance(starts, list) else 2
+        cols["steps"] = _steps_text(raw_steps) or _steps_text([every] * n_blocks)
     elif "steps" in cols:
         cols["steps"] = _steps_text(raw_steps)
     return cols
@@ -360,7 +369,7 @@ def _assign_identities(rows: list[dict]) -> None:
             continue
         key = {c: r.get(c) for c in keys}
         if r["strategy"] == "standard":
-            key["split"] = None  # standard training does not depend on where the net is split
+            key["split"] = key["splits"] = None  # standard training does not depend on where the net is split
         r["config_id"] = _digest(key)
         r["context_id"] = _digest({c: r.get(c) for c in ctx})
         r["_key"] = key

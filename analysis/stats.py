@@ -127,9 +127,10 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table.reset_index(drop=True)
     ctx = [c for c in context_columns(cols) if known[c].nunique(dropna=True) > 1]
-    strat = ["strategy", "unit", "every", "steps", "start", "optimizer_state", "freeze_bn_stats"]
-    rest = [c for c in key_columns(cols) if c not in ctx and c not in strat and c != "split"]
-    order = [*ctx, "__std", *[c for c in strat if c in table], *rest, "split"]
+    strat = ["strategy", "unit", "every", "steps", "order", "schedule", "t_0", "start", "strategy_seed",
+             "optimizer_state", "freeze_bn_stats"]
+    rest = [c for c in key_columns(cols) if c not in ctx and c not in strat and c not in ("split", "splits")]
+    order = [*ctx, "__std", *[c for c in strat if c in table], *rest, "split", "splits"]
     table["__std"] = table["strategy"] != "standard"
     recs = table.to_dict("records")
     recs.sort(key=lambda r: tuple(_sort_part(r.get(c)) for c in order))

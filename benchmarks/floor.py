@@ -7,9 +7,9 @@ elementwise work, the optimizer and Python come on top of it.
 
 Rather than guess the shapes, we record the products a real step issues (a TorchDispatchMode sees
 every aten call with its arguments' sizes and strides) and replay them on fresh tensors with the
-same sizes and strides. A frozen half changes which products run, so each of ALL, FIRST and SECOND
+same sizes and strides. A frozen half changes which products run, so each of the phases all, first and second
 gets its own recording. torch's FlopCounterMode counts the same step, as a cross-check of the
-project's FLOP model (``SplitNet.train_flops_per_sample``).
+project's FLOP model (``BlockNet.train_flops_per_sample``).
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _step(model, x, y) -> None:
 
 
 def record_step(model, x: torch.Tensor, y: torch.Tensor, trainable: frozenset) -> tuple[list[Matmul], int]:
-    """The products of one forward+backward with only ``trainable`` halves training, and
+    """The products of one forward+backward with only ``trainable`` blocks training, and
     FlopCounterMode's count of that step. Runs on a copy: the caller's model is left untouched."""
     model = copy.deepcopy(model)
     model.set_trainable(trainable)

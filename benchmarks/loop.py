@@ -41,14 +41,17 @@ from alternating_freeze.data import Data
 from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
-from alternating_freeze.strategies import ALL, FIRST, SECOND, Alternating, Standard, Unit
+from alternating_freeze.strategies import Run, Unit
+from alternating_freeze.strategies.alternating import Alternating
+from alternating_freeze.strategies.standard import Standard
 
 from . import entrypoint
 from .floor import Replay, per_shape_rates, record_step, reps_for, square_gemm
 from .seed_loop import SeedLoop
 from .whatif import BatchedSeeds, ManualStep
 
-PHASES = {"all": ALL, "first": FIRST, "second": SECOND}
+PHASES = {"all": frozenset({0, 1}), "first": frozenset({0}), "second": frozenset({1})}  # blocks training
+PHASE_OF = {"all": "all", "0": "first", "1": "second", "0+1": "first+second"}  # metrics.csv's `trained`
 MNIST_JOB_EPOCHS = 20  # the MNIST-sized job, the yardstick of sweep overhead
 SEEDS_PER_STEP = 4  # the what-if of batching a sweep's seeds into one process
 
@@ -91,23 +94,21 @@ class Ours:
 
     def __init__(self, name, data, strategy, s: Sizes, device, seed=0):
         torch.manual_seed(seed)
-        self.name, self.data, self.strategy = name, data, strategy
+        self.name, self.data = name, data
         self.model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
-        ocfg = OptimizerConfig(name="adam", lr=s.lr)
-        self.make_optimizer = lambda: build_optimizer(ocfg, self.model.parameters())
-        self.optimizer = self.make_optimizer()
+        self.strategy = strategy.bind(Run(self.model.n_blocks, -(-s.n_train // s.batch_size), s.epochs, seed))
+        self.optimizer = build_optimizer(OptimizerConfig(name="adam", lr=s.lr), self.model.parameters())
         self.tcfg = TrainerConfig(epochs=1, batch_size=s.batch_size, device=str(device), progress=Progress.none,
                                   checkpoint=False)
         self.gen, self.state = torch.Generator().manual_seed(seed), TrainState()
 
     def epoch(self) -> dict:
-        flops_before, kept = self.state.flops, {}
+        flops_before = self.state.flops
         cfg = replace(self.tcfg, epochs=self.state.epoch + 1)
-        fit(self.model, self.data, self.strategy, self.optimizer, self.make_optimizer, cfg, self.gen, self.state,
-            on_epoch=lambda state, optimizer: kept.update(optimizer=optimizer))
-        self.optimizer = kept["optimizer"]  # fit may have rebuilt it (optimizer_state=reset)
+        self.optimizer = fit(model=self.model, data=self.data, strategy=self.strategy, optimizer=self.optimizer,
+                             trainer=cfg, gen=self.gen, state=self.state)
         row = self.state.rows[-1]
-        return {"train_s": row["epoch_s"], "eval_s": row["eval_s"], "phase": row["trained"],
+        return {"train_s": row["epoch_s"], "eval_s": row["eval_s"], "phase": PHASE_OF[row["trained"]],
                 "flops": self.state.flops - flops_before}
 
 

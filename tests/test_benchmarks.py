@@ -78,13 +78,13 @@ def test_seeds_batched_in_one_step_train_as_separate_runs_do():
     """The what-if of batching seeds is only a measurement of the harness if it computes the same runs."""
     from dataclasses import replace
 
-    from alternating_freeze.strategies import Standard
+    from alternating_freeze.strategies.standard import Standard
     from benchmarks.loop import QUICK, Ours, batched_seeds, random_data
 
     s = replace(QUICK, n_train=384)
     data = random_data(s, torch.device("cpu"))
     separate = [Ours(f"seed {i}", data, Standard(), s, torch.device("cpu"), seed=i) for i in range(2)]
-    per_sample = separate[0].model.train_flops_per_sample(frozenset({"first", "second"}))
+    per_sample = separate[0].model.train_flops_per_sample({0, 1})
     together = batched_seeds(data, s, torch.device("cpu"), per_sample, k=2)
     for _ in range(2):
         for run in separate:

@@ -9,7 +9,8 @@ import alternating_freeze.config  # noqa: F401  registers the schemas
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.models import build_model
-from alternating_freeze.strategies import Alternating, Standard
+from alternating_freeze.strategies.alternating import Alternating
+from alternating_freeze.strategies.standard import Standard
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -34,11 +35,11 @@ def test_every_group_option_composes_and_validates(group):
 def test_model_presets_build_the_reference_networks():
     notebook = build_model(validate(cfg_of("model=mlp_notebook")).model, 784, 10)
     assert [m.out_features for _, m in notebook.linear_layers()] == [256, 256, 256, 10]
-    assert len(list(notebook.first.children())) == 2  # fc1 fc2 | fc3 fc4
+    assert [len(block) for block in notebook.blocks] == [2, 2]  # fc1 fc2 | fc3 fc4
     repo = validate(cfg_of("model=mlp_repo")).model
     net = build_model(repo, 3072, 10)
     assert [(m.in_features, m.out_features) for _, m in net.linear_layers()] == [(3072, 512), (512, 512), (512, 10)]
-    assert repo.batchnorm and repo.dropout == 0.3 and repo.split_index == 1
+    assert repo.batchnorm and repo.dropout == 0.3 and repo.block_starts == [1]
     for option in options("model"):
         build_model(validate(cfg_of(f"model={option}")).model, 64, 10)
 
@@ -46,7 +47,9 @@ def test_model_presets_build_the_reference_networks():
 def test_strategy_configs_become_strategy_objects():
     assert isinstance(validate(cfg_of()).strategy, Standard)
     s = validate(cfg_of("strategy=alternating_epoch", "strategy.steps=[2,1]")).strategy
-    assert isinstance(s, Alternating) and s.unit == "epoch" and s.steps_per_half() == [2, 1]
+    assert isinstance(s, Alternating) and s.unit == "epoch" and s.units(2) == [2, 1]
+    k = validate(cfg_of("model.depth=4", "model.splits=[1,2,3]", "strategy=alternating", "strategy.steps=[1,2,3,4]"))
+    assert k.model.n_blocks == 4 and k.strategy.units(4) == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize("override", ["model.depth=three", "model.nonsense=1", "strategy=nope",
@@ -62,6 +65,15 @@ def test_wrong_type_or_unknown_key_fails_at_compose(override):
 @pytest.mark.parametrize("overrides, key", [
     (["model.split=4", "model.depth=4"], "model.split"),
     (["model.split=0"], "model.split"),
+    (["model.splits=[2,1]", "model.depth=4"], "model.splits"),
+    (["model.splits=[1,4]", "model.depth=4"], "model.splits"),
+    (["model.splits=[]"], "model.splits"),
+    (["model.splits=[1]", "model.split=1"], "model.splits"),
+    (["model.depth=4", "model.splits=[1,2]", "strategy=alternating", "strategy.steps=[1,1]"], "strategy.steps"),
+    (["strategy=alternating", "strategy.start=2"], "strategy.start"),
+    (["strategy=alternating", "strategy.steps=[2,1]", "strategy.every=2"], "strategy.every"),
+    (["strategy=progressive", "strategy.t_0=0"], "strategy.t_0"),
+    (["strategy=random_block", "strategy.every=0"], "strategy.every"),
     (["model.depth=1"], "model.depth"),
     (["strategy=alternating", "strategy.every=0"], "strategy.every"),
     (["optimizer.lr=0"], "optimizer.lr"),
@@ -86,18 +98,14 @@ def test_config_hash_ignores_execution_keys_only():
     assert config_hash(cfg_of("strategy=alternating")) != base
 
 
-def test_copies_of_the_contract_agree():
-    """The analysis reads the results contract without importing the training code, so it keeps its own
-    copies of the column names and execution-only keys; and folder names leave out the same keys."""
+def test_folder_names_leave_out_the_execution_keys():
+    """Keys that do not change results stay out of sweep folder names, as out of the config hash."""
     from omegaconf import OmegaConf
 
-    from alternating_freeze import config, records
-    from analysis import loading
+    from alternating_freeze import contract
 
-    assert loading.METRICS_COLUMNS == records.METRICS_COLUMNS
-    assert loading.EXECUTION_KEYS == set(config.EXECUTION_KEYS)
     excluded = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
-    assert set(excluded) == set(config.EXECUTION_KEYS) | {"experiment"}
+    assert set(excluded) == set(contract.EXECUTION_KEYS) | {"experiment"}
 
 
 def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):

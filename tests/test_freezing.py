@@ -1,5 +1,5 @@
-"""Freezing must be real: frozen parameters do not change, get no gradient, and cost no backward work."""
-import copy
+"""Freezing must be real: frozen blocks do not change, get no gradient, and cost no backward work."""
+import itertools
 
 import pytest
 import torch
@@ -10,7 +10,13 @@ from alternating_freeze.data import Data
 from alternating_freeze.loop import TrainerConfig, TrainState, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
-from alternating_freeze.strategies import ALL, FIRST, SECOND, Alternating, Standard
+from alternating_freeze.strategies import Run
+from alternating_freeze.strategies.alternating import Alternating
+from alternating_freeze.strategies.progressive import Progressive
+from alternating_freeze.strategies.random_block import RandomBlock
+from alternating_freeze.strategies.standard import Standard
+
+SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth-4 networks in 2, 3 and 4 blocks
 
 
 def random_data(n=256, d=20, classes=4, seed=0):
@@ -20,34 +26,42 @@ def random_data(n=256, d=20, classes=4, seed=0):
     return Data(x, y, x[:64], y[:64], classes, "random")
 
 
-def half_state(model, half):
-    """Parameters and buffers (BatchNorm running statistics) of one half, copied."""
-    return {k: v.detach().clone() for k, v in getattr(model, half).state_dict().items()}
+def block_state(model, b):
+    """Parameters and buffers (BatchNorm running statistics) of one block, copied."""
+    return {k: v.detach().clone() for k, v in model.blocks[b].state_dict().items()}
 
 
-def assert_identical(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), f"{k} changed"
+def changed(a, b):
+    return [k for k in a if not torch.equal(a[k], b[k])]
 
 
-def run_epochs(opt_cfg, strategy, epochs=3, batchnorm=True):
-    """Train with the real loop; snapshot both halves and the optimizer after every epoch."""
+class Recorder:
+    """Wraps a strategy: at the start of every step, snapshots every block and records what trains."""
+
+    def __init__(self, strategy, model):
+        self.strategy, self.model, self.snaps, self.sets = strategy, model, [], []
+        self.optimizer_state, self.freeze_bn_stats = strategy.optimizer_state, strategy.freeze_bn_stats
+
+    def trainable(self, epoch, step):
+        self.snaps.append([block_state(self.model, b) for b in range(self.model.n_blocks)])
+        self.sets.append(self.strategy.trainable(epoch, step))
+        return self.sets[-1]
+
+
+def train(opt_cfg, strategy, n_blocks, epochs=3, batchnorm=True, dropout=0.1):
     torch.manual_seed(0)
     data = random_data()
-    model = build_model(ModelConfig(depth=4, width=16, batchnorm=batchnorm, dropout=0.1), data.input_dim, 4)
-    optimizer = build_optimizer(opt_cfg, model.parameters())
-    snaps = [{h: half_state(model, h) for h in ("first", "second")}]
-    optimizers = []
-
-    def on_epoch(state, opt):
-        snaps.append({h: half_state(model, h) for h in ("first", "second")})
-        optimizers.append(opt)
-
-    status = fit(model, data, strategy, optimizer, lambda: build_optimizer(opt_cfg, model.parameters()),
-                 TrainerConfig(epochs=epochs, batch_size=32), torch.Generator().manual_seed(0), TrainState(), on_epoch)
-    assert status == "completed"
-    return model, snaps, optimizers
+    model = build_model(ModelConfig(depth=4, width=16, batchnorm=batchnorm, dropout=dropout,
+                                    splits=SPLITS[n_blocks]), data.input_dim, 4)
+    trainer = TrainerConfig(epochs=epochs, batch_size=32)
+    strategy.bind(Run(n_blocks, 256 // 32, epochs, seed=0))
+    rec = Recorder(strategy, model)
+    state = TrainState()
+    optimizer = fit(model=model, data=data, strategy=rec, optimizer=build_optimizer(opt_cfg, model.parameters()),
+                    trainer=trainer, gen=torch.Generator().manual_seed(0), state=state)
+    assert state.status == "completed" and state.step == epochs * 8
+    rec.snaps.append([block_state(model, b) for b in range(n_blocks)])
+    return model, rec, optimizer
 
 
 OPTIMIZERS = {
@@ -55,27 +69,42 @@ OPTIMIZERS = {
     "adamw": OptimizerConfig(name="adamw", weight_decay=0.1),
     "sgd_momentum": OptimizerConfig(name="sgd", lr=0.05, momentum=0.9, weight_decay=0.01),
 }
+STRATEGIES = {
+    "cyclic_batch": lambda: Alternating(),
+    "cyclic_epoch_reset": lambda: Alternating(unit="epoch", optimizer_state="reset"),
+    "pingpong_steps": lambda: Alternating(order="pingpong", every=3),
+    "random_order": lambda: Alternating(order="random", every=2, optimizer_state="reset"),
+    "random_block": lambda: RandomBlock(),
+    "progressive": lambda: Progressive(t_0=0.3),
+}
 
 
+@pytest.mark.parametrize("n_blocks", [2, 3, 4])
 @pytest.mark.parametrize("opt", OPTIMIZERS)
-@pytest.mark.parametrize("state", ["keep", "reset"])
-def test_frozen_half_is_bit_identical_across_its_frozen_epoch(opt, state):
-    # epoch 1 trains the first half, epoch 2 the second, epoch 3 the first again: by epoch 2 the
-    # first half has Adam moments / SGD momentum / decay that would move it if it were not frozen.
-    strategy = Alternating(unit="epoch", every=1, optimizer_state=state)
-    _, snaps, _ = run_epochs(OPTIMIZERS[opt], strategy)
-    assert_identical(snaps[0]["second"], snaps[1]["second"])  # frozen in epoch 1
-    assert_identical(snaps[1]["first"], snaps[2]["first"])  # frozen in epoch 2
-    assert_identical(snaps[2]["second"], snaps[3]["second"])  # frozen in epoch 3
-    for before, after, half in [(0, 1, "first"), (1, 2, "second"), (2, 3, "first")]:
-        assert not torch.equal(snaps[before][half]["0.0.weight"], snaps[after][half]["0.0.weight"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_frozen_blocks_are_bit_identical_at_every_frozen_step(strategy, opt, n_blocks):
+    # Adam moments, AdamW decay, SGD momentum and BatchNorm statistics would all move a frozen block
+    # that is not excluded from the update entirely.
+    _, rec, _ = train(OPTIMIZERS[opt], STRATEGIES[strategy](), n_blocks, epochs=4)
+    trained = set()
+    for step, trainable in enumerate(rec.sets):
+        before, after = rec.snaps[step], rec.snaps[step + 1]
+        for b in range(n_blocks):
+            if b in trainable:
+                assert changed(before[b], after[b]), f"step {step}: block {b} trained but did not change"
+                trained.add(b)
+            else:
+                assert not changed(before[b], after[b]), f"step {step}: frozen block {b} changed"
+    assert len(set(rec.sets)) > 1  # the schedule did switch
+    assert trained == set(range(n_blocks)) or strategy == "progressive"
 
 
 def test_frozen_batchnorm_statistics_move_only_when_asked():
     for freeze, moves in [(True, False), (False, True)]:
-        _, snaps, _ = run_epochs(OPTIMIZERS["adam"], Alternating(unit="epoch", freeze_bn_stats=freeze), epochs=1)
-        before, after = snaps[0]["second"]["0.1.running_mean"], snaps[1]["second"]["0.1.running_mean"]
-        assert torch.equal(before, after) is not moves
+        _, rec, _ = train(OPTIMIZERS["adam"], Alternating(unit="epoch", freeze_bn_stats=freeze), 2, epochs=3)
+        before, after = rec.snaps[0][1], rec.snaps[8][1]  # block 1 is frozen for the first epoch's 8 steps
+        assert bool(changed(before, after)) is moves
+        assert all("running" in k or "num_batches" in k for k in changed(before, after))
 
 
 def test_frozen_batchnorm_still_normalises_with_batch_statistics():
@@ -85,40 +114,38 @@ def test_frozen_batchnorm_still_normalises_with_batch_statistics():
     model.train()
     x = data.x_train[:32]
     with torch.no_grad():
-        model.second[0][1].running_mean.fill_(5.0)  # running statistics far from the batch's
+        model.blocks[1][0][1].running_mean.fill_(5.0)  # running statistics far from the batch's
         trained = model(x)
-        model.set_trainable(FIRST, freeze_bn_stats=True)
-        before = half_state(model, "second")
+        model.set_trainable({0}, freeze_bn_stats=True)
+        before = block_state(model, 1)
         frozen = model(x)
     assert torch.equal(trained, frozen)  # batch statistics in both cases
-    assert_identical(before, half_state(model, "second"))  # but the running ones did not move
+    assert not changed(before, block_state(model, 1))  # but the running ones did not move
     model.eval()
     with torch.no_grad():
         assert not torch.allclose(model(x), frozen)  # evaluation uses the running statistics
-    model.set_trainable(ALL)
+    model.set_trainable({0, 1})
     assert all(m.track_running_stats for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d))
 
 
 def test_keep_carries_optimizer_state_across_switches_and_reset_drops_it():
-    model, _, keep = run_epochs(OPTIMIZERS["adam"], Alternating(unit="epoch", optimizer_state="keep"))
-    assert keep[0] is keep[1] is keep[2]
-    assert set(keep[2].state) == set(model.parameters())  # both halves have moments
-    model, _, reset = run_epochs(OPTIMIZERS["adam"], Alternating(unit="epoch", optimizer_state="reset"))
-    assert reset[0] is not reset[1] and reset[1] is not reset[2]
-    # after the last switch only the half trained since (the first) has state
-    assert set(reset[2].state) == set(model.first.parameters())
+    model, _, keep = train(OPTIMIZERS["adam"], Alternating(unit="epoch", optimizer_state="keep"), 3)
+    assert set(keep.state) == set(model.parameters())  # every block has moments
+    model, _, reset = train(OPTIMIZERS["adam"], Alternating(unit="epoch", optimizer_state="reset"), 3)
+    # after the last switch (epoch 3 trains block 2) only block 2 has state, and only this epoch's 8 steps
+    assert set(reset.state) == set(model.blocks[2].parameters())
+    assert all(s["step"].item() == 8 for s in reset.state.values())
 
 
 def test_frozen_parameters_get_no_gradient():
     data = random_data()
-    model = build_model(ModelConfig(depth=4, width=16, batchnorm=True), data.input_dim, 4)
-    for trainable, frozen in [(FIRST, "second"), (SECOND, "first")]:
+    model = build_model(ModelConfig(depth=4, width=16, batchnorm=True, splits=[1, 2, 3]), data.input_dim, 4)
+    for trainable in ({0}, {3}, {1, 3}, {2}):
         model.set_trainable(trainable)
         F.cross_entropy(model(data.x_train[:32]), data.y_train[:32]).backward()
-        for p in getattr(model, frozen).parameters():
-            assert p.grad is None and not p.requires_grad
-        trained = "first" if frozen == "second" else "second"
-        assert all(p.grad is not None for p in getattr(model, trained).parameters())
+        for b in range(4):
+            for p in model.blocks[b].parameters():
+                assert (p.grad is not None) is (b in trainable) and p.requires_grad is (b in trainable)
         model.zero_grad(set_to_none=True)
 
 
@@ -129,41 +156,59 @@ def counted_flops(model, x, y):
     return counter.get_total_flops()
 
 
-def test_flop_model_matches_torch_counter_and_the_notebook_network():
+def test_flop_model_matches_the_notebook_network():
     # The reference notebook's 784-256-256-256-10 network at batch 128 (numbers from torch's FlopCounterMode).
     model = build_model(ModelConfig(depth=4, width=256), 784, 10)
     x, y = torch.randn(128, 784), torch.randint(0, 10, (128,))
-    expected_mflop = {ALL: 205.4, FIRST: 188.0, SECOND: 103.7}  # FIRST trains = second half frozen
-    for trainable, mflop in expected_mflop.items():
+    for trainable, mflop in {(0, 1): 205.4, (0,): 188.0, (1,): 103.7}.items():  # (0,) = second half frozen
         model.set_trainable(trainable)
-        counted = counted_flops(model, x, y)
-        assert counted == model.train_flops_per_sample(trainable) * 128
-        assert round(counted / 1e6, 1) == mflop
+        assert round(counted_flops(model, x, y) / 1e6, 1) == mflop
 
 
-def test_first_half_frozen_runs_no_backward_through_it():
-    model = build_model(ModelConfig(depth=4, width=32, batchnorm=True), 20, 4)
-    model.set_trainable(SECOND)
-    calls = []
-    for m in model.first.modules():
-        m.register_full_backward_hook(lambda *a: calls.append(1))
+@pytest.mark.parametrize("n_blocks", [2, 3, 4])
+def test_flop_model_matches_torch_counter_for_every_trainable_set(n_blocks):
+    model = build_model(ModelConfig(depth=4, width=24, batchnorm=True, splits=SPLITS[n_blocks]), 20, 4)
+    x, y = torch.randn(16, 20), torch.randint(0, 4, (16,))
+    for k in range(1, n_blocks + 1):
+        for trainable in itertools.combinations(range(n_blocks), k):
+            model.set_trainable(trainable)
+            assert counted_flops(model, x, y) == model.train_flops_per_sample(trainable) * 16, trainable
+
+
+@pytest.mark.parametrize("trainable, silent", [({1}, {0}), ({2}, {0, 1}), ({1, 3}, {0}), ({3}, {0, 1, 2})])
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_the_frozen_prefix_runs_no_backward(trainable, silent):
+    model = build_model(ModelConfig(depth=4, width=32, batchnorm=True, splits=[1, 2, 3]), 20, 4)
+    model.set_trainable(trainable)
+    calls = set()
+    for b, block in enumerate(model.blocks):
+        for m in block.modules():
+            m.register_full_backward_hook(lambda *a, b=b: calls.add(b))
     out = model(torch.randn(8, 20))
-    assert out.requires_grad
     F.cross_entropy(out, torch.randint(0, 4, (8,))).backward()
-    assert calls == []
-    # and the autograd graph never reaches a first-half parameter
+    assert not calls & silent and calls
+    # and the autograd graph never reaches a parameter of the prefix
     seen, stack = set(), [out.grad_fn]
-    first_params = {id(p) for p in model.first.parameters()}
+    prefix = {id(p) for b in silent for p in model.blocks[b].parameters()}
     while stack:
         node = stack.pop()
         if node is None or node in seen:
             continue
         seen.add(node)
-        assert id(getattr(node, "variable", None)) not in first_params
+        assert id(getattr(node, "variable", None)) not in prefix
         stack.extend(n for n, _ in node.next_functions)
 
 
-def test_standard_trains_everything_every_step():
-    _, snaps, _ = run_epochs(OPTIMIZERS["sgd_momentum"], Standard(), epochs=1)
-    for half in ("first", "second"):
-        assert not torch.equal(snaps[0][half]["0.0.weight"], snaps[1][half]["0.0.weight"])
+def test_standard_trains_every_block_every_step():
+    _, rec, _ = train(OPTIMIZERS["sgd_momentum"], Standard(), 3, epochs=1)
+    assert set(rec.sets) == {frozenset({0, 1, 2})}
+    assert all(changed(rec.snaps[0][b], rec.snaps[-1][b]) for b in range(3))
+
+
+def test_initial_weights_do_not_depend_on_the_split():
+    nets = []
+    for splits in ([2], [1, 2, 3], [1]):
+        torch.manual_seed(3)
+        nets.append(torch.cat([p.flatten() for p in build_model(ModelConfig(depth=4, width=8, splits=splits),
+                                                                  5, 3).parameters()]))
+    assert torch.equal(nets[0], nets[1]) and torch.equal(nets[0], nets[2])

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -16,6 +15,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import open_dict
 
 from alternating_freeze.config import config_hash, validate
+from alternating_freeze.records import save_checkpoint
 from conftest import ROOT, af_train
 
 FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
@@ -226,7 +226,7 @@ def preset_jobs(name):
 
 
 @pytest.mark.parametrize("name, n_jobs", [("frequency", 50), ("split", 5 * (4 + 1 + 2 + 3 + 5)),
-                                          ("seed_notebook", 10), ("seed_repo", 25)])
+                                          ("seed_notebook", 10), ("seed_repo", 25), ("blocks", 5 * (2 + 2 * 3 * 3))])
 def test_presets_compose_without_duplicates(name, n_jobs):
     jobs = preset_jobs(name)
     assert len(jobs) == n_jobs
@@ -268,7 +268,7 @@ def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cl
 
     other = tmp_path / "other"
     other.mkdir()
-    torch.save({"config_hash": "0" * 16}, other / "checkpoint.pt")  # another config's run in progress
+    save_checkpoint(other / "checkpoint.pt", {"config_hash": "0" * 16, "state": {}}, {})  # another config's run
     proc = subprocess.run(af_train(f"hydra.run.dir={other}", "trainer.epochs=1", "trainer.progress=none"),
                           cwd=ROOT, env=cli_env, timeout=300, capture_output=True, text=True)
     out = proc.stderr + proc.stdout

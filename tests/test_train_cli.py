@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from alternating_freeze.records import METRICS_COLUMNS
+from alternating_freeze.contract import METRICS_COLUMNS
 from conftest import ROOT, af_train
 
 TIMING = {"epoch_s", "eval_s", "elapsed_s"}
@@ -31,7 +31,7 @@ def test_run_writes_metrics_and_summary(tmp_path, cli_env):
     rows = read_metrics(tmp_path)
     assert list(rows[0]) == list(METRICS_COLUMNS)
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
-    assert [r["trained"] for r in rows] == ["first", "second", "first"]
+    assert [r["trained"] for r in rows] == ["0", "1", "0"]
     flops = [int(r["train_flops"]) for r in rows]
     assert 0 < flops[0] < flops[1] < flops[2]
     # the epoch training the second half (first frozen) costs fewer FLOPs than one training the first
@@ -45,6 +45,7 @@ def test_run_writes_metrics_and_summary(tmp_path, cli_env):
     assert summary["train_flops"] == flops[-1] and summary["epochs_completed"] == 3
     assert summary["config"]["strategy"]["unit"] == "epoch" and summary["seed"] == 0
     assert summary["resolved"]["split"] == 1 and summary["resolved"]["n_train"] == 1437
+    assert summary["resolved"]["splits"] == [1] and summary["resolved"]["n_blocks"] == 2
     assert set(summary["versions"]) == {"python", "torch", "alternating_freeze"}
     assert (tmp_path / ".hydra" / "config.yaml").exists() and (tmp_path / "train.log").exists()
     assert not (tmp_path / "checkpoint.pt").exists()  # removed once the run has ended

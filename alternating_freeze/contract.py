@@ -1,0 +1,135 @@
+"""The results on disk, defined once: file names, columns, statuses and the atomic writes.
+
+Training writes these files and the analysis reads them, so both import this module; it uses the
+standard library only (importing it pulls in neither torch nor pandas). Names and columns are
+stable: a column is only ever added, and readers treat the ones added since the first version as
+optional, so that old run folders stay readable. See README, "Results on disk".
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+SUMMARY_FILE = "summary.json"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+ERROR_FILE = "error.txt"
+LOG_FILE = "train.log"
+CONFIG_FILE = ".hydra/config.yaml"
+OVERRIDES_FILE = ".hydra/overrides.yaml"
+MULTIRUN_FILE = "multirun.yaml"
+
+# metrics.csv, one row per finished epoch, in this column order.
+METRICS_COLUMNS = (
+    "epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
+    "epoch_s", "eval_s", "elapsed_s", "train_flops",
+)
+# The columns of the first version; a reader requires these and fills any later one with NaN.
+REQUIRED_COLUMNS = (
+    "epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
+    "epoch_s", "eval_s", "elapsed_s", "train_flops",
+)
+TEXT_COLUMNS = ("trained",)
+
+COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
+RUN_STATUSES = (COMPLETED, DIVERGED, FAILED)  # what summary.json can say
+TERMINAL = (COMPLETED, DIVERGED)  # statuses a resumed sweep does not run again
+
+# Config keys that change how a run executes but not what it computes: left out of the config
+# hash, of the analysis' configurations and of sweep folder names (conf/train.yaml lists them too).
+EXECUTION_KEYS = ("trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
+                  "trainer.eval_batch_size", "dataset.root", "dataset.download")
+
+# ---------------------------------------------------------------- the `trained` column
+
+ALL_BLOCKS = "all"
+# Two-half runs wrote these before blocks were numbered; they mean blocks 0 and 1.
+LEGACY_TRAINED = {"first": "0", "second": "1", "first+second": "0+1"}
+
+
+def trained_label(steps: Iterable[frozenset], n_blocks: int) -> str:
+    """What trained during an epoch, from the trainable sets of its steps: ``all`` when every
+    step trained every block, else the blocks that trained at some step, joined by ``+``."""
+    steps = set(steps)
+    if steps and all(len(s) == n_blocks for s in steps):
+        return ALL_BLOCKS
+    return "+".join(str(b) for b in sorted(set().union(*steps)))
+
+
+def parse_trained(label: str) -> Optional[frozenset]:
+    """The blocks of a ``trained`` label (None for ``all``); the two-half names are read as 0 and 1."""
+    label = LEGACY_TRAINED.get(label, label)
+    if label == ALL_BLOCKS:
+        return None
+    return frozenset(int(b) for b in label.split("+"))
+
+
+# ---------------------------------------------------------------- atomic writes
+
+
+def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:
+    """Write through a temporary file in the same folder and ``os.replace``: a killed writer never
+    leaves a file that looks complete. ``durable``: fsync the file before the rename and the folder
+    after it, so that the file survives a crash of the machine too. Permissions follow the umask,
+    as for any new file (mkstemp's 0600 would hide results from collaborators)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        try:  # the rename itself; some filesystems cannot open or fsync a folder, and the file is in place
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+        except OSError:
+            pass
+
+
+def finite(obj: Any) -> Any:
+    """NaN and inf are not JSON: they become null (a diverged run's losses)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def write_json(path: Path | str, obj: Any, durable: bool = True) -> None:
+    write_atomic(path, (json.dumps(finite(obj), indent=2, default=str) + "\n").encode(), durable)
+
+
+def read_summary(run_dir: Path | str) -> Optional[dict]:
+    """A run's summary.json as a dict, or None when it is missing or not a JSON object."""
+    try:
+        data = json.loads((Path(run_dir) / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def metrics_csv(rows: Iterable[dict]) -> bytes:
+    """metrics.csv's bytes: the header, then one line per epoch (floats at full precision)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode()

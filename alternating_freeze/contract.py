@@ -22,11 +22,14 @@ LOG_FILE = "train.log"
 CONFIG_FILE = ".hydra/config.yaml"
 OVERRIDES_FILE = ".hydra/overrides.yaml"
 MULTIRUN_FILE = "multirun.yaml"
+TUNING_FILE = "tuning.json"  # a tuned sweep's trials and choices, at the top of the sweep folder
+LOCK_FILE = ".lock"  # held by the process running the job (fcntl), with its pid and host
 
-# metrics.csv, one row per finished epoch, in this column order.
+# metrics.csv, one row per finished epoch, in this column order. ``nan`` is a value that does not
+# exist (val_* without a validation split; the losses of a diverged epoch).
 METRICS_COLUMNS = (
-    "epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
-    "epoch_s", "eval_s", "elapsed_s", "train_flops",
+    "epoch", "step", "trained", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
+    "epoch_s", "eval_s", "elapsed_s", "train_flops", "epoch_cpu_s", "threads", "gflops_per_s",
 )
 # The columns of the first version; a reader requires these and fills any later one with NaN.
 REQUIRED_COLUMNS = (
@@ -34,6 +37,8 @@ REQUIRED_COLUMNS = (
     "epoch_s", "eval_s", "elapsed_s", "train_flops",
 )
 TEXT_COLUMNS = ("trained",)
+# Measurements of the machine, not of the computation: they differ between identical runs.
+TIMING_COLUMNS = ("epoch_s", "eval_s", "elapsed_s", "epoch_cpu_s", "gflops_per_s")
 
 COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
 RUN_STATUSES = (COMPLETED, DIVERGED, FAILED)  # what summary.json can say

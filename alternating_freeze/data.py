@@ -10,7 +10,7 @@ import functools
 import importlib.util
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -21,13 +21,35 @@ from .errors import ConfigError
 
 @dataclass
 class DatasetConfig:
+    """Schema of the `dataset` config group."""
+
     name: str = "digits"  # digits | mnist | fashion_mnist | cifar10
     root: str = "data"  # folder for torchvision datasets (relative to the cwd)
     download: bool = False  # torchvision download when files are missing
     subset: Optional[int] = None  # keep only the first N images of the official *training* set
-    test_fraction: Optional[float] = None  # None: the official test set; else split the (subset of the) training set
-    split_seed: int = 0  # independent of the run seed so that every seed sees the same split
+    test_fraction: Optional[float] = 0.2  # split off the (subset of the) training set; null: the official test set
+    val_fraction: float = 0.1  # of the training split, held out for selection (best epoch, tuning, targets); 0: none
+    split_seed: int = 0  # independent of the run seed so that every seed sees the same splits
     standardize: bool = False  # per-feature mean/std of the training split (else just scaled to [0,1])
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise ConfigError("dataset.name", self.name, f"allowed: {', '.join(DATASETS)}")
+        f = self.test_fraction
+        if f is None and self.name == "digits":
+            raise ConfigError("dataset.test_fraction", f, "digits has no official test split: a number in (0, 1), "
+                              "e.g. 0.2")
+        if f is not None and not _fraction(f, 0 < f < 1):
+            raise ConfigError("dataset.test_fraction", f, "a number in (0, 1), or null for the official test set")
+        if not _fraction(self.val_fraction, 0 <= self.val_fraction < 1):
+            raise ConfigError("dataset.val_fraction", self.val_fraction, "a number in [0, 1): the share of the "
+                              "training split held out for validation (0: none)")
+        if self.subset is not None and self.subset < 1:
+            raise ConfigError("dataset.subset", self.subset, "an integer >= 1 (the first N training images), or null")
+
+
+def _fraction(value, in_range: bool) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and in_range
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,8 @@ class Data:
     y_test: torch.Tensor
     num_classes: int
     name: str
+    x_val: Optional[torch.Tensor] = None  # held out of the training split; None without a validation split
+    y_val: Optional[torch.Tensor] = None
 
     @property
     def input_dim(self) -> int:
@@ -47,13 +71,6 @@ class Data:
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 DATASETS = ("digits", *_TORCHVISION)
 NUM_CLASSES = 10  # all four; fixed, not read from the labels, so a subset missing a class keeps the same model
-
-
-def _options(cfg) -> DatasetConfig:
-    """A DatasetConfig from either a DatasetConfig or a DictConfig, so the rest reads one type."""
-    if isinstance(cfg, DatasetConfig):
-        return cfg
-    return DatasetConfig(**{f.name: getattr(cfg, f.name, f.default) for f in fields(DatasetConfig)})
 
 
 @functools.lru_cache(maxsize=1)
@@ -108,21 +125,17 @@ def _torchvision(name: str, root: str, download: bool, train: bool) -> tuple[tor
     return x, y
 
 
-def _check(opt: DatasetConfig) -> None:
-    """Fail on bad values before any file is read."""
-    if opt.name not in DATASETS:
-        raise ConfigError("dataset.name", opt.name, f"allowed: {', '.join(DATASETS)}")
-    f = opt.test_fraction
-    if f is None and opt.name == "digits":
-        raise ConfigError("dataset.test_fraction", f, "digits has no official test split: a number in (0, 1), e.g. 0.2")
-    if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1):
-        raise ConfigError("dataset.test_fraction", f, "a number in (0, 1), or null for the official test set")
+def _split(x: torch.Tensor, y: torch.Tensor, fraction: float, gen: torch.Generator, key: str):
+    """(held-out x, y, rest x, y): ceil(fraction * N) samples, like sklearn's train_test_split."""
+    n_out = math.ceil(fraction * len(x))
+    if not 0 < n_out < len(x):
+        raise ConfigError(key, fraction, f"leaves an empty split of the {len(x)} samples")
+    perm = torch.randperm(len(x), generator=gen)
+    return x[perm[:n_out]], y[perm[:n_out]], x[perm[n_out:]], y[perm[n_out:]]
 
 
-def load_dataset(cfg, device="cpu") -> Data:
-    """Load, subset, split, scale and standardize ``cfg`` (a DatasetConfig or the `dataset` DictConfig)."""
-    opt = _options(cfg)
-    _check(opt)
+def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
+    """Load, subset, split (test, then validation out of the rest), scale and standardize."""
     if opt.name == "digits":
         data, target = _digits()
         x, y, scale = torch.from_numpy(data), torch.from_numpy(target).long(), 16.0
@@ -130,27 +143,29 @@ def load_dataset(cfg, device="cpu") -> Data:
         (x, y), scale = _torchvision(opt.name, opt.root, opt.download, train=True), 255.0
 
     if opt.subset is not None:
-        if isinstance(opt.subset, bool) or not isinstance(opt.subset, int) or not 1 <= opt.subset <= len(x):
+        if opt.subset > len(x):
             raise ConfigError("dataset.subset", opt.subset,
                               f"an integer from 1 to {len(x)} (the size of the {opt.name} training set), or null")
         x, y = x[:opt.subset], y[:opt.subset]  # the first N, like the reference notebook's X[:10000]
 
+    # A CPU generator of its own: the same splits for every run seed and every device. The test split
+    # is drawn first, so that val_fraction=0 leaves exactly the splits of versions without validation.
+    gen = torch.Generator().manual_seed(opt.split_seed)
     if opt.test_fraction is None:
         x_test, y_test = _torchvision(opt.name, opt.root, opt.download, train=False)
     else:
-        # ceil like sklearn's train_test_split, so sizes match the reference notebook's 80/20 split
-        n_test = math.ceil(opt.test_fraction * len(x))
-        if not 0 < n_test < len(x):
-            raise ConfigError("dataset.test_fraction", opt.test_fraction,
-                              f"leaves an empty train or test split of the {len(x)} samples")
-        # a CPU generator of its own: the same split for every run seed and every device
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(opt.split_seed))
-        x_test, y_test, x, y = x[perm[:n_test]], y[perm[:n_test]], x[perm[n_test:]], y[perm[n_test:]]
+        x_test, y_test, x, y = _split(x, y, opt.test_fraction, gen, "dataset.test_fraction")
+    x_val = y_val = None
+    if opt.val_fraction > 0:
+        x_val, y_val, x, y = _split(x, y, opt.val_fraction, gen, "dataset.val_fraction")
 
     x, x_test = x.float() / scale, x_test.float() / scale
-    if opt.standardize:
+    x_val = None if x_val is None else x_val.float() / scale
+    if opt.standardize:  # with the training split's statistics only
         mean, std = x.mean(0), x.std(0, unbiased=False)
         std = torch.where(std < 1e-6, torch.ones_like(std), std)  # a constant feature is only centred
         x, x_test = (x - mean) / std, (x_test - mean) / std
+        x_val = None if x_val is None else (x_val - mean) / std
 
-    return Data(x.to(device), y.to(device), x_test.to(device), y_test.to(device), NUM_CLASSES, opt.name)
+    to = lambda t: None if t is None else t.to(device)  # noqa: E731
+    return Data(to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val))

@@ -81,7 +81,10 @@ def clock(device: torch.device) -> float:
 
 
 @torch.inference_mode()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy in eval mode; NaN for a split that does not exist."""
+    if x is None or not len(x):
+        return math.nan, math.nan
     was_training = model.training
     model.eval()
     loss = torch.zeros((), device=x.device)
@@ -108,11 +111,11 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
     started = clock(device) - state.elapsed_s
     for epoch in range(state.epoch, trainer.epochs):
         model.train()
-        t0 = clock(device)
+        t0, cpu0 = clock(device), time.process_time()
         perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        trained = set()
+        trained, flops0 = set(), state.flops
         for start in range(0, n, bs):
             trainable = strategy.trainable(epoch, state.step)
             if trainable != state.trainable:
@@ -135,16 +138,18 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
                 flops_per_sample[trainable] = model.train_flops_per_sample(trainable)
             state.flops += flops_per_sample[trainable] * len(idx)
             state.step += 1
-        epoch_s = clock(device) - t0
+        epoch_s, epoch_cpu_s = clock(device) - t0, time.process_time() - cpu0
+        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, trainer.eval_batch_size)
         test_loss, test_acc = evaluate(model, data.x_test, data.y_test, trainer.eval_batch_size)
         eval_s = clock(device) - t0 - epoch_s
         train_loss = loss_sum.item() / n
         state.rows.append({
             "epoch": epoch + 1, "step": state.step, "trained": trained_label(trained, model.n_blocks),
-            "train_loss": train_loss, "train_acc": correct.item() / n,
+            "train_loss": train_loss, "train_acc": correct.item() / n, "val_loss": val_loss, "val_acc": val_acc,
             "test_loss": test_loss, "test_acc": test_acc,
             "epoch_s": epoch_s, "eval_s": eval_s, "elapsed_s": clock(device) - started,
-            "train_flops": state.flops,
+            "train_flops": state.flops, "epoch_cpu_s": epoch_cpu_s, "threads": torch.get_num_threads(),
+            "gflops_per_s": (state.flops - flops0) / epoch_s / 1e9 if epoch_s > 0 else math.nan,
         })
         state.epoch, state.elapsed_s = epoch + 1, state.rows[-1]["elapsed_s"]
         if not math.isfinite(train_loss):

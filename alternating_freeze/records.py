@@ -39,23 +39,39 @@ def epochs_to_fraction(accs: Iterable[float], fraction: float = 0.9) -> int | No
     return next(i + 1 for i, a in enumerate(accs) if a >= target)
 
 
+def _finite(rows, key) -> list:
+    return [r[key] for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+
+
 def summarize_metrics(rows: Sequence[Mapping[str, Any]]) -> dict:
-    """The per-run numbers of summary.json that derive from metrics.csv."""
-    test_accs = [r["test_acc"] for r in rows if not math.isnan(r["test_acc"])]
-    losses = [r["train_loss"] for r in rows if math.isfinite(r["train_loss"])]
+    """The per-run numbers of summary.json that derive from metrics.csv.
+
+    Selection (the best epoch, epochs to 90%) reads the validation split; a run without one reads
+    the test split, as versions before the validation split did, and says so in ``selection``."""
+    test_accs, val_accs = [r["test_acc"] for r in rows if not math.isnan(r["test_acc"])], _finite(rows, "val_acc")
+    losses = _finite(rows, "train_loss")
     train_s = sum(r["epoch_s"] for r in rows)
     flops = rows[-1]["train_flops"] if rows else 0
+    with_val = [i for i, r in enumerate(rows) if r.get("val_acc") is not None and math.isfinite(r["val_acc"])]
+    best = max(with_val, key=lambda i: rows[i]["val_acc"]) if with_val else None  # the first epoch of the best
     return {
         "epochs_completed": len(rows),
         "final_test_acc": test_accs[-1] if test_accs else None,
         "best_test_acc": max(test_accs) if test_accs else None,
+        "final_val_acc": val_accs[-1] if val_accs else None,
+        "best_val_acc": rows[best]["val_acc"] if best is not None else None,
+        "best_val_epoch": best + 1 if best is not None else None,
+        "test_acc_at_best_val": rows[best]["test_acc"] if best is not None else None,
+        "selection": "val" if val_accs else "test",
         "final_train_loss": rows[-1]["train_loss"] if rows else None,
-        "epochs_to_90pct": epochs_to_fraction(test_accs),
+        "epochs_to_90pct": epochs_to_fraction(val_accs or test_accs),
         "loss_std": statistics.pstdev(losses) if len(losses) > 1 else None,
         "train_s": train_s,
+        "train_cpu_s": sum(_finite(rows, "epoch_cpu_s")),
         "eval_s": sum(r["eval_s"] for r in rows),
         "train_flops": flops,
         "train_gflops_per_s": flops / train_s / 1e9 if train_s > 0 else None,
+        "thread_counts": sorted({r["threads"] for r in rows if r.get("threads") is not None}),
     }
 
 

@@ -62,11 +62,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its affinity: a cgroup or taskset can give fewer than the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def resolve_threads(requested: int | None, launcher: DictConfig | None) -> int:
     """Parallel jobs share the cores: each gets cores / jobs threads unless told otherwise."""
     if requested:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cores()
     launcher = launcher or {}
     if launcher.get("cpus_per_task"):  # submitit: the scheduler gave this job its own cores
         return int(launcher["cpus_per_task"])
@@ -93,6 +98,14 @@ class Job:
     optimizer: Any
     strategy: Any
     gen: torch.Generator  # batch order; on the CPU so that every device sees the same
+    load_avg_start: float | None  # the machine's 1-minute load average when the run started
+
+
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
@@ -104,7 +117,7 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     steps_per_epoch = -(-len(data.y_train) // run.trainer.batch_size)
     strategy = run.strategy.bind(Run(model.n_blocks, steps_per_epoch, run.trainer.epochs, run.seed))
     return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
-               torch.Generator().manual_seed(run.seed))
+               torch.Generator().manual_seed(run.seed), load_average())
 
 
 def resume(path: Path, job: Job) -> TrainState:
@@ -164,13 +177,16 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
         "error": "loss became NaN or infinite" if state.status == DIVERGED else None,
         **records.summarize_metrics(state.rows),
         "total_s": time.perf_counter() - t_start,
+        "load_avg_start": job.load_avg_start,
+        "load_avg_end": load_average(),
         "seed": run.seed,
         "device": str(job.device),
         "resolved": {
             "split": splits[0] if len(splits) == 1 else None, "splits": splits, "n_blocks": job.model.n_blocks,
             "steps": schedule.get("steps"), "schedule": schedule, "device": str(job.device),
             "num_threads": torch.get_num_threads(), "input_dim": data.input_dim, "num_classes": data.num_classes,
-            "n_train": len(data.y_train), "n_test": len(data.y_test),
+            "n_train": len(data.y_train), "n_val": 0 if data.y_val is None else len(data.y_val),
+            "n_test": len(data.y_test), "cores": available_cores(),
             "n_params": sum(p.numel() for p in job.model.parameters()),
         },
     }

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def digits(**kw):
-    return load_dataset(DatasetConfig(**{"test_fraction": 0.2, **kw}))
+    return load_dataset(DatasetConfig(**{"test_fraction": 0.2, "val_fraction": 0, **kw}))
 
 
 def row_ids(x):
@@ -73,11 +73,29 @@ def test_standardize_uses_training_statistics():
     assert torch.allclose(std.x_test[:, varying], expect, atol=1e-4)
 
 
-def test_dictconfig_from_the_shipped_yaml():
+def test_the_shipped_yaml_through_the_schema():
     cfg = OmegaConf.merge(OmegaConf.structured(DatasetConfig), OmegaConf.load(ROOT / "conf/dataset/digits.yaml"))
-    d = load_dataset(cfg, device=torch.device("cpu"))
-    assert d.x_train.device.type == "cpu"
+    d = load_dataset(OmegaConf.to_object(cfg), device=torch.device("cpu"))
+    assert d.x_train.device.type == "cpu" and len(d.y_val) == 144
     assert torch.equal(d.x_test, digits().x_test)
+
+
+def test_validation_split_is_held_out_of_training_and_the_same_for_every_run_seed():
+    plain, d = digits(), digits(val_fraction=0.1)
+    assert (len(d.y_train), len(d.y_val), len(d.y_test)) == (1293, 144, 360)  # ceil(0.1 * 1437) held out
+    assert torch.equal(d.x_test, plain.x_test)  # the test split does not move
+    train, val = row_ids(d.x_train), row_ids(d.x_val)
+    assert not train & val and train | val == row_ids(plain.x_train)
+    torch.manual_seed(5)
+    again = digits(val_fraction=0.1)
+    assert torch.equal(again.x_val, d.x_val) and torch.equal(again.y_train, d.y_train)
+    assert row_ids(digits(val_fraction=0.1, split_seed=1).x_val) != val
+    assert plain.x_val is None and plain.y_val is None
+
+
+def test_standardize_leaves_validation_out_of_the_statistics():
+    d = digits(val_fraction=0.2, standardize=True)
+    assert d.x_train.mean(0).abs().max() < 1e-5 and d.x_val.mean(0).abs().max() > 1e-3
 
 
 # ----------------------------------------------------------------------------- validation
@@ -91,14 +109,18 @@ def test_dictconfig_from_the_shipped_yaml():
     ({"subset": 0}, "dataset.subset"),
     ({"subset": 1798}, "dataset.subset"),
     ({"subset": 1, "test_fraction": 0.5}, "dataset.test_fraction"),  # nothing left to train on
+    ({"val_fraction": -0.1}, "dataset.val_fraction"),
+    ({"val_fraction": 1.0}, "dataset.val_fraction"),
+    ({"val_fraction": float("nan")}, "dataset.val_fraction"),
+    ({"subset": 3, "test_fraction": 0.5, "val_fraction": 0.5}, "dataset.val_fraction"),  # one left: no room for both
 ])
 def test_bad_values_name_their_key(kw, key):
     with pytest.raises(ConfigError) as e:
-        load_dataset(DatasetConfig(**{"test_fraction": 0.2, **kw}))
+        load_dataset(DatasetConfig(**{"test_fraction": 0.2, "val_fraction": 0, **kw}))
     assert e.value.key == key and str(e.value).startswith(f"{key}=")
     if key == "dataset.name":
         assert all(n in str(e.value) for n in DATASETS)
-    if key == "dataset.subset":
+    if key == "dataset.subset" and kw["subset"] > 1:  # known only once the dataset is read
         assert "1797" in str(e.value)
 
 
@@ -132,7 +154,7 @@ def write_mnist(root, folder, n_train=50, n_test=20):
 def test_mnist_family_official_splits(tmp_path, name, folder):
     assert (ROOT / "conf/dataset" / f"{name}.yaml").exists()
     write_mnist(tmp_path, folder)
-    d = load_dataset(DatasetConfig(name=name, root=str(tmp_path)))
+    d = load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name=name, root=str(tmp_path)))
     assert (d.input_dim, d.num_classes, len(d.y_train), len(d.y_test)) == (784, 10, 50, 20)
     assert d.x_train.dtype == torch.float32 and d.y_train.dtype == torch.int64
     assert d.x_train[0, 3 * 28 + 5] == 1.0  # 255 -> 1, row-major flatten
@@ -144,14 +166,14 @@ def test_mnist_family_official_splits(tmp_path, name, folder):
 
 def test_mnist_subset_then_split(tmp_path):
     write_mnist(tmp_path, "MNIST")
-    d = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=10))
+    d = load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path), subset=10))
     assert torch.equal(torch.round(d.x_train[:, 1] * 255), torch.arange(10.0)) and len(d.y_test) == 20
-    s = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=40, test_fraction=0.25))
+    s = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=40, test_fraction=0.25, val_fraction=0))
     ids = torch.round(torch.cat([s.x_train, s.x_test])[:, 1] * 255)
     assert (len(s.y_train), len(s.y_test)) == (30, 10)
     assert sorted(ids.tolist()) == list(range(40))  # the first 40 training images, none of the official test set
     with pytest.raises(ConfigError, match=r"^dataset\.subset=51: .*50"):
-        load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=51))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path), subset=51))
 
 
 def test_torchvision_files_are_read_once_per_process(tmp_path):
@@ -163,12 +185,12 @@ def test_torchvision_files_are_read_once_per_process(tmp_path):
     again = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=20, test_fraction=0.5))
     assert torch.equal(first.x_train, again.x_train) and torch.equal(first.y_test, again.y_test)
     with pytest.raises(ConfigError, match="not found"):  # the official test split was never read: not cached
-        load_dataset(DatasetConfig(name="mnist", root=str(tmp_path)))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path)))
 
 
 def test_missing_dataset_names_root_and_download(tmp_path):
     with pytest.raises(ConfigError) as e:
-        load_dataset(DatasetConfig(name="fashion_mnist", root=str(tmp_path)))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="fashion_mnist", root=str(tmp_path)))
     msg = str(e.value)
     assert e.value.key == "dataset.root" and "\n" not in msg
     assert "fashion_mnist" in msg and str(tmp_path / "FashionMNIST" / "raw") in msg
@@ -182,7 +204,7 @@ def test_corrupt_idx_file(tmp_path, damage):
     blob = f.read_bytes()
     f.write_bytes(blob[:1000] if damage == "truncate" else b"\x00\x00\x09\x09" + blob[4:])
     with pytest.raises(ConfigError) as e:
-        load_dataset(DatasetConfig(name="mnist", root=str(tmp_path)))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path)))
     assert e.value.key == "dataset.root" and "corrupt" in str(e.value) and "re-download" in str(e.value)
 
 
@@ -190,7 +212,7 @@ def test_label_count_mismatch_is_corrupt(tmp_path):
     raw = write_mnist(tmp_path, "MNIST")
     write_idx(raw / "train-labels-idx1-ubyte", np.zeros(49, dtype=np.uint8))
     with pytest.raises(ConfigError, match="corrupt"):
-        load_dataset(DatasetConfig(name="mnist", root=str(tmp_path)))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path)))
 
 
 # ---------------------------------------------------------------------------------------- CIFAR-10
@@ -224,14 +246,14 @@ def write_cifar(root, monkeypatch, per_batch=4, n_test=3):
 
 def test_cifar10_channel_order_and_scaling(tmp_path, monkeypatch):
     write_cifar(tmp_path, monkeypatch)
-    d = load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path)))
+    d = load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="cifar10", root=str(tmp_path)))
     assert (d.input_dim, d.num_classes, len(d.y_train), len(d.y_test)) == (3072, 10, 20, 3)
     assert d.x_train[0, 1 * 1024 + 2 * 32 + 3] == 1.0  # (C, H, W) flatten: back where CIFAR stored it
     assert (d.x_train[0] == 1.0).sum() == 1
     assert torch.equal(torch.round(d.x_train[:, 0] * 255), torch.arange(20.0))  # batches in order, /255
     assert torch.equal(d.y_train, torch.arange(20) % 10) and d.y_train.dtype == torch.int64
     assert torch.allclose(d.x_test, torch.full((3, 3072), 200 / 255))
-    sub = load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path), subset=6, test_fraction=0.5))
+    sub = load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path), subset=6, test_fraction=0.5, val_fraction=0))
     assert sorted(torch.round(torch.cat([sub.x_train, sub.x_test])[:, 5] * 255).tolist()) == list(range(6))
 
 
@@ -248,7 +270,7 @@ def test_cifar10_missing_file(tmp_path, monkeypatch):
     folder = write_cifar(tmp_path, monkeypatch)
     (folder / "test_batch").unlink()
     with pytest.raises(ConfigError, match=r"^dataset\.root=.*cifar10 not found: .*test_batch.*dataset\.download=true"):
-        load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path)))
+        load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="cifar10", root=str(tmp_path)))
 
 
 # ------------------------------------------------------------------------------ fresh interpreter

@@ -23,7 +23,8 @@ N_TEST = 360  # digits' test split: accuracies are k / 360
 
 def run(overrides):
     with initialize_config_dir(config_dir=str(HERE.parent / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["trainer.epochs=3", "trainer.num_threads=1", *overrides])
+        cfg = compose(config_name="train", overrides=["trainer.epochs=3", "trainer.num_threads=1", "dataset.val_fraction=0",
+                                                        *overrides])
     threads = torch.get_num_threads()
     try:
         job = build(validate(cfg), None, config_hash(cfg))

@@ -15,6 +15,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import open_dict
 
 from alternating_freeze.config import config_hash, validate
+from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.records import save_checkpoint
 from conftest import ROOT, af_train
 
@@ -130,7 +131,7 @@ def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
 
     subprocess.run(af_train(*[a.format(killed) for a in args]), cwd=ROOT, env=cli_env, check=True, timeout=600)
     assert "resuming" in (killed / "train.log").read_text()
-    drop = ("epoch_s", "eval_s", "elapsed_s")
+    drop = TIMING_COLUMNS
 
     def rows(d):
         lines = (d / "metrics.csv").read_text().splitlines()

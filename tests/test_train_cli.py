@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 
-from alternating_freeze.contract import METRICS_COLUMNS
+from alternating_freeze.contract import METRICS_COLUMNS, TIMING_COLUMNS
 from conftest import ROOT, af_train
 
-TIMING = {"epoch_s", "eval_s", "elapsed_s"}
+TIMING = set(TIMING_COLUMNS)
 
 
 def train(tmp_path, *overrides, env=None, check=True):
@@ -44,7 +44,12 @@ def test_run_writes_metrics_and_summary(tmp_path, cli_env):
     assert summary["best_test_acc"] == max(float(r["test_acc"]) for r in rows)
     assert summary["train_flops"] == flops[-1] and summary["epochs_completed"] == 3
     assert summary["config"]["strategy"]["unit"] == "epoch" and summary["seed"] == 0
-    assert summary["resolved"]["split"] == 1 and summary["resolved"]["n_train"] == 1437
+    assert summary["resolved"]["split"] == 1 and summary["resolved"]["n_train"] == 1437 - 144
+    assert summary["resolved"]["n_val"] == 144 and summary["selection"] == "val"
+    best = max(range(3), key=lambda i: float(rows[i]["val_acc"]))
+    assert summary["best_val_epoch"] == best + 1 and summary["best_val_acc"] == float(rows[best]["val_acc"])
+    assert summary["test_acc_at_best_val"] == float(rows[best]["test_acc"])
+    assert summary["train_cpu_s"] > 0 and summary["thread_counts"] == [int(rows[0]["threads"])]
     assert summary["resolved"]["splits"] == [1] and summary["resolved"]["n_blocks"] == 2
     assert set(summary["versions"]) == {"python", "torch", "alternating_freeze"}
     assert (tmp_path / ".hydra" / "config.yaml").exists() and (tmp_path / "train.log").exists()

@@ -14,7 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from .contract import EXECUTION_KEYS
+from .contract import EXECUTION_GROUPS, EXECUTION_KEYS
 from .data import DatasetConfig
 from .errors import ConfigError
 from .loop import TrainerConfig
@@ -65,4 +65,6 @@ def config_hash(cfg: DictConfig) -> str:
     for key in EXECUTION_KEYS:
         group, leaf = key.split(".")
         tree.get(group, {}).pop(leaf, None)
+    for group in EXECUTION_GROUPS:
+        tree.pop(group, None)
     return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]

@@ -26,6 +26,15 @@ class Progress(str, Enum):
     none = "none"
 
 
+def budget_number(text: str) -> Optional[float]:
+    """A positive, finite number of FLOPs written as text ("5e11"), or None."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
 @dataclass
 class TrainerConfig:
     """Schema of the `trainer` config group."""
@@ -37,11 +46,17 @@ class TrainerConfig:
     num_threads: Optional[int] = None  # torch intra-op threads; null: all cores, or cores / parallel jobs in a sweep
     checkpoint: bool = True  # save checkpoint.pt at every epoch end, so a killed run resumes
     progress: Progress = Progress.auto
+    # A training-FLOP budget instead of an epoch count: as many whole epochs as it buys. "standard":
+    # what standard training spends in `epochs` epochs (an equal-compute comparison); or a number of
+    # FLOPs, e.g. 5e11. null: train `epochs` epochs.
+    budget: Optional[str] = None
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}", getattr(self, key), "must be an integer >= 1")
+        if self.budget is not None and self.budget != "standard" and not budget_number(self.budget):
+            raise ConfigError("trainer.budget", self.budget, "null, standard, or a number of training FLOPs > 0")
         if not re.fullmatch(r"(auto|cpu|mps|cuda(:\d+)?)", self.device):
             raise ConfigError("trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
         if self.num_threads is not None and self.num_threads < 1:

@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,12 +20,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import records, sweep
+from .budget import budget_epochs
 from .config import RunConfig, config_hash, validate
 from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, read_summary,
                        write_atomic, write_json)
 from .data import Data, load_dataset
 from .errors import ConfigError, ForeignFolder
-from .loop import Progress, TrainState, fit
+from .loop import Progress, TrainerConfig, TrainState, fit
 from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .strategies import Run
@@ -99,6 +100,8 @@ class Job:
     strategy: Any
     gen: torch.Generator  # batch order; on the CPU so that every device sees the same
     load_avg_start: float | None  # the machine's 1-minute load average when the run started
+    trainer: TrainerConfig  # run.trainer, with the epochs a FLOP budget buys (trainer.budget)
+    budget_flops: int | None = None
 
 
 def load_average() -> float | None:
@@ -114,10 +117,14 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device)
     model = build_model(run.model, data.input_dim, data.num_classes).to(device)
-    steps_per_epoch = -(-len(data.y_train) // run.trainer.batch_size)
-    strategy = run.strategy.bind(Run(model.n_blocks, steps_per_epoch, run.trainer.epochs, run.seed))
+    n, trainer, budget = len(data.y_train), run.trainer, None
+    schedule = Run(model.n_blocks, -(-n // trainer.batch_size), trainer.epochs, run.seed)
+    strategy = run.strategy.bind(schedule)
+    if trainer.budget is not None:
+        epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
+        trainer = replace(trainer, epochs=epochs)
     return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
-               torch.Generator().manual_seed(run.seed), load_average())
+               torch.Generator().manual_seed(run.seed), load_average(), trainer, budget)
 
 
 def resume(path: Path, job: Job) -> TrainState:
@@ -144,7 +151,7 @@ def resume(path: Path, job: Job) -> TrainState:
 
 def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
-    trainer = job.run.trainer
+    trainer = job.trainer
 
     def on_epoch(state: TrainState) -> None:
         # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
@@ -177,11 +184,13 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
         "error": "loss became NaN or infinite" if state.status == DIVERGED else None,
         **records.summarize_metrics(state.rows),
         "total_s": time.perf_counter() - t_start,
+        "budget_flops": job.budget_flops,
         "load_avg_start": job.load_avg_start,
         "load_avg_end": load_average(),
         "seed": run.seed,
         "device": str(job.device),
         "resolved": {
+            "epochs": job.trainer.epochs,
             "split": splits[0] if len(splits) == 1 else None, "splits": splits, "n_blocks": job.model.n_blocks,
             "steps": schedule.get("steps"), "schedule": schedule, "device": str(job.device),
             "num_threads": torch.get_num_threads(), "input_dim": data.input_dim, "num_classes": data.num_classes,
@@ -207,10 +216,10 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
     if _use_bar(job.run.trainer.progress):
         from tqdm import tqdm
 
-        bar = tqdm(total=job.run.trainer.epochs, initial=state.epoch, desc=job.run.strategy.name, unit="epoch")
+        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=job.run.strategy.name, unit="epoch")
     try:
         job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                            trainer=job.run.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
+                            trainer=job.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
     finally:
         if bar is not None:
             bar.close()

@@ -304,3 +304,23 @@ def test_a_job_folder_with_another_configs_results_is_refused_not_skipped(tmp_pa
     assert "1 skipped" in proc.stdout and "1 refused" in proc.stdout
     assert f"refused    {folder('seed=1')}" in proc.stdout
     assert theirs.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", [None, "frequency"])
+def test_sweeps_launch_seed_major(name):
+    """Every configuration of a seed before the next seed, whatever the order on the command line:
+    a slow period of a shared machine then falls on every configuration alike."""
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
+    master = loader.load_configuration("train", overrides=[f"experiment={name}"] if name else [],
+                                       run_mode=RunMode.MULTIRUN)
+    assert master.hydra.sweeper._target_.endswith("ArmsSweeper")  # every sweep's default, presets' too
+    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
+
+    sweeper = ArmsSweeper(arms=dict(master.hydra.sweeper.arms or {}))
+    sweeper.hydra_context = HydraContext(config_loader=loader, callbacks=None)
+    args = ["strategy=standard,alternating", "seed=0,1,2"] if name is None else ["seed=range(3)"]
+    jobs = sweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(args), None)[0]
+    seeds = [next(o for o in job if o.startswith("seed=")) for job in jobs]
+    n = len(jobs) // 3
+    assert seeds == ["seed=0"] * n + ["seed=1"] * n + ["seed=2"] * n
+    assert len({tuple(sorted(j)) for j in jobs}) == len(jobs)

@@ -129,6 +129,21 @@ def read_summary(run_dir: Path | str) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
+def metrics_rows(run_dir: Path | str) -> Optional[int]:
+    """How many epochs a run's metrics.csv holds (lines after the header), or None without one."""
+    try:
+        with open(Path(run_dir) / METRICS_FILE, "rb") as f:
+            return max(0, sum(1 for line in f if line.strip()) - 1)
+    except OSError:
+        return None
+
+
+def agrees(run_dir: Path | str, summary: dict) -> bool:
+    """Whether summary.json and metrics.csv describe the same epochs (a summary is written last,
+    so a disagreement means something else wrote into the folder)."""
+    return metrics_rows(run_dir) == summary.get("epochs_completed")
+
+
 def metrics_csv(rows: Iterable[dict]) -> bytes:
     """metrics.csv's bytes: the header, then one line per epoch (floats at full precision)."""
     import csv

@@ -9,14 +9,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from . import contract
+from . import contract, joblock
 from .config import config_hash
 
 log = logging.getLogger(__name__)
 _exit_code = 0
-ORDER = ("completed", "skipped", "diverged", "failed", "refused", "incomplete")
-PROBLEMS = ("diverged", "failed", "refused", "incomplete")  # listed by name in the table
-FAILURES = ("failed", "refused", "incomplete")  # make the sweep exit non-zero
+RUNNING_ELSEWHERE = "running elsewhere"  # another live process holds the job's lock (joblock)
+ORDER = ("completed", "skipped", "diverged", "failed", "refused", RUNNING_ELSEWHERE, "incomplete")
+PROBLEMS = ("diverged", "failed", "refused", RUNNING_ELSEWHERE, "incomplete")  # listed by name in the table
+FAILURES = ("failed", "refused", RUNNING_ELSEWHERE, "incomplete")  # make the sweep exit non-zero
 
 
 def exit_code() -> int:
@@ -41,9 +42,14 @@ def _launched_hash(job: Path) -> str | None:
 def job_status(job: Path, launched_at: float) -> tuple[str, str]:
     """(status, error) of one job. A terminal summary older than this launch means the job was not run
     again: skipped if it is this launch's config, refused (its results kept) if another's."""
+    who = joblock.owner(job)
+    if who:
+        return RUNNING_ELSEWHERE, f"{who}; launch the sweep again once it has finished"
     summary = contract.read_summary(job)
     if summary is None:
-        return "incomplete", "no summary.json (killed, still running, or another config's checkpoint)"
+        return "incomplete", "no summary.json (killed, or another config's checkpoint)"
+    if summary.get("status") in contract.TERMINAL and not contract.agrees(job, summary):
+        return "incomplete", "summary.json disagrees with metrics.csv; the next launch runs the job again"
     status, error = summary.get("status", "incomplete"), summary.get("error") or ""
     if status in contract.TERMINAL and (job / contract.SUMMARY_FILE).stat().st_mtime < launched_at:
         if summary.get("config_hash") != _launched_hash(job):

@@ -7,31 +7,32 @@ import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
-import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import records, sweep
+from . import joblock, records, sweep
 from .budget import budget_epochs
 from .config import RunConfig, config_hash, validate
-from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, read_summary,
-                       write_atomic, write_json)
+from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, agrees,
+                       metrics_rows, read_summary, write_atomic, write_json)
 from .data import Data, load_dataset
 from .errors import ConfigError, ForeignFolder
 from .loop import Progress, TrainerConfig, TrainState, fit
+from .machine import available_cores, load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .strategies import Run
 
 log = logging.getLogger(__name__)
+RUNNING_ELSEWHERE = sweep.RUNNING_ELSEWHERE
 
 
 def _now() -> str:
@@ -44,43 +45,6 @@ def _versions() -> dict:
     except PackageNotFoundError:  # running from a source tree that is not installed
         own = "unknown"
     return {"python": platform.python_version(), "torch": torch.__version__, "alternating_freeze": own}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    kind = name.split(":")[0]
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device", name, "CUDA is not available on this machine; use auto or cpu")
-    if kind == "cuda" and torch.device(name).index is not None and torch.device(name).index >= torch.cuda.device_count():
-        raise ConfigError("trainer.device", name, f"this machine has {torch.cuda.device_count()} CUDA device(s): "
-                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("trainer.device", name, "MPS is not available on this machine; use auto or cpu")
-    return torch.device(name)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity: a cgroup or taskset can give fewer than the machine's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def resolve_threads(requested: int | None, launcher: DictConfig | None) -> int:
-    """Parallel jobs share the cores: each gets cores / jobs threads unless told otherwise."""
-    if requested:
-        return requested
-    cores = available_cores()
-    launcher = launcher or {}
-    if launcher.get("cpus_per_task"):  # submitit: the scheduler gave this job its own cores
-        return int(launcher["cpus_per_task"])
-    jobs = launcher.get("n_jobs")  # joblib
-    if jobs:
-        jobs = cores if jobs < 0 else jobs
-        return max(1, cores // jobs)
-    return torch.get_num_threads()
 
 
 def _use_bar(progress: Progress) -> bool:
@@ -102,18 +66,17 @@ class Job:
     load_avg_start: float | None  # the machine's 1-minute load average when the run started
     trainer: TrainerConfig  # run.trainer, with the epochs a FLOP budget buys (trainer.budget)
     budget_flops: int | None = None
-
-
-def load_average() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on every platform
-        return None
+    threads_why: str = ""  # how the thread count was chosen
+    notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
 
 
 def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     device = resolve_device(run.trainer.device)
-    torch.set_num_threads(resolve_threads(run.trainer.num_threads, launcher))
+    threads, threads_why, clamped = resolve_threads(run.trainer.num_threads, launcher)
+    notes = [threads_why] if clamped else []
+    if clamped:
+        log.warning("%s", threads_why)
+    torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device)
     model = build_model(run.model, data.input_dim, data.num_classes).to(device)
@@ -124,7 +87,7 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
     return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
-               torch.Generator().manual_seed(run.seed), load_average(), trainer, budget)
+               torch.Generator().manual_seed(run.seed), load_average(), trainer, budget, threads_why, notes)
 
 
 def resume(path: Path, job: Job) -> TrainState:
@@ -193,12 +156,18 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
             "epochs": job.trainer.epochs,
             "split": splits[0] if len(splits) == 1 else None, "splits": splits, "n_blocks": job.model.n_blocks,
             "steps": schedule.get("steps"), "schedule": schedule, "device": str(job.device),
-            "num_threads": torch.get_num_threads(), "input_dim": data.input_dim, "num_classes": data.num_classes,
+            "num_threads": torch.get_num_threads(), "threads_chosen_by": job.threads_why,
+            "input_dim": data.input_dim, "num_classes": data.num_classes,
             "n_train": len(data.y_train), "n_val": 0 if data.y_val is None else len(data.y_val),
             "n_test": len(data.y_test), "cores": available_cores(),
             "n_params": sum(p.numel() for p in job.model.parameters()),
         },
     }
+    if len(summary["thread_counts"]) > 1:  # resumed under another thread count: low bits may differ
+        job.notes.append(f"epochs ran under different thread counts ({', '.join(map(str, summary['thread_counts']))})"
+                         f": a resume under another thread count; results may differ in their last bits from an "
+                         f"uninterrupted run")
+    summary["notes"] = job.notes
     records.write_metrics(out / METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
@@ -233,11 +202,20 @@ def _folder(out: Path) -> tuple[str, str]:
     return "hydra.run.dir", str(out)
 
 
+def _config_record(cfg: DictConfig) -> tuple[dict, str | None]:
+    """The config as run (resolved) and its hash; unresolved, without a hash, when it cannot be resolved."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), config_hash(cfg)
+    except Exception:  # noqa: BLE001 - e.g. ${oc.env:UNSET}: the failure record must still be written
+        return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), None
+
+
 def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
     hc = HydraConfig.get() if HydraConfig.initialized() else None
+    config, h = _config_record(cfg)
     summary.update({
-        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-        "config_hash": config_hash(cfg),
+        "config": config,
+        "config_hash": h,
         "overrides": list(hc.overrides.task) if hc else [],
         "versions": _versions(),
         "started_at": started_at,
@@ -246,76 +224,65 @@ def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -
     write_json(out / SUMMARY_FILE, summary)
 
 
+def one_line(e: Exception) -> str:
+    """An error as one line: ConfigError's own; OmegaConf's first line with the key it names."""
+    if isinstance(e, ConfigError):
+        return str(e)
+    first = (str(e).strip().splitlines() or [""])[0]
+    key = getattr(e, "full_key", None)
+    return f"{key}: {type(e).__name__}: {first}" if key else f"{type(e).__name__}: {first}"
+
+
+def _done(out: Path, cfg: DictConfig) -> bool:
+    """Whether the job's folder already holds its results (a resumed sweep skips it). Another
+    config's results are refused; a summary that disagrees with metrics.csv is set aside."""
+    previous = read_summary(out)
+    if not previous or previous.get("status") not in TERMINAL:
+        return False
+    if previous.get("config_hash") != config_hash(cfg):
+        raise ForeignFolder(*_folder(out), "holds results of a different config for this job; "
+                            "use a new folder or the original overrides")
+    if not agrees(out, previous):
+        log.warning("%s: summary.json says %s epochs, metrics.csv has %s: running the job again",
+                    out, previous.get("epochs_completed"), metrics_rows(out))
+        (out / SUMMARY_FILE).unlink()
+        return False
+    log.info("skipping %s: already %s", out, previous["status"])
+    return True
+
+
 def run_job(cfg: DictConfig) -> str:
     """One job: skip it if already done, run it, and turn any failure into a recorded status."""
     t_start, started_at = time.perf_counter(), _now()
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    try:
-        previous = read_summary(out)
-        if previous and previous.get("status") in TERMINAL:
-            if previous.get("config_hash") != config_hash(cfg):
-                raise ForeignFolder(*_folder(out), "holds results of a different config for this job; "
-                                    "use a new folder or the original overrides")
-            log.info("skipping %s: already %s", out, previous["status"])
-            return "skipped"
-        return execute(cfg, out, hc.launcher, t_start, started_at)
-    except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
-        if isinstance(e, ForeignFolder):
-            message = str(e)  # the other config's results or progress stay as they are
-        else:
-            message = str(e) if isinstance(e, ConfigError) else f"{type(e).__name__}: {e}"
-            write_atomic(out / ERROR_FILE, traceback.format_exc().encode())
-            _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
-                                      "total_s": time.perf_counter() - t_start}, started_at)
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")
-        if multirun:
-            return "failed"
-        sys.exit(2 if isinstance(e, ConfigError) else 1)
-
-
-_HERE = Path(__file__).resolve().parent
-# conf/ at the top of the source tree; a wheel carries the same files inside the package (pyproject.toml)
-CONF = _HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parent / "conf"
-_hydra_main = hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")(run_job)
-
-
-def check_group_choices(args: list[str]) -> None:
-    """Hydra reports an unknown option of a config group with its whole search path: say it in one line."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
-    except Exception:  # a syntax error: Hydra's own message says where
-        return
-    for o in overrides:
-        folder = CONF / o.key_or_group
-        if o.key_or_group.startswith("hydra") or o.package or o.is_delete() or not folder.is_dir():
-            continue
-        if o.is_sweep_override() and not o.is_discrete_sweep():
-            continue
-        allowed = sorted(p.stem for p in folder.glob("*.yaml"))
-        for value in o.sweep_string_iterator() if o.is_sweep_override() else [o.get_value_element_as_str()]:
-            if value not in allowed and value != "null":
-                raise ConfigError(o.key_or_group, value, f"allowed: {', '.join(allowed)}")
-
-
-def main() -> None:
-    try:
-        check_group_choices(sys.argv[1:])
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    _hydra_main()
-    sys.exit(sweep.exit_code())
+    with joblock.hold(out) as other:
+        if other is not None:  # nothing in the folder is touched
+            log.error("error: %s: running elsewhere (%s)", out, other)
+            if multirun:
+                return RUNNING_ELSEWHERE
+            sys.exit(1)
+        try:
+            return "skipped" if _done(out, cfg) else execute(cfg, out, hc.launcher, t_start, started_at)
+        except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
+            message = one_line(e)
+            # finished results (another config's, or this one's when its config cannot be read) stay as they are
+            if not isinstance(e, ForeignFolder) and (read_summary(out) or {}).get("status") not in TERMINAL:
+                write_atomic(out / ERROR_FILE, traceback.format_exc().encode())
+                _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
+                                          "total_s": time.perf_counter() - t_start}, started_at)
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")
+            if multirun:
+                return "failed"
+            sys.exit(2 if isinstance(e, ConfigError) else 1)
 
 
 if __name__ == "__main__":
-    # `python -m alternating_freeze.train`: run the importable module's main, not this __main__ copy,
-    # so that the joblib and submitit launchers can pickle the task function by reference.
-    from alternating_freeze.train import main as _main
+    # `python -m alternating_freeze.train`: the same as af-train. The importable modules run, not this
+    # __main__ copy, so that the joblib and submitit launchers can pickle the task function by reference.
+    from alternating_freeze.cli import main as _main
 
     _main()

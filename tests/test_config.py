@@ -111,7 +111,7 @@ def test_folder_names_leave_out_the_execution_keys():
 def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):
     import torch
 
-    from alternating_freeze.train import resolve_device
+    from alternating_freeze.machine import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

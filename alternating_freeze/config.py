@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
@@ -33,6 +33,8 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 63:
+            raise ConfigError("seed", self.seed, "an integer from 0 to 2**63 - 1")
         if isinstance(self.strategy, Strategy):  # options that depend on the network, e.g. one step count per block
             self.strategy.check(self.model.n_blocks)
 
@@ -47,8 +49,10 @@ def register() -> None:
 register()
 
 
-def validate(cfg: DictConfig) -> RunConfig:
-    """Typed, checked config; raises ConfigError naming the first bad key."""
+def validate(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
+    """Typed, checked config; raises ConfigError naming the first bad key. ``overrides`` (the
+    job's command line) are checked for what composition lets through: keys added with ``+`` that
+    no schema has, and booleans given as numbers (OmegaConf reads ``2`` as true)."""
     name = OmegaConf.select(cfg, "strategy.name")
     if name not in STRATEGIES:
         raise ConfigError("strategy.name", name, f"allowed: {', '.join(STRATEGIES)}")
@@ -56,7 +60,26 @@ def validate(cfg: DictConfig) -> RunConfig:
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.strategy = OmegaConf.merge(OmegaConf.structured(STRATEGIES[name]), cfg.strategy)
-    return OmegaConf.to_object(cfg)
+    run = OmegaConf.to_object(cfg)
+    known = _keys(asdict(run))
+    for key in _keys(OmegaConf.to_container(cfg, resolve=False)) - known:
+        group = key.rsplit(".", 1)[0] if "." in key else "the config"
+        allowed = sorted(k.rsplit(".", 1)[-1] for k in known if k.startswith(group + "."))
+        raise ConfigError(key, OmegaConf.select(cfg, key), f"not a key of {group}" +
+                          (f" (keys: {', '.join(allowed)})" if allowed else ""))
+    for line in overrides:
+        key, _, value = line.lstrip("+~").partition("=")
+        if isinstance(OmegaConf.select(cfg, key, default=None), bool) and value.lower() not in ("true", "false"):
+            raise ConfigError(key, value, "true or false")
+    return run
+
+
+def _keys(tree: Any, prefix: str = "") -> set[str]:
+    """Dotted paths of every leaf of a nested dict."""
+    out = set()
+    for k, v in tree.items():
+        out |= _keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+    return out
 
 
 def config_hash(cfg: DictConfig) -> str:

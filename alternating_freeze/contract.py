@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -103,6 +104,20 @@ def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:
                 os.close(folder)
         except OSError:
             pass
+
+
+TEMPORARY = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")  # write_atomic's temporary files
+
+
+def remove_temporaries(folder: Path | str) -> int:
+    """Delete the temporary files that writes killed mid-way left in ``folder`` (a checkpoint's are
+    megabytes each); only the holder of the folder's job lock calls this, so none is in use."""
+    removed = 0
+    for path in Path(folder).iterdir() if Path(folder).is_dir() else ():
+        if TEMPORARY.match(path.name) and path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def finite(obj: Any) -> Any:

@@ -84,6 +84,31 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1].astype(int)
 
 
+# The files torchvision reads, per dataset (folder under root, names); equal to what its classes list
+# (tests/test_data.py), kept here so that a sweep checks them without importing torchvision (4 s).
+FILES = {
+    "mnist": ("MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                            "t10k-labels-idx1-ubyte")),
+    "fashion_mnist": ("FashionMNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")),
+    "cifar10": ("cifar-10-batches-py", ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                                        "data_batch_5", "test_batch", "batches.meta")),
+}
+
+
+def check_files(opt: DatasetConfig) -> None:
+    """A torchvision dataset's files are present and readable, or will be downloaded: the one-line
+    answer a sweep gives before launching jobs that would each fail the same way."""
+    if opt.name not in FILES or opt.download:
+        return
+    folder, names = FILES[opt.name]
+    folder = os.path.abspath(os.path.join(opt.root, folder))
+    missing = [n for n in names if not os.access(os.path.join(folder, n), os.R_OK)]
+    if missing:
+        raise ConfigError("dataset.root", opt.root, f"{opt.name} not found: {folder} lacks {', '.join(missing)}; "
+                          "dataset.download=true fetches it")
+
+
 def _files(cls, root: str) -> tuple[str, list[str]]:
     """The folder and file names torchvision needs, to tell a missing dataset from a corrupt one."""
     if hasattr(cls, "train_list"):  # CIFAR10

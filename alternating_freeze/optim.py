@@ -1,6 +1,7 @@
 """Optimizers. Built once per run (or once per switch under ``strategy.optimizer_state=reset``)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Iterable, List
 
@@ -27,16 +28,13 @@ class OptimizerConfig:
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
             raise ConfigError("optimizer.name", self.name, f"allowed: {', '.join(OPTIMIZERS)}")
-        if not self.lr > 0:
-            raise ConfigError("optimizer.lr", self.lr, "must be > 0")
-        if self.weight_decay < 0:
-            raise ConfigError("optimizer.weight_decay", self.weight_decay, "must be >= 0")
-        if not self.eps > 0:
-            raise ConfigError("optimizer.eps", self.eps, "must be > 0")
+        for key, low, strict in (("lr", 0.0, True), ("eps", 0.0, True), ("weight_decay", 0.0, False),
+                                 ("momentum", 0.0, False)):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value < low or (strict and value == low):
+                raise ConfigError(f"optimizer.{key}", value, f"a finite number {'>' if strict else '>='} {low:g}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError("optimizer.betas", list(self.betas), "must be [beta1, beta2], each in [0, 1)")
-        if self.momentum < 0:
-            raise ConfigError("optimizer.momentum", self.momentum, "must be >= 0")
         if self.nesterov and self.momentum == 0:
             raise ConfigError("optimizer.nesterov", self.nesterov, "needs optimizer.momentum > 0")
 

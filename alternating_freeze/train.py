@@ -22,7 +22,7 @@ from . import joblock, records, sweep
 from .budget import budget_epochs
 from .config import RunConfig, config_hash, validate
 from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, agrees,
-                       metrics_rows, read_summary, write_atomic, write_json)
+                       metrics_rows, read_summary, remove_temporaries, write_atomic, write_json)
 from .data import Data, load_dataset
 from .errors import ConfigError, ForeignFolder
 from .loop import Progress, TrainerConfig, TrainState, fit
@@ -178,8 +178,8 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     return state.status
 
 
-def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: float, started_at: str) -> str:
-    job = build(validate(cfg), launcher, config_hash(cfg))
+def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_at: str) -> str:
+    job = build(validate(cfg, _overrides(hc)), hc.launcher, config_hash(cfg))
     state = resume(out / CHECKPOINT_FILE, job)
     bar = None
     if _use_bar(job.run.trainer.progress):
@@ -210,13 +210,18 @@ def _config_record(cfg: DictConfig) -> tuple[dict, str | None]:
         return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), None
 
 
+def _overrides(hc) -> list[str]:
+    """The job's command-line overrides as written (an override may hold an unresolvable ${...})."""
+    return OmegaConf.to_container(hc.overrides.task, resolve=False) if hc else []
+
+
 def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     config, h = _config_record(cfg)
     summary.update({
         "config": config,
         "config_hash": h,
-        "overrides": list(hc.overrides.task) if hc else [],
+        "overrides": _overrides(hc),
         "versions": _versions(),
         "started_at": started_at,
         "finished_at": _now(),
@@ -263,8 +268,10 @@ def run_job(cfg: DictConfig) -> str:
             if multirun:
                 return RUNNING_ELSEWHERE
             sys.exit(1)
+        if remove_temporaries(out):
+            log.info("removed temporary files of interrupted writes in %s", out)
         try:
-            return "skipped" if _done(out, cfg) else execute(cfg, out, hc.launcher, t_start, started_at)
+            return "skipped" if _done(out, cfg) else execute(cfg, out, hc, t_start, started_at)
         except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
             message = one_line(e)
             # finished results (another config's, or this one's when its config cannot be read) stay as they are

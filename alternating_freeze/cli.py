@@ -15,6 +15,29 @@ _HERE = Path(__file__).resolve().parent
 # conf/ at the top of the source tree; a wheel carries the same files inside the package (pyproject.toml)
 CONF = _HERE / "conf" if (_HERE / "conf").is_dir() else _HERE.parent / "conf"
 _hydra_main = hydra.main(version_base="1.3", config_path=str(CONF), config_name="train")(run_job)
+INTERNAL_GROUPS = ("hydra", "schema")  # Hydra's own, and the strategies' schemas (config.py)
+
+
+def groups_help() -> str:
+    """Every config group of conf/ with its options, the default starred (af-train --help)."""
+    from omegaconf import OmegaConf
+
+    defaults = {}
+    for entry in OmegaConf.load(CONF / "train.yaml").defaults:
+        if hasattr(entry, "items"):
+            defaults.update({k: v for k, v in entry.items() if not k.startswith("override")})
+    lines = []
+    for folder in sorted(p for p in CONF.iterdir() if p.is_dir() and p.name not in INTERNAL_GROUPS):
+        options = sorted(p.stem for p in folder.glob("*.yaml"))
+        starred = [f"{o}*" if o == defaults.get(folder.name) else o for o in options]
+        lines.append(f"  {folder.name:<12} {', '.join(starred)}")
+    return "\n".join(lines)
+
+
+def _register_help() -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("af_groups", groups_help, replace=True)
 
 
 def check_group_choices(args: list[str]) -> None:
@@ -38,9 +61,55 @@ def check_group_choices(args: list[str]) -> None:
                 raise ConfigError(o.key_or_group, value, f"allowed: {', '.join(allowed)}")
 
 
+def strategy_schema(option: str):
+    """The schema class a conf/strategy option uses, following its defaults list."""
+    from omegaconf import OmegaConf
+
+    from .strategies import STRATEGIES
+
+    for entry in OmegaConf.load(CONF / "strategy" / f"{option}.yaml").get("defaults", []):
+        if isinstance(entry, str) and entry != "_self_":
+            return strategy_schema(entry)
+        if hasattr(entry, "items"):
+            for key, value in entry.items():
+                if str(key).startswith("/schema/strategy"):
+                    return STRATEGIES[value]
+    return None
+
+
+def check_strategy_keys(args: list[str]) -> None:
+    """``strategy.unit=week`` with standard training: name the options that have the key, rather
+    than Hydra's advice to add it with ``+`` (which the schema would refuse anyway)."""
+    from dataclasses import fields
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception:  # a syntax error: Hydra's own message says where
+        return
+    if any(o.key_or_group == "experiment" for o in overrides):
+        return  # a preset may choose the strategy (or its arms may)
+    chosen = [o for o in overrides if o.key_or_group == "strategy" and not o.is_sweep_override()]
+    option = chosen[-1].get_value_element_as_str() if chosen else "standard"
+    options = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
+    keys = {o: {f.name for f in fields(strategy_schema(o))} for o in options if strategy_schema(o)}
+    for o in overrides:
+        if not o.key_or_group.startswith("strategy.") or o.is_add() or o.is_force_add() or option not in keys:
+            continue
+        key = o.key_or_group.split(".", 1)[1]
+        if key not in keys[option]:
+            having = [name for name in options if key in keys.get(name, ())]
+            allowed = (f"strategy={option} has no {key}; it belongs to strategy={', '.join(having)}" if having else
+                       f"not a key of any strategy (strategy={option} has {', '.join(sorted(keys[option]))})")
+            raise ConfigError(o.key_or_group, o.get_value_element_as_str(), allowed)
+
+
 def main() -> None:
+    _register_help()
     try:
         check_group_choices(sys.argv[1:])
+        check_strategy_keys(sys.argv[1:])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

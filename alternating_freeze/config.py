@@ -82,12 +82,31 @@ def _keys(tree: Any, prefix: str = "") -> set[str]:
     return out
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """Identity of what a run computes: two runs with equal hashes produce the same results."""
-    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+def result_tree(cfg: DictConfig | dict) -> dict:
+    """The resolved config without what does not change results (device, threads, logger, ...)."""
+    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if isinstance(cfg, DictConfig) \
+        else json.loads(json.dumps(cfg))
     for key in EXECUTION_KEYS:
         group, leaf = key.split(".")
         tree.get(group, {}).pop(leaf, None)
     for group in EXECUTION_GROUPS:
         tree.pop(group, None)
-    return hashlib.sha256(json.dumps(tree, sort_keys=True).encode()).hexdigest()[:16]
+    return tree
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """Identity of what a run computes: two runs with equal hashes produce the same results."""
+    return hashlib.sha256(json.dumps(result_tree(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def changed_keys(old: dict | None, cfg: DictConfig, limit: int = 6) -> str:
+    """What differs between a folder's recorded config and this job's: "optimizer.lr 0.001 -> 0.01"."""
+    if not isinstance(old, dict):
+        return "its config is not recorded"
+    a, b = result_tree(old), result_tree(cfg)
+    flat = lambda t: {k: OmegaConf.select(OmegaConf.create(t), k) for k in _keys(t)}  # noqa: E731
+    fa, fb = flat(a), flat(b)
+    diffs = [f"{k} {fa.get(k, '(absent)')} -> {fb.get(k, '(absent)')}" for k in sorted(set(fa) | set(fb))
+             if fa.get(k, "(absent)") != fb.get(k, "(absent)")]
+    return ", ".join(diffs[:limit]) + (f", and {len(diffs) - limit} more" if len(diffs) > limit else "") \
+        if diffs else "the same keys and values, from another version (its config hash differs)"

@@ -139,7 +139,8 @@ def _torchvision(name: str, root: str, download: bool, train: bool) -> tuple[tor
         folder, names = _files(cls, root)
         folder = os.path.abspath(folder)
         missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torchvision's download errors span lines ("Error downloading x:", then why): keep all of it, on one line
+        reason = " ".join(line.strip() for line in str(e).splitlines() if line.strip())[:400] or type(e).__name__
         if missing and download:
             raise ConfigError("dataset.download", True, f"could not fetch {name} into {folder} ({reason})") from e
         if missing:

@@ -97,5 +97,5 @@ def load_checkpoint(path: Path, config_hash: str) -> tuple[dict, dict]:
     if not isinstance(header, dict):
         raise ValueError("malformed header")
     if header.get("config_hash") != config_hash:
-        raise ForeignCheckpoint(header.get("config_hash"))
+        raise ForeignCheckpoint(header.get("config_hash"), header.get("config"))
     return header, torch.load(io.BytesIO(data[end + 1:]), map_location="cpu", weights_only=True)

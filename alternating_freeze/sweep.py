@@ -10,7 +10,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from . import contract, joblock
-from .config import config_hash
+from .config import changed_keys, config_hash
 
 log = logging.getLogger(__name__)
 _exit_code = 0
@@ -31,10 +31,10 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent for p in Path(sweep_dir).rglob(".hydra"))
 
 
-def _launched_hash(job: Path) -> str | None:
-    """Hash of the config this launch composed for the job (Hydra rewrites .hydra/config.yaml every launch)."""
+def _launched(job: Path) -> DictConfig | None:
+    """The config this launch composed for the job (Hydra rewrites .hydra/config.yaml every launch)."""
     try:
-        return config_hash(OmegaConf.load(job / ".hydra" / "config.yaml"))
+        return OmegaConf.load(job / contract.CONFIG_FILE)
     except Exception:  # noqa: BLE001 - unreadable: cannot tell, and say so
         return None
 
@@ -52,8 +52,11 @@ def job_status(job: Path, launched_at: float) -> tuple[str, str]:
         return "incomplete", "summary.json disagrees with metrics.csv; the next launch runs the job again"
     status, error = summary.get("status", "incomplete"), summary.get("error") or ""
     if status in contract.TERMINAL and (job / contract.SUMMARY_FILE).stat().st_mtime < launched_at:
-        if summary.get("config_hash") != _launched_hash(job):
-            return "refused", "holds results of a different config; use a new sweep dir or the original overrides"
+        launched_cfg = _launched(job)
+        if launched_cfg is None or summary.get("config_hash") != config_hash(launched_cfg):
+            changed = changed_keys(summary.get("config"), launched_cfg) if launched_cfg is not None else "unreadable"
+            return "refused", f"holds results of a different config ({changed}); use a new sweep dir or the " \
+                              f"original overrides"
         return ("skipped" if status == "completed" else status), error
     return status, error
 

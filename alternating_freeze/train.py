@@ -1,6 +1,7 @@
 """Entrypoint: one configured run, from config to results on disk (``uv run af-train``)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -11,16 +12,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import joblock, records, sweep
+from . import joblock, progress, records, sweep
 from .budget import budget_epochs
-from .config import RunConfig, config_hash, validate
+from .config import RunConfig, changed_keys, config_hash, validate
 from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, agrees,
                        metrics_rows, read_summary, remove_temporaries, write_atomic, write_json)
 from .data import Data, load_dataset
@@ -56,7 +57,7 @@ class Job:
     """Everything a run trains with, built from its validated config."""
 
     run: RunConfig
-    config_hash: str
+    cfg: DictConfig  # as composed: its hash identifies the results, its keys explain a refusal
     device: torch.device
     data: Data
     model: BlockNet
@@ -70,7 +71,7 @@ class Job:
     notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
 
 
-def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
+def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig) -> Job:
     device = resolve_device(run.trainer.device)
     threads, threads_why, clamped = resolve_threads(run.trainer.num_threads, launcher)
     notes = [threads_why] if clamped else []
@@ -86,7 +87,7 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     if trainer.budget is not None:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
-    return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
+    return Job(run, cfg, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
                torch.Generator().manual_seed(run.seed), load_average(), trainer, budget, threads_why, notes)
 
 
@@ -95,9 +96,10 @@ def resume(path: Path, job: Job) -> TrainState:
     if not path.exists():
         return TrainState()
     try:  # tensors on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
-        header, tensors = records.load_checkpoint(path, job.config_hash)
-    except records.ForeignCheckpoint:
-        raise ForeignFolder(*_folder(path.parent), "holds a checkpoint of a different config; use a new folder")
+        header, tensors = records.load_checkpoint(path, config_hash(job.cfg))
+    except records.ForeignCheckpoint as e:
+        raise ForeignFolder(*_folder(path.parent), f"holds a checkpoint of a different config "
+                            f"({changed_keys(e.args[1] if len(e.args) > 1 else None, job.cfg)}); use a new folder")
     except Exception as e:  # cut short by a crash of the machine (per-epoch writes skip the fsync), or not ours
         log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
         return TrainState()
@@ -115,12 +117,14 @@ def resume(path: Path, job: Job) -> TrainState:
 def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.trainer
+    config, h = OmegaConf.to_container(job.cfg, resolve=True, enum_to_str=True), config_hash(job.cfg)
 
     def on_epoch(state: TrainState) -> None:
         # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
         # none after the last epoch, whose results are written (durably) right after fit returns
         if trainer.checkpoint and state.epoch < trainer.epochs:
-            records.save_checkpoint(out / CHECKPOINT_FILE, {"config_hash": job.config_hash, "state": state.to_json()}, {
+            records.save_checkpoint(out / CHECKPOINT_FILE, {"config_hash": h, "config": config,
+                                                            "state": state.to_json()}, {
                 "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
                 "gen": job.gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
@@ -128,11 +132,12 @@ def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
         if bar is not None:
-            bar.set_postfix(loss=f"{r['train_loss']:.4f}", acc=f"{r['test_acc']:.4f}", trained=r["trained"])
+            bar.set_postfix(train_loss=f"{r['train_loss']:.4f}", val_acc=f"{r['val_acc']:.4f}",
+                            test_acc=f"{r['test_acc']:.4f}", trained=r["trained"])
             bar.update(1)
-        elif trainer.progress != Progress.none:
-            log.info("epoch %d/%d  trained=%s  train_loss=%.4f  test_acc=%.4f  %.2fs",
-                     r["epoch"], trainer.epochs, r["trained"], r["train_loss"], r["test_acc"], r["epoch_s"])
+        log.info("epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs", r["epoch"],
+                 trainer.epochs, r["trained"], r["train_loss"], r["val_acc"], r["test_acc"], r["epoch_s"],
+                 extra={EPOCH_LINE: True})
 
     return on_epoch
 
@@ -178,17 +183,43 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     return state.status
 
 
+EPOCH_LINE = "af_epoch_line"  # a log record's mark: per-epoch lines go to train.log in every display mode
+
+
+class _NotEpochLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, EPOCH_LINE, False)
+
+
+@contextlib.contextmanager
+def _epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
+    """Keep per-epoch lines off the terminal (a bar shows them, or the user asked for none)."""
+    consoles = [h for h in logging.getLogger().handlers
+                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)] if quiet else []
+    only = _NotEpochLines()
+    for h in consoles:
+        h.addFilter(only)
+    try:
+        yield
+    finally:
+        for h in consoles:
+            h.removeFilter(only)
+
+
 def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_at: str) -> str:
-    job = build(validate(cfg, _overrides(hc)), hc.launcher, config_hash(cfg))
+    job = build(validate(cfg, _overrides(hc)), hc.launcher, cfg)
     state = resume(out / CHECKPOINT_FILE, job)
     bar = None
     if _use_bar(job.run.trainer.progress):
         from tqdm import tqdm
 
-        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=job.run.strategy.name, unit="epoch")
+        label = hc.job.override_dirname or job.run.strategy.name  # what tells this job from the sweep's others
+        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=label[-60:], unit="epoch")
     try:
-        job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                            trainer=job.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
+        with _epoch_lines_in_file_only(job.run.trainer.progress != Progress.log and bar is not None
+                                       or job.run.trainer.progress == Progress.none):
+            job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
+                                trainer=job.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
     finally:
         if bar is not None:
             bar.close()
@@ -245,7 +276,7 @@ def _done(out: Path, cfg: DictConfig) -> bool:
     if not previous or previous.get("status") not in TERMINAL:
         return False
     if previous.get("config_hash") != config_hash(cfg):
-        raise ForeignFolder(*_folder(out), "holds results of a different config for this job; "
+        raise ForeignFolder(*_folder(out), f"holds results of a different config ({changed_keys(previous.get('config'), cfg)}); "
                             "use a new folder or the original overrides")
     if not agrees(out, previous):
         log.warning("%s: summary.json says %s epochs, metrics.csv has %s: running the job again",
@@ -261,17 +292,21 @@ def run_job(cfg: DictConfig) -> str:
     t_start, started_at = time.perf_counter(), _now()
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
-    multirun = hc.mode == RunMode.MULTIRUN
+    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
     with joblock.hold(out) as other:
         if other is not None:  # nothing in the folder is touched
             log.error("error: %s: running elsewhere (%s)", out, other)
-            if multirun:
-                return RUNNING_ELSEWHERE
-            sys.exit(1)
+            if sweep_dir is None:
+                sys.exit(1)
+            return RUNNING_ELSEWHERE
+        if sweep_dir is not None and (where := progress.started(sweep_dir, _parallel(hc.launcher))):
+            log.info("%s: %s", where, hc.job.override_dirname or out.name)
         if remove_temporaries(out):
             log.info("removed temporary files of interrupted writes in %s", out)
+        status = "failed"
         try:
-            return "skipped" if _done(out, cfg) else execute(cfg, out, hc, t_start, started_at)
+            status = "skipped" if _done(out, cfg) else execute(cfg, out, hc, t_start, started_at)
+            return status
         except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
             message = one_line(e)
             # finished results (another config's, or this one's when its config cannot be read) stay as they are
@@ -282,9 +317,19 @@ def run_job(cfg: DictConfig) -> str:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")
-            if multirun:
-                return "failed"
-            sys.exit(2 if isinstance(e, ConfigError) else 1)
+            if sweep_dir is None:
+                sys.exit(2 if isinstance(e, ConfigError) else 1)
+            return status
+        finally:
+            if sweep_dir is not None:
+                progress.ended(sweep_dir, time.perf_counter() - t_start, ran=status != "skipped")
+
+
+def _parallel(launcher: DictConfig | None) -> int:
+    """How many jobs of the sweep run at once (for its ETA)."""
+    launcher = launcher or {}
+    jobs = launcher.get("n_jobs") or launcher.get("array_parallelism") or 1
+    return available_cores() if jobs < 0 else int(jobs)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from alternating_freeze.config import config_hash, validate
+from alternating_freeze.config import validate
 from alternating_freeze.contract import parse_trained
 from alternating_freeze.loop import TrainState, fit
 from alternating_freeze.train import build
@@ -27,7 +27,7 @@ def run(overrides):
                                                         *overrides])
     threads = torch.get_num_threads()
     try:
-        job = build(validate(cfg), None, config_hash(cfg))
+        job = build(validate(cfg), None, cfg)
         state = TrainState()
         fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.run.trainer,
             gen=job.gen, state=state)

@@ -127,6 +127,8 @@ class ArmsSweeper(BasicSweeper):
 
     def sweep(self, arguments: List[str]) -> Any:
         if self.tune is None:
+            jobs = self._expand(self._parser().parse_overrides(self._parse_config() + list(arguments)))
+            self._count(len(jobs))
             return super().sweep(arguments)
         from alternating_freeze.errors import ConfigError
 
@@ -151,6 +153,7 @@ class ArmsSweeper(BasicSweeper):
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        self._count(len(configs) * (len(tuning.grid_points(grid)) * len(tuning_seeds) + len(final_seeds)))
         trials = {name: [tuning.Trial(point, seed, [*c, *(f"{k}={v}" for k, v in point.items()), f"seed={seed}"])
                          for seed in tuning_seeds for point in tuning.grid_points(grid)]
                   for name, c in configs.items()}
@@ -168,6 +171,14 @@ class ArmsSweeper(BasicSweeper):
             arms[name]["final_jobs"] = [f.job for f in fs]
         tuning.write(sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms)
         return returns
+
+    def _count(self, total: int) -> None:
+        """Start the sweep's job counter, from which every job logs "job k/N, ETA ..." (progress.py)."""
+        from alternating_freeze import progress
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        progress.launch(sweep_dir, total)
 
     def _configurations(self, rest: List[Override]) -> Dict[str, List[str]]:
         """The configurations to tune, each by name: an arm, or an arm with the values of what varies in it."""

@@ -50,6 +50,10 @@ def test_run_writes_metrics_and_summary(tmp_path, cli_env):
     assert summary["best_val_epoch"] == best + 1 and summary["best_val_acc"] == float(rows[best]["val_acc"])
     assert summary["test_acc_at_best_val"] == float(rows[best]["test_acc"])
     assert summary["train_cpu_s"] > 0 and summary["thread_counts"] == [int(rows[0]["threads"])]
+    cores = summary["resolved"]["cores"]
+    for r in rows:  # CPU seconds of the process's threads cannot exceed wall seconds times the cores it may use
+        assert 0 < float(r["epoch_cpu_s"]) <= float(r["epoch_s"]) * cores + 0.05
+    assert all(isinstance(summary[k], float) and summary[k] >= 0 for k in ("load_avg_start", "load_avg_end"))
     assert summary["resolved"]["splits"] == [1] and summary["resolved"]["n_blocks"] == 2
     assert set(summary["versions"]) == {"python", "torch", "alternating_freeze"}
     assert (tmp_path / ".hydra" / "config.yaml").exists() and (tmp_path / "train.log").exists()

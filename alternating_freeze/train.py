@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import records, sweep
+from . import loggers, records, sweep
 from .config import RunConfig, config_hash, validate
 from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, read_summary,
                        write_atomic, write_json)
@@ -142,7 +142,7 @@ def resume(path: Path, job: Job) -> TrainState:
     return state
 
 
-def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
+def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.run.trainer
 
@@ -157,6 +157,7 @@ def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
             }, durable=False)
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
+        tracker.log_epoch(r)
         if bar is not None:
             bar.set_postfix(loss=f"{r['train_loss']:.4f}", acc=f"{r['test_acc']:.4f}", trained=r["trained"])
             bar.update(1)
@@ -167,7 +168,8 @@ def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
     return on_epoch
 
 
-def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str) -> str:
+def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str,
+           tracker: loggers.Logger) -> str:
     """Write the run's final metrics.csv and summary.json (durably) and remove the checkpoint."""
     run, data = job.run, job.data
     splits = run.model.block_starts
@@ -194,6 +196,7 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     _write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
+    tracker.finish(summary)
     log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", state.status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
@@ -203,6 +206,8 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
 def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: float, started_at: str) -> str:
     job = build(validate(cfg), launcher, config_hash(cfg))
     state = resume(out / CHECKPOINT_FILE, job)
+    tracker = loggers.open_logger(job.run.logger, out, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+                                  *loggers.hydra_job(out), start_epoch=state.epoch)
     bar = None
     if _use_bar(job.run.trainer.progress):
         from tqdm import tqdm
@@ -210,11 +215,15 @@ def execute(cfg: DictConfig, out: Path, launcher: DictConfig | None, t_start: fl
         bar = tqdm(total=job.run.trainer.epochs, initial=state.epoch, desc=job.run.strategy.name, unit="epoch")
     try:
         job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                            trainer=job.run.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
+                            trainer=job.run.trainer, gen=job.gen, state=state,
+                            on_epoch=epoch_writer(out, job, bar, tracker))
+    except BaseException:
+        tracker.close()  # the run stops without a summary: its tracker run ends as failed
+        raise
     finally:
         if bar is not None:
             bar.close()
-    return finish(out, cfg, job, state, t_start, started_at)
+    return finish(out, cfg, job, state, t_start, started_at, tracker)
 
 
 def _folder(out: Path) -> tuple[str, str]:

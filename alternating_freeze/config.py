@@ -17,6 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from .contract import EXECUTION_GROUPS, EXECUTION_KEYS
 from .data import DatasetConfig
 from .errors import ConfigError
+from .loggers import LOGGERS
 from .loop import TrainerConfig
 from .models import ModelConfig
 from .optim import OptimizerConfig
@@ -31,6 +32,7 @@ class RunConfig:
     strategy: Any = MISSING  # one of STRATEGIES; its YAML names its schema in its defaults list
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: Any = None  # one of loggers.LOGGERS (conf/logger/); None: no tracker. Not in the config hash
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 63:
@@ -44,6 +46,8 @@ def register() -> None:
     cs.store(name="run_schema", node=RunConfig)
     for name, schema in STRATEGIES.items():
         cs.store(group="schema/strategy", name=name, node=schema)
+    for name, schema in LOGGERS.items():
+        cs.store(group="schema/logger", name=name, node=schema)
 
 
 register()

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import joblock, progress, records, sweep
+from . import joblock, loggers, progress, records, sweep
 from .budget import budget_epochs
 from .config import RunConfig, changed_keys, config_hash, validate
 from .contract import (CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, TERMINAL, agrees,
@@ -114,7 +114,7 @@ def resume(path: Path, job: Job) -> TrainState:
     return state
 
 
-def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
+def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.trainer
     config, h = OmegaConf.to_container(job.cfg, resolve=True, enum_to_str=True), config_hash(job.cfg)
@@ -131,6 +131,7 @@ def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
             }, durable=False)
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
+        tracker.log_epoch(r)
         if bar is not None:
             bar.set_postfix(train_loss=f"{r['train_loss']:.4f}", val_acc=f"{r['val_acc']:.4f}",
                             test_acc=f"{r['test_acc']:.4f}", trained=r["trained"])
@@ -142,7 +143,8 @@ def epoch_writer(out: Path, job: Job, bar) -> Callable[[TrainState], None]:
     return on_epoch
 
 
-def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str) -> str:
+def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str,
+           tracker: loggers.Logger) -> str:
     """Write the run's final metrics.csv and summary.json (durably) and remove the checkpoint."""
     run, data = job.run, job.data
     splits = run.model.block_starts
@@ -177,6 +179,7 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     _write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
+    tracker.finish(summary)
     log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", state.status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
@@ -209,6 +212,8 @@ def _epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
 def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_at: str) -> str:
     job = build(validate(cfg, _overrides(hc)), hc.launcher, cfg)
     state = resume(out / CHECKPOINT_FILE, job)
+    tracker = loggers.open_logger(job.run.logger, out, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+                                  *loggers.hydra_job(out), start_epoch=state.epoch)
     bar = None
     if _use_bar(job.run.trainer.progress):
         from tqdm import tqdm
@@ -219,11 +224,15 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_
         with _epoch_lines_in_file_only(job.run.trainer.progress != Progress.log and bar is not None
                                        or job.run.trainer.progress == Progress.none):
             job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                                trainer=job.trainer, gen=job.gen, state=state, on_epoch=epoch_writer(out, job, bar))
+                                trainer=job.trainer, gen=job.gen, state=state,
+                                on_epoch=epoch_writer(out, job, bar, tracker))
+    except BaseException:
+        tracker.close()  # the run stops without a summary: its tracker run ends as failed
+        raise
     finally:
         if bar is not None:
             bar.close()
-    return finish(out, cfg, job, state, t_start, started_at)
+    return finish(out, cfg, job, state, t_start, started_at, tracker)
 
 
 def _folder(out: Path) -> tuple[str, str]:

@@ -102,10 +102,10 @@ def test_folder_names_leave_out_the_execution_keys():
     """Keys that do not change results stay out of sweep folder names, as out of the config hash."""
     from omegaconf import OmegaConf
 
-    from alternating_freeze import contract
+    from alternating_freeze import contract, loggers
 
     excluded = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
-    assert set(excluded) == set(contract.EXECUTION_KEYS) | {"experiment"}
+    assert set(excluded) == set(contract.EXECUTION_KEYS) | {"experiment", "logger", *loggers.option_keys()}
 
 
 def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):

@@ -5,6 +5,7 @@ headings (``FIGURES``), never inside the image. Curves are small multiples: one 
 from __future__ import annotations
 
 import io
+import textwrap
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from . import figures_compare as compare
 from .describe import family, flops_unit
@@ -51,13 +53,19 @@ def _curves(inp: Inputs, width: float, y: str, ylabel: str, x: str = "epoch", xl
     fig, axes = grid(width, len(rows), max(len(cols), 1), sharex=True, sharey=True)
     for (i, k), (j, fam) in ((a, b) for a in enumerate(rows) for b in enumerate(cols or ["standard"])):
         ax, here = axes[i, j], c[c["ctx"] == k]
-        if len(alt := here[(here["family"] == fam) & (here["strategy"] != "standard")]):
+        alt = here[(here["family"] == fam) & (here["strategy"] != "standard")]
+        names = list(dict.fromkeys(alt["shown"]))  # what all lines of the panel share goes into its title
+        common = [p for p in names[0].split(", ") if all(p in n.split(", ") for n in names)] if len(names) > 1 else []
+        if len(alt):
+            alt = alt.assign(shown=[", ".join(p for p in n.split(", ") if p not in common) for n in alt["shown"]])
             sns.lineplot(alt, x="x", y="value", hue="shown", hue_order=list(dict.fromkeys(alt["shown"])),
                          palette=palette(alt["shown"]), errorbar=inp.boot.interval, ax=ax)
         for shown, std in here[here["strategy"] == "standard"].groupby("shown", sort=False):
             sns.lineplot(std, x="x", y="value", color=STANDARD, ls="--", errorbar=inp.boot.interval, ax=ax, label=shown)
-        ax.set(title=", ".join(filter(None, [fam * bool(cols), inp.where.get(k)])), xlabel=xlabel.format(unit=unit),
-               ylabel=ylabel, yscale="log" if logy else "linear")
+        room = int(width / len(axes[0]) * 72 / (0.55 * FontProperties(size=matplotlib.rcParams["axes.titlesize"])
+                                                .get_size_in_points()))  # characters a title line has room for
+        ax.set(title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols), xlabel=xlabel.format(unit=unit), yscale="log" if logy else
+               "linear", ylabel="\n".join(filter(None, [inp.where.get(k), ylabel])) if j == 0 else "")
         ax.legend(frameon=False, loc="upper right" if logy else "lower right")
     return fig
 

@@ -18,9 +18,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .describe import family, fmt_value  # noqa: E402
-from .loading import config_columns, context_columns  # noqa: E402
-from .stats import Bootstrap, configurations  # noqa: E402
+from .describe import family  # noqa: E402
+from .stats import Bootstrap, configurations, context_names  # noqa: E402
 
 DPI = 150
 # report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
@@ -50,9 +49,7 @@ class Inputs:
         self.done = done if "timing_ok" in done else done.assign(timing_ok=True)  # not judged: all seconds count
         configs = configurations(self.runs)
         self.configs = configs[configs["config_id"].isin(done["config_id"])].reset_index(drop=True)
-        ctx = [c for c in context_columns(config_columns(self.runs)) if self.configs[c].nunique() > 1]
-        self.where = {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx)  # context_id -> "depth=4"
-                      for r in self.configs.to_dict("records")}
+        self.where = context_names(self.configs)  # context_id -> "depth=4"
         self.ci = f"{self.boot.confidence:.0%} {self.boot.scipy_method} bootstrap CI of the mean"
 
     def short(self, label: str, context_id: str) -> str:

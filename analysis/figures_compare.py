@@ -59,7 +59,7 @@ def blocks_data(inp: Inputs) -> pd.DataFrame:
 def blocks(inp: Inputs, width: float) -> tuple[Figure, dict]:
     d = need(blocks_data(inp), "no setting has more than one number of blocks")
     ctxs = list(dict.fromkeys(d["context_id"]))
-    fig, axes = grid(width, 2, len(ctxs), sharex=True, sharey="row")
+    fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
     for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
         sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]), ax=axes[i, j],
                       native_scale=True, dodge=0.2, legend=i + j == 0, **POINTS | {"errorbar": inp.boot.interval})

@@ -22,7 +22,7 @@ from .describe import context, fmt_value, seeds_text
 from .loading import STATUSES, config_columns, key_columns
 from .output import write_bytes
 from .paired import EQUAL_FLOPS, WILCOXON_MIN_N, n_comparisons
-from .stats import MIN_SEEDS, configurations
+from .stats import MIN_SEEDS, configurations, context_names
 
 TEMPLATE = Path(__file__).with_name("report.md.tmpl")
 
@@ -125,12 +125,14 @@ def build(result) -> str:
         "No configuration to compare." if configs.empty else "Only standard training in these runs: nothing to "
         "compare against it." if (configs["strategy"] == "standard").all() else "No comparison possible (see the "
                                                                                 "warnings).")
+    named = tables.blocks(stats, paired, configs, context_names(configs)) if len(paired) else pd.DataFrame()
+    blocks = t["blocks"].substitute(table=tables.markdown(named)) if len(named) else ""
     figures = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(
         ci=result.boot.describe().split(" (")[0], **f.facts) + f"* (vector: `figures/{f.svg.name}`, "
         f"`figures/{f.pdf.name}`)" for f in result.figures]
     figures += ["Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped)] * bool(result.skipped)
     return t["report"].substitute(
-        context=context(done if len(done) else runs), glance=glance, boot=result.boot.describe(),
+        context=context(done if len(done) else runs), glance=glance, blocks=blocks, boot=result.boot.describe(),
         overview=f"{len(runs)} run(s) in {len(result.inputs)} folder(s): " + ", ".join(
             f"{n} {s}" for s, n in counts.items()) + f"; {runs['config_id'].nunique()} configuration(s).",
         warnings="\n".join(f"- {w}" for w in result.warnings) or "None.", runs=_runs(runs),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .describe import is_missing
+from .describe import fmt_value, is_missing
 from .loading import BLOCKS, config_columns, context_columns, key_columns
 
 METRICS = ("final_test_acc", "best_test_acc", "test_acc_at_best_val", "best_val_acc", "train_s", "train_flops",
@@ -123,6 +123,12 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
         *ctx, *ORDER, *BLOCKS)), *(b for b in BLOCKS if b in table)]
     keys = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
     return table.iloc[sorted(range(len(table)), key=keys.__getitem__)].drop(columns="_alt").reset_index(drop=True)
+
+
+def context_names(configs: pd.DataFrame) -> dict[str, str]:
+    """context_id -> what tells it from the other contexts: "depth=4" ("" when there is one context)."""
+    ctx = [c for c in context_columns(config_columns(configs.columns)) if configs[c].nunique() > 1]
+    return {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:

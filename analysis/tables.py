@@ -148,3 +148,19 @@ def cost(paired: pd.DataFrame) -> pd.DataFrame:
                         f"{name} change (%)": number(rel, 1, True), f"{name} pairs": str(int(r["n_pairs"]))}
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, where: dict) -> pd.DataFrame:
+    """Schedules (rows) by number of blocks (columns), where K varies: each cell the paired difference in final
+    test accuracy from standard training and the FLOPs as a share of standard training's."""
+    acc = paired[(paired["metric"] == "final_test_acc") & paired["baseline_id"].notna()].set_index("config_id")
+    flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
+    cfg = configs[configs["config_id"].isin(acc.index)]
+    cfg = cfg[cfg.groupby("context_id")["n_blocks"].transform("nunique") > 1]
+    cells = {(", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])), f"K={r['n_blocks']}"):
+             f"{number(acc.loc[r['config_id'], 'mean_diff'] * 100, 2, True)} pp at "
+             f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
+             for r in cfg.to_dict("records")}
+    ks = sorted({k for _, k in cells}, key=lambda k: int(k[2:]))
+    return pd.DataFrame([{"schedule": r} | {k: cells.get((r, k), DASH) for k in ks} for r in dict.fromkeys(
+        r for r, _ in cells)])

@@ -31,6 +31,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05,
                    help="level of the tests behind every verdict, Holm-adjusted (default 0.05); does not change the "
                         "intervals")
+    p.add_argument("--target", type=float, metavar="ACC",
+                   help="accuracy of the time-to-target view, a fraction (default: --target-fraction of standard "
+                        "training's mean final validation accuracy, per setting)")
+    p.add_argument("--target-fraction", type=float, default=0.95, metavar="F",
+                   help="the default target as a fraction of standard training's accuracy (default 0.95)")
     p.add_argument("--ci-method", choices=("percentile", "bca"), default="percentile",
                    help="bootstrap interval method (default percentile; BCa is unstable at few seeds)")
     p.add_argument("--resamples", type=int, default=9999, help="bootstrap resamples per interval (default 9999)")
@@ -47,9 +52,11 @@ def _fail(message: str, code: int = 2) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
-    for name in ("confidence", "alpha"):
-        if not 0 < getattr(args, name) < 1:
-            return _fail(f"--{name}={getattr(args, name)}: must lie strictly between 0 and 1")
+    for name, one in (("confidence", False), ("alpha", False), ("target", True), ("target_fraction", True)):
+        value = getattr(args, name)  # a target may be 1 (every prediction right), a level may not
+        if value is not None and not (0 < value < 1 or one and value == 1):
+            return _fail(f"--{name.replace('_', '-')}={value}: must lie " + ("in (0, 1]" if one else
+                                                                             "strictly between 0 and 1"))
     if args.resamples < 1:
         return _fail(f"--resamples={args.resamples}: must be at least 1")
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
@@ -62,8 +69,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     boot = Bootstrap(confidence=args.confidence, method=args.ci_method, n_resamples=args.resamples, seed=args.seed)
     command = " ".join(["af-analyze", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     try:
-        result = analyze(args.sweep_dirs, args.out, boot=boot, alpha=args.alpha, figures=not args.no_figures,
-                         latex=args.latex, command=command)
+        result = analyze(args.sweep_dirs, args.out, boot=boot, alpha=args.alpha, target_acc=args.target,
+                         target_fraction=args.target_fraction, figures=not args.no_figures, latex=args.latex,
+                         command=command)
     except (FileNotFoundError, NotADirectoryError, NoRunsError) as e:
         return _fail(str(e))
     except OutputError as e:

@@ -117,8 +117,13 @@ def isolation(inp: Inputs, width: float) -> tuple[Figure, dict]:
         chosen = d[d["chosen"]]
         ax.scatter(chosen["value"], chosen["score"], s=90, marker="*", c=[pal[a] for a in chosen["arm"]],
                    edgecolors="black", linewidths=0.6, zorder=5, label="chosen")
+        for r in d[d["n_failed"] > 0].dropna(subset=["score"]).to_dict("records"):
+            ax.annotate(f"{r['n_failed']} failed", (r["value"], r["score"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize="small")
         if d["value"].min() > 0 and d["value"].max() / d["value"].min() >= 10:
             ax.set_xscale("log")
-        ax.set(xlabel=key, ylabel=f"{t['metric'].iloc[0]} (%), mean over tuning seeds")
+        ax.set_xticks(sorted(d["value"].unique()), map(fmt_value, sorted(d["value"].unique())), minor=False)
+        ax.minorticks_off()
+        ax.set(xlabel=key, ylabel=f"mean {t['metric'].iloc[0]} (%)")
         ax.legend(frameon=False)
     return fig, {}

@@ -140,7 +140,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
     runs["strategy_label"] = [strategy_label(r) if ok else None for r, ok in zip(runs.to_dict("records"), known)]
     varying = [c for c in key if c not in LABEL_BASE_COLUMNS and key.loc[known, c].dropna().map(plain).astype(
-        str).nunique() > 1]
+        str).nunique() > 1 or c == "budget" and key[c].notna().any()]  # a budget is always named
     with_k = runs.loc[known & ~std, "n_blocks"].nunique() > 1
     blocks = next((c for c in varying if c in BLOCKS), None)
     runs["label"] = [", ".join([r["strategy_label"], *filter(None, (

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import tables
+from . import tables, tuning
 from .describe import context, fmt_value, seeds_text
 from .loading import STATUSES, config_columns, key_columns
 from .output import write_bytes
@@ -49,6 +49,43 @@ def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
                 f"; for the other {rest}, these seeds detect no difference, which is not evidence that there is none."
                 if rest else ".") + f" With fewer than {MIN_SEEDS} seeds, treat this as tentative." * bool(
                 n.min() < MIN_SEEDS) + constant)
+
+
+def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
+    """One sentence with numbers: does any configuration beat standard training, and by how much is the best off."""
+    views = {m: paired[(paired["metric"] == m) & (paired["n_pairs"] > 0)] for m in ("final_test_acc", EQUAL_FLOPS)}
+    if views["final_test_acc"].empty:
+        return ""
+
+    def best(rows: pd.DataFrame, where: str) -> str:
+        r = rows.loc[rows["mean_diff"].idxmax()]
+        ci = f" [{r['ci_low'] * 100:+.2f}, {r['ci_high'] * 100:+.2f}]" if r["n_pairs"] > 1 else ""
+        tell = (f" (Holm-adjusted p < {alpha:g})" if r["p_holm"] < alpha else
+                ", which these seeds cannot tell from no difference" if r["mean_diff"] > 0 else "")
+        return (f"{where} the best, {r['label']}, is {abs(r['mean_diff']) * 100:.2f} pp "
+                f"{'higher' if r['mean_diff'] > 0 else 'lower'}{ci}{tell}")
+
+    wins = {m: v[(v["p_holm"] < alpha) & (v["mean_diff"] > 0)] for m, v in views.items()}
+    setting = "at tuned settings" if tuned else "at the settings given (not tuned)"
+    parts = [best(v, where) for (m, v), where in zip(views.items(), ("at equal epochs", "at equal FLOPs")) if len(v)]
+    lead = (f"No configuration beats standard training {setting}" if not any(len(w) for w in wins.values()) else
+            f"{len(wins['final_test_acc'])} of {len(views['final_test_acc'])} configurations beat standard training "
+            f"{setting} at equal epochs and {len(wins[EQUAL_FLOPS])} at equal FLOPs (Holm-adjusted p < {alpha:g})")
+    return f"**{lead}: {'; '.join(parts)}.**"
+
+
+def _protocol(t: dict, runs: pd.DataFrame, configs: pd.DataFrame, tuned: list) -> str:
+    done = runs[runs["in_stats"]]
+    lrs = sorted(configs["lr"].dropna().unique()) if "lr" in configs else []
+    parts = [tuning.protocol(x) for x in tuned] or [t["untuned"].substitute(
+        lr=f" (lr {', '.join(map(fmt_value, lrs))})" * bool(lrs))]
+    on_test = int(done["selection"].eq("test").sum())
+    parts.append(t["selection_val"].template if not on_test else t["selection_test"].substitute(
+        which="any of these runs" if on_test == len(done) else f"{on_test} of {len(done)} runs"))
+    budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else \
+        configs.iloc[0:0]
+    parts += [t["budget"].substitute(n=len(budget), labels="; ".join(budget["label"]))] * bool(len(budget))
+    return "\n\n".join(parts)
 
 
 def _code(text: Any) -> str:
@@ -125,6 +162,7 @@ def build(result) -> str:
         "No configuration to compare." if configs.empty else "Only standard training in these runs: nothing to "
         "compare against it." if (configs["strategy"] == "standard").all() else "No comparison possible (see the "
                                                                                 "warnings).")
+    tuned, trials = [s.tuning for s in result.sweeps if s.tuning], int(runs["role"].eq("trial").sum())
     named = tables.blocks(stats, paired, configs, context_names(configs)) if len(paired) else pd.DataFrame()
     blocks = t["blocks"].substitute(table=tables.markdown(named)) if len(named) else ""
     figures = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(
@@ -132,10 +170,15 @@ def build(result) -> str:
         f"`figures/{f.pdf.name}`)" for f in result.figures]
     figures += ["Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped)] * bool(result.skipped)
     return t["report"].substitute(
-        context=context(done if len(done) else runs), glance=glance, blocks=blocks, boot=result.boot.describe(),
-        overview=f"{len(runs)} run(s) in {len(result.inputs)} folder(s): " + ", ".join(
-            f"{n} {s}" for s, n in counts.items()) + f"; {runs['config_id'].nunique()} configuration(s).",
-        warnings="\n".join(f"- {w}" for w in result.warnings) or "None.", runs=_runs(runs),
+        context=context(done if len(done) else runs), glance=glance, blocks=blocks,
+        headline=headline(paired, alpha, bool(tuned)), protocol=_protocol(t, runs, configs, tuned),
+        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(result.target)))
+        if len(result.target) else "",
+        tuning=t["tuning"].substitute(metric=result.tuning["metric"].iloc[0], table=tables.markdown(tables.tuning(
+            result.tuning))) if len(result.tuning) else "", boot=result.boot.describe(),
+        overview=f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
+            trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).",
+        warnings="\n".join(f"- {w}" for w in result.warnings) or "None.", runs=_runs(runs[runs["role"].ne("trial")]),
         per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
         paired=comparison, figures="\n\n".join(figures), min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N,
         confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}", n_acc=n_comparisons(paired, "final_test_acc"),

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from .describe import flops_unit, is_missing
+from .describe import flops_unit, fmt_value, is_missing
 from .paired import EQUAL_FLOPS
 
 DASH, NONE = "–", (math.nan,) * 4
@@ -164,3 +164,28 @@ def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, whe
     ks = sorted({k for _, k in cells}, key=lambda k: int(k[2:]))
     return pd.DataFrame([{"schedule": r} | {k: cells.get((r, k), DASH) for k in ks} for r in dict.fromkeys(
         r for r, _ in cells)])
+
+
+def _cost(x: Any, scale: float = 1.0) -> str:
+    return DASH if is_missing(x) else "not reached" if math.isinf(x) else f"{x / scale:.3g}"
+
+
+def target(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time to target per configuration (``target.summary``), for reading."""
+    scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan)) if len(frame) else (1, "FLOP")
+    return pd.DataFrame([{
+        "configuration": r["label"], "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
+        "reached": f"{r['reached']} of {r['runs']}", f"median {unit} to target": _cost(r["median_flops"], scale),
+        "median s to target": _cost(r["median_s"]),
+        "vs standard: sooner / later / neither": " / ".join(str(int(r[k])) for k in ("sooner", "later", "neither"))
+        + f" of {int(r['pairs'])}" if r.get("pairs", 0) > 0 else "",
+        "median FLOPs ratio to standard": _cost(r.get("median_flops_ratio"))} for r in frame.to_dict("records")])
+
+
+def tuning(grid: pd.DataFrame) -> pd.DataFrame:
+    """The tuning grid per arm and tuned key: the mean score at each value, the chosen one bold."""
+    rows = {}
+    for r in grid.to_dict("records"):
+        text = number(r["score"] * 100) + f" ({r['n_failed']} failed)" * bool(r["n_failed"])
+        rows.setdefault((r["arm"], r["key"]), {})[fmt_value(r["value"])] = f"**{text}**" if r["chosen"] else text
+    return pd.DataFrame([{"arm": arm, "key": key} | cells for (arm, key), cells in rows.items()]).fillna("")

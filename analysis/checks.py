@@ -1,5 +1,5 @@
 """What a reader must know before trusting the numbers, as sentences for the report and the log: excluded,
-duplicate and missing runs, too few seeds, missing baselines or partners, mixed hardware, timing."""
+duplicate and missing runs, too few seeds, missing baselines or partners, mixed hardware or threads, timing."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +10,6 @@ from .describe import seeds_text
 from .stats import MIN_SEEDS
 
 MAX_LISTED = 10  # longer lists of runs or configurations end in "..."
-NOISY_TIME_CV = 0.5  # training seconds varying more than this (sd / mean) across seeds: the timing was disturbed
 
 
 def listing(items) -> str:
@@ -61,13 +60,17 @@ def pairing(paired: pd.DataFrame) -> list[str]:
     return notes
 
 
-def noisy_timing(stats: pd.DataFrame) -> list[str]:
-    """Seeds of one configuration do the same work: seconds that vary a lot between them measure the machine."""
-    t = stats[(stats["metric"] == "train_s") & (stats["n"] >= 2) & (stats["mean"] > 0)]
-    noisy = t[t["std"] / t["mean"] > NOISY_TIME_CV]
-    return [f"Training time varies by more than {NOISY_TIME_CV:.0%} (sd / mean) between the seeds of {len(noisy)} of "
-            f"{len(t)} configuration(s) ({listing(noisy['label'])}): the machine was probably busy with other work, "
-            f"so compare cost in FLOPs rather than seconds."] * bool(len(noisy))
+def timing(done: pd.DataFrame) -> list[str]:
+    """Completed runs whose seconds cannot be compared (``timing``), counted by reason; mixed thread counts."""
+    flagged = done[done["timing_flag"].fillna("") != ""] if "timing_flag" in done else done.iloc[0:0]
+    kinds = {k: int(flagged["timing_flag"].str.contains(k).sum()) for k in ("batch", "throughput", "starved", "resumed")
+             } if len(flagged) else {}
+    mixed = done[done["thread_counts"].fillna("").str.contains(",")]
+    return [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared (" + ", ".join(
+        f"{n} {k}" for k, n in kinds.items() if n) + "; runs.csv's timing_flag says which and why): every wall-clock "
+        "statistic leaves them out (see 'Speed')."] * bool(len(flagged)) + [
+        f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits of their "
+        f"results may differ): {listing(mixed['run_id'] + ' (' + mixed['thread_counts'] + ' threads)')}."] * bool(len(mixed))
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
@@ -88,9 +91,10 @@ def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFra
         notes += [f"{r['label']}: {', '.join(f'{k} {s}' for s, k in lost.value_counts().items())} of {r['n_runs']} "
                   f"runs excluded; its statistics describe only the completed runs, which flatters it if failures are "
                   f"part of its behaviour."] * bool(len(lost))
-    notes += few_seeds(stats) + noisy_timing(stats) + (pairing(paired) if len(paired) else [])
+    notes += few_seeds(stats) + timing(done) + (pairing(paired) if len(paired) else [])
     for col, what in (("device", "devices"), ("num_threads", "thread counts")):
         if done[col].nunique(dropna=True) > 1:
             notes.append(f"Completed runs ran on different {what} ({', '.join(sorted(map(str, done[col].dropna().unique())))}"
                          f"): train_s comparisons mix hardware.")
-    return notes
+    said = done[done["notes"].fillna("") != ""]
+    return notes + [f"{r}: {n}" for r, n in zip(said["run_id"][:MAX_LISTED], said["notes"])]

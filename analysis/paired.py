@@ -16,6 +16,7 @@ from scipy import stats as st
 
 from .describe import seeds_text
 from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, finite, t_interval
+from .timing import timing_usable
 
 EQUAL_FLOPS = "test_acc_at_equal_flops"
 PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
@@ -158,6 +159,9 @@ def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
             lost, untimed = p.loc[p["left_out"] == "no value", "seed"], int((p["left_out"] == "timing").sum())
             notes = [f"seed(s) {seeds_text(lost)} without a value in both arms" if len(lost) else "",
                      f"{untimed} pair(s) with untrusted timing left out" if untimed else ""]
+            if metric in TIMED and not timing_usable(len(ok), len(p)):
+                notes.append(f"wall-clock not compared: {len(ok)} of {len(p)} pairs have trusted timing")
+                ok = ok.iloc[0:0]
             res = paired_test(ok["value"].to_numpy(), ok["baseline_value"].to_numpy(), boot)
             notes.append(res.pop("note"))
             out.append(head | {"metric": metric, "seeds": seeds_text(ok["seed"]), **res,

@@ -14,6 +14,7 @@ from .loading import load
 from .output import folder, write_bytes
 from .paired import baselines, pair_values, paired_comparison
 from .stats import DEFAULT, Bootstrap, configurations, summarize
+from .timing import judge_timing
 
 ALPHA = 0.05  # the level of every test and verdict; the confidence of the intervals is the Bootstrap's
 
@@ -62,7 +63,7 @@ def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, bo
         raise NoRunsError(f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under "
                           f"{', '.join(map(str, paths))}")
     out = folder(Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis"))
-    runs, curves, tuned = loaded.runs, loaded.curves, [s.tuning for s in loaded.sweeps if s.tuning]
+    runs, curves, tuned = judge_timing(loaded.runs), loaded.curves, [s.tuning for s in loaded.sweeps if s.tuning]
     runs = runs.merge(target.reach(runs, curves, target.targets(runs, target_acc, target_fraction)), "left", "run_id")
     seconds = {"load": time.perf_counter() - t0}
     stats, pairs = summarize(runs, boot=boot), pair_values(runs, curves)

@@ -18,11 +18,13 @@ from typing import Any
 import pandas as pd
 
 from . import tables, tuning
+from .checks import listing
 from .describe import context, fmt_value, seeds_text
 from .loading import STATUSES, config_columns, key_columns
 from .output import write_bytes
 from .paired import EQUAL_FLOPS, WILCOXON_MIN_N, n_comparisons
 from .stats import MIN_SEEDS, configurations, context_names
+from .timing import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 
 TEMPLATE = Path(__file__).with_name("report.md.tmpl")
 
@@ -86,6 +88,30 @@ def _protocol(t: dict, runs: pd.DataFrame, configs: pd.DataFrame, tuned: list) -
         configs.iloc[0:0]
     parts += [t["budget"].substitute(n=len(budget), labels="; ".join(budget["label"]))] * bool(len(budget))
     return "\n\n".join(parts)
+
+
+def _speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
+    """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere."""
+    flops, secs = (paired[(paired["metric"] == m) & paired["baseline_id"].notna()] for m in ("train_flops", "train_s"))
+    if flops.empty:
+        return ""
+    share = flops["mean_config"] / flops["mean_baseline"] * 100
+    timed, untimed = secs[secs["n_pairs"] > 0], secs[secs["n_pairs"] == 0]
+    change = timed["mean_diff"] / timed["mean_baseline"] * 100
+    faster, slower = (int(((timed["p_holm"] < alpha) & (timed["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
+    clock = (f"Wall-clock, where it can be trusted ({len(timed)} of {len(secs)} configurations): {faster} faster and "
+             f"{slower} slower than standard training at Holm-adjusted p < {alpha:g}, their mean change "
+             f"{change.min():+.0f}% to {change.max():+.0f}% of its training seconds (each with its CI in the Cost "
+             f"table).") if len(timed) else ("Wall-clock timing is unusable here: no configuration has enough pairs "
+                                             "whose seconds can be trusted, so this report compares cost in FLOPs only.")
+    why = untimed["label"] + " (" + untimed["note"].str.extract(r"(\d+ of \d+)")[0] + " trusted)"
+    clock += (f" Not compared for {len(untimed)} configuration(s), too few pairs with trusted timing: {listing(why)}."
+              ) * bool(len(timed) and len(untimed))
+    eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
+    return t["speed"].substitute(
+        flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than standard training "
+              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=clock, factor=THROUGHPUT_FACTOR,
+        starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
 
 
 def _code(text: Any) -> str:
@@ -172,6 +198,7 @@ def build(result) -> str:
     return t["report"].substitute(
         context=context(done if len(done) else runs), glance=glance, blocks=blocks,
         headline=headline(paired, alpha, bool(tuned)), protocol=_protocol(t, runs, configs, tuned),
+        speed=_speed(t, paired, alpha),
         target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(result.target)))
         if len(result.target) else "",
         tuning=t["tuning"].substitute(metric=result.tuning["metric"].iloc[0], table=tables.markdown(tables.tuning(

@@ -39,9 +39,9 @@ def few_seeds(stats: pd.DataFrame) -> list[str]:
         who = f"every configuration ({len(group)})" if len(group) == len(acc) > 1 else listing(group["label"])
         notes.append(f"No completed runs: {who}." if n == 0 else f"One completed seed only: {who}. No standard "
                      f"deviation, confidence interval or test is possible (shown as '–')." if n == 1 else
-                     f"Only {n} completed seeds (< {MIN_SEEDS}): {who}. Intervals are wide, bootstrap intervals are too "
-                     f"narrow at this n (the t-intervals are the honest ones), and a test that finds no difference "
-                     f"says little.")
+                     f"Only {n} completed seeds (< {MIN_SEEDS}): {who}. Intervals are wide, bootstrap intervals are "
+                     f"too narrow at this n (the t-intervals are the honest ones), and a test that finds no "
+                     f"difference says little.")
     return notes
 
 
@@ -63,14 +63,15 @@ def pairing(paired: pd.DataFrame) -> list[str]:
 def timing(done: pd.DataFrame) -> list[str]:
     """Completed runs whose seconds cannot be compared (``timing``), counted by reason; mixed thread counts."""
     flagged = done[done["timing_flag"].fillna("") != ""] if "timing_flag" in done else done.iloc[0:0]
-    kinds = {k: int(flagged["timing_flag"].str.contains(k).sum()) for k in ("batch", "throughput", "starved", "resumed")
+    kinds = {k: int(flagged["timing_flag"].str.contains(k).sum()) for k in ("batch", "throughput", "starved", "resumed", "too few")
              } if len(flagged) else {}
     mixed = done[done["thread_counts"].fillna("").str.contains(",")]
-    return [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared (" + ", ".join(
+    notes = [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared (" + ", ".join(
         f"{n} {k}" for k, n in kinds.items() if n) + "; runs.csv's timing_flag says which and why): every wall-clock "
-        "statistic leaves them out (see 'Speed')."] * bool(len(flagged)) + [
-        f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits of their "
-        f"results may differ): {listing(mixed['run_id'] + ' (' + mixed['thread_counts'] + ' threads)')}."] * bool(len(mixed))
+        "statistic leaves them out (see 'Speed')."] if len(flagged) else []
+    which = listing(mixed["run_id"] + " (" + mixed["thread_counts"] + " threads)")
+    return notes + [f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits "
+                    f"of their results may differ): {which}."] * bool(len(mixed))
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
@@ -79,8 +80,8 @@ def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFra
     done, bad, unknown, dups = (runs[m] for m in (runs["in_stats"], runs["status"] != "completed",
                                                   runs["config_id"].isna(), runs["note"].notna()))
     notes = ["No completed runs: there is nothing to compute statistics on."] * done.empty
-    notes += [f"{len(bad)} of {len(runs)} runs excluded from the statistics: " + ", ".join(
-        f"{n} {s}" for s, n in bad["status"].value_counts().items()) + " (see the table of problem runs)."] * bool(len(bad))
+    notes += [f"{len(bad)} of {len(runs)} runs excluded from the statistics: " + ", ".join(f"{n} {s}" for s, n in bad[
+        "status"].value_counts().items()) + " (see the table of problem runs)."] * bool(len(bad))
     notes += [f"{len(unknown)} run(s) without a readable config cannot be assigned to a configuration: "
               f"{listing(unknown['run_id'])}."] * bool(len(unknown))
     notes += [f"{len(dups)} completed run(s) repeat a configuration and seed already counted: " + listing(
@@ -94,7 +95,7 @@ def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFra
     notes += few_seeds(stats) + timing(done) + (pairing(paired) if len(paired) else [])
     for col, what in (("device", "devices"), ("num_threads", "thread counts")):
         if done[col].nunique(dropna=True) > 1:
-            notes.append(f"Completed runs ran on different {what} ({', '.join(sorted(map(str, done[col].dropna().unique())))}"
-                         f"): train_s comparisons mix hardware.")
+            values = ", ".join(sorted(map(str, done[col].dropna().unique())))
+            notes.append(f"Completed runs ran on different {what} ({values}): train_s comparisons mix hardware.")
     said = done[done["notes"].fillna("") != ""]
     return notes + [f"{r}: {n}" for r, n in zip(said["run_id"][:MAX_LISTED], said["notes"])]

@@ -64,8 +64,9 @@ def _curves(inp: Inputs, width: float, y: str, ylabel: str, x: str = "epoch", xl
             sns.lineplot(std, x="x", y="value", color=STANDARD, ls="--", errorbar=inp.boot.interval, ax=ax, label=shown)
         room = int(width / len(axes[0]) * 72 / (0.55 * FontProperties(size=matplotlib.rcParams["axes.titlesize"])
                                                 .get_size_in_points()))  # characters a title line has room for
-        ax.set(title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols), xlabel=xlabel.format(unit=unit), yscale="log" if logy else
-               "linear", ylabel="\n".join(filter(None, [inp.where.get(k), ylabel])) if j == 0 else "")
+        ax.set(title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols), xlabel=xlabel.format(unit=unit),
+               yscale="log" if logy else "linear")
+        ax.set_ylabel("\n".join(filter(None, [inp.where.get(k), ylabel])) if j == 0 else "")
         ax.legend(frameon=False, loc="upper right" if logy else "lower right")
     return fig
 

@@ -61,8 +61,9 @@ def blocks(inp: Inputs, width: float) -> tuple[Figure, dict]:
     ctxs = list(dict.fromkeys(d["context_id"]))
     fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
     for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
-        sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]), ax=axes[i, j],
-                      native_scale=True, dodge=0.2, legend=i + j == 0, **POINTS | {"errorbar": inp.boot.interval})
+        sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]),
+                      ax=axes[i, j], native_scale=True, dodge=0.2, legend=i + j == 0,
+                      **POINTS | {"errorbar": inp.boot.interval})
         _standard(axes[i, j], inp, k) if i == 0 else axes[i, j].axhline(100, color=STANDARD, ls="--", lw=1)
         axes[i, j].set(xticks=sorted(d["K"].unique()), xlabel="blocks (K)", title=inp.where.get(k, "") * (i == 0),
                        ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i])
@@ -83,9 +84,10 @@ def frequency_data(inp: Inputs) -> pd.DataFrame:
     others = [c for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits") if
               c in alt and alt[c].nunique() > 1]
     line = [", ".join(["every N batches" if r["unit"] == "batch" else f"every N {r['unit']}s (= N × {fmt_value(s)} "
-                       f"steps)", *(f"{c}={fmt_value(r[c])}" for c in others)]) for r, s in zip(alt.to_dict("records"), spe)]
-    alt = alt.assign(line=line, acc=alt["final_test_acc"] * 100, period=alt["every"].astype(float).to_numpy() * np.where(
-        alt["unit"] == "batch", 1, spe)) if len(alt) else alt.assign(period=[], line=[], acc=[])
+                       f"steps)", *(f"{c}={fmt_value(r[c])}" for c in others)])
+            for r, s in zip(alt.to_dict("records"), spe)]
+    alt = alt.assign(line=line, acc=alt["final_test_acc"] * 100, period=alt["every"].astype(float).to_numpy()
+                     * np.where(alt["unit"] == "batch", 1, spe)) if len(alt) else alt.assign(period=[], line=[], acc=[])
     alt = alt[np.isfinite(alt["period"])]
     return alt[alt.groupby("context_id")["period"].transform("nunique") > 1]
 
@@ -101,7 +103,8 @@ def frequency(inp: Inputs, width: float) -> tuple[Figure, dict]:
         ticks = sorted(d.loc[d["context_id"] == k, "period"].unique())
         ax.set_xticks(ticks, map(fmt_value, ticks), minor=False)
         ax.minorticks_off()
-        ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)", title=inp.where.get(k))
+        ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)",
+               title=inp.where.get(k))
         ax.legend(frameon=False)
     return fig, {}
 

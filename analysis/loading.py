@@ -72,7 +72,7 @@ class Loaded:
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Every folder under ``root`` (itself included) with ``.hydra/config.yaml``, ``summary.json`` or ``metrics.csv``."""
+    """Every folder under ``root`` (itself included) with .hydra/config.yaml, summary.json or metrics.csv."""
     found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in root.rglob(name) if p.is_file()}
     found |= {p.parent.parent for p in root.rglob("config.yaml") if p.parent.name == ".hydra" and p.is_file()}
     return sorted(d for d in found if ".hydra" not in d.relative_to(root).parts)
@@ -85,18 +85,30 @@ def read_sweep(folder: Path) -> SweepInfo:
             tree = read_yaml(folder / MULTIRUN_FILE) or {}
             hydra = tree.get("hydra") or {}
             given = hydra.get("overrides") or {}
-            task = [o for o in given.get("hydra") or [] if not str(o).startswith("hydra.mode")] + (given.get("task") or [])
+            task = [o for o in given.get("hydra") or [] if not str(o).startswith("hydra.mode")] + list(
+                given.get("task") or [])
             info.command = " ".join(["af-train", "--multirun", *map(shlex.quote, map(str, task))])
             info.sweeper = {k: v for k, v in (hydra.get("sweeper") or {}).items()
                             if k != "_target_" and v not in (None, {}, [])} or None
             info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
         if (folder / TUNING_FILE).is_file():
             info.tuning = json.loads((folder / TUNING_FILE).read_text(encoding="utf-8"))
-            if not isinstance(info.tuning, dict) or not isinstance(info.tuning.get("arms"), dict):
-                raise ValueError("tuning.json has no arms")
+            if not tuning_layout(info.tuning):
+                raise ValueError("tuning.json: not the documented layout (grid, arms with trials and chosen)")
     except Exception as e:  # noqa: BLE001 - a launch record is context, never a reason to stop
         info.tuning, info.error = None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[-1]}"
     return info
+
+
+def tuning_layout(t: Any) -> bool:
+    """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values and a choice."""
+    arms = t.get("arms") if isinstance(t, dict) else None
+    if not (isinstance(arms, dict) and isinstance(t.get("grid"), dict)
+            and all(isinstance(v, list) for v in t["grid"].values())):
+        return False
+    return all(isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
+               and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
+               for a in arms.values())
 
 
 def roles(sweeps: list[SweepInfo]) -> dict[Path, tuple[str, str]]:
@@ -135,7 +147,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     budget = key.pop("budget") if "budget" in key else pd.Series(None, index=key.index, dtype=object)
     key["budget"] = budget.where(~(std & budget.eq("standard")), None)  # the same computation as no budget
     where = key[context_columns(keys)].assign(budget=[b if isinstance(b, (int, float)) else None for b in budget])
-    where.loc[runs["role"].eq("final"), [c for c in tuned if c in where]] = None  # a final run's tuned keys are its arm's
+    where.loc[runs["role"].eq("final"), [c for c in tuned if c in where]] = None  # tuned per arm: not shared
     runs["config_id"] = [digest(k) if ok else None for k, ok in zip(key.to_dict("records"), known)]
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
     runs["strategy_label"] = [strategy_label(r) if ok else None for r, ok in zip(runs.to_dict("records"), known)]
@@ -180,10 +192,12 @@ def load(paths: Sequence[Path | str]) -> Loaded:
     roots = [Path(p).expanduser().resolve() for p in paths]
     for p, root in zip(paths, roots):
         if not root.is_dir():
-            raise NotADirectoryError(f"not a folder: {p}") if root.exists() else FileNotFoundError(f"no such folder: {p}")
+            raise NotADirectoryError(f"not a folder: {p}") if root.exists() else \
+                FileNotFoundError(f"no such folder: {p}")
     rows, metrics, sweeps = {}, {}, []
     for root in roots:
-        sweeps += [read_sweep(f) for f in sorted({p.parent for n in (MULTIRUN_FILE, TUNING_FILE) for p in root.rglob(n)})]
+        sweeps += [read_sweep(f) for f in sorted({p.parent for n in (MULTIRUN_FILE, TUNING_FILE)
+                                                  for p in root.rglob(n)})]
         for run_dir in (d for d in find_run_dirs(root) if str(d) not in rows):
             row, metrics[str(run_dir)] = read_run(run_dir)
             job = run_dir.relative_to(root).as_posix()

@@ -44,7 +44,8 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     if n < 2:
         return res | {"note": "one pair: no CI, sd, t-test, Wilcoxon or d_z"}
     sd = res["sd_diff"] = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give 1e-17
-    res.update(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"), (*bootstrap_ci(d, boot), *t_interval(d, boot.confidence))))
+    res.update(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
+                   (*bootstrap_ci(d, boot), *t_interval(d, boot.confidence))))
     notes, nonzero = [], int(np.count_nonzero(d))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

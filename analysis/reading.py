@@ -70,7 +70,8 @@ def read_metrics(path: Path) -> pd.DataFrame:
                 raise ValueError(f"line {bad.argmax() + 2}: {col}={raw[col][bad.argmax()]!r} is not a number") from None
         raise ValueError(str(e).replace("Error tokenizing data. C error: ", "")) from None
     if (wrong := frame["epoch"].to_numpy() != range(1, len(frame) + 1)).any():
-        raise ValueError(f"line {wrong.argmax() + 2}: epoch {frame['epoch'][wrong.argmax()]}, expected {wrong.argmax() + 1}")
+        i = int(wrong.argmax())
+        raise ValueError(f"line {i + 2}: epoch {frame['epoch'][i]}, expected {i + 1}")
     return frame.reindex(columns=[*c.METRICS_COLUMNS, *(col for col in frame if col not in c.METRICS_COLUMNS)])
 
 
@@ -86,14 +87,16 @@ def read_summary(path: Path) -> dict:
 
 
 def short(value: Any) -> str:
-    return (text := repr(value)) if len(text) <= 40 else text[:37] + "..."
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def interpolations(tree: Any, prefix: str = "") -> dict[str, str]:
     """Dotted key -> text of every value that needs an interpolation resolved (``${...}``)."""
     if isinstance(tree, (dict, list)):
         items = tree.items() if isinstance(tree, dict) else ((None, v) for v in tree)
-        return {k: v for key, sub in items for k, v in interpolations(sub, prefix + f"{key}." * (key is not None)).items()}
+        return {k: v for key, sub in items
+                for k, v in interpolations(sub, prefix if key is None else f"{prefix}{key}.").items()}
     return {prefix[:-1]: tree} if isinstance(tree, str) and "${" in tree else {}
 
 
@@ -109,9 +112,9 @@ def flatten_config(config: dict, resolved: Optional[dict] = None, hidden: tuple 
     cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
             if affects_results(k) and k not in hidden}
     resolved, model = resolved or {}, config.get("model") if isinstance(config.get("model"), dict) else {}
-    starts = next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"), [model.get("split")],
-                               [cols["depth"] // 2] if isinstance(cols.get("depth"), int) else None)
-                   if isinstance(s, list) and s and None not in s), None)
+    depth = [cols["depth"] // 2] if isinstance(cols.get("depth"), int) else None
+    starts = next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
+                               [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
     if starts:
         cols |= {"split": starts[0] if len(starts) == 1 else None, "n_blocks": len(starts) + 1,
                  "splits": ",".join(map(fmt_value, starts)) if len(starts) > 1 else None}
@@ -187,9 +190,10 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     row["overrides"] = " ".join(map(str, overrides)) if isinstance(overrides, list) else None
     resolved = (summary or {}).get("resolved") if isinstance((summary or {}).get("resolved"), dict) else {}
     row |= flatten_config(config, resolved, hidden) if config else {}
-    row["seed"] = (summary or {}).get("seed") if is_missing(row.get("seed")) else row["seed"]
-    if not is_missing(row["seed"]) and not is_int(row["seed"]):
-        problems.append(f"seed={short(row.pop('seed'))} is not an integer")
+    seed = next((v for v in ((config or {}).get("seed"), (summary or {}).get("seed")) if v is not None), None)
+    row["seed"] = seed if is_int(seed) else None  # as read, before flattening made a list text
+    if seed is not None and not is_int(seed):
+        problems.append(f"seed={short(seed)} is not an integer")
     n = len(metrics) if metrics is not None else 0
     status, counts = (summary or {}).get("status", "incomplete"), (summary or {}).get("thread_counts")
     if summary is not None:
@@ -204,7 +208,8 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
                 "notes") or []))}
     else:
         of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
-        row |= {"epochs_completed": n, "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
+        row |= {"epochs_completed": n,
+                "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
     if metrics is not None:
         problems += metric_problems(metrics, status == c.COMPLETED)
         counts = counts if isinstance(counts, list) else sorted(metrics["threads"].dropna().astype(int).unique())

@@ -40,21 +40,22 @@ def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
     rows = mine[mine["p_holm"].notna()]
     same = mine[mine["p_holm"].isna() & (mine["n_pairs"] >= 2) & (mine["sd_diff"] == 0) & (mine["mean_diff"] != 0)]
     constant = (f" {len(same)} configuration(s) differ from standard training by the same amount on every seed "
-                f"({', '.join(same['label'])}): no test applies, see the table.") * bool(len(same))
+                f"({', '.join(same['label'])}): no test applies, see the table.") if len(same) else ""
     if rows.empty:
-        return f"{what}:{constant}" * bool(constant)
-    low, high = (int(((rows["p_holm"] < alpha) & (rows["mean_diff"] * s > 0)).sum()) for s in (-1, 1))
+        return f"{what}:{constant}" if constant else ""
+    low, high = (int(((rows["p_holm"] < alpha) & (rows["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
     rest, n = len(rows) - low - high, rows["n_pairs"]
-    return (f"{what}: of {len(rows)} configuration(s) compared with standard training ("
-            + (f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}") + f" paired seeds each), {high} higher "
-            f"and {low} lower at Holm-adjusted p < {alpha:g} (paired t-test)" + (
-                f"; for the other {rest}, these seeds detect no difference, which is not evidence that there is none."
-                if rest else ".") + f" With fewer than {MIN_SEEDS} seeds, treat this as tentative." * bool(
-                n.min() < MIN_SEEDS) + constant)
+    seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
+    text = (f"{what}: of {len(rows)} configuration(s) compared with standard training ({seeds} paired seeds each), "
+            f"{high} higher and {low} lower at Holm-adjusted p < {alpha:g} (paired t-test)")
+    text += (f"; for the other {rest}, these seeds detect no difference, which is not evidence that there is none."
+             if rest else ".")
+    return text + (f" With fewer than {MIN_SEEDS} seeds, treat this as tentative." if n.min() < MIN_SEEDS else "") \
+        + constant
 
 
 def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
-    """One sentence with numbers: does any configuration beat standard training, and by how much is the best off."""
+    """One sentence with numbers: does any configuration beat standard training, and how far off is the best."""
     views = {m: paired[(paired["metric"] == m) & (paired["n_pairs"] > 0)] for m in ("final_test_acc", EQUAL_FLOPS)}
     if views["final_test_acc"].empty:
         return ""
@@ -102,8 +103,9 @@ def _speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
     clock = (f"Wall-clock, where it can be trusted ({len(timed)} of {len(secs)} configurations): {faster} faster and "
              f"{slower} slower than standard training at Holm-adjusted p < {alpha:g}, their mean change "
              f"{change.min():+.0f}% to {change.max():+.0f}% of its training seconds (each with its CI in the Cost "
-             f"table).") if len(timed) else ("Wall-clock timing is unusable here: no configuration has enough pairs "
-                                             "whose seconds can be trusted, so this report compares cost in FLOPs only.")
+             f"table).") if len(timed) else ("Wall-clock timing is unusable here: no configuration has enough "
+                                             "pairs whose seconds can be trusted, so this report compares cost in "
+                                             "FLOPs only.")
     why = untimed["label"] + " (" + untimed["note"].str.extract(r"(\d+ of \d+)")[0] + " trusted)"
     clock += (f" Not compared for {len(untimed)} configuration(s), too few pairs with trusted timing: {listing(why)}."
               ) * bool(len(timed) and len(untimed))
@@ -194,7 +196,8 @@ def build(result) -> str:
     figures = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(
         ci=result.boot.describe().split(" (")[0], **f.facts) + f"* (vector: `figures/{f.svg.name}`, "
         f"`figures/{f.pdf.name}`)" for f in result.figures]
-    figures += ["Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped)] * bool(result.skipped)
+    if result.skipped:
+        figures.append("Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped))
     return t["report"].substitute(
         context=context(done if len(done) else runs), glance=glance, blocks=blocks,
         headline=headline(paired, alpha, bool(tuned)), protocol=_protocol(t, runs, configs, tuned),
@@ -247,8 +250,9 @@ def to_html(md: str, folder: Path) -> str:
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[2:].split("\n- ")) + "</ul>")
         else:
             out.append("<p>" + re.sub(r"^\*(.*?)\*", r"<em>\1</em>", _inline(b)) + "</p>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(md.split(chr(10))[0][2:])}'
-            f"</title><style>{CSS}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+    title = html.escape(md.split("\n", 1)[0][2:])
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
+            "</head><body>\n" + "\n".join(out) + "\n</body></html>\n")
 
 
 def write(result) -> tuple[Path, Path]:

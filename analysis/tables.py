@@ -52,7 +52,8 @@ def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:
 def escape(text: str) -> str:
     """Text as LaTeX, its special characters made literal."""
     subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$", "×": r"$\times$"}
+            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$",
+            "×": r"$\times$"}
     return re.sub("|".join(map(re.escape, subs)), lambda m: subs[m.group()], text)
 
 
@@ -93,14 +94,15 @@ def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dic
                      "p (Holm), FLOPs": p_text(e["p_holm"]) if e is not None else "",
                      "FLOPs (% of standard)": (100.0 if std else flops.get(cid) / flops.get(p["baseline_id"]) * 100,
                                                *NONE[1:]) if std or p is not None else ""})
-    return pd.DataFrame(rows), {"test accuracy (%)": Col(100, best="max"), "FLOPs (% of standard)": Col(1, 1, best="min"),
-                                **dict.fromkeys(("vs standard, equal epochs (pp)", "vs standard, equal FLOPs (pp)"),
-                                                Col(100, signed=True, best="max"))}
+    diff = Col(100, signed=True, best="max")
+    return pd.DataFrame(rows), {"test accuracy (%)": Col(100, best="max"), "vs standard, equal epochs (pp)": diff,
+                                "vs standard, equal FLOPs (pp)": diff, "FLOPs (% of standard)": Col(1, 1, best="min")}
 
 
 PER_CONFIG = (("final_test_acc", "final test acc (%)", Col(100, best="max")),
               ("test_acc_at_best_val", "test acc at best val epoch (%)", Col(100, best="max")),
-              ("best_test_acc", "best test acc (%)", Col(100, best="max")), ("train_s", "train time (s)", Col(best="min")),
+              ("best_test_acc", "best test acc (%)", Col(100, best="max")),
+              ("train_s", "train time (s)", Col(best="min")),
               ("train_flops", "train {unit}", Col(1, 3, best="min")), ("epochs_to_90pct", "epochs to 90%", Col(1, 1)),
               ("loss_std", "loss std", Col(1, 4)))
 
@@ -108,7 +110,7 @@ PER_CONFIG = (("final_test_acc", "final test acc (%)", Col(100, best="max")),
 def per_config(stats: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """mean ± sd [CI] of every metric some configuration has, one row per configuration."""
     scale, unit = flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
-    shown = [(m, name.format(unit=unit), Col(col.scale / scale, col.digits, best=col.best) if m == "train_flops" else col)
+    shown = [(m, name.format(unit=unit), Col(1 / scale, col.digits, best=col.best) if m == "train_flops" else col)
              for m, name, col in PER_CONFIG if (stats.loc[stats["metric"] == m, "n"] > 0).any()]
     rows = []
     for _, g in stats.groupby("config_id", sort=False):

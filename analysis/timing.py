@@ -39,8 +39,9 @@ def _values(runs: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not) for
-    every completed run; the throughput median is its configuration's, over completed runs."""
+    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not): each completed
+    run against its configuration's median throughput and its own CPU share, then each configuration as a
+    whole (``timing_usable`` over its runs)."""
     runs = runs.copy()
     flops, wall = _values(runs, "train_flops"), _values(runs, "train_s")
     speed = np.where(wall > 0, flops / np.where(wall > 0, wall, 1), np.nan)
@@ -66,6 +67,11 @@ def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
         if len(counts[i]) > 1:
             why.append(f"ran under {' and '.join(counts[i])} threads (resumed under another count)")
         flags.append("; ".join(why))
-    runs["timing_flag"] = flags
-    runs["timing_ok"] = runs["in_stats"] & (runs["timing_flag"] == "") & np.isfinite(wall)
-    return runs
+    ok = runs["in_stats"].to_numpy(dtype=bool) & (np.array(flags) == "") & np.isfinite(wall)
+    for cid in runs.loc[runs["in_stats"], "config_id"].unique():  # a configuration is judged as a whole too
+        mine = runs["in_stats"].to_numpy(dtype=bool) & (runs["config_id"] == cid).to_numpy()
+        if not timing_usable(n := int(ok[mine].sum()), int(mine.sum())):
+            for i in np.flatnonzero(mine & ok):
+                flags[i] = f"too few trusted runs in its configuration ({n} of {int(mine.sum())})"
+            ok[mine] = False
+    return runs.assign(timing_flag=flags, timing_ok=ok)

@@ -456,7 +456,9 @@ def test_missing_and_noisy_runs_are_warned(sweep, tmp_path):
         write_run(tmp_path / "busy", make_config(seed), 0.9, epoch_s=epoch_s)
     runs = judge_timing(analysis.load_runs([tmp_path / "busy"]))  # 2x and 15x from the median seed's throughput
     notes = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), analysis.paired_comparison(runs))
-    assert "Timing: the seconds of 2 of 3 completed runs cannot be compared (2 throughput; " in "\n".join(notes)
+    # the third seed alone is too few to stand for the configuration's timing
+    assert "Timing: the seconds of 3 of 3 completed runs cannot be compared (2 throughput, 1 too few; " in \
+        "\n".join(notes)
 
 
 def test_frequency_axis_counts_optimizer_steps(sweep):
@@ -547,7 +549,7 @@ def test_one_seed_gives_nan_not_a_crash(tmp_path):
     p = by_label(result.paired, "alternating/batch every 1", "final_test_acc")
     assert p["n_pairs"] == 1 and p["mean_diff"] == pytest.approx(0.02) and math.isnan(p["p_ttest"])
     assert math.isnan(p["d_z"]) and math.isnan(p["ci_low"]) and "one pair" in p["note"]
-    assert len(result.figures) == 8, result.skipped
+    assert len(result.figures) == 6 and {"compute_time", "train_time"} <= dict(result.skipped).keys()
     md = _check_report(tmp_path, len(result.figures))
     assert "One completed seed only: every configuration (3)" in md and md.startswith(
         "# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 1 seed per configuration\n")

@@ -104,3 +104,7 @@ def test_cpu_share_and_departure_by_hand():
                           "thread_counts": [None], "num_threads": [2], "train_cpu_s": [1.1]})
     judged = timing.judge_timing(frame)  # 1.1 of 2 thread-seconds: 55%, starved
     assert judged["timing_flag"].iloc[0] == "starved of CPU: 55% of wall time x 2 thread(s) computing"
+    four = pd.concat([frame] * 4, ignore_index=True).assign(train_cpu_s=[1.1, 1.1, 2.0, 2.0])  # two starved of four
+    judged = timing.judge_timing(four)  # two trusted runs are too few to stand for the configuration
+    assert not judged["timing_ok"].any()
+    assert list(judged["timing_flag"][2:]) == ["too few trusted runs in its configuration (2 of 4)"] * 2

@@ -64,7 +64,10 @@ def blocks(inp: Inputs, width: float) -> tuple[Figure, dict]:
         sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]),
                       ax=axes[i, j], native_scale=True, dodge=0.2, legend=i + j == 0,
                       **POINTS | {"errorbar": inp.boot.interval})
-        _standard(axes[i, j], inp, k) if i == 0 else axes[i, j].axhline(100, color=STANDARD, ls="--", lw=1)
+        if i == 0:
+            _standard(axes[i, j], inp, k)
+        else:
+            axes[i, j].axhline(100, color=STANDARD, ls="--", lw=1)
         axes[i, j].set(xticks=sorted(d["K"].unique()), xlabel="blocks (K)", title=inp.where.get(k, "") * (i == 0),
                        ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i])
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -1,16 +1,14 @@
 """Analysis of alternating-freeze runs: statistics across seeds, paired comparisons with standard
 training, figures and a report, from the files each run writes (README, "Results on disk").
 
-Reads only those files; importing this package never imports torch or the training code, and
-imports pandas/scipy only when a name below is first used (so the Hydra callback and the
-command line start fast).
+Importing this package never imports torch or the training code (only the results contract), and
+imports pandas/scipy only when a name below is first used, so the callback and the CLI start fast.
 
     import analysis
     runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
-    stats = analysis.summarize(runs)            # per configuration: n, mean, std, bootstrap CI of the mean
-    curves = analysis.load_curves([...])
+    stats = analysis.summarize(runs)                   # per configuration: n, mean, std, CI of the mean
     paired = analysis.paired_comparison(runs, curves)  # vs standard training on matched seeds
-    result = analysis.analyze([...], out="...") # everything, written to disk (what af-analyze runs)
+    result = analysis.analyze([...], out="...")        # everything, written to disk (what af-analyze runs)
 """
 from __future__ import annotations
 
@@ -20,7 +18,7 @@ from typing import Any
 _API = {
     "checks": ("collect_warnings",),
     "loading": ("STATUSES", "Loaded", "load", "load_runs", "load_curves"),
-    "paired": ("EQUAL_FLOPS", "PAIRED_METRICS", "holm", "paired_comparison", "paired_test"),
+    "paired": ("EQUAL_FLOPS", "PAIRED_METRICS", "holm", "pair_values", "paired_comparison", "paired_test"),
     "pipeline": ("AnalysisResult", "NoRunsError", "analyze"),
     "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "curve_summary", "summarize",
               "t_interval"),
@@ -32,8 +30,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    globals()[name] = value
+    value = globals()[name] = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     return value
 
 

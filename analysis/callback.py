@@ -1,7 +1,7 @@
 """Hydra callback: analyse a sweep as soon as it ends (``hydra.callbacks.analyze``).
 
-The sweep's results matter more than their analysis: this callback logs a warning and returns
-when anything goes wrong, it never raises into Hydra.
+The sweep's results matter more than their analysis: this callback logs a warning and returns when
+anything goes wrong; it never raises into Hydra.
 """
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class AnalyzeCallback(Callback):
-    """Runs ``analysis.analyze`` on ``hydra.sweep.dir`` (into ``out``, default that folder) at the end
-    of a multirun."""
+    """Runs ``analysis.analyze`` on ``hydra.sweep.dir`` (into ``out``, default that folder) after a multirun."""
 
     def __init__(self, enabled: bool = True, out: Optional[str] = None) -> None:
-        self.enabled = enabled
-        self.out = out
+        self.enabled, self.out = enabled, out
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
@@ -29,9 +27,9 @@ class AnalyzeCallback(Callback):
         try:
             from .pipeline import analyze
 
-            sweep_dir = Path(str(config.hydra.sweep.dir))
-            out = Path(self.out) if self.out else sweep_dir
-            result = analyze([sweep_dir], out, command=f"af-analyze {sweep_dir}" + (f" --out {out}" if self.out else "")
+            sweep = Path(str(config.hydra.sweep.dir))
+            out = Path(self.out) if self.out else sweep
+            result = analyze([sweep], out, command=f"af-analyze {sweep}" + (f" --out {out}" if self.out else "")
                              + "  (run by analysis.callback.AnalyzeCallback at the end of the sweep)")
             for w in result.warnings:
                 log.warning("analysis: %s", w)

@@ -7,53 +7,79 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+EXAMPLES = """examples:
+  af-analyze outputs/multirun/frequency/2026-11-25_10-00-00         # into that folder
+  af-analyze outputs/multirun/split/* --out outputs/analysis/split   # several sweeps, one report
+  af-analyze SWEEP --latex                                          # also tables/*.tex (booktabs)
+  af-analyze SWEEP --ci-method bca --confidence 0.9 --alpha 0.01
+
+Docs: README.md, section "Analysis" (every output file, and what each statistic means)."""
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="af-analyze",
-        description="Statistics, figures and a report for sweeps of alternating-freeze runs. Searches each "
-                    "folder recursively for run folders and writes runs.csv, curves.csv, stats.csv, paired.csv, "
-                    "figures/ and report.md/report.html.")
+        prog="af-analyze", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Statistics, figures and a report for sweeps of alternating-freeze runs: every configuration "
+                    "against standard training\non matched seeds, at equal epochs and at equal FLOPs. Reads the run "
+                    "folders below each SWEEP_DIR, never the training code.")
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="sweep (or run) folder(s) to analyse")
     p.add_argument("--out", help="output folder (default: the folder given, or ./outputs/analysis for several)")
+    p.add_argument("--latex", action="store_true", help="also write tables/*.tex: booktabs LaTeX of the at-a-glance "
+                                                        "and per-configuration tables")
+    p.add_argument("--confidence", type=float, default=0.95,
+                   help="level of every confidence interval and band (default 0.95); does not change the tests")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="level of the tests behind every verdict, Holm-adjusted (default 0.05); does not change the "
+                        "intervals")
+    p.add_argument("--target", type=float, metavar="ACC",
+                   help="accuracy of the time-to-target view, a fraction (default: --target-fraction of standard "
+                        "training's mean final validation accuracy, per setting)")
+    p.add_argument("--target-fraction", type=float, default=0.95, metavar="F",
+                   help="the default target as a fraction of standard training's accuracy (default 0.95)")
     p.add_argument("--ci-method", choices=("percentile", "bca"), default="percentile",
-                   help="bootstrap confidence interval method (default: percentile)")
-    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (0.95)")
-    p.add_argument("--resamples", type=int, default=9999, help="bootstrap resamples per interval (9999)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (0)")
+                   help="bootstrap interval method (default percentile; BCa is unstable at few seeds)")
+    p.add_argument("--resamples", type=int, default=9999, help="bootstrap resamples per interval (default 9999)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     p.add_argument("--no-figures", action="store_true", help="tables and reports only")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return p
 
 
+def _fail(message: str, code: int = 2) -> int:
+    print(f"af-analyze: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser().parse_args(argv)
-    if not 0 < args.confidence < 1:
-        print(f"af-analyze: error: --confidence={args.confidence}: must lie strictly between 0 and 1", file=sys.stderr)
-        return 2
+    for name, one in (("confidence", False), ("alpha", False), ("target", True), ("target_fraction", True)):
+        value = getattr(args, name)  # a target may be 1 (every prediction right), a level may not
+        if value is not None and not (0 < value < 1 or one and value == 1):
+            return _fail(f"--{name.replace('_', '-')}={value}: must lie " + ("in (0, 1]" if one else
+                                                                             "strictly between 0 and 1"))
     if args.resamples < 1:
-        print(f"af-analyze: error: --resamples={args.resamples}: must be at least 1", file=sys.stderr)
-        return 2
+        return _fail(f"--resamples={args.resamples}: must be at least 1")
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
         if not Path(folder).is_dir():
-            why = "not a folder" if Path(folder).exists() else "no such folder"
-            print(f"af-analyze: error: {why}: {folder}", file=sys.stderr)
-            return 2
+            return _fail(f"{'not a folder' if Path(folder).exists() else 'no such folder'}: {folder}")
+    from .output import OutputError
     from .pipeline import NoRunsError, analyze
     from .stats import Bootstrap
 
     boot = Bootstrap(confidence=args.confidence, method=args.ci_method, n_resamples=args.resamples, seed=args.seed)
     command = " ".join(["af-analyze", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     try:
-        result = analyze(args.sweep_dirs, args.out, boot=boot, figures=not args.no_figures, command=command)
+        result = analyze(args.sweep_dirs, args.out, boot=boot, alpha=args.alpha, target_acc=args.target,
+                         target_fraction=args.target_fraction, figures=not args.no_figures, latex=args.latex,
+                         command=command)
     except (FileNotFoundError, NotADirectoryError, NoRunsError) as e:
-        print(f"af-analyze: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
+    except OutputError as e:
+        return _fail(str(e), 1)
     if not args.quiet:
-        counts = result.runs["status"].value_counts()
-        print(f"af-analyze: {len(result.runs)} runs (" + ", ".join(f"{n} {s}" for s, n in counts.items())
-              + f"), {result.runs['config_id'].nunique()} configurations, {len(result.figures)} figures "
-              f"in {result.seconds['total']:.1f}s")
+        counts = ", ".join(f"{n} {s}" for s, n in result.runs["status"].value_counts().items())
+        print(f"af-analyze: {len(result.runs)} runs ({counts}), {result.runs['config_id'].nunique()} configurations, "
+              f"{len(result.figures)} figures in {result.seconds['total']:.1f}s")
         for w in result.warnings:
             print(f"warning: {w}")
         for name, reason in result.skipped:

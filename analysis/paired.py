@@ -1,9 +1,8 @@
 """Paired comparisons with standard training: same seeds, same data, every other setting equal.
 
-Pairing by seed removes the seed-to-seed variation both arms share (same initial weights, same
-batch order), so a difference of a fraction of a point can be seen with a handful of seeds. Two
-views: at equal epochs (the summary.json numbers) and at equal training FLOPs (accuracy read off
-both learning curves at the budget of the cheaper arm), because a frozen half costs less per step.
+Pairing by seed removes the variation both arms share (initial weights, batch order), so a fraction of a
+point shows with a handful of seeds. Accuracy at equal epochs, and at equal training FLOPs (a frozen block
+costs less per step). ``pair_values`` is every pair (pairs.csv); ``paired_comparison`` its statistics.
 """
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ import pandas as pd
 from scipy import stats as st
 
 from .describe import seeds_text
-from .stats import DEFAULT, Bootstrap, bootstrap_ci, configurations, floats, t_interval
+from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, finite, t_interval
+from .timing import timing_usable
 
 EQUAL_FLOPS = "test_acc_at_equal_flops"
 PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
@@ -28,175 +28,151 @@ PAIRED_COLUMNS = ["config_id", "label", "baseline_id", "baseline_label", "metric
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict[str, Any]:
-    """Mean, bootstrap CI, t-interval, paired t-test, Wilcoxon test and d_z of ``a - b`` (see
-    ``paired_comparison``); whatever ``n`` cannot support is NaN and named in ``note``."""
+    """Mean, bootstrap CI, t-interval, paired t-test, Wilcoxon test and d_z of ``a - b``; what ``n`` cannot
+    support is NaN and named in ``note``."""
     # Accuracies are k / n_test: differences equal on paper differ in their last bits, which would
     # turn a constant shift into t ~ 1e14 and hide ties from Wilcoxon. Rounded, they are equal again.
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = np.round(a - b, 12)
     n = d.size
-    res: dict[str, Any] = {"n_pairs": n, "mean_config": math.nan, "mean_baseline": math.nan,
-                           "mean_diff": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                           "t_ci_low": math.nan, "t_ci_high": math.nan, "sd_diff": math.nan,
-                           "t": math.nan, "df": n - 1 if n else 0, "p_ttest": math.nan,
-                           "p_wilcoxon": math.nan, "d_z": math.nan}
+    res: dict[str, Any] = dict.fromkeys(["mean_config", "mean_baseline", "mean_diff", "ci_low", "ci_high", "t_ci_low",
+                                         "t_ci_high", "sd_diff", "t", "p_ttest", "p_wilcoxon", "d_z"], math.nan)
+    res |= {"n_pairs": n, "df": max(n - 1, 0)}
     if n == 0:
         return res | {"note": "no paired seeds"}
     res.update(mean_config=float(a.mean()), mean_baseline=float(b.mean()), mean_diff=float(d.mean()))
     if n < 2:
         return res | {"note": "one pair: no CI, sd, t-test, Wilcoxon or d_z"}
-    res["ci_low"], res["ci_high"] = bootstrap_ci(d, boot)
-    sd = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give an sd of 1e-17
-    res["sd_diff"] = sd
-    res["t_ci_low"], res["t_ci_high"] = t_interval(d, boot.confidence)
-    notes = []
-    if sd == 0:
-        notes.append("all differences equal (sd 0): t-test and d_z undefined")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    sd = res["sd_diff"] = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give 1e-17
+    res.update(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
+                   (*bootstrap_ci(d, boot), *t_interval(d, boot.confidence))))
+    notes, nonzero = [], int(np.count_nonzero(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if sd == 0:
+            notes.append("all differences equal (sd 0): t-test and d_z undefined")
+        else:
             t = st.ttest_1samp(d, 0.0)  # = ttest_rel(a, b), on the rounded differences
-        res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
-    nonzero = int(np.count_nonzero(d))
+            res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
+        if nonzero >= WILCOXON_MIN_N:
+            res["p_wilcoxon"] = float(st.wilcoxon(d, zero_method="wilcox").pvalue)
     if nonzero == 0:
         notes.append("Wilcoxon: all differences zero")
     elif n < WILCOXON_MIN_N:
         notes.append(f"Wilcoxon: n < {WILCOXON_MIN_N} pairs")
     elif nonzero < WILCOXON_MIN_N:
         notes.append(f"Wilcoxon: fewer than {WILCOXON_MIN_N} non-zero differences")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res["p_wilcoxon"] = float(st.wilcoxon(d, zero_method="wilcox").pvalue)
-        if nonzero < n:
-            notes.append(f"Wilcoxon: {n - nonzero} zero difference(s) dropped")
+    elif nonzero < n:
+        notes.append(f"Wilcoxon: {n - nonzero} zero difference(s) dropped")
     return res | {"note": "; ".join(notes)}
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (family-wise error), NaN where p is NaN.
-
-    With m finite p-values sorted ascending, the i-th (1-based) becomes max over j <= i of
-    min(1, (m - j + 1) p_(j)); an adjusted p below alpha rejects at family-wise level alpha.
-    """
+    """Holm-Bonferroni adjusted p-values (family-wise error), NaN where p is NaN: with m finite
+    p-values sorted ascending, the i-th becomes max over j <= i of min(1, (m - j + 1) p_(j))."""
     p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
+    out = np.full(p.shape, math.nan)
     idx = np.flatnonzero(np.isfinite(p))
-    if idx.size:
-        order = idx[np.argsort(p[idx], kind="stable")]
-        m = order.size
-        adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-        out[order] = adjusted
+    order = idx[np.argsort(p[idx], kind="stable")]
+    out[order] = np.minimum(1.0, np.maximum.accumulate((order.size - np.arange(order.size)) * p[order]))
     return out
 
 
-def _curve_points(curves: Optional[pd.DataFrame]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """run_id -> (cumulative training FLOPs, test accuracy) per finished epoch, completed runs only."""
-    if curves is None or curves.empty:
-        return {}
-    sel = curves[curves["in_stats"].astype(bool)]
-    return {rid: (floats(g["train_flops"]), floats(g["test_acc"])) for rid, g in sel.groupby("run_id", sort=False)}
+def at_flops(flops: np.ndarray, acc: np.ndarray, budget: float) -> float:
+    """Accuracy at ``budget`` FLOPs, linear between the epochs around it; NaN outside the curve (before the
+    first epoch nothing was evaluated) or without FLOPs counted."""
+    ok = np.isfinite(flops) & np.isfinite(acc)
+    x, y = flops[ok], acc[ok]
+    return float(np.interp(budget, x, y)) if x.size and 0 < budget and x[0] <= budget <= x[-1] else math.nan
 
 
-def _at_flops(points: Optional[tuple[np.ndarray, np.ndarray]], budget: float) -> float:
-    """Test accuracy at ``budget`` FLOPs, linear between the epochs around it; NaN before the first
-    epoch's FLOPs (nothing was evaluated there) or without a curve."""
-    if points is None or not math.isfinite(budget) or budget <= 0:  # no FLOPs counted: no cost to compare at
-        return math.nan
-    x, y = points
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size == 0 or budget < x[0] or budget > x[-1]:
-        return math.nan
-    return float(np.interp(budget, x, y))
-
-
-def equal_flops(a_points, b_points) -> tuple[float, float]:
-    """(accuracy of a, accuracy of b) at the smaller of the two runs' total training FLOPs: the
-    cheaper run's final accuracy against the other's, read off its curve at the same cost."""
-    if a_points is None or b_points is None or not len(a_points[0]) or not len(b_points[0]):
+def equal_flops(a: Optional[tuple], b: Optional[tuple]) -> tuple[float, float]:
+    """(accuracy of a, of b) at the smaller of the two runs' total FLOPs: the cheaper run's final accuracy
+    against the other's, read off its curve at the same cost. ``a``, ``b``: (cumulative FLOPs, accuracy)."""
+    ends = [finite(p[0]) if p is not None else np.array([]) for p in (a, b)]
+    if not all(e.size for e in ends):
         return math.nan, math.nan
-    finite = [x[np.isfinite(x)] for x in (a_points[0], b_points[0])]
-    if not all(x.size for x in finite):
-        return math.nan, math.nan
-    budget = min(float(finite[0][-1]), float(finite[1][-1]))
-    return _at_flops(a_points, budget), _at_flops(b_points, budget)
+    budget = min(ends[0][-1], ends[1][-1])
+    return at_flops(*a, budget), at_flops(*b, budget)
 
 
-def _metric_values(metric: str, mine: pd.DataFrame, theirs: pd.DataFrame, common: list,
-                   points: dict) -> tuple[np.ndarray, np.ndarray]:
-    if metric != EQUAL_FLOPS:
-        return floats(mine.loc[common, metric]), floats(theirs.loc[common, metric])
-    pairs = [equal_flops(points.get(mine.loc[s, "run_id"]), points.get(theirs.loc[s, "run_id"])) for s in common]
-    return np.array([p[0] for p in pairs], dtype=float), np.array([p[1] for p in pairs], dtype=float)
+def baselines(configs: pd.DataFrame) -> dict[str, dict]:
+    """config_id -> the standard configuration of the same context, for every other configuration."""
+    std = configs[configs["strategy"] == "standard"].drop_duplicates("context_id").set_index("context_id", drop=False)
+    return {c["config_id"]: std.loc[c["context_id"]].to_dict() for c in configs.to_dict("records")
+            if c["strategy"] != "standard" and c["context_id"] in std.index}
+
+
+def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
+                metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
+    """One row per configuration, metric and seed completed in it and in its baseline: both values, ``diff``
+    (rounded as ``paired_test`` does) and ``left_out`` ("" when the pair counts, "no value", or "timing":
+    either run's seconds are not trusted)."""
+    metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
+    configs = configurations(runs)
+    done = runs[runs["in_stats"]]
+    points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
+                                        for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
+    rows = []
+    for cid, base in baselines(configs).items():
+        mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
+        for seed in sorted(set(mine.index) & set(theirs.index)):
+            a, b = mine.loc[seed], theirs.loc[seed]
+            trusted = bool(a.get("timing_ok", True)) and bool(b.get("timing_ok", True))
+            for metric in metrics:
+                x, y = (equal_flops(points.get(a["run_id"]), points.get(b["run_id"])) if metric == EQUAL_FLOPS
+                        else tuple(math.nan if pd.isna(v) else float(v) for v in (a[metric], b[metric])))
+                why = "no value" if not (math.isfinite(x) and math.isfinite(y)) else \
+                    "timing" if metric in TIMED and not trusted else ""
+                rows.append({"config_id": cid, "baseline_id": base["config_id"], "metric": metric, "seed": seed,
+                             "value": x, "baseline_value": y, "diff": round(x - y, 12), "left_out": why})
+    cols = ["config_id", "baseline_id", "metric", "seed", "value", "baseline_value", "diff", "left_out"]
+    return pd.DataFrame.from_records(rows, columns=cols)
 
 
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
-                      metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:
-    """Each non-standard configuration against standard training with all other settings equal
-    (dataset incl. subset/test_fraction/split_seed, model except the split point, optimizer,
-    trainer), seed by seed: only seeds completed in both arms are paired.
-
-    Metrics: summary.json keys (at equal epochs), and ``test_acc_at_equal_flops`` (needs
-    ``curves``; left out without them): both arms' test accuracy at the total training FLOPs of the
-    cheaper one, i.e. the cheaper run's final accuracy and the other's interpolated linearly
-    between the two epochs around that cost (NaN, and dropped, when the budget falls before the
-    other run's first epoch).
-
-    Per configuration and metric: ``n_pairs``; ``mean_config``/``mean_baseline`` over the paired
-    seeds; ``mean_diff`` (config - standard; for accuracy a fraction, x100 for points);
-    ``ci_low``/``ci_high``: bootstrap CI of the mean paired difference; ``t_ci_low``/``t_ci_high``:
-    the classical t-interval of the same mean (mean ± t(n-1) sd/sqrt(n)), the one consistent with
-    the t-test and wider than the bootstrap interval at small n; ``sd_diff`` (ddof=1); ``t``,
-    ``df``, ``p_ttest`` (scipy.stats.ttest_rel, two-sided); ``p_holm``: ``p_ttest`` Holm-adjusted
-    over every comparison of the same metric in this table; ``p_wilcoxon`` (signed-rank,
-    two-sided, zero differences dropped; NaN with a ``note`` when fewer than WILCOXON_MIN_N
-    differences are non-zero); ``d_z`` = mean_diff / sd_diff (Cohen's d for paired data).
-    ``seeds_only_config``/``seeds_only_baseline``: seeds completed in one arm only, left out.
-    A configuration without a baseline gets rows with ``baseline_label`` empty and a note.
-    """
-    if curves is None:
-        metrics = [m for m in metrics if m != EQUAL_FLOPS]
+                      metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
+                      pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """Each non-standard configuration against standard training with every other setting equal (dataset,
+    model but where blocks begin, optimizer, trainer; a tuned sweep's final runs: tuned keys aside) on the
+    seeds completed in both; ``test_acc_at_equal_flops`` needs ``curves``. Per configuration and metric:
+    ``n_pairs``, ``mean_config``, ``mean_baseline``, ``mean_diff`` (config - standard), ``ci_low``/``ci_high``
+    (bootstrap CI of the mean difference), ``t_ci_low``/``t_ci_high``, ``sd_diff``, ``t``, ``df``, ``p_ttest``
+    (= ttest_rel), ``p_holm`` (Holm over the metric's comparisons), ``p_wilcoxon``, ``d_z`` = mean/sd."""
+    pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
+    metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
     configs = configurations(runs)
-    done = runs[runs["in_stats"]]
-    standard = configs[configs["strategy"] == "standard"]
-    points = _curve_points(curves) if EQUAL_FLOPS in metrics else {}
+    base, done = baselines(configs), runs[runs["in_stats"]]
     out = []
     for cfg in configs[configs["strategy"] != "standard"].to_dict("records"):
-        base = standard[standard["context_id"] == cfg["context_id"]]
         head = {"config_id": cfg["config_id"], "label": cfg["label"]}
-        if base.empty:
-            for metric in metrics:
-                out.append(head | {"baseline_id": None, "baseline_label": None, "metric": metric,
-                                   **paired_test(np.array([]), np.array([]), boot),
-                                   "note": "no standard baseline with the same settings"})
+        if cfg["config_id"] not in base:
+            out += [head | {"metric": m, "n_pairs": 0, "note": "no standard baseline with the same settings"}
+                    for m in metrics]
             continue
-        base = base.iloc[0]
-        mine = done[done["config_id"] == cfg["config_id"]].set_index("seed")
-        theirs = done[done["config_id"] == base["config_id"]].set_index("seed")
-        common = sorted(set(mine.index) & set(theirs.index))
-        only_a, only_b = set(mine.index) - set(theirs.index), set(theirs.index) - set(mine.index)
+        b = base[cfg["config_id"]]
+        mine, theirs = (set(done.loc[done["config_id"] == c, "seed"]) for c in (cfg["config_id"], b["config_id"]))
+        head |= {"baseline_id": b["config_id"], "baseline_label": b["label"], "seeds_only_config":
+                 seeds_text(mine - theirs), "seeds_only_baseline": seeds_text(theirs - mine)}
         for metric in metrics:
-            a, b = _metric_values(metric, mine, theirs, common, points)
-            ok = np.isfinite(a) & np.isfinite(b)
-            row = head | {"baseline_id": base["config_id"], "baseline_label": base["label"], "metric": metric,
-                          "seeds": seeds_text(np.asarray(common)[ok]), "seeds_only_config": seeds_text(only_a),
-                          "seeds_only_baseline": seeds_text(only_b), **paired_test(a[ok], b[ok], boot)}
-            if not ok.all():
-                lost = seeds_text(np.asarray(common)[~ok])
-                row["note"] = "; ".join(filter(None, [f"seed(s) {lost} without a value in both arms", row["note"]]))
-            out.append(row)
+            p = pairs[(pairs["config_id"] == cfg["config_id"]) & (pairs["metric"] == metric)]
+            ok = p[p["left_out"] == ""]
+            lost, untimed = p.loc[p["left_out"] == "no value", "seed"], int((p["left_out"] == "timing").sum())
+            notes = [f"seed(s) {seeds_text(lost)} without a value in both arms" if len(lost) else "",
+                     f"{untimed} pair(s) with untrusted timing left out" if untimed else ""]
+            if metric in TIMED and not timing_usable(len(ok), len(p)):
+                notes.append(f"wall-clock not compared: {len(ok)} of {len(p)} pairs have trusted timing")
+                ok = ok.iloc[0:0]
+            res = paired_test(ok["value"].to_numpy(), ok["baseline_value"].to_numpy(), boot)
+            notes.append(res.pop("note"))
+            out.append(head | {"metric": metric, "seeds": seeds_text(ok["seed"]), **res,
+                               "note": "; ".join(filter(None, notes))})
     frame = pd.DataFrame.from_records(out, columns=PAIRED_COLUMNS)
-    for metric, idx in frame.groupby("metric", sort=False).groups.items():
+    for _, idx in frame.groupby("metric", sort=False).groups.items():
         frame.loc[idx, "p_holm"] = holm(frame.loc[idx, "p_ttest"].to_numpy(dtype=float))
     return frame
 
 
 def n_comparisons(paired: pd.DataFrame, metric: str = "final_test_acc") -> int:
     """How many p-values of ``metric`` the Holm adjustment is over (the size of the family)."""
-    if paired.empty:
-        return 0
-    return int((paired["metric"].eq(metric) & paired["p_ttest"].notna()).sum())
-
-
-__all__ = ["EQUAL_FLOPS", "PAIRED_METRICS", "WILCOXON_MIN_N", "equal_flops", "holm", "n_comparisons",
-           "paired_comparison", "paired_test"]
+    return int((paired["metric"].eq(metric) & paired["p_ttest"].notna()).sum()) if len(paired) else 0

@@ -1,0 +1,230 @@
+"""One run folder into one row of runs.csv and its metrics, strictly (README, "Results on disk").
+
+Never the training code, never an interpolation resolved. A file that cannot be read, a malformed or
+impossible value, or a config that needs an interpolation makes the run ``corrupt`` with the reason.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from alternating_freeze import contract as c
+
+from .describe import fmt_value, is_missing
+
+# Config leaves and their columns; any other leaf keeps its dotted path (``strategy.warmup``).
+ALIASES = dict(pair.split("=") for pair in """dataset.name=dataset dataset.subset=subset
+    dataset.test_fraction=test_fraction dataset.val_fraction=val_fraction dataset.split_seed=split_seed
+    dataset.standardize=standardize model.name=model model.depth=depth model.width=width model.batchnorm=batchnorm
+    model.dropout=dropout model.split=split model.splits=splits strategy.name=strategy strategy.unit=unit
+    strategy.every=every strategy.steps=steps strategy.order=order strategy.start=start strategy.t_0=t_0
+    strategy.schedule=schedule strategy.seed=strategy_seed strategy.optimizer_state=optimizer_state
+    strategy.freeze_bn_stats=freeze_bn_stats optimizer.name=optimizer optimizer.lr=lr optimizer.betas=betas
+    optimizer.eps=eps optimizer.weight_decay=weight_decay optimizer.momentum=momentum optimizer.nesterov=nesterov
+    trainer.epochs=epochs trainer.batch_size=batch_size trainer.budget=budget seed=seed""".split())
+GROUPS = ("dataset", "model", "strategy", "optimizer", "trainer")
+ACCURACIES = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val")
+RESULT_KEYS = (*ACCURACIES, "best_val_epoch", "final_train_loss", "epochs_to_90pct", "loss_std", "train_s",
+               "train_cpu_s", "eval_s", "total_s", "train_flops", "train_gflops_per_s", "budget_flops", "batched_with",
+               "load_avg_start", "load_avg_end")
+RESOLVED_KEYS = ("n_params", "n_train", "n_val", "n_test", "input_dim", "num_classes", "cores")
+LOWEST = {"best_val_epoch": 1, "epochs_to_90pct": 1, "batched_with": 1}  # all others: 0 (accuracies at most 1)
+NAN_TEXT = ["nan", "NaN", "-nan"]  # a value that does not exist, as Python's csv module writes it
+
+
+def column(key: str) -> str:
+    """The runs.csv column of a dotted config key."""
+    return ALIASES.get(key) or (key if key.split(".")[0] in GROUPS else f"config.{key}")
+
+
+def read_yaml(path: Path) -> Any:
+    from omegaconf import OmegaConf  # Hydra's YAML reading (1e-3 is a float); loading runs no resolver
+
+    return OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """metrics.csv with each column's type; a missing column, a line cut short, a non-number or an
+    epoch out of sequence raises ValueError naming it. Columns added since the first version may be absent."""
+    text = path.read_bytes().decode("utf-8")
+    header = text.split("\n", 1)[0].strip().split(",") if text.strip() else []
+    if not header:
+        raise ValueError("empty file")
+    if missing := [col for col in c.REQUIRED_COLUMNS if col not in header]:
+        raise ValueError(f"missing columns {', '.join(missing)}")
+    if not text.endswith("\n"):
+        raise ValueError("the last line has no end (truncated?)")
+    numeric = [col for col in header if col in c.METRICS_COLUMNS and col not in c.TEXT_COLUMNS]
+    types = dict.fromkeys(numeric, "float64") | dict.fromkeys(c.TEXT_COLUMNS, str) | {"epoch": "int64", "step": "int64"}
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=types, keep_default_na=False, na_values=NAN_TEXT)
+    except (ValueError, pd.errors.ParserError) as e:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False) if "tokenizing" not in str(e) else {}
+        for col in numeric if len(raw) else ():  # name the first cell that is not a number
+            if (bad := pd.to_numeric(raw[col], errors="coerce").isna() & ~raw[col].isin(NAN_TEXT)).any():
+                raise ValueError(f"line {bad.argmax() + 2}: {col}={raw[col][bad.argmax()]!r} is not a number") from None
+        raise ValueError(str(e).replace("Error tokenizing data. C error: ", "")) from None
+    if (wrong := frame["epoch"].to_numpy() != range(1, len(frame) + 1)).any():
+        i = int(wrong.argmax())
+        raise ValueError(f"line {i + 2}: epoch {frame['epoch'][i]}, expected {i + 1}")
+    return frame.reindex(columns=[*c.METRICS_COLUMNS, *(col for col in frame if col not in c.METRICS_COLUMNS)])
+
+
+def read_summary(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(data, dict) or data.get("status") not in c.RUN_STATUSES:
+        raise ValueError(f"status={short(data.get('status') if isinstance(data, dict) else data)} is not one of "
+                         f"{', '.join(c.RUN_STATUSES)}")
+    return data
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def interpolations(tree: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted key -> text of every value that needs an interpolation resolved (``${...}``)."""
+    if isinstance(tree, (dict, list)):
+        items = tree.items() if isinstance(tree, dict) else ((None, v) for v in tree)
+        return {k: v for key, sub in items
+                for k, v in interpolations(sub, prefix if key is None else f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree} if isinstance(tree, str) and "${" in tree else {}
+
+
+def affects_results(key: str) -> bool:
+    return key not in c.EXECUTION_KEYS and key.split(".")[0] not in (*c.EXECUTION_GROUPS, "hydra")
+
+
+def flatten_config(config: dict, resolved: Optional[dict] = None, hidden: tuple = ()) -> dict[str, Any]:
+    """The config as columns (``column``), execution and ``hidden`` keys left out, with the blocks the run
+    used: ``split`` (two), ``splits`` ("1,2,3", more), ``n_blocks``, ``steps`` ("1:1:1") from summary.json's
+    ``resolved``, else from the config and the documented defaults (split depth // 2, ``every`` per block)."""
+    flat = pd.json_normalize({k: v for k, v in config.items() if k != "hydra"}, sep=".").iloc[0].to_dict()
+    cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
+            if affects_results(k) and k not in hidden}
+    resolved, model = resolved or {}, config.get("model") if isinstance(config.get("model"), dict) else {}
+    depth = [cols["depth"] // 2] if isinstance(cols.get("depth"), int) else None
+    starts = next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
+                               [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
+    if starts:
+        cols |= {"split": starts[0] if len(starts) == 1 else None, "n_blocks": len(starts) + 1,
+                 "splits": ",".join(map(fmt_value, starts)) if len(starts) > 1 else None}
+    steps = resolved["steps"] if "steps" in resolved else flat.get("strategy.steps") or (
+        [flat["strategy.every"]] * cols.get("n_blocks", 2) if "strategy.every" in flat else None)
+    if "strategy.name" in flat:
+        cols["steps"] = ":".join(map(fmt_value, steps)) if isinstance(steps, list) and len(steps) > 1 else None
+    return cols
+
+
+def value_problems(summary: dict) -> list[str]:
+    """summary.json values that are malformed or impossible (a NaN or an accuracy of 5 is not a result)."""
+    out = []
+    for key, v in ((k, summary.get(k)) for k in RESULT_KEYS if summary.get(k) is not None):
+        low, high = LOWEST.get(key, 0), 1 if key in ACCURACIES else math.inf
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            out.append(f"{key}={short(v)} is not a number")
+        elif not (math.isfinite(v) and low <= v <= high):
+            out.append(f"{key}={v} is outside [{low}, {high}]" if math.isfinite(v) else f"{key}={v} is not finite")
+    if summary.get("selection") not in (None, "val", "test"):
+        out.append(f"selection={short(summary['selection'])} is not val or test")
+    if "epochs_completed" in summary and not is_int(summary["epochs_completed"], 0):
+        out.append(f"epochs_completed={short(summary['epochs_completed'])} is not a count")
+    for key, kind in (("thread_counts", int), ("notes", str)):
+        if summary.get(key) is not None and not (isinstance(summary[key], list) and all(
+                isinstance(x, kind) and not isinstance(x, bool) for x in summary[key])):
+            out.append(f"{key}={short(summary[key])} is not a list of {kind.__name__}")
+    return [f"summary.json: {p}" for p in out]
+
+
+def metric_problems(metrics: pd.DataFrame, completed: bool) -> list[str]:
+    """Accuracies outside [0, 1] (or a missing test accuracy in a completed run), impossible FLOPs."""
+    for col in ("train_acc", "val_acc", "test_acc"):
+        acc = metrics[col].to_numpy(dtype=float)
+        if (bad := (acc < 0) | (acc > 1) | (pd.isna(acc) & completed & (col == "test_acc"))).any():
+            return [f"metrics.csv: {col}={acc[bad.argmax()]} at epoch {bad.argmax() + 1} is not an accuracy in [0, 1]"]
+    flops = metrics["train_flops"].to_numpy(dtype=float)
+    return [] if ((flops >= 0) & (flops < math.inf)).all() else ["metrics.csv: train_flops negative or not finite"]
+
+
+def is_int(value: Any, lowest: int = -2 ** 63) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2 ** 63
+
+
+def last_line(text: Any) -> Optional[str]:
+    text = "" if is_missing(text) else str(text).strip()
+    return text.splitlines()[-1] if text else None
+
+
+def attempt(problems: list, read, path: Path) -> Any:
+    """``read(path)``, or None with the reason in ``problems`` (None too when there is no such file)."""
+    try:
+        return read(path) if path.exists() else None
+    except UnicodeDecodeError as e:
+        problems.append(f"{path.name}: not UTF-8 text ({e.reason})")
+    except Exception as e:  # OSError, ValueError, and OmegaConf's own error types for bad YAML
+        problems.append(f"{path.name}: {e if isinstance(e, (OSError, ValueError)) else type(e).__name__}")
+
+
+def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
+    """One run folder as (row of runs.csv, its metrics or None). Never raises for bad contents."""
+    row: dict[str, Any] = {"run_dir": str(run_dir)}
+    problems: list[str] = []
+    summary = attempt(problems, read_summary, run_dir / c.SUMMARY_FILE)
+    metrics = attempt(problems, read_metrics, run_dir / c.METRICS_FILE)
+    on_disk = attempt(problems, read_yaml, run_dir / c.CONFIG_FILE)
+    config = next((t for t in ((summary or {}).get("config"), on_disk) if isinstance(t, dict)), None)
+    hidden = tuple(sorted({k for t in (config, on_disk) if isinstance(t, dict) for k, v in interpolations(t).items()
+                           if affects_results(k) or "oc.env" in v}))
+    if hidden:  # its value is not read: an environment variable must not reach a table or a report
+        problems.append(f"config: {', '.join(hidden)} need(s) an interpolation resolved (value not read)")
+    overrides = (summary or {}).get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
+    row["overrides"] = " ".join(map(str, overrides)) if isinstance(overrides, list) else None
+    resolved = (summary or {}).get("resolved") if isinstance((summary or {}).get("resolved"), dict) else {}
+    row |= flatten_config(config, resolved, hidden) if config else {}
+    seed = next((v for v in ((config or {}).get("seed"), (summary or {}).get("seed")) if v is not None), None)
+    row["seed"] = seed if is_int(seed) else None  # as read, before flattening made a list text
+    if seed is not None and not is_int(seed):
+        problems.append(f"seed={short(seed)} is not an integer")
+    n = len(metrics) if metrics is not None else 0
+    status, counts = (summary or {}).get("status", "incomplete"), (summary or {}).get("thread_counts")
+    if summary is not None:
+        problems += value_problems(summary)
+        row |= {k: summary.get(k) if isinstance(summary.get(k), (int, float)) else math.nan for k in RESULT_KEYS}
+        row |= {k: resolved.get(k) for k in RESOLVED_KEYS} | {k: summary.get(k) for k in (
+            "config_hash", "started_at", "finished_at")} | {
+            "error": last_line(summary.get("error")), "planned_epochs": resolved.get("epochs"),
+            "epochs_completed": summary["epochs_completed"] if is_int(summary.get("epochs_completed"), 0) else n,
+            "selection": summary.get("selection") or "test", "num_threads": resolved.get("num_threads"),
+            "device": resolved.get("device") or summary.get("device"), "notes": "; ".join(map(str, summary.get(
+                "notes") or []))}
+    else:
+        of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
+        row |= {"epochs_completed": n,
+                "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
+    if metrics is not None:
+        problems += metric_problems(metrics, status == c.COMPLETED)
+        counts = counts if isinstance(counts, list) else sorted(metrics["threads"].dropna().astype(int).unique())
+    row["thread_counts"] = ",".join(map(str, counts)) if isinstance(counts, list) and counts else None
+    if status == c.COMPLETED and not problems:
+        problems += [why for bad, why in (
+            (metrics is None, "metrics.csv missing for a completed run"),
+            (metrics is not None and n != row["epochs_completed"],
+             f"metrics.csv has {n} epochs, summary.json says {row['epochs_completed']}"),
+            (math.isnan(row["final_test_acc"]), "summary.json: completed without final_test_acc"),
+            (config is None, "no config (neither summary.json config nor .hydra/config.yaml)"),
+            (config is not None and is_missing(row.get("seed")),
+             "no seed (config and summary.json lack one): cannot be paired or counted")) if bad]
+    if problems:
+        status, row["error"] = "corrupt", "; ".join(problems)
+    if status == c.FAILED and not row.get("error"):
+        row["error"] = attempt([], lambda p: last_line(p.read_text(errors="replace")), run_dir / c.ERROR_FILE)
+    return row | {"status": status}, metrics

@@ -1,0 +1,193 @@
+"""The report's tables as numbers with their intervals, printed as Markdown or booktabs LaTeX. A cell is text
+or an estimate ``(mean, sd, ci_low, ci_high)``; its ``Col`` says how to print it and which end is best."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pandas as pd
+
+from .describe import flops_unit, fmt_value, is_missing
+from .paired import EQUAL_FLOPS
+
+DASH, NONE = "–", (math.nan,) * 4
+
+
+@dataclass(frozen=True)
+class Col:
+    scale: float = 1.0
+    digits: int = 2
+    signed: bool = False
+    best: Optional[str] = None  # "max" | "min": the best mean of the column is bold in LaTeX
+
+
+def number(x: Any, digits: int = 2, signed: bool = False) -> str:
+    ok = not is_missing(x) and math.isfinite(float(x))
+    return f"{float(x):{'+' if signed else ''}.{digits}f}" if ok else DASH
+
+
+def p_text(p: Any) -> str:
+    return DASH if is_missing(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def cell(v: Any, col: Col = Col(), tex: bool = False) -> str:
+    """ "97.31 ± 0.42 [96.95, 97.66]" (Markdown) or "97.31\\,{\\scriptsize [96.95, 97.66]}" (LaTeX)."""
+    if not isinstance(v, tuple):
+        return escape(str(v)) if tex else str(v)
+    mean, sd, lo, hi = (math.nan if is_missing(x) else x * col.scale for x in v)
+    text = number(mean, col.digits, col.signed) + (f" ± {number(sd, col.digits)}" * (not tex and math.isfinite(sd)))
+    ci = f"[{number(lo, col.digits, col.signed)}, {number(hi, col.digits, col.signed)}]" * math.isfinite(lo)
+    return ("--" if tex else DASH) if math.isnan(mean) else text + ((f"\\,{{\\scriptsize {ci}}}" if tex else f" {ci}")
+                                                                    if ci else "")
+
+
+def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:
+    rows = [[cell(v, (cols or {}).get(c, Col())).replace("|", "\\|") for c, v in r.items()]
+            for r in frame.to_dict("records")]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [list(frame.columns), ["---"] * frame.shape[1], *rows])
+
+
+def escape(text: str) -> str:
+    """Text as LaTeX, its special characters made literal."""
+    subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$",
+            "×": r"$\times$"}
+    return re.sub("|".join(map(re.escape, subs)), lambda m: subs[m.group()], text)
+
+
+def latex(frame: pd.DataFrame, cols: dict, caption: str) -> str:
+    """A booktabs table (``\\usepackage{booktabs}``): mean [CI] per cell, the best mean of a column bold."""
+    best = {}
+    for c, col in ((c, col) for c, col in cols.items() if col.best):
+        means = [v[0] for v in frame[c] if isinstance(v, tuple) and not is_missing(v[0]) and math.isfinite(v[0])]
+        best[c] = (max if col.best == "max" else min)(means) if means else None
+    rows = [" & ".join(rf"\textbf{{{cell(v, cols.get(c, Col()), True)}}}" if isinstance(v, tuple) and best.get(c) ==
+                       v[0] else cell(v, cols.get(c, Col()), True) for c, v in r.items()) + r" \\"
+            for r in frame.to_dict("records")]
+    return "\n".join([r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{escape(caption)}}}",
+                      rf"\begin{{tabular}}{{l{'r' * (frame.shape[1] - 1)}}}", r"\toprule",
+                      " & ".join(escape(str(c)) for c in frame.columns) + r" \\", r"\midrule", *rows, r"\bottomrule",
+                      r"\end{tabular}", r"\end{table}", ""])
+
+
+def estimate(row: Any, mean: str = "mean") -> tuple:
+    return NONE if row is None else (row[mean], row.get("std", math.nan), row["ci_low"], row["ci_high"])
+
+
+def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Every configuration, standard training first in its context: accuracy, the paired difference from
+    standard training at equal epochs and at equal FLOPs, and FLOPs relative to standard's."""
+    acc = stats[stats["metric"] == "final_test_acc"].set_index("config_id")
+    flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
+    by = {m: paired[(paired["metric"] == m) & paired["baseline_id"].notna()].set_index("config_id")
+          for m in ("final_test_acc", EQUAL_FLOPS)}
+    rows = []
+    for cid, r in acc.iterrows():
+        p, e = (by[m].loc[cid] if cid in by[m].index else None for m in by)
+        std = r["strategy"] == "standard"
+        rows.append({"configuration": r["label"], "seeds": str(int(r["n"])), "test accuracy (%)": estimate(r),
+                     "vs standard, equal epochs (pp)": estimate(p, "mean_diff") if p is not None else
+                     "baseline" if std else "no baseline", "p (Holm)": p_text(p["p_holm"]) if p is not None else "",
+                     "vs standard, equal FLOPs (pp)": estimate(e, "mean_diff") if e is not None else "",
+                     "p (Holm), FLOPs": p_text(e["p_holm"]) if e is not None else "",
+                     "FLOPs (% of standard)": (100.0 if std else flops.get(cid) / flops.get(p["baseline_id"]) * 100,
+                                               *NONE[1:]) if std or p is not None else ""})
+    diff = Col(100, signed=True, best="max")
+    return pd.DataFrame(rows), {"test accuracy (%)": Col(100, best="max"), "vs standard, equal epochs (pp)": diff,
+                                "vs standard, equal FLOPs (pp)": diff, "FLOPs (% of standard)": Col(1, 1, best="min")}
+
+
+PER_CONFIG = (("final_test_acc", "final test acc (%)", Col(100, best="max")),
+              ("test_acc_at_best_val", "test acc at best val epoch (%)", Col(100, best="max")),
+              ("best_test_acc", "best test acc (%)", Col(100, best="max")),
+              ("train_s", "train time (s)", Col(best="min")),
+              ("train_flops", "train {unit}", Col(1, 3, best="min")), ("epochs_to_90pct", "epochs to 90%", Col(1, 1)),
+              ("loss_std", "loss std", Col(1, 4)))
+
+
+def per_config(stats: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """mean ± sd [CI] of every metric some configuration has, one row per configuration."""
+    scale, unit = flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
+    shown = [(m, name.format(unit=unit), Col(1 / scale, col.digits, best=col.best) if m == "train_flops" else col)
+             for m, name, col in PER_CONFIG if (stats.loc[stats["metric"] == m, "n"] > 0).any()]
+    rows = []
+    for _, g in stats.groupby("config_id", sort=False):
+        g, r = g.set_index("metric"), g.iloc[0]
+        n = int(g.loc["final_test_acc", "n"])
+        rows.append({"configuration": r["label"], "completed seeds": f"{n} of {r['n_runs']} ({r['excluded']})"
+                     if r["n_excluded"] else str(n)} | {name: estimate(g.loc[m]) for m, name, _ in shown})
+    return pd.DataFrame(rows), {name: col for _, name, col in shown}
+
+
+def accuracy(paired: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Every statistic of the paired accuracy comparison ``metric``, one row per configuration."""
+    pp = Col(100, signed=True)
+    return pd.DataFrame([{"configuration": r["label"], "baseline": "none", "pairs": "0", "notes": r["note"]}
+                         if is_missing(r["baseline_id"]) else {
+        "configuration": r["label"], "baseline": r["baseline_label"], "pairs": str(int(r["n_pairs"])),
+        "config mean (%)": number(r["mean_config"] * 100), "standard mean (%)": number(r["mean_baseline"] * 100),
+        "difference (pp) [bootstrap CI]": cell(estimate(r, "mean_diff"), pp),
+        "t-interval (pp)": f"[{number(r['t_ci_low'] * 100, 2, True)}, {number(r['t_ci_high'] * 100, 2, True)}]",
+        "sd of differences (pp)": number(r["sd_diff"] * 100), "d_z": number(r["d_z"]), "p (paired t)": p_text(
+            r["p_ttest"]), "p (Holm)": p_text(r["p_holm"]), "p (Wilcoxon)": p_text(r["p_wilcoxon"]),
+        "notes": r["note"] or ""} for r in paired[paired["metric"] == metric].to_dict("records")])
+
+
+def cost(paired: pd.DataFrame) -> pd.DataFrame:
+    """Training seconds and FLOPs against standard training."""
+    scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_diff"])
+    rows = []
+    for _, g in paired[paired["baseline_id"].notna()].groupby("config_id", sort=False):
+        row, g = {"configuration": g.iloc[0]["label"]}, g.set_index("metric")
+        for metric, name, col in (("train_s", "train time (s)", Col(1, 2, True)), ("train_flops", unit,
+                                                                                   Col(1 / scale, 3, True))):
+            if metric in g.index:
+                r = g.loc[metric]
+                rel = r["mean_diff"] / r["mean_baseline"] * 100 if r["mean_baseline"] else None
+                row |= {f"{name} difference [CI]": cell(estimate(r, "mean_diff"), col),
+                        f"{name} change (%)": number(rel, 1, True), f"{name} pairs": str(int(r["n_pairs"]))}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, where: dict) -> pd.DataFrame:
+    """Schedules (rows) by number of blocks (columns), where K varies: each cell the paired difference in final
+    test accuracy from standard training and the FLOPs as a share of standard training's."""
+    acc = paired[(paired["metric"] == "final_test_acc") & paired["baseline_id"].notna()].set_index("config_id")
+    flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
+    cfg = configs[configs["config_id"].isin(acc.index)]
+    cfg = cfg[cfg.groupby("context_id")["n_blocks"].transform("nunique") > 1]
+    cells = {(", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])), f"K={r['n_blocks']}"):
+             f"{number(acc.loc[r['config_id'], 'mean_diff'] * 100, 2, True)} pp at "
+             f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
+             for r in cfg.to_dict("records")}
+    ks = sorted({k for _, k in cells}, key=lambda k: int(k[2:]))
+    return pd.DataFrame([{"schedule": r} | {k: cells.get((r, k), DASH) for k in ks} for r in dict.fromkeys(
+        r for r, _ in cells)])
+
+
+def _cost(x: Any, scale: float = 1.0) -> str:
+    return DASH if is_missing(x) else "not reached" if math.isinf(x) else f"{x / scale:.3g}"
+
+
+def target(frame: pd.DataFrame) -> pd.DataFrame:
+    """Time to target per configuration (``target.summary``), for reading."""
+    scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan)) if len(frame) else (1, "FLOP")
+    return pd.DataFrame([{
+        "configuration": r["label"], "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
+        "reached": f"{r['reached']} of {r['runs']}", f"median {unit} to target": _cost(r["median_flops"], scale),
+        "median s to target": _cost(r["median_s"]),
+        "vs standard: sooner / later / neither": " / ".join(str(int(r[k])) for k in ("sooner", "later", "neither"))
+        + f" of {int(r['pairs'])}" if r.get("pairs", 0) > 0 else "",
+        "median FLOPs ratio to standard": _cost(r.get("median_flops_ratio"))} for r in frame.to_dict("records")])
+
+
+def tuning(grid: pd.DataFrame) -> pd.DataFrame:
+    """The tuning grid per arm and tuned key: the mean score at each value, the chosen one bold."""
+    rows = {}
+    for r in grid.to_dict("records"):
+        text = number(r["score"] * 100) + f" ({r['n_failed']} failed)" * bool(r["n_failed"])
+        rows.setdefault((r["arm"], r["key"]), {})[fmt_value(r["value"])] = f"**{text}**" if r["chosen"] else text
+    return pd.DataFrame([{"arm": arm, "key": key} | cells for (arm, key), cells in rows.items()]).fillna("")

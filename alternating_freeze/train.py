@@ -113,7 +113,9 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
     torch.set_num_threads(resolve_threads(run.trainer.num_threads, launcher))
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device)
-    model = build_model(run.model, data.input_dim, data.num_classes).to(device)
+    model = build_model(run.model, data.input_shape, data.num_classes).to(device)
+    if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
+        model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = -(-len(data.y_train) // run.trainer.batch_size)
     strategy = run.strategy.bind(Run(model.n_blocks, steps_per_epoch, run.trainer.epochs, run.seed))
     return Job(run, h, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,

@@ -55,7 +55,7 @@ PRESET = {"n_train": 45000, "n_eval": 15000, "epochs": 30, "seeds": 5}  # conf/e
 class Sizes:
     steps: int = 20  # optimizer steps per timed "epoch"
     batch_size: int = 128
-    rounds: int = 4  # each contender advances one epoch per round; the first is warm-up
+    rounds: int = 5  # each contender advances one epoch per round; the first is warm-up
     n_eval: int = 1024
 
 
@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
     p.add_argument("--model", choices=sorted(MODELS), default="resnet20")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--steps", type=int, help="optimizer steps per timed epoch (default 20)")
-    p.add_argument("--rounds", type=int, help="rounds of every contender, the first one warm-up (default 4)")
+    p.add_argument("--rounds", type=int, help="rounds of every contender, the first one warm-up (default 5)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="trainer.precision")
@@ -205,18 +205,23 @@ def main(argv=None) -> dict:
             t = replay.seconds(max(1, s.steps // 4))
             if rnd:
                 floor[ph].append(t)
+        print(f"  round {rnd + 1}/{s.rounds}: standard {epochs['standard'][-1]['train_s'] if rnd else 0:.2f} s",
+              flush=True)
     step_floor = {ph: statistics.median(v) for ph, v in floor.items()}  # seconds per step
     med = {name: statistics.median(r["train_s"] for r in rows) for name, rows in epochs.items()}
-    alt = {ph: statistics.median(r["train_s"] for r in epochs["alternating/epoch"] if r["trained"] == str(b))
-           for ph, b in (("first", 0), ("second", 1))}
     eval_per_sample = statistics.median(r["eval_s"] for r in epochs["standard"]) / s.n_eval
     std_step = med["standard"] / s.steps
+    # ratios of epochs that ran in the same round, then their median: robust to the machine's drift
+    std = [r["train_s"] for r in epochs["standard"]]
+    within = lambda xs: statistics.median(x / y for x, y in zip(xs, std))  # noqa: E731
+    alt_by_phase = {b: [a["train_s"] / t for a, t in zip(epochs["alternating/epoch"], std) if a["trained"] == b]
+                    for b in ("0", "1")}
     out = {
         "conv_floor_gflops": {ph: replays[ph].flops / t / 1e9 for ph, t in step_floor.items()},
         "ours_gflops": per_sample["all"] * s.batch_size / std_step / 1e9,
-        "fraction_of_conv_floor": step_floor["all"] / std_step,
-        "channels_last_speedup": med["standard, NCHW weights"] / med["standard"],
-        "alternating_time_ratio": (alt["first"] + alt["second"]) / 2 / med["standard"],
+        "fraction_of_conv_floor": within([t * s.steps for t in floor["all"]]),
+        "channels_last_speedup": within([r["train_s"] for r in epochs["standard, NCHW weights"]]),
+        "alternating_time_ratio": statistics.mean(statistics.median(v) for v in alt_by_phase.values()),
         "alternating_flop_ratio": (per_sample["first"] + per_sample["second"]) / 2 / per_sample["all"],
         "step_ms": {name: v / s.steps * 1e3 for name, v in med.items()},
         "flops_per_sample": per_sample,

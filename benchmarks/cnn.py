@@ -251,8 +251,8 @@ def main(argv=None) -> dict:
 
 def report(out: dict) -> None:
     c = out["config"]
-    print(f"\nConvolution floor ({c['precision']}, {c['threads']} threads, {c['device']}): the step's recorded convolutions"
-          " and matmuls replayed alone")
+    print(f"\nConvolution floor ({c['precision']}, {c['threads']} threads, {c['device']}): the step's recorded"
+          " convolutions and matmuls replayed alone")
     for ph, g in out["conv_floor_gflops"].items():
         print(f"  {ph + ' trains':16s} {g:7.1f} GFLOP/s   ({out['flops_per_sample'][ph] * c['batch_size'] / 1e9:.2f}"
               " GFLOP/step)")

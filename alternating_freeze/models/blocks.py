@@ -38,12 +38,12 @@ class BlockNet(nn.Module):
     convolutional network; the other form is a view of it, so nothing is copied.
     """
 
-    def __init__(self, blocks: Iterable[nn.Sequential], input_shape: Sequence[int] = ()):
+    def __init__(self, blocks: Iterable[nn.Sequential], input_shape: Sequence[int]):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.input_shape = tuple(input_shape)
         self.trainable: frozenset[int] = frozenset(range(len(self.blocks)))
-        self._flops: dict[frozenset, int] = {}  # train_flops_per_sample, measured once per trainable set
+        self._flops: dict[frozenset, int] = {}  # train_flops_per_sample, traced once per trainable set
 
     @property
     def n_blocks(self) -> int:

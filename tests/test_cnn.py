@@ -152,18 +152,16 @@ def test_initial_weights_do_not_depend_on_the_split(make):
 
 # --------------------------------------------------------------------------------- real freezing
 
-def train(cfg, strategy, epochs=3, augment="none", channels_last=True):
+def train(cfg, strategy, epochs=3, augment="none", precision="fp32"):
     torch.manual_seed(0)
     data = images(augment=augment)
-    model = build_model(cfg, DIGITS, 10)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)  # as train.build does
+    model = build_model(cfg, DIGITS, 10).to(memory_format=torch.channels_last)  # as train.build does
     strategy.bind(Run(model.n_blocks, 64 // 16, epochs, seed=0))
     rec = Recorder(strategy, model)
     state = TrainState()
     optimizer = build_optimizer(OptimizerConfig(name="adamw", weight_decay=0.1), model.parameters())
-    fit(model=model, data=data, strategy=rec, optimizer=optimizer, trainer=TrainerConfig(epochs=epochs, batch_size=16),
-        gen=torch.Generator().manual_seed(0), state=state)
+    fit(model=model, data=data, strategy=rec, optimizer=optimizer, gen=torch.Generator().manual_seed(0), state=state,
+        trainer=TrainerConfig(epochs=epochs, batch_size=16, precision=precision))
     assert state.status == "completed" and state.step == epochs * 4
     rec.snaps.append([block_state(model, b) for b in range(model.n_blocks)])
     return model, rec, state
@@ -269,6 +267,17 @@ def test_augmentation_draws_only_when_on():
     gen = torch.Generator().manual_seed(0)
     images(augment="crop_flip").draw_augmentation(gen)
     assert not torch.equal(gen.get_state(), torch.Generator().manual_seed(0).get_state())
+
+
+def test_bf16_autocast_trains_in_bfloat16_with_float32_weights():
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        model, _, state = train(cnn(), Alternating(), epochs=2, precision=precision)
+        rows[precision] = state.rows
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(r["train_loss"] == r["train_loss"] for r in rows["bf16"])  # finite, not NaN
+    assert [r["train_loss"] for r in rows["bf16"]] != [r["train_loss"] for r in rows["fp32"]]  # autocast took effect
+    assert [r["train_flops"] for r in rows["bf16"]] == [r["train_flops"] for r in rows["fp32"]]
 
 
 # ----------------------------------------------------------------------------------- resume, CLI

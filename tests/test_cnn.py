@@ -1,7 +1,9 @@
 """Convolutional networks: units and blocks, real freezing, FLOPs, images and augmentation, resume, the CLI."""
 import itertools
 import json
+import math
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -355,3 +357,20 @@ def test_a_cnn_too_deep_for_digits_is_one_line_before_training(tmp_path, cli_env
     assert proc.returncode == 2 and "Traceback" not in out
     assert "model.stages=5: 4 2x2 poolings need images of at least 16x16; these are 8x8: at most 4 stages" in out
     assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_cnn_benchmark_reports_its_numbers(tmp_path):
+    out = tmp_path / "cnn.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cnn", "--quick", "--threads", "1", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    for key in ("ours_gflops", "fraction_of_conv_floor", "channels_last_speedup", "alternating_time_ratio"):
+        assert math.isfinite(res[key]) and res[key] > 0, key
+    assert res["alternating_flop_ratio"] == pytest.approx(0.75, abs=0.01)  # resnet: (0.82 + 0.68) / 2
+    assert res["preset_estimate"]["preset_h"] > 0
+    if not torch.cuda.is_available():
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.cnn", "--device", "cuda"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+            "error: --device cuda: CUDA is not available on this machine"]

@@ -48,7 +48,7 @@ TERMINAL = (COMPLETED, DIVERGED)  # statuses a resumed sweep does not run again
 # Config keys that change how a run executes but not what it computes: left out of the config
 # hash, of the analysis' configurations and of sweep folder names (conf/train.yaml lists them too).
 EXECUTION_KEYS = ("trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
-                  "trainer.eval_batch_size", "dataset.root", "dataset.download")
+                  "trainer.eval_batch_size", "trainer.channels_last", "dataset.root", "dataset.download")
 EXECUTION_GROUPS = ("logger",)  # whole top-level groups of that kind (experiment trackers)
 
 # ---------------------------------------------------------------- the `trained` column

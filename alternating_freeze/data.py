@@ -1,8 +1,11 @@
 """Datasets as whole tensors on the target device.
 
-The models are small MLPs, so a whole dataset fits in memory and a DataLoader would only add
-per-batch Python overhead: the loop indexes these tensors directly. torchvision is imported only
-when one of its datasets is asked for, so that runs on the bundled digits start in a second.
+The datasets are small, so a whole one fits in memory and a DataLoader would only add per-batch
+Python overhead: the loop indexes these tensors directly. Images are stored flattened in (C, H, W)
+order, as MLPs read them; ``Data.shape`` says how a convolutional network views them, and the
+optional augmentation (random crops and flips) runs per batch on the device. torchvision is
+imported only when one of its datasets is asked for, so that runs on the bundled digits start in
+a second.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import ConfigError
 
@@ -31,10 +35,13 @@ class DatasetConfig:
     val_fraction: float = 0.1  # of the training split, held out for selection (best epoch, tuning, targets); 0: none
     split_seed: int = 0  # independent of the run seed so that every seed sees the same splits
     standardize: bool = False  # per-feature mean/std of the training split (else just scaled to [0,1])
+    augment: str = "none"  # none | crop_flip: random 4-pixel-padded crops and horizontal flips of training batches
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
             raise ConfigError("dataset.name", self.name, f"allowed: {', '.join(DATASETS)}")
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError("dataset.augment", self.augment, f"allowed: {', '.join(AUGMENTATIONS)}")
         f = self.test_fraction
         if f is None and self.name == "digits":
             raise ConfigError("dataset.test_fraction", f, "digits has no official test split: a number in (0, 1), "
@@ -54,7 +61,7 @@ def _fraction(value, in_range: bool) -> bool:
 
 @dataclass(frozen=True)
 class Data:
-    x_train: torch.Tensor  # float32 (N, D), flattened, on the target device
+    x_train: torch.Tensor  # float32 (N, D), images flattened in (C, H, W) order, on the target device
     y_train: torch.Tensor  # int64 (N,)
     x_test: torch.Tensor
     y_test: torch.Tensor
@@ -62,14 +69,50 @@ class Data:
     name: str
     x_val: Optional[torch.Tensor] = None  # held out of the training split; None without a validation split
     y_val: Optional[torch.Tensor] = None
+    shape: Optional[tuple] = None  # (C, H, W) of an image; None: plain feature vectors
+    augment: str = "none"  # dataset.augment, applied to training batches by the loop
 
     @property
     def input_dim(self) -> int:
         return self.x_train.shape[1]
 
+    @property
+    def input_shape(self) -> tuple:
+        """What one sample is: (C, H, W) for images, (D,) for feature vectors."""
+        return tuple(self.shape) if self.shape is not None else (self.input_dim,)
+
+    def draw_augmentation(self, gen: torch.Generator) -> Optional[torch.Tensor]:
+        """This epoch's crops and flips, one row (dy, dx, flip) per position of the epoch's batch
+        order, or None without augmentation. Drawn once an epoch from the batch-order generator
+        (saved in every checkpoint: a resumed run draws the same), and moved to the device in one
+        copy: nothing per batch waits for the host."""
+        if self.augment == "none":
+            return None
+        n = len(self.y_train)
+        shifts = torch.randint(0, 2 * PAD + 1, (n, 2), generator=gen, device=gen.device)
+        flips = torch.randint(0, 2, (n, 1), generator=gen, device=gen.device)
+        return torch.cat([shifts, flips], 1).to(self.x_train.device)
+
+    def augment_batch(self, x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+        """The standard CIFAR augmentation of a batch (N, D) on its device: zero-pad by 4 pixels,
+        crop back to H x W at (dy, dx), flip horizontally where ``flip``; one gather for all three.
+        Returns (N, C, H, W), which every model takes."""
+        c, h, w = self.input_shape
+        padded = F.pad(x.view(len(x), c, h, w), (PAD, PAD, PAD, PAD))
+        dy, dx, flip = draws[:, 0, None], draws[:, 1, None], draws[:, 2, None].bool()
+        rows = dy + torch.arange(h, device=x.device)  # (N, H)
+        cols = torch.arange(w, device=x.device)
+        cols = dx + torch.where(flip, w - 1 - cols, cols)  # (N, W): crop, then flip the crop
+        n_idx = torch.arange(len(x), device=x.device)[:, None, None, None]
+        c_idx = torch.arange(c, device=x.device)[None, :, None, None]
+        return padded[n_idx, c_idx, rows[:, None, :, None], cols[:, None, None, :]]
+
 
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 DATASETS = ("digits", *_TORCHVISION)
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
+AUGMENTATIONS = ("none", "crop_flip")
+PAD = 4  # pixels of zero padding around a random crop (the CIFAR standard of He et al. 2016)
 NUM_CLASSES = 10  # all four; fixed, not read from the labels, so a subset missing a class keeps the same model
 
 
@@ -194,4 +237,5 @@ def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
         x_val = None if x_val is None else (x_val - mean) / std
 
     to = lambda t: None if t is None else t.to(device)  # noqa: E731
-    return Data(to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val))
+    return Data(to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val),
+                SHAPES[opt.name], opt.augment)

@@ -1,6 +1,7 @@
 """The training loop: one screen, no per-batch host synchronisation, data already on the device."""
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -17,6 +18,7 @@ from .optim import reset_state
 from .strategies import OptimizerState
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
 
 
 class Progress(str, Enum):
@@ -46,12 +48,16 @@ class TrainerConfig:
     num_threads: Optional[int] = None  # torch intra-op threads; null: all cores, or cores / parallel jobs in a sweep
     checkpoint: bool = True  # save checkpoint.pt at every epoch end, so a killed run resumes
     progress: Progress = Progress.auto
+    precision: str = "fp32"  # fp32 | bf16: forward and loss under torch.autocast to bfloat16 (weights stay fp32)
+    channels_last: bool = True  # convolutional models: NHWC memory layout (faster on CPUs and GPUs); MLPs: no effect
     # A training-FLOP budget instead of an epoch count: as many whole epochs as it buys. "standard":
     # what standard training spends in `epochs` epochs (an equal-compute comparison); or a number of
     # FLOPs, e.g. 5e11. null: train `epochs` epochs.
     budget: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError("trainer.precision", self.precision, f"allowed: {', '.join(PRECISIONS)}")
         for key in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}", getattr(self, key), "must be an integer >= 1")
@@ -112,6 +118,13 @@ def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_
     return loss.item() / len(y), correct.item() / len(y)
 
 
+def autocast(trainer: TrainerConfig, device: torch.device):
+    """The context of every forward pass: torch.autocast under ``trainer.precision=bf16``, else nothing."""
+    if trainer.precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.Generator, state: TrainState,
         on_epoch: Callable[[TrainState], None] = lambda state: None):
     """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
@@ -121,6 +134,7 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
     n, bs = len(data.y_train), trainer.batch_size
     flops_per_sample: dict[frozenset, int] = {}
     reset = strategy.optimizer_state == OptimizerState.reset
+    precision = autocast(trainer, device)
     if state.trainable is not None:
         model.set_trainable(state.trainable, strategy.freeze_bn_stats)
     started = clock(device) - state.elapsed_s
@@ -128,6 +142,7 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
         model.train()
         t0, cpu0 = clock(device), time.process_time()
         perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
+        crops = data.draw_augmentation(gen)  # dataset.augment: this epoch's crops and flips, or None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         trained, flops0 = set(), state.flops
@@ -141,8 +156,11 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
             trained.add(trainable)
             idx = perm[start:start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            if crops is not None:
+                x = data.augment_batch(x, crops[start:start + bs])
+            with precision:
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -154,8 +172,9 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
             state.flops += flops_per_sample[trainable] * len(idx)
             state.step += 1
         epoch_s, epoch_cpu_s = clock(device) - t0, time.process_time() - cpu0
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, trainer.eval_batch_size)
-        test_loss, test_acc = evaluate(model, data.x_test, data.y_test, trainer.eval_batch_size)
+        with precision:
+            val_loss, val_acc = evaluate(model, data.x_val, data.y_val, trainer.eval_batch_size)
+            test_loss, test_acc = evaluate(model, data.x_test, data.y_test, trainer.eval_batch_size)
         eval_s = clock(device) - t0 - epoch_s
         train_loss = loss_sum.item() / n
         state.rows.append({

@@ -80,7 +80,9 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig) -> Job:
     torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device)
-    model = build_model(run.model, data.input_dim, data.num_classes).to(device)
+    model = build_model(run.model, data.input_shape, data.num_classes).to(device)
+    if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
+        model = model.to(memory_format=torch.channels_last)
     n, trainer, budget = len(data.y_train), run.trainer, None
     schedule = Run(model.n_blocks, -(-n // trainer.batch_size), trainer.epochs, run.seed)
     strategy = run.strategy.bind(schedule)

@@ -5,6 +5,7 @@ FLOPs predict, and what start-up and sweeps cost. Run ``uv run python -m benchma
 Modules:
   loop        the benchmark itself: contenders, side-by-side rounds, table, JSON
   floor       the matmuls a training step issues, replayed alone: the GEMM floor
+  cnn         a convolutional network's step against its convolutions replayed alone (``python -m benchmarks.cnn``)
   seed_loop   the original notebook's loop, re-implemented as it ran
   whatif      a what-if contender (a hand-written backward): how far the floor is reachable
   entrypoint  start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)

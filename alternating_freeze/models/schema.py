@@ -1,0 +1,89 @@
+"""Schema of the `model` config group: one family, its size, and where its blocks begin."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..errors import ConfigError
+
+MODELS = ("mlp", "cnn", "resnet")
+
+
+@dataclass
+class ModelConfig:
+    """Schema of the `model` config group."""
+
+    name: str = "mlp"  # mlp | cnn | resnet
+    depth: int = 3  # mlp: Linear layers; cnn: conv layers (a linear head follows); resnet: 6n+2 (8, 14, 20, ...)
+    width: int = 128  # mlp: hidden width; cnn, resnet: channels of the first stage (doubling at each stage)
+    batchnorm: bool = False
+    dropout: float = 0.0  # mlp: after each hidden ReLU; cnn, resnet: before the linear head
+    stages: Optional[int] = None  # cnn only: stages, 2x2 max-pooling between them; null: ceil(depth / 2)
+    split: Optional[int] = None  # two blocks: index of the first unit of the second; null: units // 2
+    splits: Optional[List[int]] = None  # K blocks: the unit indices where blocks 1..K-1 begin, e.g. [1, 2, 3]
+
+    def __post_init__(self) -> None:
+        if self.name not in MODELS:
+            raise ConfigError("model.name", self.name, f"allowed: {', '.join(MODELS)}")
+        if self.name == "mlp" and self.depth < 2:
+            raise ConfigError("model.depth", self.depth, "must be >= 2 (two blocks need two layers)")
+        if self.name == "cnn" and self.depth < 1:
+            raise ConfigError("model.depth", self.depth, "must be >= 1 (conv layers; the head is a unit of its own)")
+        if self.name == "resnet" and (self.depth < 8 or (self.depth - 2) % 6):
+            raise ConfigError("model.depth", self.depth, "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, "
+                              "32, 44, 56, 110, ...")
+        if self.width < 1:
+            raise ConfigError("model.width", self.width, "must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("model.dropout", self.dropout, "must be in [0, 1)")
+        if self.stages is not None and self.name != "cnn":
+            raise ConfigError("model.stages", self.stages, f"only model=cnn has a number of stages "
+                              f"({self.name}: null)")
+        if self.stages is not None and not 1 <= self.stages <= self.depth:
+            raise ConfigError("model.stages", self.stages, f"between 1 and depth={self.depth} (each stage has a "
+                              "conv layer at least), or null")
+        if self.split is not None and not 1 <= self.split <= self.units - 1:
+            raise ConfigError("model.split", self.split, f"must be between 1 and {self._last_unit()}, or null")
+        if self.splits is not None:
+            s = list(self.splits)
+            if self.split is not None:
+                raise ConfigError("model.splits", s, "set either model.split (two blocks) or model.splits, not both")
+            if not s or s != sorted(set(s)) or not 1 <= s[0] <= s[-1] <= self.units - 1:
+                raise ConfigError("model.splits", s, f"a non-empty increasing list of the unit indices where blocks "
+                                  f"1, 2, ... begin, each between 1 and {self._last_unit()}")
+
+    def _last_unit(self) -> str:
+        """The highest index a block may begin at, and what the indices count, for error messages."""
+        last = self.units - 1
+        if self.name == "cnn":
+            return f"{last} (units 0..{last - 1} are the conv layers, {last} the head)"
+        if self.name == "resnet":
+            return f"{last} (unit 0 is the stem, 1..{last - 1} the residual blocks, {last} the head)"
+        return f"depth-1={last}"
+
+    @property
+    def units(self) -> int:
+        """How many units the network is built of; blocks begin at unit indices 1..units-1."""
+        if self.name == "cnn":
+            return self.depth + 1
+        if self.name == "resnet":
+            return 3 * ((self.depth - 2) // 6) + 2
+        return self.depth
+
+    @property
+    def n_stages(self) -> int:
+        """cnn: stages of conv layers; resnet: 3; mlp: 1."""
+        if self.name == "cnn":
+            return self.stages if self.stages is not None else -(-self.depth // 2)
+        return 3 if self.name == "resnet" else 1
+
+    @property
+    def block_starts(self) -> List[int]:
+        """Unit indices where blocks 1..K-1 begin (block 0 begins at unit 0)."""
+        if self.splits is not None:
+            return list(self.splits)
+        return [self.units // 2 if self.split is None else self.split]
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.block_starts) + 1

@@ -68,9 +68,11 @@ class Job:
     budget_flops: int | None = None
     threads_why: str = ""  # how the thread count was chosen
     notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
+    batched_with: int | None = None  # runs trained together in one vectorized process (hydra/launcher=batched)
 
 
-def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
+def build(run: RunConfig, launcher: DictConfig | None, h: str, data: Data | None = None) -> Job:
+    """The run's job; ``data``: the run's dataset already loaded (a batched group loads it once for its members)."""
     device = resolve_device(run.trainer.device)
     threads, threads_why, clamped = resolve_threads(run.trainer.num_threads, launcher)
     notes = [threads_why] if clamped else []
@@ -78,7 +80,7 @@ def build(run: RunConfig, launcher: DictConfig | None, h: str) -> Job:
         log.warning("%s", threads_why)
     torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
-    data = load_dataset(run.dataset, device)
+    data = load_dataset(run.dataset, device) if data is None else data
     model = build_model(run.model, data.input_dim, data.num_classes).to(device)
     n, trainer, budget = len(data.y_train), run.trainer, None
     schedule = Run(model.n_blocks, -(-n // trainer.batch_size), trainer.epochs, run.seed)
@@ -168,6 +170,8 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
                          f": a resume under another thread count; results may differ in their last bits from an "
                          f"uninterrupted run")
     summary["notes"] = job.notes
+    if job.batched_with:
+        summary["batched_with"] = job.batched_with
     records.write_metrics(out / METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
@@ -251,6 +255,17 @@ def _done(out: Path, cfg: DictConfig) -> bool:
     return True
 
 
+def record_failure(out: Path, cfg: DictConfig, e: Exception, t_start: float, started_at: str) -> str:
+    """Record a job's exception in its folder (error.txt, a failed summary.json) and return it as one line.
+    Finished results (another config's, or this one's when its config cannot be read) stay as they are."""
+    message = one_line(e)
+    if not isinstance(e, ForeignFolder) and (read_summary(out) or {}).get("status") not in TERMINAL:
+        write_atomic(out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
+        _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
+                                  "total_s": time.perf_counter() - t_start}, started_at)
+    return message
+
+
 def run_job(cfg: DictConfig) -> str:
     """One job: skip it if already done, run it, and turn any failure into a recorded status."""
     t_start, started_at = time.perf_counter(), _now()
@@ -266,12 +281,7 @@ def run_job(cfg: DictConfig) -> str:
         try:
             return "skipped" if _done(out, cfg) else execute(cfg, out, hc.launcher, t_start, started_at)
         except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
-            message = one_line(e)
-            # finished results (another config's, or this one's when its config cannot be read) stay as they are
-            if not isinstance(e, ForeignFolder) and (read_summary(out) or {}).get("status") not in TERMINAL:
-                write_atomic(out / ERROR_FILE, traceback.format_exc().encode())
-                _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
-                                          "total_s": time.perf_counter() - t_start}, started_at)
+            message = record_failure(out, cfg, e, t_start, started_at)
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")

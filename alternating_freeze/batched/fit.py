@@ -133,7 +133,7 @@ class Group:
             trains, _, bn_update = self._schedule(trained)
             idx = perms[:, start:start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
-            logits, losses = self.net.loss(x, y, bn_update)
+            logits, losses = self.net.loss(x, y, [m.state.trainable for m in members], bn_update)
             losses.sum().backward()
             self.opt.step(trains)
             for p in self.net.params:

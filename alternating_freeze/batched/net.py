@@ -55,6 +55,39 @@ def program(model) -> tuple[tuple[Op, ...], tuple[int, ...]]:
     return tuple(ops), tuple(blocks)
 
 
+class _Linear(torch.autograd.Function):
+    """Every member's ``h @ W.T + b``. Its backward computes a member's weight gradient only where that
+    member's layer trains, and its input gradient only where a layer before it trains (other members
+    get zeros, which nothing uses): the products its separate run computes, and no others."""
+
+    @staticmethod
+    def forward(ctx, h, w, b, need_w, need_in):
+        ctx.save_for_backward(h, w)
+        ctx.need_w, ctx.need_in = need_w, need_in  # None: every member; else their indices (a LongTensor)
+        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g):
+        h, w = ctx.saved_tensors
+        gh = gw = gb = None
+        if ctx.needs_input_grad[1]:
+            gw = _some(ctx.need_w, lambda i: torch.bmm(g[i].transpose(1, 2), h[i]), w.shape, g)
+            gb = _some(ctx.need_w, lambda i: g[i].sum(1), w.shape[:2], g)
+        if ctx.needs_input_grad[0]:
+            gh = _some(ctx.need_in, lambda i: torch.bmm(g[i], w[i]), h.shape, g)
+        return gh, gw, gb, None, None
+
+
+def _some(members, compute, shape, like):
+    """``compute(members)`` at those members' rows of a tensor of ``shape``, zeros elsewhere."""
+    if members is None:
+        return compute(slice(None))
+    out = like.new_zeros(shape)
+    if len(members):
+        out.index_copy_(0, members, compute(members))
+    return out
+
+
 def _member_modules(model) -> list[nn.Module]:
     return [m for block in model.blocks for m in block.modules() if not isinstance(m, nn.Sequential)]
 
@@ -88,6 +121,8 @@ class StackedNet:
                               for name in ("running_mean", "running_var", "num_batches_tracked")}
         self.param_blocks = [[blocks[i] for i in self.param_ops] for blocks in self.op_blocks]
         self.rngs: list[Optional[torch.Generator]] = [None] * len(models)  # set by the group: dropout streams
+        self.linear = [i for i, op in enumerate(ops) if op.kind == "linear"]
+        self._needs: dict = {}
 
     @property
     def k(self) -> int:
@@ -101,6 +136,7 @@ class StackedNet:
         self.op_blocks = [self.op_blocks[k] for k in members]
         self.param_blocks = [self.param_blocks[k] for k in members]
         self.rngs = [self.rngs[k] for k in members]
+        self._needs = {}
 
     def to_member(self, k: int, model: nn.Module) -> None:
         """Copy member k's weights and buffers into its own network (whose state_dict a checkpoint saves)."""
@@ -114,15 +150,35 @@ class StackedNet:
 
     # ------------------------------------------------------------------ forward
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, bn_update: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def needs(self, trainable: Sequence[frozenset]) -> dict:
+        """Per Linear op, the members that need its weight gradient and its input gradient, given each
+        member's trainable blocks at this step (None: all of them)."""
+        key = tuple(trainable)
+        if key not in self._needs:
+            if len(self._needs) > 256:
+                self._needs.clear()
+            device, needs = self.params[0].device, {}
+            earliest = [min((i for i in self.linear if blocks[i] in t), default=len(self.ops))
+                        for blocks, t in zip(self.op_blocks, trainable)]
+            for i in self.linear:
+                w = [k for k, (blocks, t) in enumerate(zip(self.op_blocks, trainable)) if blocks[i] in t]
+                h = [k for k, e in enumerate(earliest) if e < i]
+                needs[i] = tuple(None if len(m) == self.k else torch.tensor(m, dtype=torch.long, device=device)
+                                 for m in (w, h))
+            self._needs[key] = needs
+        return self._needs[key]
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, trainable: Sequence[frozenset],
+             bn_update: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Training forward of ``x`` (K, B, D) with labels ``y`` (K, B): (logits (K, B, C), each member's
-        mean cross-entropy (K,)). ``bn_update[i]``: (K,) bool, whose running statistics BatchNorm op
-        ``i`` updates (a frozen block's stay put under ``freeze_bn_stats``), or None for all."""
-        h, params = x, iter(self.params)
+        mean cross-entropy (K,)). ``trainable[k]``: member k's trainable blocks at this step;
+        ``bn_update[i]``: (K,) bool, whose running statistics BatchNorm op ``i`` updates (a frozen
+        block's stay put under ``freeze_bn_stats``), absent for all."""
+        h, params, needs = x, iter(self.params), self.needs(trainable)
         for i, op in enumerate(self.ops):
             if op.kind == "linear":
                 w, b = next(params), next(params)
-                h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+                h = _Linear.apply(h, w, b, *needs[i])
             elif op.kind == "bn":
                 h = self._batch_norm(i, op, h, next(params), next(params), True, bn_update.get(i))
             elif op.kind == "relu":

@@ -100,10 +100,14 @@ class BatchedLauncher(Launcher):
         composer = Composer(self.hydra_context.config_loader, self.config, self.fast_compose)
         ours = self._ours()
         jobs, alone = [], []
+        clock = {"compose": 0.0, "prepare": 0.0, "train": 0.0, "end": 0.0}
+        t0 = time.perf_counter()
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
             log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            t = time.perf_counter()
             cfg = composer(list(overrides))
+            clock["compose"] += time.perf_counter() - t
             with open_dict(cfg):
                 cfg.hydra.job.id = idx
                 cfg.hydra.job.num = idx
@@ -114,8 +118,10 @@ class BatchedLauncher(Launcher):
             else:
                 jobs.append(None)
                 alone.append((i, cfg))
+        clock["prepare"] = time.perf_counter() - t0 - clock["compose"]
         returns: List[Optional[JobReturn]] = [None] * len(jobs)
         prepared = [j for j in jobs if j is not None]
+        t = time.perf_counter()
         try:
             if prepared:
                 self._console(prepared[0][0])
@@ -125,9 +131,15 @@ class BatchedLauncher(Launcher):
         finally:
             for cfg, task, ret in prepared:
                 task.release()
+        clock["train"] = time.perf_counter() - t
+        t = time.perf_counter()
         for i, job in enumerate(jobs):
             if job is not None:
                 returns[i] = self._end(*job)
+        clock["end"] = time.perf_counter() - t
+        log.info("batched launch of %d jobs: composing %.2fs (%d in full), folders and callbacks %.2fs, training "
+                 "and results %.2fs, job ends %.2fs", len(jobs), clock["compose"], composer.full, clock["prepare"],
+                 clock["train"], clock["end"])
         for i, cfg in alone:
             returns[i] = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=cfg,
                                  job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")

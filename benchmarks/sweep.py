@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -34,9 +35,10 @@ BREAKDOWN = re.compile(r"batched launch of (\d+) jobs: composing ([\d.]+)s \((\d
 TARGETS = {"cpu": 5.0, "cuda": 20.0}
 
 
-def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool) -> tuple[float, str]:
+def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool, threads) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "alternating_freeze.train", "-m", f"experiment={preset}", f"trainer.epochs={epochs}",
            f"trainer.device={device}", "hydra.callbacks.analyze.enabled=false", f"hydra.sweep.dir={folder}"]
+    cmd += [f"trainer.num_threads={threads}"] if threads else []
     cmd += ["hydra/launcher=batched"] if batched else []
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
@@ -87,6 +89,7 @@ def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import HydraContext, RunMode
 
+    import alternating_freeze.config  # noqa: F401 - registers the config schemas, as af-train does
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
     master = loader.load_configuration("train", overrides=[f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
     from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
@@ -110,15 +113,16 @@ def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
 
 
 def sweeps(args) -> dict:
-    walls = {"basic": [], "batched": []}
+    walls, load = {"basic": [], "batched": []}, {"basic": [], "batched": []}
     breakdown, diffs = [], []
     with tempfile.TemporaryDirectory(prefix="af-bench-sweep-") as tmp:
         tmp = Path(tmp)
         for rep in range(args.repeats):
             for kind in ("basic", "batched"):
                 folder = tmp / f"{kind}{rep}"
-                wall, out = run_sweep(folder, args.preset, args.epochs, args.device, kind == "batched")
+                wall, out = run_sweep(folder, args.preset, args.epochs, args.device, kind == "batched", args.threads)
                 walls[kind].append(wall)
+                load[kind].append(os.getloadavg()[0])  # the machine's 1-minute load as the sweep ended
                 print(f"  {kind:8s} sweep {rep + 1}/{args.repeats}: {wall:7.1f} s", flush=True)
                 if kind == "batched":
                     m = BREAKDOWN.search(out)
@@ -131,7 +135,7 @@ def sweeps(args) -> dict:
     speedup = statistics.median(walls["basic"]) / statistics.median(walls["batched"])
     worst = {k: max(d[k] for d in diffs) if not isinstance(diffs[0][k], bool) else all(d[k] for d in diffs)
              for k in diffs[0]}
-    return {"walls_s": walls, "sweep_speedup": speedup,
+    return {"walls_s": walls, "load_avg_1min": load, "threads": args.threads or "torch's default", "sweep_speedup": speedup,
             "pair_speedups": [a / b for a, b in zip(walls["basic"], walls["batched"])],
             "largest_difference": worst, "batched_breakdown": breakdown}
 
@@ -259,6 +263,8 @@ def report(out: dict) -> None:
         w, d = out["walls_s"], out["largest_difference"]
         print(f"\n{out['preset']}, {out['epochs']} epochs, {out['device']}: basic "
               f"{', '.join(f'{x:.1f}' for x in w['basic'])} s; batched {', '.join(f'{x:.1f}' for x in w['batched'])} s")
+        print(f"  machine load (1-minute average) after each sweep: basic {out['load_avg_1min']['basic']}, "
+              f"batched {out['load_avg_1min']['batched']}")
         print(f"  sweep_speedup {out['sweep_speedup']:.2f} (target {out['targets']['sweep_speedup']['target']}: "
               f"{'met' if out['targets']['sweep_speedup']['met'] else 'MISSED'})")
         print("  largest difference from the basic launcher's runs: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
@@ -280,6 +286,7 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=5, help="trainer.epochs of every job (the preset's: 20)")
     p.add_argument("--repeats", type=int, default=2, help="sweeps per launcher, alternating")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, help="trainer.num_threads of every job (default: torch's, all cores)")
     p.add_argument("--curve", action="store_true", help="speedup of a group epoch against group size, in process")
     p.add_argument("--max-members", type=int, help="the curve's largest group (default 256 on cuda, 64 on cpu)")
     p.add_argument("--step", action="store_true", help="only: a batched step, ours against torch.func.vmap")

@@ -9,9 +9,10 @@ member's full forward and backward and then leaves a frozen block's update out.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -52,7 +53,10 @@ class Group:
         for m in members:
             if not isinstance(m.job.optimizer, FusedOptimizer):
                 raise Unsupported(f"the batched step needs the fused optimizers (device {m.job.device})")
-        self.members = list(members)
+        # members that step alike side by side: the optimizer passes runs of them to its kernels as one slice
+        members = sorted(members, key=lambda m: json.dumps([asdict(m.job.run.optimizer), asdict(m.job.run.strategy),
+                                                            m.job.run.model.block_starts], default=str))
+        self.members = members
         self.net = StackedNet([m.job.model for m in members])
         self.net.rngs = [m.rng for m in members]
         states = []
@@ -91,7 +95,7 @@ class Group:
                 s.trainable = t
             trained[k].add(t)
             if t not in m.trains:
-                m.trains[t] = [j for j, b in enumerate(m.param_blocks) if b in t]
+                m.trains[t] = frozenset(j for j, b in enumerate(m.param_blocks) if b in t)
                 m.flops_per_sample[t] = m.job.model.train_flops_per_sample(t)
             trains.append(m.trains[t])
         self.opt.reset(resets)

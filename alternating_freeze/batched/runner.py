@@ -36,7 +36,7 @@ from .fit import Group, Member, fit_group
 from .net import Unsupported
 
 log = logging.getLogger(__name__)
-NOTE = ("trained in a group of {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
+NOTE = ("trained in a group of up to {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
         "every epoch_s are the group's seconds, not this run's, and cannot be compared with other runs' seconds; "
         "compare FLOPs")
 # What the batched step reproduces. A key added to these groups later (e.g. an augmentation) trains
@@ -102,6 +102,7 @@ class Runner:
     def __init__(self, max_members: int):
         self.max_members = max_members
         self._data: dict = {}
+        self._sizes: dict[int, int] = {}  # id(task) -> the largest group it has trained in
 
     def run(self, tasks: list[Task]) -> None:
         """Train every task and set its status."""
@@ -196,7 +197,9 @@ class Runner:
         return Member(job, state, rng, cpu)
 
     def _train(self, tasks: list[Task]) -> None:
-        if len(tasks) == 1:
+        """One group. A run that has not trained in a group trains alone as a separate run; one that has (a
+        half of a split) goes on as a group of one, so that all its epochs were batched, as its files say."""
+        if len(tasks) == 1 and id(tasks[0]) not in self._sizes:
             self._separately(tasks[0])
             return
         built = []
@@ -206,9 +209,10 @@ class Runner:
                     built.append((t, self._member(t)))
                 except Exception as e:  # noqa: BLE001 - recorded; the others go on
                     t.status = self._fail(t, e)
-        if len(built) < 2:
-            for t, _ in built:
-                self._separately(t)
+        if len(built) == 1 and id(built[0][0]) not in self._sizes:
+            self._separately(built[0][0])
+            return
+        if not built:
             return
         try:
             group = Group([m for _, m in built])
@@ -235,6 +239,8 @@ class Runner:
         """Train the group; True when it ran out of device memory (its members' files are as after a kill)."""
         task = {id(m): t for t, m in built}
         size = len(built)
+        for t, _ in built:
+            self._sizes[id(t)] = max(self._sizes.get(id(t), 0), size)
         progress = built[0][1].job.trainer.progress
         bar = None
         if _use_bar(progress):
@@ -251,8 +257,8 @@ class Runner:
         def on_leave(m: Member) -> None:
             t = task[id(m)]
             with t.act():
-                m.job.batched_with = size
-                m.job.notes.append(NOTE.format(n=size))
+                m.job.batched_with = self._sizes[id(t)]
+                m.job.notes.append(NOTE.format(n=m.job.batched_with))
                 try:
                     t.status = finish(t.out, t.cfg, m.job, m.state, t.t_start, t.started_at)
                 except Exception as e:  # noqa: BLE001

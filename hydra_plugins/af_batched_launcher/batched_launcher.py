@@ -158,13 +158,13 @@ class BatchedLauncher(Launcher):
 
         started_at = _now()
         instance = HydraConfig.instance()
-        instance.set_config(cfg)
+        instance.set_config(cfg)  # the folder may name ${hydra:...} values
         out = os.path.join(str(OmegaConf.select(cfg, "hydra.sweep.dir")), str(OmegaConf.select(cfg, "hydra.sweep.subdir")))
-        with read_write(cfg.hydra.runtime):
-            with open_dict(cfg.hydra.runtime):
-                cfg.hydra.runtime.output_dir = os.path.abspath(out)
-        instance.set_config(cfg)
-        hydra_cfg = instance.cfg
+        hydra_cfg = instance.cfg  # run_job sets the config again once output_dir is set; the same copy, set in both
+        for node in (cfg, hydra_cfg):
+            with read_write(node.hydra.runtime):
+                with open_dict(node.hydra.runtime):
+                    node.hydra.runtime.output_dir = os.path.abspath(out)
         task_cfg = copy.deepcopy(cfg)
         with read_write(task_cfg):
             with open_dict(task_cfg):

@@ -70,8 +70,8 @@ def differences(basic: Path, batched: Path, first_epochs: int = 3) -> dict:
         if n_val:
             worst["best_val_acc_samples"] = max(worst["best_val_acc_samples"],
                                                 round(abs(sa["best_val_acc"] - sb["best_val_acc"]) * n_val))
-        worst["final_train_loss_rel"] = max(worst["final_train_loss_rel"],
-                                            abs(sa["final_train_loss"] - sb["final_train_loss"]) / sa["final_train_loss"])
+        loss = abs(sa["final_train_loss"] - sb["final_train_loss"]) / sa["final_train_loss"]
+        worst["final_train_loss_rel"] = max(worst["final_train_loss_rel"], loss)
         for i, (x, y) in enumerate(zip(ra, rb)):
             rel = max(abs(float(x[k]) - float(y[k])) / abs(float(x[k])) for k in ("train_loss", "val_loss", "test_loss")
                       if x[k] not in ("", "nan"))
@@ -135,7 +135,8 @@ def sweeps(args) -> dict:
     speedup = statistics.median(walls["basic"]) / statistics.median(walls["batched"])
     worst = {k: max(d[k] for d in diffs) if not isinstance(diffs[0][k], bool) else all(d[k] for d in diffs)
              for k in diffs[0]}
-    return {"walls_s": walls, "load_avg_1min": load, "threads": args.threads or "torch's default", "sweep_speedup": speedup,
+    return {"walls_s": walls, "load_avg_1min": load, "threads": args.threads or "torch's default",
+            "sweep_speedup": speedup,
             "pair_speedups": [a / b for a, b in zip(walls["basic"], walls["batched"])],
             "largest_difference": worst, "batched_breakdown": breakdown}
 

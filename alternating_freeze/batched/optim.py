@@ -11,8 +11,9 @@ The kernels are elementwise, in units of 16 float32 elements (a cache line; at l
 with a scalar loop for a tensor's last partial unit. A run of consecutive members that train the
 same parameter with the same step count is passed as one slice when the parameter's size is a
 multiple of that unit: every element is then computed as in a tensor of its own (tests/test_batched.py).
-Smaller or odd-sized parameters (a 10-class output bias) are passed member by member, on one thread,
-which the kernels compute identically and without a parallel region per tensor.
+Odd-sized parameters (a 10-class output bias) are passed member by member. On the CPU the kernels
+run on one thread: they open a parallel region per tensor, which for a group's many slices costs
+more than it gains, and their units make the result the same on any number of threads.
 """
 from __future__ import annotations
 
@@ -116,22 +117,18 @@ class StackedOptimizer:
                 self._masks[key] = torch.tensor([[float(j in t) for t in trains] for j in range(len(self.params))],
                                                 device=self.steps.device)
             self.steps.add_(self._masks[key])  # as FusedOptimizer's _foreach_add_(steps, 1), for the training ones
-        for cfg, lo, hi in self.classes:
-            runs = self._runs(trains, lo, hi)
-            for whole in (True, False):
-                part = [r for r in runs if self.aligned[r[0]] == whole]
-                if part:
-                    threads = torch.get_num_threads()
-                    if not whole:
-                        torch.set_num_threads(1)
-                    try:
-                        self._kernel(cfg, part, grads)
-                    finally:
-                        torch.set_num_threads(threads)
-            if self.name != "sgd" or cfg.momentum:  # plain SGD keeps no state
-                for j, a, b in runs:
-                    for m in range(a, b):
-                        self.count[m][j] += 1
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one parallel region per tensor costs more than it parallelizes here
+        try:
+            for cfg, lo, hi in self.classes:
+                runs = self._runs(trains, lo, hi)
+                self._kernel(cfg, runs, grads)
+                if self.name != "sgd" or cfg.momentum:  # plain SGD keeps no state
+                    for j, a, b in runs:
+                        for m in range(a, b):
+                            self.count[m][j] += 1
+        finally:
+            torch.set_num_threads(threads)
 
     def _kernel(self, cfg: OptimizerConfig, runs, grads) -> None:
         params = [self.params[j].detach()[a:b] for j, a, b in runs]

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from .. import joblock
 from ..config import RunConfig, config_hash, validate
-from ..contract import CHECKPOINT_FILE
+from ..contract import CHECKPOINT_FILE, ERROR_FILE
 from ..data import DatasetConfig, load_dataset
 from ..errors import ConfigError
 from ..loop import Progress, TrainerConfig
@@ -165,7 +165,7 @@ class Runner:
 
     def _fail(self, t: Task, e: Exception) -> str:
         message = record_failure(t.out, t.cfg, e, t.t_start, t.started_at)
-        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {t.out / 'error.txt'})",
+        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {t.out / ERROR_FILE})",
                   exc_info=os.environ.get("HYDRA_FULL_ERROR") == "1")
         return "failed"
 

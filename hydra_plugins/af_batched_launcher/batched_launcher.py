@@ -98,7 +98,7 @@ class BatchedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally, batched (max_members={self.max_members})")
         composer = Composer(self.hydra_context.config_loader, self.config, self.fast_compose)
-        ours = self._ours()
+        ours, hydra_before = self._ours(), HydraConfig.instance().cfg
         jobs, alone = [], []
         clock = {"compose": 0.0, "prepare": 0.0, "train": 0.0, "end": 0.0}
         t0 = time.perf_counter()
@@ -111,7 +111,7 @@ class BatchedLauncher(Launcher):
             with open_dict(cfg):
                 cfg.hydra.job.id = idx
                 cfg.hydra.job.num = idx
-            if self.device is not None:
+            if ours and self.device is not None:
                 cfg.trainer.device = self.device
             if ours and not cfg.hydra.job.chdir:
                 jobs.append(self._prepare(cfg))
@@ -131,6 +131,7 @@ class BatchedLauncher(Launcher):
         finally:
             for cfg, task, ret in prepared:
                 task.release()
+            HydraConfig.instance().cfg = hydra_before  # as run_job leaves it
         clock["train"] = time.perf_counter() - t
         t = time.perf_counter()
         for i, job in enumerate(jobs):
@@ -152,14 +153,13 @@ class BatchedLauncher(Launcher):
     def _prepare(self, cfg: DictConfig):
         """Everything Hydra's run_job does before calling the task function; returns (config, task, JobReturn)."""
         from alternating_freeze.batched.runner import Task
-
-        t_start = time.perf_counter()
         from alternating_freeze.train import _now
 
-        started_at = _now()
+        t_start, started_at = time.perf_counter(), _now()
         instance = HydraConfig.instance()
         instance.set_config(cfg)  # the folder may name ${hydra:...} values
-        out = os.path.join(str(OmegaConf.select(cfg, "hydra.sweep.dir")), str(OmegaConf.select(cfg, "hydra.sweep.subdir")))
+        out = os.path.join(str(OmegaConf.select(cfg, "hydra.sweep.dir")),
+                           str(OmegaConf.select(cfg, "hydra.sweep.subdir")))
         hydra_cfg = instance.cfg  # run_job sets the config again once output_dir is set; the same copy, set in both
         for node in (cfg, hydra_cfg):
             with read_write(node.hydra.runtime):

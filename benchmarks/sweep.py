@@ -143,7 +143,7 @@ def sweeps(args) -> dict:
 
 # ----------------------------------------------------------------------------- in process: the step, the curve
 
-def _frequency_runs(n: int, epochs: int, device: str) -> list:
+def _frequency_runs(n: int, epochs: int, device: str, threads=None) -> list:
     """``n`` runs of the frequency preset's kinds (its arms, cycled; seeds counted up), digits."""
     from alternating_freeze.config import RunConfig
     from alternating_freeze.loop import Progress, TrainerConfig
@@ -153,7 +153,8 @@ def _frequency_runs(n: int, epochs: int, device: str) -> list:
     arms = [Standard()] + [Alternating(every=e) for e in (1, 2, 4, 8, 16, 32)] + \
         [Alternating(unit="epoch", every=e) for e in (1, 2, 4)]
     return [RunConfig(seed=i // len(arms), strategy=arms[i % len(arms)],
-                      trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, device=device))
+                      trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, device=device,
+                                            num_threads=threads))
             for i in range(n)]
 
 
@@ -184,13 +185,13 @@ def _separate_epochs(run, data) -> list[float]:
     return [r["epoch_s"] + r["eval_s"] for r in state.rows[1:]]
 
 
-def curve(device, max_members: int, epochs: int = 3) -> list[dict]:
+def curve(device, max_members: int, threads=None, epochs: int = 3) -> list[dict]:
     """Seconds of one epoch (training and evaluation) of a group of K, against K separate epochs of the same
     runs (the mean of the preset's ten kinds, measured between the groups), K = 1, 2, 4, ... max_members."""
     from alternating_freeze.data import DatasetConfig, load_dataset
 
     data = load_dataset(DatasetConfig(), device)
-    runs = _frequency_runs(max_members, epochs, str(device))
+    runs = _frequency_runs(max_members, epochs, str(device), threads)
     separate, out, k = [], [], 1
     while k <= max_members:
         for r in runs[:10]:
@@ -204,7 +205,7 @@ def curve(device, max_members: int, epochs: int = 3) -> list[dict]:
     return out
 
 
-def step_comparison(device, k: int = 50, rounds: int = 30) -> dict:
+def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict:
     """ms per training step (forward, backward) of k digits MLPs, standard training: torch.func.vmap over
     functional_call of the project's model, batched matmuls under autograd, and ours (net.StackedNet)."""
     import copy
@@ -216,6 +217,8 @@ def step_comparison(device, k: int = 50, rounds: int = 30) -> dict:
     from alternating_freeze.batched.net import StackedNet
     from alternating_freeze.models import ModelConfig, build_model
 
+    if threads:
+        torch.set_num_threads(threads)
     models = []
     for seed in range(k):
         torch.manual_seed(seed)
@@ -250,7 +253,7 @@ def step_comparison(device, k: int = 50, rounds: int = 30) -> dict:
                 times[name].append(clock(device) - t0)
     out = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     print("  step of %d members, ms: %s" % (k, ", ".join(f"{n} {v:.2f}" for n, v in out.items())), flush=True)
-    return {"members": k, "ms_per_step": out}
+    return {"members": k, "threads": torch.get_num_threads(), "ms_per_step": out}
 
 
 def clock(device) -> float:
@@ -287,7 +290,7 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=5, help="trainer.epochs of every job (the preset's: 20)")
     p.add_argument("--repeats", type=int, default=2, help="sweeps per launcher, alternating")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--threads", type=int, help="trainer.num_threads of every job (default: torch's, all cores)")
+    p.add_argument("--threads", type=int, help="torch threads of every run (default: torch's, all cores)")
     p.add_argument("--curve", action="store_true", help="speedup of a group epoch against group size, in process")
     p.add_argument("--max-members", type=int, help="the curve's largest group (default 256 on cuda, 64 on cpu)")
     p.add_argument("--step", action="store_true", help="only: a batched step, ours against torch.func.vmap")
@@ -300,7 +303,7 @@ def main(argv=None) -> dict:
     device = torch.device(args.device)
     out = {"machine": machine(device), "preset": args.preset, "epochs": args.epochs, "device": args.device}
     if args.step:
-        out["step"] = step_comparison(device)
+        out["step"] = step_comparison(device, args.threads)
     if not args.no_sweeps and not args.step:
         print(f"{args.preset}: {args.repeats} sweeps per launcher, {args.epochs} epochs, {args.device} ...", flush=True)
         out.update(sweeps(args))
@@ -309,7 +312,7 @@ def main(argv=None) -> dict:
         out["targets"] = {"sweep_speedup": {"value": out["sweep_speedup"], "target": f">= {target}",
                                             "met": out["sweep_speedup"] >= target}}
     if args.curve:
-        out["curve"] = curve(device, args.max_members or (256 if device.type == "cuda" else 64))
+        out["curve"] = curve(device, args.max_members or (256 if device.type == "cuda" else 64), args.threads)
     report(out)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ strategy, optimizer state and metrics; a run leaves the group when it has traine
 Members may differ in their epoch counts (a FLOP budget buys each strategy its own, a resumed run is
 further along): the group advances every member by one epoch at a time, each at its own epoch and
 step, and shrinks as members finish. What a member "executed" is counted as in its separate run
-(``train_flops_per_sample`` of its trainable blocks), although the vectorized step computes every
-member's full forward and backward and then leaves a frozen block's update out.
+(``train_flops_per_sample`` of its trainable blocks): the vectorized step computes every member's
+forward, the backward's matrix products its separate run computes (net._Linear), and the backward's
+elementwise work (ReLU, BatchNorm, the loss) for every member, frozen blocks included.
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ class Member:
 
 
 class Group:
+    """The members' networks and optimizers stacked (their order is the group's own: members that step
+    alike side by side), the shared data, and one epoch of training for all of them."""
+
     def __init__(self, members: list[Member]):
         for m in members:
             if not isinstance(m.job.optimizer, FusedOptimizer):

@@ -168,3 +168,22 @@ def test_configs_are_composed_as_hydra_composes_them(preset, n):
             continue
         assert OmegaConf.to_yaml(composer(list(job))) == expected, job
     assert composer.full <= 2 * len(composer.bases) + 1, (composer.full, len(jobs))
+
+
+def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_path):
+    import sys
+
+    import torch
+
+    out = tmp_path / "step.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--step", "--no-sweeps", "--threads", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    step = json.loads(out.read_text())
+    assert set(step["step"]["ms_per_step"]) == {"vmap", "baddbmm_autograd", "ours"} and "cpu" in step["machine"]
+    assert all(v > 0 for v in step["step"]["ms_per_step"].values())
+    if not torch.cuda.is_available():
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--device", "cuda"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1].endswith("--device cuda: CUDA is not available on this machine")

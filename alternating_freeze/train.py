@@ -69,9 +69,11 @@ class Job:
     budget_flops: int | None = None
     threads_why: str = ""  # how the thread count was chosen
     notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
+    batched_with: int | None = None  # runs trained together in one vectorized process (hydra/launcher=batched)
 
 
-def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig) -> Job:
+def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Data | None = None) -> Job:
+    """The run's job; ``data``: the run's dataset already loaded (a batched group loads it once for its members)."""
     device = resolve_device(run.trainer.device)
     threads, threads_why, clamped = resolve_threads(run.trainer.num_threads, launcher)
     notes = [threads_why] if clamped else []
@@ -79,7 +81,7 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig) -> Job:
         log.warning("%s", threads_why)
     torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
-    data = load_dataset(run.dataset, device)
+    data = load_dataset(run.dataset, device) if data is None else data
     model = build_model(run.model, data.input_shape, data.num_classes).to(device)
     if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
         model = model.to(memory_format=torch.channels_last)
@@ -116,7 +118,7 @@ def resume(path: Path, job: Job) -> TrainState:
     return state
 
 
-def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger) -> Callable[[TrainState], None]:
+def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.trainer
     config, h = OmegaConf.to_container(job.cfg, resolve=True, enum_to_str=True), config_hash(job.cfg)
@@ -133,7 +135,8 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger) -> Callable[
             }, durable=False)
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
-        tracker.log_epoch(r)
+        if tracker is not None:
+            tracker.log_epoch(r)
         if bar is not None:
             bar.set_postfix(train_loss=f"{r['train_loss']:.4f}", val_acc=f"{r['val_acc']:.4f}",
                             test_acc=f"{r['test_acc']:.4f}", trained=r["trained"])
@@ -146,7 +149,7 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger) -> Callable[
 
 
 def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str,
-           tracker: loggers.Logger) -> str:
+           tracker: loggers.Logger | None = None) -> str:
     """Write the run's final metrics.csv and summary.json (durably) and remove the checkpoint."""
     run, data = job.run, job.data
     splits = run.model.block_starts
@@ -177,11 +180,14 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
                          f": a resume under another thread count; results may differ in their last bits from an "
                          f"uninterrupted run")
     summary["notes"] = job.notes
+    if job.batched_with:
+        summary["batched_with"] = job.batched_with
     records.write_metrics(out / METRICS_FILE, state.rows)
     _write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
-    tracker.finish(summary)
+    if tracker is not None:
+        tracker.finish(summary)
     log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", state.status,
              summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
              summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
@@ -211,8 +217,9 @@ def _epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
             h.removeFilter(only)
 
 
-def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_at: str) -> str:
-    job = build(validate(cfg, _overrides(hc)), hc.launcher, cfg)
+def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, started_at: str) -> str:
+    """Train the job in ``out`` to its end; ``hc``: its Hydra config (None: a job run from Python)."""
+    job = build(validate(cfg, _overrides(hc)), hc.launcher if hc else None, cfg)
     state = resume(out / CHECKPOINT_FILE, job)
     tracker = loggers.open_logger(job.run.logger, out, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                                   *loggers.hydra_job(out), start_epoch=state.epoch)
@@ -220,7 +227,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig, t_start: float, started_
     if _use_bar(job.run.trainer.progress):
         from tqdm import tqdm
 
-        label = hc.job.override_dirname or job.run.strategy.name  # what tells this job from the sweep's others
+        label = (hc.job.override_dirname if hc else "") or job.run.strategy.name  # what tells it from the others
         bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=label[-60:], unit="epoch")
     try:
         with _epoch_lines_in_file_only(job.run.trainer.progress != Progress.log and bar is not None
@@ -298,6 +305,17 @@ def _done(out: Path, cfg: DictConfig) -> bool:
     return True
 
 
+def record_failure(out: Path, cfg: DictConfig, e: Exception, t_start: float, started_at: str) -> str:
+    """Record a job's exception in its folder (error.txt, a failed summary.json) and return it as one line.
+    Finished results (another config's, or this one's when its config cannot be read) stay as they are."""
+    message = one_line(e)
+    if not isinstance(e, ForeignFolder) and (read_summary(out) or {}).get("status") not in TERMINAL:
+        write_atomic(out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
+        _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
+                                  "total_s": time.perf_counter() - t_start}, started_at)
+    return message
+
+
 def run_job(cfg: DictConfig) -> str:
     """One job: skip it if already done, run it, and turn any failure into a recorded status."""
     t_start, started_at = time.perf_counter(), _now()
@@ -319,12 +337,7 @@ def run_job(cfg: DictConfig) -> str:
             status = "skipped" if _done(out, cfg) else execute(cfg, out, hc, t_start, started_at)
             return status
         except Exception as e:  # recorded, so that one bad job never costs a sweep its other results
-            message = one_line(e)
-            # finished results (another config's, or this one's when its config cannot be read) stay as they are
-            if not isinstance(e, ForeignFolder) and (read_summary(out) or {}).get("status") not in TERMINAL:
-                write_atomic(out / ERROR_FILE, traceback.format_exc().encode())
-                _write_summary(out, cfg, {"status": "failed", "error": message, "seed": cfg.get("seed"),
-                                          "total_s": time.perf_counter() - t_start}, started_at)
+            message = record_failure(out, cfg, e, t_start, started_at)
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {out / ERROR_FILE})")

@@ -10,4 +10,5 @@ Modules:
   whatif      a what-if contender (a hand-written backward): how far the floor is reachable
   entrypoint  start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)
   _probe      runs the real entrypoint in a child process and timestamps its calls to ``build_optimizer`` and ``fit``
+  sweep       batched runs (issue 9): a preset swept by the basic and by the batched launcher
 """

@@ -10,7 +10,6 @@ import torch
 from hydra import compose, initialize_config_dir
 from torch import nn
 
-from alternating_freeze import loggers
 from alternating_freeze.config import validate
 from alternating_freeze.contract import CHECKPOINT_FILE, TIMING_COLUMNS
 from alternating_freeze.data import PAD, Data, DatasetConfig, load_dataset
@@ -306,7 +305,7 @@ def test_resume_mid_run_ends_identical_to_an_uninterrupted_run(tmp_path):
             trainer=whole.run.trainer, gen=whole.gen, state=full)
 
         first = job_of(*overrides)
-        write = epoch_writer(tmp_path, first, None, loggers.open_logger(first.run.logger, tmp_path, {}, None, "cnn"))
+        write = epoch_writer(tmp_path, first, None)
 
         def kill_after_two(state):
             write(state)  # the checkpoint of this epoch, as af-train writes it

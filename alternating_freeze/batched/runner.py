@@ -1,0 +1,313 @@
+"""A launch's jobs, trained in groups: what ``train.run_job`` does for one job, done for many at once.
+
+Each job keeps the semantics of a separate run: its folder's lock is held while it trains
+(``joblock``), a finished job is skipped (``train._done``), a job that fails to build is recorded
+as failed and the others go on, a member that diverges leaves the group and is recorded as
+diverged, and its files (checkpoint.pt at every epoch end, metrics.csv, summary.json, error.txt)
+are written by the same code as a separate run's (``train.epoch_writer``, ``train.finish``,
+``train.record_failure``). A killed group resumes every unfinished member from its own checkpoint,
+in whatever group it lands in next (or alone). Out of device memory, a group is split in halves
+and retried from its members' checkpoints; a group of one trains as a separate run.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable, ContextManager, Optional
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from .. import joblock, loggers, progress
+from ..config import RunConfig, validate
+from ..contract import CHECKPOINT_FILE, ERROR_FILE
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..loop import Progress
+from ..machine import resolve_device
+from ..train import (RUNNING_ELSEWHERE, _done, _overrides, _use_bar, build, epoch_writer, execute, finish,
+                     record_failure, resume, run_job)
+from .fit import Group, Member, fit_group
+from .net import Unsupported
+
+log = logging.getLogger(__name__)
+NOTE = ("trained in a group of up to {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
+        "every epoch_s are the group's seconds, not this run's, and cannot be compared with other runs' seconds; "
+        "compare FLOPs")
+# What the batched step reproduces, by name: a key added to these groups later (mixed precision,
+# augmentation, ...) makes a run train separately unless it is left at its default, until the
+# batched step learns it. (trainer.channels_last only lays out convolutions, which train separately.)
+KNOWN = {"trainer": {"epochs", "batch_size", "eval_batch_size", "device", "num_threads", "checkpoint", "progress",
+                     "budget", "channels_last"},
+         "dataset": {"name", "root", "download", "subset", "test_fraction", "val_fraction", "split_seed",
+                     "standardize"},
+         "run": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"}}
+
+
+@dataclass
+class Task:
+    """One job of a launch, prepared by the launcher (composed; its folder and .hydra/ written)."""
+
+    cfg: DictConfig  # the job's config without its hydra node: what the task function receives
+    out: Path
+    launcher: Optional[DictConfig]  # hydra.launcher (thread counts)
+    act: Callable[[], ContextManager]  # run code as this job: its HydraConfig, its train.log
+    t_start: float
+    started_at: str
+    status: Optional[str] = None  # what train.run_job would have returned
+    run: Optional[RunConfig] = field(default=None, repr=False)
+    release: Callable[[], None] = lambda: None  # close what the job holds open (its log file) once it is done
+
+
+def _unknown(name: str, obj, known: set) -> Optional[str]:
+    default = type(obj)()
+    for f in fields(obj):
+        if f.name not in known and getattr(obj, f.name) != getattr(default, f.name):
+            return f"{name}.{f.name} is not reproduced by the batched step"
+    return None
+
+
+def group_key(run: RunConfig) -> tuple:
+    """Runs with equal keys can train in one group: same data, network shape (the split aside), optimizer
+    kind, batch size, device and threads. A string instead: why the run must train separately."""
+    for name, obj, known in (("trainer", run.trainer, KNOWN["trainer"]), ("dataset", run.dataset, KNOWN["dataset"]),
+                             ("", run, KNOWN["run"])):
+        reason = _unknown(name, obj, known)
+        if reason:
+            return (reason.lstrip("."),)
+    dataset = {k: v for k, v in asdict(run.dataset).items() if k != "download"}
+    model = {k: v for k, v in asdict(run.model).items() if k not in ("split", "splits")}
+    t = run.trainer
+    return ("group", json.dumps([dataset, model], sort_keys=True, default=str), run.optimizer.name, t.batch_size,
+            t.device, t.num_threads)
+
+
+class _Silent:
+    """A member's progress bar while the group shows one bar (a member logs no epoch lines then, as a separate
+    run with a bar logs none)."""
+
+    def set_postfix(self, **kwargs) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "not enough memory" in str(e))
+
+
+class Runner:
+    def __init__(self, max_members: int):
+        self.max_members = max_members
+        self._data: dict = {}
+        self._sizes: dict[int, int] = {}  # id(task) -> the largest group it has trained in
+        self._trackers: dict[int, loggers.Logger] = {}  # id(task) -> its experiment tracker (logger group)
+
+    def run(self, tasks: list[Task]) -> None:
+        """Train every task and set its status."""
+        groups: dict[tuple, list[Task]] = {}
+        for t in tasks:
+            with t.act():
+                try:
+                    t.run = validate(t.cfg, _overrides(HydraConfig.get() if HydraConfig.initialized() else None))
+                    key = group_key(t.run)
+                except Exception:  # noqa: BLE001 - its separate run records the failure as run_job does
+                    key = ("separately",)
+            groups.setdefault(key if key[0] == "group" else ("separately", id(t)), []).append(t)
+            if key[0] != "group" and t.run is not None:
+                log.info("%s: %s; it trains separately", t.out.name, key[0])
+        for key, members in groups.items():
+            if key[0] == "group":
+                self._in_chunks(members)
+            else:
+                for t in members:
+                    with t.act():
+                        t.status = run_job(t.cfg)
+                    t.release()
+
+    def _in_chunks(self, tasks: list[Task]) -> None:
+        """Lock, skip what is done, and train the rest in groups of at most max_members."""
+        with contextlib.ExitStack() as locks:
+            chunk = []
+            for t in tasks:
+                lock = contextlib.ExitStack()
+                with t.act():
+                    other = lock.enter_context(joblock.hold(t.out))
+                    if other is not None:
+                        log.error("error: %s: running elsewhere (%s)", t.out, other)
+                        t.status = RUNNING_ELSEWHERE
+                        lock.close()
+                        continue
+                    try:
+                        if _done(t.out, t.cfg):
+                            t.status = "skipped"
+                    except Exception as e:  # noqa: BLE001 - e.g. another config's results: refused, kept
+                        t.status = self._fail(t, e)
+                    if t.status is not None:
+                        self._ended(t, ran=t.status != "skipped")
+                        lock.close()
+                        t.release()
+                        continue
+                locks.callback(lock.close)
+                chunk.append(t)
+                if len(chunk) == self.max_members:
+                    self._train(chunk)
+                    locks.close()
+                    for done in chunk:
+                        done.release()
+                    chunk = []
+            if chunk:
+                self._train(chunk)
+        for t in chunk:
+            t.release()
+
+    # ------------------------------------------------------------------ one group
+
+    @staticmethod
+    def _ended(t: Task, ran: bool) -> None:
+        """The sweep's job counter (job k/N, ETA), as train.run_job keeps it."""
+        with t.act():
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                progress.ended(Path(HydraConfig.get().sweep.dir), time.perf_counter() - t.t_start, ran)
+
+    def _fail(self, t: Task, e: Exception) -> str:
+        message = record_failure(t.out, t.cfg, e, t.t_start, t.started_at)
+        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {t.out / ERROR_FILE})",
+                  exc_info=os.environ.get("HYDRA_FULL_ERROR") == "1")
+        return "failed"
+
+    def _separately(self, t: Task) -> None:
+        """A separate run under the lock already held: train.run_job's body."""
+        with t.act():
+            try:
+                t.status = execute(t.cfg, t.out, HydraConfig.get() if HydraConfig.initialized() else None, t.t_start,
+                                   t.started_at)
+            except Exception as e:  # noqa: BLE001
+                t.status = self._fail(t, e)
+        self._ended(t, ran=True)
+
+    def _dataset(self, run: RunConfig):
+        """The group's data, loaded once for its members (and kept for the next group of the same data)."""
+        key = (json.dumps(asdict(run.dataset), sort_keys=True, default=str), str(resolve_device(run.trainer.device)))
+        if key not in self._data:
+            self._data = {key: load_dataset(run.dataset, torch.device(key[1]))}
+        return self._data[key]
+
+    def _member(self, t: Task) -> Member:
+        job = build(t.run, t.launcher, t.cfg, data=self._dataset(t.run))
+        state = resume(t.out / CHECKPOINT_FILE, job)
+        self._trackers[id(t)] = loggers.open_logger(job.run.logger, t.out, OmegaConf.to_container(
+            t.cfg, resolve=True, enum_to_str=True), *loggers.hydra_job(t.out), start_epoch=state.epoch)
+        cpu = torch.get_rng_state()  # the run's global stream, after its model was built (and resumed)
+        if job.device.type == "cuda":
+            rng = torch.Generator(device=job.device)
+            rng.set_state(torch.cuda.get_rng_state(job.device))
+        else:
+            rng = torch.Generator()
+            rng.set_state(cpu)
+        return Member(job, state, rng, cpu)
+
+    def _train(self, tasks: list[Task]) -> None:
+        """One group. A run that has not trained in a group trains alone as a separate run; one that has (a
+        half of a split) goes on as a group of one, so that all its epochs were batched, as its files say."""
+        if len(tasks) == 1 and id(tasks[0]) not in self._sizes:
+            self._separately(tasks[0])
+            return
+        built = []
+        for t in tasks:
+            with t.act():
+                try:
+                    built.append((t, self._member(t)))
+                except Exception as e:  # noqa: BLE001 - recorded; the others go on
+                    t.status = self._fail(t, e)
+        if len(built) == 1 and id(built[0][0]) not in self._sizes:
+            self._separately(built[0][0])
+            return
+        if not built:
+            return
+        try:
+            group = Group([m for _, m in built])
+        except Unsupported as e:
+            log.info("%s: each trains separately", e)
+            for t, _ in built:
+                self._separately(t)
+            return
+        oom = self._fit(group, built)
+        if oom:
+            del group, built
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            left = [t for t in tasks if t.status is None]
+            log.warning("out of memory with %d runs in one group: splitting it in halves (each resumes from its "
+                        "last checkpoint)", len(left))
+            half = (len(left) + 1) // 2
+            for part in (left[:half], left[half:]):
+                if part:
+                    self._train(part)
+
+    def _fit(self, group: Group, built: list) -> bool:
+        """Train the group; True when it ran out of device memory (its members' files are as after a kill)."""
+        task = {id(m): t for t, m in built}
+        size = len(built)
+        for t, _ in built:
+            self._sizes[id(t)] = max(self._sizes.get(id(t), 0), size)
+        progress = built[0][1].job.trainer.progress
+        bar = None
+        if _use_bar(progress):
+            from tqdm import tqdm
+
+            bar = tqdm(total=max(m.job.trainer.epochs - m.state.epoch for _, m in built), unit="epoch",
+                       desc=f"{size} runs batched")
+        writers = {id(m): epoch_writer(t.out, m.job, _Silent() if bar is not None else None, self._trackers[id(t)])
+                   for t, m in built}
+
+        def on_epoch(m: Member) -> None:
+            with task[id(m)].act():
+                writers[id(m)](m.state)
+
+        def on_leave(m: Member) -> None:
+            t = task[id(m)]
+            with t.act():
+                m.job.batched_with = self._sizes[id(t)]
+                m.job.notes.append(NOTE.format(n=m.job.batched_with))
+                try:
+                    t.status = finish(t.out, t.cfg, m.job, m.state, t.t_start, t.started_at, self._trackers.pop(id(t)))
+                except Exception as e:  # noqa: BLE001
+                    t.status = self._fail(t, e)
+            self._ended(t, ran=True)
+
+        epochs_done = 0
+
+        def on_group_epoch() -> None:
+            nonlocal epochs_done
+            epochs_done += 1
+            if bar is not None:
+                bar.update(1)
+            elif progress != Progress.none:
+                r = group.members[0].state.rows[-1]
+                log.info("batched: epoch %d, %d of %d runs training, %.2fs", epochs_done, len(group.members), size,
+                         r["epoch_s"])
+
+        try:
+            fit_group(group, on_epoch, on_leave, on_group_epoch)
+        except Exception as e:  # noqa: BLE001
+            if _is_oom(e):
+                return True
+            for t, m in built:
+                if t.status is None:
+                    with t.act():
+                        t.status = self._fail(t, e)
+        finally:
+            if bar is not None:
+                bar.close()
+        return False

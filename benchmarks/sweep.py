@@ -1,0 +1,325 @@
+"""Benchmark of batched runs (issue 9): a preset swept by the basic launcher and by hydra/launcher=batched.
+
+    uv run python -m benchmarks.sweep [--json PATH] [--epochs 5] [--repeats 2] [--device cuda]
+    uv run python -m benchmarks.sweep --curve        # speedup of one group epoch against group size
+    uv run python -m benchmarks.sweep --step         # a batched step: our baddbmm step against torch.func.vmap
+
+Sweeps: the real ``af-train -m experiment=<preset>`` in child processes, basic and batched alternately
+(basic, batched, basic, batched, each in a fresh sweep folder: a shared machine drifts, and
+alternating puts both launchers in the same periods), the analysis callback off (it is the same for
+both). ``sweep_speedup`` is the median whole-sweep wall clock of the basic launcher over the
+batched one's, processes' start-up included. Every batched member's results are compared with the
+same job under the basic launcher (the first basic sweep): the largest differences are reported.
+The batched launcher logs where its time went (composing, folders and callbacks, training and
+results); the per-job cost of a full Hydra composition is measured in this process.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .loop import machine
+
+ROOT = Path(__file__).resolve().parents[1]
+BREAKDOWN = re.compile(r"batched launch of (\d+) jobs: composing ([\d.]+)s \((\d+) in full\), folders and callbacks "
+                       r"([\d.]+)s, training and results ([\d.]+)s, job ends ([\d.]+)s")
+TARGETS = {"cpu": 5.0, "cuda": 20.0}
+
+
+def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool, threads) -> tuple[float, str]:
+    cmd = [sys.executable, "-m", "alternating_freeze.train", "-m", f"experiment={preset}", f"trainer.epochs={epochs}",
+           f"trainer.device={device}", "hydra.callbacks.analyze.enabled=false", f"hydra.sweep.dir={folder}"]
+    cmd += [f"trainer.num_threads={threads}"] if threads else []
+    cmd += ["hydra/launcher=batched"] if batched else []
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout + proc.stderr
+
+
+def _runs(folder: Path) -> dict:
+    out = {}
+    for s in folder.glob("*/summary.json"):
+        with open(s.parent / "metrics.csv") as f:
+            out[s.parent.name] = (json.loads(s.read_text()), list(csv.DictReader(f)))
+    return out
+
+
+def differences(basic: Path, batched: Path, first_epochs: int = 3) -> dict:
+    """The largest differences of batched members' results from the same jobs' under the basic launcher."""
+    a, b = _runs(basic), _runs(batched)
+    assert a.keys() == b.keys(), "the launchers wrote different job folders"
+    worst = {"final_test_acc_samples": 0, "best_val_acc_samples": 0, "final_train_loss_rel": 0.0,
+             f"epoch_loss_rel_first_{first_epochs}": 0.0, "epoch_loss_rel_all": 0.0, "steps_flops_trained_equal": True}
+    for job, (sa, ra) in a.items():
+        sb, rb = b[job]
+        n_test, n_val = sa["resolved"]["n_test"], sa["resolved"]["n_val"]
+        worst["final_test_acc_samples"] = max(worst["final_test_acc_samples"],
+                                              round(abs(sa["final_test_acc"] - sb["final_test_acc"]) * n_test))
+        if n_val:
+            worst["best_val_acc_samples"] = max(worst["best_val_acc_samples"],
+                                                round(abs(sa["best_val_acc"] - sb["best_val_acc"]) * n_val))
+        loss = abs(sa["final_train_loss"] - sb["final_train_loss"]) / sa["final_train_loss"]
+        worst["final_train_loss_rel"] = max(worst["final_train_loss_rel"], loss)
+        for i, (x, y) in enumerate(zip(ra, rb)):
+            rel = max(abs(float(x[k]) - float(y[k])) / abs(float(x[k])) for k in ("train_loss", "val_loss", "test_loss")
+                      if x[k] not in ("", "nan"))
+            worst["epoch_loss_rel_all"] = max(worst["epoch_loss_rel_all"], rel)
+            if i < first_epochs:
+                worst[f"epoch_loss_rel_first_{first_epochs}"] = max(worst[f"epoch_loss_rel_first_{first_epochs}"], rel)
+            worst["steps_flops_trained_equal"] &= all(x[k] == y[k] for k in ("step", "train_flops", "trained"))
+    return worst
+
+
+def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
+    """ms per job: Hydra's full composition (what the basic launcher does for every job) and our derived one."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import HydraContext, RunMode
+
+    import alternating_freeze.config  # noqa: F401 - registers the config schemas, as af-train does
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
+    master = loader.load_configuration("train", overrides=[f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
+    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
+    from hydra_plugins.af_batched_launcher.compose import Composer
+
+    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
+    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
+    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
+    jobs = sweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(
+        params + [f"experiment={preset}"]), None)[0]
+    t0 = time.perf_counter()
+    for job in jobs[:jobs_limit]:
+        loader.load_sweep_config(master, list(job))
+    full = (time.perf_counter() - t0) / min(len(jobs), jobs_limit)
+    composer = Composer(loader, master)
+    t0 = time.perf_counter()
+    for job in jobs:
+        composer(list(job))
+    derived = (time.perf_counter() - t0) / len(jobs)
+    return {"jobs": len(jobs), "full_ms": full * 1e3, "ours_ms": derived * 1e3, "ours_full_compositions": composer.full}
+
+
+def sweeps(args) -> dict:
+    walls, load = {"basic": [], "batched": []}, {"basic": [], "batched": []}
+    breakdown, diffs = [], []
+    with tempfile.TemporaryDirectory(prefix="af-bench-sweep-") as tmp:
+        tmp = Path(tmp)
+        for rep in range(args.repeats):
+            for kind in ("basic", "batched"):
+                folder = tmp / f"{kind}{rep}"
+                wall, out = run_sweep(folder, args.preset, args.epochs, args.device, kind == "batched", args.threads)
+                walls[kind].append(wall)
+                load[kind].append(os.getloadavg()[0])  # the machine's 1-minute load as the sweep ended
+                print(f"  {kind:8s} sweep {rep + 1}/{args.repeats}: {wall:7.1f} s", flush=True)
+                if kind == "batched":
+                    m = BREAKDOWN.search(out)
+                    if m:
+                        n, comp, full, prep, train, end = m.groups()
+                        breakdown.append({"jobs": int(n), "compose_s": float(comp), "full_compositions": int(full),
+                                          "folders_callbacks_s": float(prep), "training_results_s": float(train),
+                                          "job_ends_s": float(end), "wall_s": wall})
+                    diffs.append(differences(tmp / "basic0", folder))
+    speedup = statistics.median(walls["basic"]) / statistics.median(walls["batched"])
+    worst = {k: max(d[k] for d in diffs) if not isinstance(diffs[0][k], bool) else all(d[k] for d in diffs)
+             for k in diffs[0]}
+    return {"walls_s": walls, "load_avg_1min": load, "threads": args.threads or "torch's default",
+            "sweep_speedup": speedup,
+            "pair_speedups": [a / b for a, b in zip(walls["basic"], walls["batched"])],
+            "largest_difference": worst, "batched_breakdown": breakdown}
+
+
+# ----------------------------------------------------------------------------- in process: the step, the curve
+
+def _frequency_runs(n: int, epochs: int, device: str, threads=None) -> list:
+    """``n`` runs of the frequency preset's kinds (its arms, cycled; seeds counted up), digits."""
+    from alternating_freeze.config import RunConfig
+    from alternating_freeze.loop import Progress, TrainerConfig
+    from alternating_freeze.strategies.alternating import Alternating
+    from alternating_freeze.strategies.standard import Standard
+
+    arms = [Standard()] + [Alternating(every=e) for e in (1, 2, 4, 8, 16, 32)] + \
+        [Alternating(unit="epoch", every=e) for e in (1, 2, 4)]
+    return [RunConfig(seed=i // len(arms), strategy=arms[i % len(arms)],
+                      trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, device=device,
+                                            num_threads=threads))
+            for i in range(n)]
+
+
+def _group_epochs(runs, data) -> list[float]:
+    import torch
+
+    from alternating_freeze import train
+    from alternating_freeze.batched.fit import Group, Member, fit_group
+    from alternating_freeze.loop import TrainState
+
+    members = []
+    for r in runs:
+        job = train.build(r, None, "h", data=data)
+        rng = torch.Generator(device=job.device) if job.device.type == "cuda" else torch.Generator()
+        rng.set_state(torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else torch.get_rng_state())
+        members.append(Member(job, TrainState(), rng, torch.get_rng_state()))
+    fit_group(Group(members), lambda m: None, lambda m: None)
+    return [r["epoch_s"] + r["eval_s"] for r in members[0].state.rows[1:]]  # the first epoch warms up
+
+
+def _separate_epochs(run, data) -> list[float]:
+    from alternating_freeze import train
+    from alternating_freeze.loop import TrainState, fit
+
+    job, state = train.build(run, None, "h", data=data), TrainState()
+    fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
+        gen=job.gen, state=state)
+    return [r["epoch_s"] + r["eval_s"] for r in state.rows[1:]]
+
+
+def curve(device, max_members: int, threads=None, epochs: int = 3) -> list[dict]:
+    """Seconds of one epoch (training and evaluation) of a group of K, against K separate epochs of the same
+    runs (the mean of the preset's ten kinds, measured between the groups), K = 1, 2, 4, ... max_members."""
+    from alternating_freeze.data import DatasetConfig, load_dataset
+
+    data = load_dataset(DatasetConfig(), device)
+    runs = _frequency_runs(max_members, epochs, str(device), threads)
+    separate, out, k = [], [], 1
+    while k <= max_members:
+        for r in runs[:10]:
+            separate.extend(_separate_epochs(r, data))
+        group = statistics.median(_group_epochs(runs[:k], data))
+        one = statistics.median(separate)
+        out.append({"members": k, "group_epoch_s": group, "separate_epoch_s": one, "speedup": k * one / group})
+        print(f"  {k:4d} members: group epoch {group * 1e3:8.1f} ms, {k} separate {k * one * 1e3:8.1f} ms, "
+              f"speedup {k * one / group:5.2f}", flush=True)
+        k *= 2
+    return out
+
+
+def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict:
+    """ms per training step (forward, backward) of k digits MLPs, standard training: torch.func.vmap over
+    functional_call of the project's model, batched matmuls under autograd, and ours (net.StackedNet)."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from alternating_freeze.batched.net import StackedNet
+    from alternating_freeze.models import ModelConfig, build_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    models = []
+    for seed in range(k):
+        torch.manual_seed(seed)
+        models.append(build_model(ModelConfig(), 64, 10).to(device))
+    x, y = torch.randn(k, 128, 64, device=device), torch.randint(0, 10, (k, 128), device=device)
+    params, buffers = stack_module_state(models)
+    params = {n: p.detach().requires_grad_() for n, p in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    loss = vmap(lambda p, b, xx, yy: F.cross_entropy(functional_call(base, (p, b), (xx,)), yy))
+    stacked = StackedNet(models)
+    ws = [p.detach().clone().requires_grad_() for p in stacked.params]
+    everything = [frozenset(range(models[0].n_blocks))] * k
+
+    def plain():
+        h = x
+        for j in range(0, len(ws), 2):
+            h = torch.baddbmm(ws[j + 1].unsqueeze(1), h, ws[j].transpose(1, 2))
+            h = F.relu(h) if j + 2 < len(ws) else h
+        return F.cross_entropy(h.reshape(-1, 10), y.reshape(-1), reduction="none").view(k, -1).mean(1)
+
+    contenders = {"vmap": (lambda: loss(params, buffers, x, y), list(params.values())),
+                  "baddbmm_autograd": (plain, ws),
+                  "ours": (lambda: stacked.loss(x, y, everything, {})[1], stacked.params)}
+    times = {name: [] for name in contenders}
+    for i in range(rounds + 3):
+        for name, (fn, ps) in contenders.items():
+            t0 = clock(device)
+            fn().sum().backward()
+            for p in ps:
+                p.grad = None
+            if i >= 3:
+                times[name].append(clock(device) - t0)
+    out = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    print("  step of %d members, ms: %s" % (k, ", ".join(f"{n} {v:.2f}" for n, v in out.items())), flush=True)
+    return {"members": k, "threads": torch.get_num_threads(), "ms_per_step": out}
+
+
+def clock(device) -> float:
+    from alternating_freeze.loop import clock as _clock
+
+    return _clock(device)
+
+
+def report(out: dict) -> None:
+    if "sweep_speedup" in out:
+        w, d = out["walls_s"], out["largest_difference"]
+        print(f"\n{out['preset']}, {out['epochs']} epochs, {out['device']}: basic "
+              f"{', '.join(f'{x:.1f}' for x in w['basic'])} s; batched {', '.join(f'{x:.1f}' for x in w['batched'])} s")
+        print(f"  machine load (1-minute average) after each sweep: basic {out['load_avg_1min']['basic']}, "
+              f"batched {out['load_avg_1min']['batched']}")
+        print(f"  sweep_speedup {out['sweep_speedup']:.2f} (target {out['targets']['sweep_speedup']['target']}: "
+              f"{'met' if out['targets']['sweep_speedup']['met'] else 'MISSED'})")
+        print("  largest difference from the basic launcher's runs: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
+                                                                               else f"{k} {v}" for k, v in d.items()))
+        for b in out["batched_breakdown"]:
+            print(f"  batched sweep of {b['jobs']} jobs, {b['wall_s']:.1f} s: composing {b['compose_s']:.2f} s "
+                  f"({b['full_compositions']} in full), folders and callbacks {b['folders_callbacks_s']:.2f} s, "
+                  f"training and results {b['training_results_s']:.2f} s, the rest (start-up, sweeper) "
+                  f"{b['wall_s'] - b['compose_s'] - b['folders_callbacks_s'] - b['training_results_s']:.2f} s")
+        c = out["compose"]
+        print(f"  composing a job: Hydra in full {c['full_ms']:.1f} ms, ours {c['ours_ms']:.1f} ms "
+              f"({c['ours_full_compositions']} of {c['jobs']} in full)")
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--preset", default="frequency")
+    p.add_argument("--epochs", type=int, default=5, help="trainer.epochs of every job (the preset's: 20)")
+    p.add_argument("--repeats", type=int, default=2, help="sweeps per launcher, alternating")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, help="torch threads of every run (default: torch's, all cores)")
+    p.add_argument("--curve", action="store_true", help="speedup of a group epoch against group size, in process")
+    p.add_argument("--max-members", type=int, help="the curve's largest group (default 256 on cuda, 64 on cpu)")
+    p.add_argument("--step", action="store_true", help="only: a batched step, ours against torch.func.vmap")
+    p.add_argument("--no-sweeps", action="store_true", help="skip the sweeps (with --curve or --step)")
+    args = p.parse_args(argv)
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error(f"--device {args.device}: CUDA is not available on this machine")
+    device = torch.device(args.device)
+    out = {"machine": machine(device), "preset": args.preset, "epochs": args.epochs, "device": args.device}
+    if args.step:
+        out["step"] = step_comparison(device, args.threads)
+    if not args.no_sweeps and not args.step:
+        print(f"{args.preset}: {args.repeats} sweeps per launcher, {args.epochs} epochs, {args.device} ...", flush=True)
+        out.update(sweeps(args))
+        out["compose"] = compose_cost(args.preset)
+        target = TARGETS["cuda" if device.type == "cuda" else "cpu"]
+        out["targets"] = {"sweep_speedup": {"value": out["sweep_speedup"], "target": f">= {target}",
+                                            "met": out["sweep_speedup"] >= target}}
+    if args.curve:
+        out["curve"] = curve(device, args.max_members or (256 if device.type == "cuda" else 64), args.threads)
+    report(out)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

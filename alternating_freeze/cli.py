@@ -9,7 +9,7 @@ import hydra
 
 from . import sweep
 from .errors import ConfigError
-from .train import run_job
+from .task import run_job
 
 _HERE = Path(__file__).resolve().parent
 # conf/ at the top of the source tree; a wheel carries the same files inside the package (pyproject.toml)

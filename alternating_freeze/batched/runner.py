@@ -33,8 +33,8 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..loop import Progress
 from ..machine import resolve_device
-from ..train import (RUNNING_ELSEWHERE, _done, _overrides, _use_bar, build, epoch_writer, execute, finish,
-                     record_failure, resume, run_job)
+from ..task import RUNNING_ELSEWHERE, _done, record_failure, run_job
+from ..train import _overrides, _use_bar, build, epoch_writer, execute, finish, resume
 from .fit import Group, Member, fit_group
 from .net import Unsupported
 

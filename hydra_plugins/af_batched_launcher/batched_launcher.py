@@ -87,9 +87,9 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def _ours(self) -> bool:
-        from alternating_freeze import train
+        from alternating_freeze import task
 
-        return self.task_function is train.run_job
+        return self.task_function is task.run_job
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()

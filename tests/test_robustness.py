@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from alternating_freeze import preflight
+from alternating_freeze import joblock, preflight
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import agrees
 from alternating_freeze.errors import ConfigError
@@ -81,7 +81,22 @@ def test_two_launches_of_one_sweep_compute_each_job_once(tmp_path, cli_env):
         table = next(line for line in out.splitlines() if line.startswith(f"sweep {sweep}:"))
         counts = {s: int(n) for n, s in (part.strip().split(" ", 1) for part in table.split(": ", 1)[1].split(", "))}
         assert sum(counts.values()) == 4 and set(counts) <= {"completed", "skipped", "running elsewhere"}, table
-    assert "running elsewhere" in out_second
+
+
+def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
+    """The race above, made deterministic: this test holds one job's lock as a twin launch would."""
+    sweep = tmp_path / "sweep"
+    args = af_train("-m", f"hydra.sweep.dir={sweep}", "seed=0,1", *RUN)
+    assert subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, timeout=300).returncode == 0
+    held = sorted(sweep.glob("seed=1*"))[0]
+    (held / "summary.json").unlink()  # unfinished, and its lock held by "another launch"
+    with joblock.hold(held) as other:
+        assert other is None
+        proc = subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and f"sweep {sweep}: 0 completed, 1 skipped, 1 running elsewhere" in proc.stdout, proc.stdout
+    assert not (held / "summary.json").exists()  # not trained behind its owner's back
+    proc = subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and json.loads((held / "summary.json").read_text())["status"] == "completed"
 
 
 def test_a_summary_that_disagrees_with_metrics_is_run_again(tmp_path, cli_env):

@@ -19,9 +19,8 @@ _API = {
     "checks": ("collect_warnings",),
     "loading": ("STATUSES", "Loaded", "load", "load_runs", "load_curves"),
     "paired": ("EQUAL_FLOPS", "PAIRED_METRICS", "holm", "pair_values", "paired_comparison", "paired_test"),
-    "pipeline": ("AnalysisResult", "NoRunsError", "analyze"),
-    "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "curve_summary", "summarize",
-              "t_interval"),
+    "pipeline": ("AnalysisResult", "NoRunsError", "analyze", "compute"),
+    "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "summarize", "t_interval"),
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE)

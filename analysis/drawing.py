@@ -1,4 +1,4 @@
-"""What every figure shares: its inputs, two widths with fonts legible at 100%, a grid of panels, colours.
+"""What every figure shares: two widths with fonts legible at 100%, a grid of panels, colours, standard training.
 
 Built on ``matplotlib.figure.Figure``, not pyplot: nothing global is touched, no display needed. Every band
 and bar comes from seaborn with ``errorbar=boot.interval``, the bootstrap of the tables.
@@ -6,7 +6,6 @@ and bar comes from seaborn with ``errorbar=boot.interval``, the bootstrap of the
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -18,46 +17,16 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from .describe import family  # noqa: E402
-from .stats import Bootstrap, configurations, context_names  # noqa: E402
-
 DPI = 150
 # report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
 # paper: 5.5 in, the text width of a single-column paper (NeurIPS, ICLR): the PDF goes in at natural size.
 WIDTHS, FONTS = {"report": 7.5, "paper": 5.5}, {"report": 9.0, "paper": 8.0}  # fonts in points
 STANDARD = "0.1"  # standard training: near-black and dashed, in every panel
+POINTS = dict(errorbar=None, markersize=3.5, capsize=0.05, err_kws={"linewidth": 1.2}, linewidth=1.2)
 
 
 class Skip(Exception):
     """The data cannot support this figure; the message says why."""
-
-
-@dataclass
-class Inputs:
-    """The analysed tables a figure may draw on (``extra``: optional tables, e.g. the tuning grid)."""
-
-    runs: pd.DataFrame
-    curves: pd.DataFrame
-    stats: pd.DataFrame
-    paired: pd.DataFrame
-    pairs: pd.DataFrame
-    boot: Bootstrap
-    extra: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        done = self.runs[self.runs["in_stats"]]
-        self.done = done if "timing_ok" in done else done.assign(timing_ok=True)  # not judged: all seconds count
-        configs = configurations(self.runs)
-        self.configs = configs[configs["config_id"].isin(done["config_id"])].reset_index(drop=True)
-        self.where = context_names(self.configs)  # context_id -> "depth=4"
-        self.ci = f"{self.boot.confidence:.0%} {self.boot.scipy_method} bootstrap CI of the mean"
-
-    def short(self, label: str, context_id: str) -> str:
-        """A label inside its panel, without its family (the panel's title) and its context."""
-        text = str(label)[len(family(label)):]
-        for part in filter(None, self.where.get(context_id, "").split(", ")):
-            text = text.replace(part, "")
-        return text.strip(", ").replace(", , ", ", ") or family(label)
 
 
 def style(kind: str) -> dict:
@@ -85,3 +54,13 @@ def need(frame: pd.DataFrame, why: str) -> pd.DataFrame:
     if frame.empty:
         raise Skip(why)
     return frame
+
+
+def standard_line(ax, res, context_id: str) -> None:
+    """Standard training's mean final test accuracy (dashed) and its CI (grey band) in this context, in %."""
+    done = res.done
+    acc = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), "final_test_acc"]
+    if len(acc) and np.isfinite(lo_hi := res.boot.interval(acc * 100)).all():
+        ax.axhspan(*lo_hi, color="0.6", alpha=0.25, lw=0)
+    if len(acc):
+        ax.axhline(acc.mean() * 100, color=STANDARD, ls="--", lw=1, label="standard")

@@ -103,13 +103,13 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
             if c["strategy"] != "standard" and c["context_id"] in std.index}
 
 
-def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
-                metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
+def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None, metrics: Sequence[str] = PAIRED_METRICS,
+                configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """One row per configuration, metric and seed completed in it and in its baseline: both values, ``diff``
     (rounded as ``paired_test`` does) and ``left_out`` ("" when the pair counts, "no value", or "timing":
     either run's seconds are not trusted)."""
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
-    configs = configurations(runs)
+    configs = configurations(runs) if configs is None else configs
     done = runs[runs["in_stats"]]
     points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
                                         for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
@@ -118,7 +118,7 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
         mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
         for seed in sorted(set(mine.index) & set(theirs.index)):
             a, b = mine.loc[seed], theirs.loc[seed]
-            trusted = bool(a.get("timing_ok", True)) and bool(b.get("timing_ok", True))
+            trusted = a["timing_ok"] and b["timing_ok"]
             for metric in metrics:
                 x, y = (equal_flops(points.get(a["run_id"]), points.get(b["run_id"])) if metric == EQUAL_FLOPS
                         else tuple(math.nan if pd.isna(v) else float(v) for v in (a[metric], b[metric])))
@@ -132,16 +132,16 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
 
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                       metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
-                      pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+                      pairs: Optional[pd.DataFrame] = None, configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """Each non-standard configuration against standard training with every other setting equal (dataset,
     model but where blocks begin, optimizer, trainer; a tuned sweep's final runs: tuned keys aside) on the
     seeds completed in both; ``test_acc_at_equal_flops`` needs ``curves``. Per configuration and metric:
     ``n_pairs``, ``mean_config``, ``mean_baseline``, ``mean_diff`` (config - standard), ``ci_low``/``ci_high``
     (bootstrap CI of the mean difference), ``t_ci_low``/``t_ci_high``, ``sd_diff``, ``t``, ``df``, ``p_ttest``
     (= ttest_rel), ``p_holm`` (Holm over the metric's comparisons), ``p_wilcoxon``, ``d_z`` = mean/sd."""
-    pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
+    configs = configurations(runs) if configs is None else configs
+    pairs = pair_values(runs, curves, metrics, configs) if pairs is None else pairs
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
-    configs = configurations(runs)
     base, done = baselines(configs), runs[runs["in_stats"]]
     out = []
     for cfg in configs[configs["strategy"] != "standard"].to_dict("records"):
@@ -171,8 +171,3 @@ def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
     for _, idx in frame.groupby("metric", sort=False).groups.items():
         frame.loc[idx, "p_holm"] = holm(frame.loc[idx, "p_ttest"].to_numpy(dtype=float))
     return frame
-
-
-def n_comparisons(paired: pd.DataFrame, metric: str = "final_test_acc") -> int:
-    """How many p-values of ``metric`` the Holm adjustment is over (the size of the family)."""
-    return int((paired["metric"].eq(metric) & paired["p_ttest"].notna()).sum()) if len(paired) else 0

@@ -54,8 +54,7 @@ def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
         acc = c[f"{split}_acc"].to_numpy(float)
         rows.append({"run_id": run["run_id"], "target_acc": target, "target_on": split,
                      "flops_to_target": first_reach(acc, c["train_flops"], target),
-                     "s_to_target": first_reach(acc, c["train_s_cum"], target) if run.get("timing_ok", True)
-                     else math.nan})
+                     "s_to_target": first_reach(acc, c["train_s_cum"], target) if run["timing_ok"] else math.nan})
     return pd.DataFrame(rows, columns=["run_id", "target_acc", "target_on", "flops_to_target", "s_to_target"])
 
 

@@ -61,8 +61,8 @@ def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_mach
     assert "1 of 1 configuration(s) spend fewer FLOPs than standard training (67-67% of its FLOPs)" in speed
     assert "Timing: the seconds of 6 of 12 completed runs cannot be compared (6 throughput, 3 starved" in md
     assert "faster" not in speed and "slower" not in speed  # the load is not the strategy's
-    cost = md.split("### Cost")[1]
-    assert "| alternating/batch every 1 | – |" in cost
+    comparison = md.split("## Paired comparison with standard training")[1]
+    assert "| alternating/batch every 1 | train time (s) | standard | 0 | – | – | – |" in comparison
     skipped = dict(result.skipped)
     assert "compute_time" not in skipped  # standard's trusted runs are still drawn, alone
     assert "no run's timing can be trusted" not in skipped.get("train_time", "")

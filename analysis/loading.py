@@ -20,7 +20,7 @@ from alternating_freeze.contract import METRICS_COLUMNS, METRICS_FILE, MULTIRUN_
 
 from . import tuning
 from .describe import LABEL_BASE_COLUMNS, blocks_text, fmt_value, is_missing, strategy_label
-from .timing import judge_timing
+from .speed import judge_timing
 from .reading import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column, read_run, read_yaml
 
 STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")

@@ -16,7 +16,7 @@ from scipy import stats as st
 
 from .describe import seeds_text
 from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, finite, t_interval
-from .timing import timing_usable
+from .speed import timing_usable
 
 EQUAL_FLOPS = "test_acc_at_equal_flops"
 PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")

@@ -12,7 +12,7 @@ import pandas as pd
 
 from alternating_freeze.contract import write_atomic
 
-from . import target, tuning
+from . import speed, tuning
 from .checks import collect_warnings
 from .loading import load
 from .paired import baselines, pair_values, paired_comparison
@@ -71,7 +71,7 @@ class AnalysisResult:
 
 
 def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: float = ALPHA,
-            target_acc: Optional[float] = None, target_fraction: float = target.FRACTION) -> AnalysisResult:
+            target_acc: Optional[float] = None, target_fraction: float = speed.FRACTION) -> AnalysisResult:
     """Every table of the analysis of the run folders under ``paths``; nothing is written. ``target_acc``: the
     accuracy of time to target (default ``target_fraction`` of standard training's). Raises FileNotFoundError or
     NotADirectoryError for a missing folder, NoRunsError without any run folder; anything wrong *inside* a run
@@ -80,8 +80,8 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
     if loaded.runs.empty:
         raise NoRunsError(f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under "
                           f"{', '.join(map(str, paths))}")
-    goal = target.targets(loaded.runs, target_acc, target_fraction)
-    runs, curves = loaded.runs.merge(target.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
+    goal = speed.targets(loaded.runs, target_acc, target_fraction)
+    runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
     configs = configurations(runs)
     stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
     paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
@@ -90,7 +90,7 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
         f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
     return AnalysisResult(
         [str(p) for p in paths], runs, curves, configs, stats, paired, pairs,
-        target.summary(runs, configs, baselines(configs)),
+        speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
         collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)], loaded.sweeps,
         boot, alpha, rule)

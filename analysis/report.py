@@ -22,7 +22,7 @@ from .describe import context, fmt_value, listing, seeds_text
 from .loading import STATUSES, config_columns, key_columns
 from .paired import EQUAL_FLOPS, WILCOXON_MIN_N
 from .stats import MIN_SEEDS, context_names
-from .timing import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
+from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 
 TEMPLATE = Path(__file__).with_name("report.md.tmpl")
 

@@ -172,7 +172,7 @@ def _cost(x: Any, scale: float = 1.0) -> str:
 
 
 def target(frame: pd.DataFrame) -> pd.DataFrame:
-    """Time to target per configuration (``target.summary``), for reading."""
+    """Time to target per configuration (``speed.summary``), for reading."""
     scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan))
     return pd.DataFrame([{
         "configuration": r["label"], "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",

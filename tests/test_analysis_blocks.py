@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import analysis
-from analysis import drawing, figures, tables
+from analysis import figures, tables
 from analysis.stats import context_names
 from test_analysis import FAST, make_config, write_run
 
@@ -91,7 +91,7 @@ def test_blocks_figure_data_and_table_equal_hand_computation(blocks):
     diff = (ACC["progressive"][4] - ACC["standard"]) * 100  # the same seed offset in both arms: it cancels
     assert table.loc["progressive/batch linear t_0 0.5", "K=4"] == f"{diff:+.2f} pp at 50% FLOPs"
     assert table.loc["alternating/batch every 1", "K=3"] == "-5.00 pp at 60% FLOPs"
-    fig = figures.blocks(res, drawing.WIDTHS["report"])
+    fig = figures.blocks(res, figures.WIDTHS["report"])
     assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["final test accuracy (%)", "training FLOPs\n(% of standard)"]
     result = analysis.analyze([blocks], boot=FAST)
     assert "blocks" in {f.name for f in result.figures}

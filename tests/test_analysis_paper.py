@@ -13,7 +13,7 @@ import pytest
 from matplotlib import image as mpimg
 
 import analysis
-from analysis import drawing, figures, tables
+from analysis import figures, tables
 from test_analysis import EPOCH1, EVERY1, EVERY4, FAST, ROOT, STANDARD, make_config, sweep, write_run  # noqa: F401
 
 
@@ -75,7 +75,7 @@ def test_cli_latex_option(sweep, tmp_path):
 
 def test_learning_curves_are_small_multiples_with_standard_in_every_panel(sweep):
     res = analysis.compute([sweep], boot=FAST)
-    for kind, width in drawing.WIDTHS.items():
+    for kind, width in figures.WIDTHS.items():
         fig = figures.FIGURES["learning_curves"][1](res, width)
         panels = [ax for ax in fig.axes if ax.get_visible()]
         assert fig.get_suptitle() == "" and fig.get_figwidth() == width and [ax.get_title() for ax in panels] == ["alternating/batch",
@@ -91,10 +91,10 @@ def test_learning_curves_are_small_multiples_with_standard_in_every_panel(sweep)
 def test_every_figure_has_one_width_per_kind_and_a_pdf(sweep, tmp_path):
     result = analysis.analyze([sweep], tmp_path, boot=FAST)
     for f in result.figures:
-        assert mpimg.imread(f.png).shape[1] == drawing.WIDTHS["report"] * drawing.DPI, f.name
+        assert mpimg.imread(f.png).shape[1] == figures.WIDTHS["report"] * figures.DPI, f.name
         head = f.pdf.read_bytes()
         box = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", head)
-        assert head.startswith(b"%PDF") and float(box[1]) == pytest.approx(drawing.WIDTHS["paper"] * 72), f.name
+        assert head.startswith(b"%PDF") and float(box[1]) == pytest.approx(figures.WIDTHS["paper"] * 72), f.name
     md = (tmp_path / "report.md").read_text()
     for f in result.figures:  # the title is the report's heading, once
         assert md.count(f"### {f.title}\n") == 1

@@ -8,7 +8,8 @@ imports pandas/scipy only when a name below is first used, so the callback and t
     runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
     stats = analysis.summarize(runs)                   # per configuration: n, mean, std, CI of the mean
     paired = analysis.paired_comparison(runs, curves)  # vs standard training on matched seeds
-    result = analysis.analyze([...], out="...")        # everything, written to disk (what af-analyze runs)
+    result = analysis.compute([...])                   # every table of the analysis, each computed once
+    result = analysis.analyze([...], out="...")        # the same, written to disk (what af-analyze runs)
 """
 from __future__ import annotations
 
@@ -29,9 +30,4 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -53,16 +53,17 @@ def pairing(paired: pd.DataFrame) -> list[str]:
 
 
 def timing(done: pd.DataFrame) -> list[str]:
-    """Completed runs whose seconds cannot be compared (``timing``), counted by reason; mixed thread counts."""
+    """Completed runs whose seconds cannot be compared (``speed``), counted by reason; mixed thread counts."""
     flagged = done.loc[done["timing_flag"] != "", "timing_flag"]
     kinds = ", ".join(f"{n} {k}" for k in ("batch", "throughput", "starved", "resumed", "too few")
                       if (n := int(flagged.str.contains(k).sum())))
     mixed = done[done["thread_counts"].fillna("").str.contains(",")]
     which = listing(mixed["run_id"] + " (" + mixed["thread_counts"] + " threads)")
-    return [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared ({kinds}; "
-            f"runs.csv's timing_flag says which and why): every wall-clock statistic leaves them out (see 'Speed')."
-            ] * bool(len(flagged)) + [f"{len(mixed)} run(s) ran under more than one thread count (resumed under "
-                                      f"another; the low bits of their results may differ): {which}."] * bool(len(mixed))
+    notes = [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared ({kinds}; "
+             f"runs.csv's timing_flag says which and why): every wall-clock statistic leaves them out (see 'Speed')."]
+    mixed_note = [f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits "
+                  f"of their results may differ): {which}."]
+    return notes * bool(len(flagged)) + mixed_note * bool(len(mixed))
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:

@@ -85,7 +85,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"figure {name} skipped: {reason}")
         print(f"report: {result.files['report_html']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

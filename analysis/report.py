@@ -10,7 +10,7 @@ import html
 import platform
 import re
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -108,8 +108,8 @@ def speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
     eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
     return t["speed"].substitute(
         flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than standard training "
-              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=" ".join(clock), factor=THROUGHPUT_FACTOR,
-        starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
+              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=" ".join(clock),
+        factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
 
 
 def code(text: Any) -> str:
@@ -127,9 +127,10 @@ def runs_section(runs: pd.DataFrame, configs: pd.DataFrame) -> str:
     parts = [tables.markdown(counts.rename("runs").rename_axis("status").reset_index()), "Every run completed."]
     if len(bad):
         parts[1:] = ["### Runs excluded from the statistics (not completed, or unreadable)", tables.markdown(
-            pd.DataFrame({"run": bad["run_id"], "configuration": bad["label"].fillna("unknown"), "seed": bad["seed"].map(
-                fmt_value), "status": bad["status"], "epochs done": bad["epochs_completed"].map(fmt_value),
-                "error": bad["error"].fillna("").str.slice(0, 300)}))]
+            pd.DataFrame({"run": bad["run_id"], "configuration": bad["label"].fillna("unknown"),
+                          "seed": bad["seed"].map(fmt_value), "status": bad["status"],
+                          "epochs done": bad["epochs_completed"].map(fmt_value),
+                          "error": bad["error"].fillna("").str.slice(0, 300)}))]
     if len(configs):
         keys = [c for c in key_columns(config_columns(runs)) if configs[c].nunique() == 1 and configs[c].notna().all()]
         parts += ["### Configurations", f"Settings shared by every configuration: "
@@ -157,18 +158,11 @@ def provenance(result) -> str:
         parts += ["The composed config every job of the sweep started from, before its own overrides (multirun.yaml "
                   "without `hydra`; each run's resolved config is in its `.hydra/config.yaml` and `summary.json`):",
                   code(config)]
-    versions = [f"python {platform.python_version()}"] + [f"{p} {package_version(p)}" for p in (
+    versions = [f"python {platform.python_version()}"] + [f"{p} {version(p)}" for p in (
         "pandas", "numpy", "scipy", "matplotlib", "seaborn")]
     return "\n\n".join(filter(None, [*parts, f"Input folders: {', '.join(f'`{p}`' for p in result.inputs)}. Generated "
                                      f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with "
                                      f"{', '.join(versions)}."]))
-
-
-def package_version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "?"
 
 
 def figures_section(t: dict, result) -> str:

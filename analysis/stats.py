@@ -22,7 +22,7 @@ from .loading import BLOCKS, config_columns, context_columns, key_columns
 
 METRICS = ("final_test_acc", "best_test_acc", "test_acc_at_best_val", "best_val_acc", "train_s", "train_flops",
            "epochs_to_90pct", "loss_std")
-TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``timing``)
+TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``speed``)
 MIN_SEEDS = 5  # fewer completed seeds than this per configuration is warned about
 CI_METHODS = {"percentile": "percentile", "bca": "BCa"}
 ORDER = ("strategy", "unit", "n_blocks", "every", "steps", "order", "schedule", "t_0", "start", "strategy_seed",
@@ -137,7 +137,7 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
     value), ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (bootstrap CI of the mean),
     ``t_ci_low``/``t_ci_high``, ``min``, ``max``, ``n_runs``, ``n_excluded`` and ``excluded`` ("2
     diverged, 1 duplicate"). A metric no run has is left out; ``train_s`` counts only runs with
-    ``timing_ok`` (``timing``). ``configs``: ``configurations(runs)``, if already computed."""
+    ``timing_ok`` (``speed``). ``configs``: ``configurations(runs)``, if already computed."""
     configs = configurations(runs) if configs is None else configs
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []

@@ -41,9 +41,10 @@ def cell(v: Any, col: Col = Col(), tex: bool = False) -> str:
     if math.isnan(mean):
         return "--" if tex else DASH
     ci = f"[{number(lo, col.digits, col.signed)}, {number(hi, col.digits, col.signed)}]" * math.isfinite(lo)
+    text = number(mean, col.digits, col.signed)
     if tex:
-        return number(mean, col.digits, col.signed) + f"\\,{{\\scriptsize {ci}}}" * bool(ci)
-    return number(mean, col.digits, col.signed) + f" ± {number(sd, col.digits)}" * math.isfinite(sd) + f" {ci}" * bool(ci)
+        return text + f"\\,{{\\scriptsize {ci}}}" * bool(ci)
+    return text + f" ± {number(sd, col.digits)}" * math.isfinite(sd) + f" {ci}" * bool(ci)
 
 
 def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:

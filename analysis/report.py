@@ -180,37 +180,40 @@ def figures_section(t: dict, result) -> str:
 
 def build(result) -> str:
     """report.md's text for an ``AnalysisResult``."""
-    runs, stats, paired, configs, alpha, t = result.runs, result.stats, result.paired, result.configs, result.alpha, \
-        sections()
+    t, runs, stats, paired, configs, alpha = sections(), result.runs, result.stats, result.paired, result.configs, \
+        result.alpha
     counts = runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
     trials = int(runs["role"].eq("trial").sum())
-    glance = t["glance"].substitute(verdicts="\n".join(f"- {v}" for v in (
-        verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
-        verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)) if v),
-        table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
-    comparison = t["paired"].substitute(table=tables.markdown(tables.comparison(paired))) if (
-        paired["n_pairs"] > 0).any() else t["no_configuration" if configs.empty else "only_standard" if (
-            configs["strategy"] == "standard").all() else "no_comparison"].template
-    named = tables.blocks(stats, paired, configs, context_names(configs))
-    families = {m: int(paired.loc[paired["metric"] == m, "p_ttest"].notna().sum()) for m in ("final_test_acc",
-                                                                                            EQUAL_FLOPS)}
+    overview = (f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
+        trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).")
+    verdicts = [verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
+                verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)]
+    glance = t["glance"].substitute(verdicts="\n".join(f"- {v}" for v in verdicts if v),
+                                    table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
+    if (paired["n_pairs"] > 0).any():
+        comparison = t["paired"].substitute(table=tables.markdown(tables.comparison(paired)))
+    else:
+        comparison = t["no_configuration" if configs.empty else "only_standard" if configs["strategy"].eq(
+            "standard").all() else "no_comparison"].template
+    blocks = tables.blocks(stats, paired, configs, context_names(configs))
+    target, grid = result.target, result.tuning
+    family = {m: int(paired.loc[paired["metric"] == m, "p_ttest"].notna().sum()) for m in ("final_test_acc",
+                                                                                           EQUAL_FLOPS)}
     return t["report"].substitute(
-        context=context(result.done if len(result.done) else runs), headline=headline(
-            paired, alpha, any(s.tuning for s in result.sweeps)), glance=glance,
-        blocks=t["blocks"].substitute(table=tables.markdown(named)) if len(named) else "",
+        context=context(result.done if len(result.done) else runs), overview=overview, boot=result.boot.describe(),
+        headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)), glance=glance,
+        blocks=t["blocks"].substitute(table=tables.markdown(blocks)) if len(blocks) else "",
         protocol=protocol(t, result), speed=speed(t, paired, alpha),
-        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(result.target)))
-        if len(result.target) else "",
-        tuning=t["tuning"].substitute(metric=result.tuning["metric"].iloc[0], table=tables.markdown(tables.tuning(
-            result.tuning))) if len(result.tuning) else "", boot=result.boot.describe(),
-        overview=f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
-            trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).",
+        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(target)))
+        if len(target) else "",
+        tuning=t["tuning"].substitute(metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+        if len(grid) else "",
         warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
         runs=runs_section(runs[runs["role"].ne("trial")], configs),
         per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
-        paired=comparison, figures=figures_section(t, result), min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N,
-        confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}", n_acc=families["final_test_acc"],
-        n_flops=families[EQUAL_FLOPS], provenance=provenance(result),
+        paired=comparison, figures=figures_section(t, result), provenance=provenance(result),
+        min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N, confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}",
+        n_acc=family["final_test_acc"], n_flops=family[EQUAL_FLOPS],
         tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex"))) + "\n"
 
 

@@ -8,7 +8,8 @@ imports pandas/scipy only when a name below is first used, so the callback and t
     runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
     stats = analysis.summarize(runs)                   # per configuration: n, mean, std, CI of the mean
     paired = analysis.paired_comparison(runs, curves)  # vs standard training on matched seeds
-    result = analysis.analyze([...], out="...")        # everything, written to disk (what af-analyze runs)
+    result = analysis.compute([...])                   # every table of the analysis, each computed once
+    result = analysis.analyze([...], out="...")        # the same, written to disk (what af-analyze runs)
 """
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ _API = {
     "checks": ("collect_warnings",),
     "loading": ("STATUSES", "Loaded", "load", "load_runs", "load_curves"),
     "paired": ("EQUAL_FLOPS", "PAIRED_METRICS", "holm", "pair_values", "paired_comparison", "paired_test"),
-    "pipeline": ("AnalysisResult", "NoRunsError", "analyze"),
-    "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "curve_summary", "summarize",
-              "t_interval"),
+    "pipeline": ("AnalysisResult", "NoRunsError", "analyze", "compute"),
+    "stats": ("DEFAULT", "METRICS", "Bootstrap", "bootstrap_ci", "configurations", "summarize", "t_interval"),
 }
 _WHERE = {name: module for module, names in _API.items() for name in names}
 __all__ = sorted(_WHERE)
@@ -30,9 +30,4 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'analysis' has no attribute {name!r}")
-    value = globals()[name] = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)

@@ -6,16 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .describe import seeds_text
+from .describe import MAX_LISTED, listing, seeds_text
 from .stats import MIN_SEEDS
-
-MAX_LISTED = 10  # longer lists of runs or configurations end in "..."
-
-
-def listing(items) -> str:
-    """Items joined by "; " (labels contain commas), the first MAX_LISTED of them."""
-    items = list(map(str, items))
-    return "; ".join(items[:MAX_LISTED]) + "; ..." * (len(items) > MAX_LISTED)
 
 
 def missing_runs(runs: pd.DataFrame) -> list[str]:
@@ -61,17 +53,17 @@ def pairing(paired: pd.DataFrame) -> list[str]:
 
 
 def timing(done: pd.DataFrame) -> list[str]:
-    """Completed runs whose seconds cannot be compared (``timing``), counted by reason; mixed thread counts."""
-    flagged = done[done["timing_flag"].fillna("") != ""] if "timing_flag" in done else done.iloc[0:0]
-    kinds = {k: int(flagged["timing_flag"].str.contains(k).sum()) for k in ("batch", "throughput", "starved", "resumed", "too few")
-             } if len(flagged) else {}
+    """Completed runs whose seconds cannot be compared (``speed``), counted by reason; mixed thread counts."""
+    flagged = done.loc[done["timing_flag"] != "", "timing_flag"]
+    kinds = ", ".join(f"{n} {k}" for k in ("batch", "throughput", "starved", "resumed", "too few")
+                      if (n := int(flagged.str.contains(k).sum())))
     mixed = done[done["thread_counts"].fillna("").str.contains(",")]
-    notes = [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared (" + ", ".join(
-        f"{n} {k}" for k, n in kinds.items() if n) + "; runs.csv's timing_flag says which and why): every wall-clock "
-        "statistic leaves them out (see 'Speed')."] if len(flagged) else []
     which = listing(mixed["run_id"] + " (" + mixed["thread_counts"] + " threads)")
-    return notes + [f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits "
-                    f"of their results may differ): {which}."] * bool(len(mixed))
+    notes = [f"Timing: the seconds of {len(flagged)} of {len(done)} completed runs cannot be compared ({kinds}; "
+             f"runs.csv's timing_flag says which and why): every wall-clock statistic leaves them out (see 'Speed')."]
+    mixed_note = [f"{len(mixed)} run(s) ran under more than one thread count (resumed under another; the low bits "
+                  f"of their results may differ): {which}."]
+    return notes * bool(len(flagged)) + mixed_note * bool(len(mixed))
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
@@ -92,7 +84,7 @@ def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFra
         notes += [f"{r['label']}: {', '.join(f'{k} {s}' for s, k in lost.value_counts().items())} of {r['n_runs']} "
                   f"runs excluded; its statistics describe only the completed runs, which flatters it if failures are "
                   f"part of its behaviour."] * bool(len(lost))
-    notes += few_seeds(stats) + timing(done) + (pairing(paired) if len(paired) else [])
+    notes += few_seeds(stats) + timing(done) + pairing(paired)
     for col, what in (("device", "devices"), ("num_threads", "thread counts")):
         if done[col].nunique(dropna=True) > 1:
             values = ", ".join(sorted(map(str, done[col].dropna().unique())))

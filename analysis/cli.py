@@ -62,8 +62,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
         if not Path(folder).is_dir():
             return _fail(f"{'not a folder' if Path(folder).exists() else 'no such folder'}: {folder}")
-    from .output import OutputError
-    from .pipeline import NoRunsError, analyze
+    from .pipeline import NoRunsError, OutputError, analyze
     from .stats import Bootstrap
 
     boot = Bootstrap(confidence=args.confidence, method=args.ci_method, n_resamples=args.resamples, seed=args.seed)
@@ -86,7 +85,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"figure {name} skipped: {reason}")
         print(f"report: {result.files['report_html']}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 LABEL_BASE_COLUMNS = ("strategy", "unit", "every", "steps", "order", "t_0", "schedule")  # in ``strategy_label``
+MAX_LISTED = 10  # longer lists of runs or configurations end in "..."
 
 
 def is_missing(value: Any) -> bool:
@@ -28,6 +29,12 @@ def fmt_value(value: Any) -> str:
 
 def seeds_text(seeds: Iterable[Any]) -> str:
     return " ".join(str(int(s)) for s in sorted(seeds))
+
+
+def listing(items: Iterable[Any]) -> str:
+    """Items joined by "; " (labels contain commas), the first MAX_LISTED of them."""
+    items = list(map(str, items))
+    return "; ".join(items[:MAX_LISTED]) + "; ..." * (len(items) > MAX_LISTED)
 
 
 def strategy_label(cfg: Mapping[str, Any]) -> str:

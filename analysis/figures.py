@@ -1,56 +1,108 @@
-"""Every figure of the report: PNG and SVG at the report's width, PDF at a paper's; titles are the report's
-headings (``FIGURES``), never inside the image. Curves are small multiples: one panel per arm family
-(alternating/batch, progressive/batch, ...) and context (e.g. depth), standard training dashed in each.
+"""Every figure of the report, drawn from an ``AnalysisResult``: PNG and SVG at the report's width, PDF at a
+paper's, fonts legible at 100%; titles are the report's headings (``FIGURES``), never inside the image. Curves are
+small multiples: one panel per arm family (alternating/batch, ...) and context (e.g. depth), standard training
+dashed in each. Every band and bar comes from seaborn with ``errorbar=boot.interval``, the bootstrap of the tables.
+The data of each comparison comes from a function of its own (``*_data``): tests check it without reading pixels.
+
+Built on ``matplotlib.figure.Figure``, not pyplot: nothing global is touched, no display needed.
 """
 from __future__ import annotations
 
 import io
+import sys
 import textwrap
-from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional
+from functools import partial
 
 import matplotlib
-import numpy as np
-import pandas as pd
-import seaborn as sns
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
 
-from . import figures_compare as compare
-from .describe import family, flops_unit
-from .drawing import STANDARD, WIDTHS, Inputs, Skip, grid, need, palette, style
-from .output import write_bytes
+if "matplotlib.pyplot" not in sys.modules:  # seaborn imports pyplot: no display, unless a caller chose one
+    matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
+
+from .describe import family, flops_unit, fmt_value  # noqa: E402
+from .paired import EQUAL_FLOPS  # noqa: E402
+from .stats import context_names, t_interval  # noqa: E402
+
+DPI = 150
+# report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
+# paper: 5.5 in, the text width of a single-column paper (NeurIPS, ICLR): the PDF goes in at natural size.
+WIDTHS, FONTS = {"report": 7.5, "paper": 5.5}, {"report": 9.0, "paper": 8.0}  # fonts in points
+STANDARD = "0.1"  # standard training: near-black and dashed, in every panel
+POINTS = dict(errorbar=None, markersize=3.5, capsize=0.05, err_kws={"linewidth": 1.2}, linewidth=1.2)
+
+
+class Skip(Exception):
+    """The data cannot support this figure; the message says why."""
+
+
+def style(kind: str) -> dict:
+    size = FONTS[kind]
+    return {"font.size": size, "axes.titlesize": size, "axes.labelsize": size, "xtick.labelsize": size - 1,
+            "ytick.labelsize": size - 1, "legend.fontsize": size - 1.5, "lines.linewidth": 1.3,
+            "svg.hashsalt": "alternating-freeze", "svg.fonttype": "path"}
+
+
+def grid(width: float, nrows: int, ncols: int, height: float = 0.0, **kw) -> tuple[Figure, np.ndarray]:
+    """nrows x ncols panels, ``width`` inches wide, each 0.75 as high as wide (at most 2.8 in) unless ``height``."""
+    fig = Figure(figsize=(width, (height or min(width / ncols * 0.75, 2.8)) * nrows + 0.25), layout="constrained",
+                 dpi=DPI)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
+
+
+def palette(names) -> dict:
+    """Colour-blind-safe colours per name, standard training near-black."""
+    names = list(dict.fromkeys(names))
+    return {n: STANDARD if str(n).startswith("standard") else c
+            for n, c in zip(names, sns.color_palette("colorblind", max(len(names), 1)))}
+
+
+def need(frame: pd.DataFrame, why: str) -> pd.DataFrame:
+    if frame.empty:
+        raise Skip(why)
+    return frame
+
+
+def standard_line(ax, res, context_id: str) -> None:
+    """Standard training's mean final test accuracy (dashed) and its CI (grey band) in this context, in %."""
+    done = res.done
+    acc = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), "final_test_acc"]
+    if len(acc) and np.isfinite(lo_hi := res.boot.interval(acc * 100)).all():
+        ax.axhspan(*lo_hi, color="0.6", alpha=0.25, lw=0)
+    if len(acc):
+        ax.axhline(acc.mean() * 100, color=STANDARD, ls="--", lw=1, label="standard")
+
 
 MAX_ROWS = 4  # more contexts than this share one row of panels
 UNTIMED = "no run's timing can be trusted (see Speed)"
+NO_PERIODS = "no switching-frequency variation (fewer than two switching periods)"
+VIEWS = {"final_test_acc": "equal epochs", EQUAL_FLOPS: "equal training FLOPs"}
+KINDS = {"report": ("png", "svg"), "paper": ("pdf",)}  # drawn at the report's width, and at a paper's
+METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
+FORMATS = tuple(METADATA)
 
 
-@dataclass
-class FigureFile:
-    name: str
-    title: str
-    facts: dict  # the numbers its caption (report.md.tmpl, "caption_<name>") names
-    png: Path
-    svg: Path
-    pdf: Path
-
-
-def _curves(inp: Inputs, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str = "epoch",
-            scale: float = 100.0, logy: bool = False, timed: bool = False) -> Figure:
+def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str = "epoch", scale: float = 100.0,
+           logy: bool = False, timed: bool = False) -> Figure:
     """``y`` against ``x``: mean over seeds per epoch (at the seeds' mean ``x``), band: the CI of the mean."""
-    c = inp.curves[inp.curves["in_stats"] & inp.curves["run_id"].isin(inp.done.loc[inp.done["timing_ok"] | (
-        not timed), "run_id"])]
-    c = need(c, UNTIMED if timed else "no per-epoch metrics of completed runs")
-    c = c.iloc[np.argsort(c["config_id"].map({k: i for i, k in enumerate(inp.configs["config_id"])}), kind="stable")]
-    ctx = inp.configs.set_index("config_id")["context_id"].reindex(c["config_id"]).to_numpy()
+    shown = res.done.loc[res.done["timing_ok"] | (not timed), "run_id"]
+    c = need(res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],
+             UNTIMED if timed else "no per-epoch metrics of completed runs")
+    order = {k: i for i, k in enumerate(res.configs["config_id"])}
+    c = c.sort_values("config_id", key=lambda ids: ids.map(order), kind="stable")
+    ctx, where = c["config_id"].map(res.configs.set_index("config_id")["context_id"]), context_names(res.configs)
     xscale, unit = flops_unit(c[x]) if x == "train_flops" else (1.0, "")
-    c = c.assign(value=c[y] * scale, ctx=ctx if len(set(ctx)) <= MAX_ROWS else "", family=c["label"].map(family),
-                 shown=[inp.short(lab, k) for lab, k in zip(c["label"], ctx)],
+    c = c.assign(value=c[y] * scale, ctx=ctx if ctx.nunique() <= MAX_ROWS else "", family=c["label"].map(family),
+                 shown=[short(lab, where.get(k, "")) for lab, k in zip(c["label"], ctx)],
                  x=c.groupby(["config_id", "epoch"])[x].transform("mean") / xscale)
     rows, cols = list(dict.fromkeys(c["ctx"])), list(dict.fromkeys(c.loc[c["strategy"] != "standard", "family"]))
     fig, axes = grid(width, len(rows), max(len(cols), 1), sharex=True, sharey=True)
+    title_pt = FontProperties(size=matplotlib.rcParams["axes.titlesize"]).get_size_in_points()
+    room = int(width / len(axes[0]) * 72 / (0.55 * title_pt))  # characters a title line has room for
     for (i, k), (j, fam) in ((a, b) for a in enumerate(rows) for b in enumerate(cols or ["standard"])):
         ax, here = axes[i, j], c[c["ctx"] == k]
         alt = here[(here["family"] == fam) & (here["strategy"] != "standard")]
@@ -59,43 +111,32 @@ def _curves(inp: Inputs, width: float, y: str, ylabel: str, x: str = "epoch", xl
         if len(alt):
             alt = alt.assign(shown=[", ".join(p for p in n.split(", ") if p not in common) for n in alt["shown"]])
             sns.lineplot(alt, x="x", y="value", hue="shown", hue_order=list(dict.fromkeys(alt["shown"])),
-                         palette=palette(alt["shown"]), errorbar=inp.boot.interval, ax=ax)
-        for shown, std in here[here["strategy"] == "standard"].groupby("shown", sort=False):
-            sns.lineplot(std, x="x", y="value", color=STANDARD, ls="--", errorbar=inp.boot.interval, ax=ax, label=shown)
-        room = int(width / len(axes[0]) * 72 / (0.55 * FontProperties(size=matplotlib.rcParams["axes.titlesize"])
-                                                .get_size_in_points()))  # characters a title line has room for
+                         palette=palette(alt["shown"]), errorbar=res.boot.interval, ax=ax)
+        for name, std in here[here["strategy"] == "standard"].groupby("shown", sort=False):
+            sns.lineplot(std, x="x", y="value", color=STANDARD, ls="--", errorbar=res.boot.interval, ax=ax, label=name)
         ax.set(title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols), xlabel=xlabel.format(unit=unit),
-               yscale="log" if logy else "linear")
-        ax.set_ylabel("\n".join(filter(None, [inp.where.get(k), ylabel])) if j == 0 else "")
+               yscale="log" if logy else "linear", ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0))
         ax.legend(frameon=False, loc="upper right" if logy else "lower right")
     return fig
 
 
-def learning_curves(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _curves(inp, width, "test_acc", "test accuracy (%)"), {}
+def short(label: str, where: str) -> str:
+    """A label inside its panel, without its family (the panel's title) and its context (``where``)."""
+    text = str(label)[len(family(label)):]
+    for part in filter(None, where.split(", ")):
+        text = text.replace(part, "")
+    return text.strip(", ").replace(", , ", ", ") or family(label)
 
 
-def loss_curves(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _curves(inp, width, "train_loss", "train loss", scale=1.0, logy=True), {}
-
-
-def compute(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _curves(inp, width, "test_acc", "test accuracy (%)", "train_flops", "cumulative training {unit}"), {}
-
-
-def compute_time(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _curves(inp, width, "test_acc", "test accuracy (%)", "train_s_cum", "cumulative training seconds",
-                   timed=True), {"left_out": int((~inp.done["timing_ok"]).sum())}
-
-
-def _dots(inp: Inputs, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
-    data = inp.done[inp.done["timing_ok"] | (not timed)]
+def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
+    """Every run a grey dot, per configuration the mean and its CI."""
+    data = res.done[res.done["timing_ok"] | (not timed)]
     data = need(data.assign(value=pd.to_numeric(data[metric], errors="coerce") * scale).dropna(subset=["value"]),
                 UNTIMED if timed else f"no completed run has {metric}")
-    order = [lab for lab in inp.configs["label"] if lab in set(data["label"])]
+    order = [lab for lab in res.configs["label"] if lab in set(data["label"])]
     fig, axes = grid(width, 1, 1, height=0.24 * len(order) + 0.7)
     sns.stripplot(data, x="value", y="label", order=order, color="0.55", size=3.5, jitter=0.15, ax=axes[0, 0])
-    sns.pointplot(data, x="value", y="label", order=order, errorbar=inp.boot.interval, color="black", linestyle="none",
+    sns.pointplot(data, x="value", y="label", order=order, errorbar=res.boot.interval, color="black", linestyle="none",
                   marker="D", markersize=3.5, capsize=0.3, err_kws={"linewidth": 1.2}, ax=axes[0, 0])
     if (std := data[data["strategy"] == "standard"])["config_id"].nunique() == 1:
         axes[0, 0].axvline(std["value"].mean(), color=STANDARD, ls="--", lw=1, zorder=0)
@@ -103,52 +144,149 @@ def _dots(inp: Inputs, width: float, metric: str, scale: float, xlabel: str, tim
     return fig
 
 
-def final_accuracy(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _dots(inp, width, "final_test_acc", 100, "final test accuracy (%)"), {}
+def paired_difference(res, width: float) -> Figure:
+    p = need(res.pairs[(res.pairs["left_out"] == "") & res.pairs["metric"].isin(list(VIEWS))],
+             "no configuration has a standard baseline with matching seeds")
+    p = p.assign(label=p["config_id"].map(res.configs.set_index("config_id")["label"]), pp=p["diff"] * 100,
+                 view=p["metric"].map(VIEWS))
+    order, views = [lab for lab in res.configs["label"] if lab in set(p["label"])], list(dict.fromkeys(p["view"]))
+    n = p[p["metric"] == "final_test_acc"].groupby("label").size()
+    fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9)
+    both = dict(data=p, x="pp", y="label", order=order, hue="view", hue_order=views, dodge=0.45, linestyle="none",
+                ax=axes[0, 0])
+    sns.pointplot(**both, errorbar=lambda v: t_interval(v, res.boot.confidence), palette=["0.8"] * len(views),
+                  markersize=0, err_kws={"linewidth": 4.5}, legend=False)
+    sns.pointplot(**both, **POINTS | {"errorbar": res.boot.interval, "capsize": 0.15}, palette=palette(views))
+    axes[0, 0].axvline(0, color="0.3", lw=1, ls="--")
+    axes[0, 0].set(xlabel="difference from standard training in test accuracy (pp)", ylabel="")
+    if n.nunique() > 1:
+        axes[0, 0].set_yticks(range(len(order)), [f"{lab} (n={n.get(lab, 0)})" for lab in order])
+    axes[0, 0].legend(frameon=False)
+    return fig
 
 
-def train_time(inp: Inputs, width: float) -> tuple[Figure, dict]:
-    return _dots(inp, width, "train_s", 1, "training seconds (evaluation excluded)", timed=True), {
-        "left_out": int((~inp.done["timing_ok"]).sum())}
+def blocks_data(res) -> pd.DataFrame:
+    """Completed runs of every context with more than one number of blocks: ``K``, ``schedule``, ``acc``
+    (final test accuracy, %) and ``flops`` (training FLOPs, % of its standard training's mean)."""
+    alt = res.done[res.done["strategy"] != "standard"]
+    alt = alt[alt.groupby("context_id")["n_blocks"].transform("nunique") > 1]
+    std = res.done[res.done["strategy"] == "standard"].groupby("context_id")["train_flops"].mean()
+    return alt.assign(K=alt["n_blocks"].astype(int), schedule=alt["strategy_label"], acc=alt["final_test_acc"] * 100,
+                      flops=alt["train_flops"].astype(float) / alt["context_id"].map(std) * 100)
 
 
-FIGURES: dict[str, tuple[str, Callable[[Inputs, float], tuple[Figure, dict]]]] = {  # name: (heading, drawing)
-    "learning_curves": ("Learning curves", learning_curves), "loss_curves": ("Train loss", loss_curves),
-    "final_accuracy": ("Final test accuracy per configuration", final_accuracy),
-    "paired_difference": ("Paired difference from standard training", compare.paired_difference),
-    "blocks": ("Accuracy and FLOPs against the number of blocks", compare.blocks),
-    "frequency": ("Final test accuracy against switching frequency", compare.frequency),
-    "isolation": ("Tuning: validation metric against each tuned setting", compare.isolation),
-    "compute": ("Accuracy against training FLOPs", compute),
-    "compute_time": ("Accuracy against training seconds", compute_time),
-    "train_time": ("Training time per run", train_time)}
-METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
+def blocks(res, width: float) -> Figure:
+    d = need(blocks_data(res), "no setting has more than one number of blocks")
+    ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
+    fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
+    for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
+        sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]),
+                      ax=axes[i, j], native_scale=True, dodge=0.2, legend=i + j == 0,
+                      **POINTS | {"errorbar": res.boot.interval})
+        if i == 0:
+            standard_line(axes[i, j], res, k)
+        else:
+            axes[i, j].axhline(100, color=STANDARD, ls="--", lw=1)
+        axes[i, j].set(xticks=sorted(d["K"].unique()), xlabel="blocks (K)", title=where.get(k, "") * (i == 0),
+                       ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i])
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[0, 0].get_legend().remove()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), frameon=False)
+    return fig
 
 
-def make_figures(inp: Inputs, out_dir: Path, names: Optional[list] = None) -> tuple[list, list]:
-    """Every figure into ``out_dir``; (figures made, [(name, reason) for figures skipped]). A figure the data
-    cannot support, or whose drawing fails, is skipped with its reason (and any older file of it removed)."""
-    made, skipped = [], [(name, "no completed runs") for name in names or FIGURES if inp.done.empty]
-    for name in [] if skipped else names or FIGURES:
-        title, draw = FIGURES[name]
+def frequency_data(res) -> pd.DataFrame:
+    """Completed balanced alternating runs with ``period`` (optimizer steps a block trains per visit: ``every``
+    batches, or ``every`` epochs x an epoch's steps) and ``line``, in contexts with two periods or more."""
+    alt = need(res.done[res.done["strategy"] == "alternating"], NO_PERIODS)
+    alt = alt[[pd.isna(s) or set(str(s).split(":")) == {fmt_value(e)} for s, e in zip(alt["steps"], alt["every"])]]
+    first = res.curves[res.curves["in_stats"] & (res.curves["epoch"] == 1)]
+    spe = alt["config_id"].map(first.groupby("config_id")["step"].median()).to_numpy(float)  # steps per epoch
+    others = [c for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits") if
+              c in alt and alt[c].nunique() > 1]
+    line = [", ".join(["every N batches" if r["unit"] == "batch" else f"every N {r['unit']}s (= N × {fmt_value(s)} "
+                       f"steps)", *(f"{c}={fmt_value(r[c])}" for c in others)])
+            for r, s in zip(alt.to_dict("records"), spe)]
+    alt = alt.assign(line=line, acc=alt["final_test_acc"] * 100, period=alt["every"].astype(float).to_numpy()
+                     * np.where(alt["unit"] == "batch", 1, spe))
+    alt = alt[np.isfinite(alt["period"])]
+    return alt[alt.groupby("context_id")["period"].transform("nunique") > 1]
+
+
+def frequency(res, width: float) -> Figure:
+    d = need(frequency_data(res), NO_PERIODS)
+    ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
+    fig, axes = grid(width, 1, len(ctxs), sharey=True)
+    for ax, k in zip(axes[0], ctxs):
+        sns.pointplot(d[d["context_id"] == k], x="period", y="acc", hue="line", palette=palette(d["line"]), ax=ax,
+                      native_scale=True, log_scale=(2, False), **POINTS | {"errorbar": res.boot.interval})
+        standard_line(ax, res, k)
+        ticks = sorted(d.loc[d["context_id"] == k, "period"].unique())
+        ax.set_xticks(ticks, map(fmt_value, ticks), minor=False)
+        ax.minorticks_off()
+        ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)", title=where.get(k))
+        ax.legend(frameon=False)
+    return fig
+
+
+def isolation(res, width: float) -> Figure:
+    t = need(res.tuning, "not a tuned sweep (no tuning.json)")
+    keys = list(dict.fromkeys(t["key"]))
+    fig, axes = grid(width, 1, len(keys), sharey=True)
+    for ax, key in zip(axes[0], keys):
+        d = t[t["key"] == key].assign(value=lambda f: f["value"].astype(float), score=lambda f: f["score"] * 100)
+        sns.lineplot(d, x="value", y="score", hue="arm", palette=(pal := palette(d["arm"])), marker="o", errorbar=None,
+                     ax=ax)
+        chosen = d[d["chosen"]]
+        ax.scatter(chosen["value"], chosen["score"], s=90, marker="*", c=[pal[a] for a in chosen["arm"]],
+                   edgecolors="black", linewidths=0.6, zorder=5, label="chosen")
+        for r in d[d["n_failed"] > 0].dropna(subset=["score"]).to_dict("records"):
+            ax.annotate(f"{r['n_failed']} failed", (r["value"], r["score"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize="small")
+        if d["value"].min() > 0 and d["value"].max() / d["value"].min() >= 10:
+            ax.set_xscale("log")
+        ax.set_xticks(sorted(d["value"].unique()), map(fmt_value, sorted(d["value"].unique())), minor=False)
+        ax.minorticks_off()
+        ax.set(xlabel=key, ylabel=f"mean {t['metric'].iloc[0]} (%)")
+        ax.legend(frameon=False)
+    return fig
+
+
+ACCURACY, SECONDS = "test accuracy (%)", "training seconds (evaluation excluded)"
+FIGURES = {  # name: (the report's heading, drawing(result, width))
+    "learning_curves": ("Learning curves", partial(curves, y="test_acc", ylabel=ACCURACY)),
+    "loss_curves": ("Train loss", partial(curves, y="train_loss", ylabel="train loss", scale=1.0, logy=True)),
+    "final_accuracy": ("Final test accuracy per configuration", partial(
+        dots, metric="final_test_acc", scale=100, xlabel="final test accuracy (%)")),
+    "paired_difference": ("Paired difference from standard training", paired_difference),
+    "blocks": ("Accuracy and FLOPs against the number of blocks", blocks),
+    "frequency": ("Final test accuracy against switching frequency", frequency),
+    "isolation": ("Tuning: validation metric against each tuned setting", isolation),
+    "compute": ("Accuracy against training FLOPs", partial(
+        curves, y="test_acc", ylabel=ACCURACY, x="train_flops", xlabel="cumulative training {unit}")),
+    "compute_time": ("Accuracy against training seconds", partial(
+        curves, y="test_acc", ylabel=ACCURACY, x="train_s_cum", xlabel="cumulative training seconds", timed=True)),
+    "train_time": ("Training time per run", partial(dots, metric="train_s", scale=1, xlabel=SECONDS, timed=True))}
+
+
+def render(res) -> tuple[dict, list]:
+    """Every figure as {name: {format: bytes}}, and [(name, reason)] for each figure skipped: one the data cannot
+    support, or whose drawing failed (a plotting problem must not cost the report)."""
+    if res.done.empty:
+        return {}, [(name, "no completed runs") for name in FIGURES]
+    drawn, skipped = {}, []
+    for name, (_, draw) in FIGURES.items():
         try:
             files = {}
-            for kind, formats in (("report", ("png", "svg")), ("paper", ("pdf",))):
-                with ExitStack() as stack:
-                    stack.enter_context(sns.axes_style("whitegrid"))
-                    stack.enter_context(matplotlib.rc_context(style(kind)))
-                    fig, facts = draw(inp, WIDTHS[kind])
+            for kind, formats in KINDS.items():
+                with sns.axes_style("whitegrid"), matplotlib.rc_context(style(kind)):
+                    fig = draw(res, WIDTHS[kind])
                     for fmt in formats:
                         fig.savefig(buf := io.BytesIO(), format=fmt, dpi=fig.dpi, metadata=METADATA[fmt])
                         files[fmt] = buf.getvalue()
-            made.append(FigureFile(name, title, facts, *(write_bytes(out_dir / f"{name}.{f}", files[f])
-                                                           for f in ("png", "svg", "pdf"))))
+            drawn[name] = files
         except Skip as e:
             skipped.append((name, str(e)))
-        except OSError:
-            raise  # a disk that cannot take a figure cannot take the report either
-        except Exception as e:  # noqa: BLE001 - a plotting problem must not cost the report
+        except Exception as e:  # noqa: BLE001
             skipped.append((name, f"could not be drawn ({type(e).__name__}: {e})"))
-    for name, fmt in ((n, f) for n, _ in skipped for f in ("png", "svg", "pdf")):
-        (out_dir / f"{name}.{fmt}").unlink(missing_ok=True)
-    return made, skipped
+    return drawn, skipped

@@ -18,7 +18,9 @@ import pandas as pd
 
 from alternating_freeze.contract import METRICS_COLUMNS, METRICS_FILE, MULTIRUN_FILE, SUMMARY_FILE, TUNING_FILE
 
+from . import tuning
 from .describe import LABEL_BASE_COLUMNS, blocks_text, fmt_value, is_missing, strategy_label
+from .speed import judge_timing
 from .reading import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column, read_run, read_yaml
 
 STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
@@ -37,10 +39,6 @@ def config_columns(columns: Iterable[str]) -> list[str]:
     return [c for c in columns if c in ALIASES.values() or c.split(".")[0] in (*GROUPS, "config") and "." in c]
 
 
-def strategy_columns(columns: Iterable[str]) -> list[str]:
-    return [c for c in columns if c.startswith("strategy.") or c in STRATEGY]
-
-
 def key_columns(columns: Iterable[str]) -> list[str]:
     """What makes a configuration: every result-affecting config column but the seed."""
     return [c for c in columns if c != "seed"]
@@ -49,7 +47,7 @@ def key_columns(columns: Iterable[str]) -> list[str]:
 def context_columns(columns: Iterable[str]) -> list[str]:
     """What a configuration shares with its standard baseline: all but the strategy, where blocks begin and
     the budget rule (a numeric FLOP budget is shared; "standard" means the baseline's own FLOPs)."""
-    return [c for c in key_columns(columns) if c not in (*strategy_columns([c]), *BLOCKS, "budget")]
+    return [c for c in key_columns(columns) if not (c.startswith("strategy.") or c in (*STRATEGY, *BLOCKS, "budget"))]
 
 
 @dataclass
@@ -93,39 +91,11 @@ def read_sweep(folder: Path) -> SweepInfo:
             info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
         if (folder / TUNING_FILE).is_file():
             info.tuning = json.loads((folder / TUNING_FILE).read_text(encoding="utf-8"))
-            if not tuning_layout(info.tuning):
+            if not tuning.layout(info.tuning):
                 raise ValueError("tuning.json: not the documented layout (grid, arms with trials and chosen)")
     except Exception as e:  # noqa: BLE001 - a launch record is context, never a reason to stop
         info.tuning, info.error = None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[-1]}"
     return info
-
-
-def tuning_layout(t: Any) -> bool:
-    """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values and a choice."""
-    arms = t.get("arms") if isinstance(t, dict) else None
-    if not (isinstance(arms, dict) and isinstance(t.get("grid"), dict)
-            and all(isinstance(v, list) for v in t["grid"].values())):
-        return False
-    return all(isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
-               and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
-               for a in arms.values())
-
-
-def roles(sweeps: list[SweepInfo]) -> dict[Path, tuple[str, str]]:
-    """Run folder -> (arm, "trial" | "final") for every job a tuning.json names."""
-    out = {}
-    for s in (s for s in sweeps if s.tuning):
-        for arm, spec in ((a, v) for a, v in s.tuning["arms"].items() if isinstance(v, dict)):
-            trials = [t.get("job") for t in spec.get("trials") or [] if isinstance(t, dict)]
-            for role, jobs in (("trial", trials), ("final", spec.get("final_jobs") or [])):
-                out |= {(Path(s.path) / str(job)).resolve(): (str(arm), role) for job in jobs if job}
-    return out
-
-
-def tuned_columns(sweeps: list[SweepInfo]) -> list[str]:
-    """The columns of every key a tuned sweep tuned (``optimizer.lr`` -> ``lr``)."""
-    return sorted({column(k) for s in sweeps if s.tuning and isinstance(s.tuning.get("grid"), dict)
-                   for k in s.tuning["grid"]})
 
 
 def plain(value: Any) -> Any:
@@ -203,7 +173,7 @@ def load(paths: Sequence[Path | str]) -> Loaded:
             job = run_dir.relative_to(root).as_posix()
             rows[str(run_dir)] = row | {"job": run_dir.name if job == "." else job, "sweep_dir": str(root),
                                         "run_id": job if len(roots) == 1 else f"{root.name}/{job}"}
-    records, arms = list(rows.values()), roles(sweeps)
+    records, arms = list(rows.values()), tuning.roles(sweeps)
     if len({r["run_id"] for r in records}) < len(records):  # hostA/sweep and hostB/sweep: below their common parent
         for r in records:
             r["run_id"] = Path(r["run_dir"]).relative_to(os.path.commonpath(roots)).as_posix()
@@ -215,10 +185,10 @@ def load(paths: Sequence[Path | str]) -> Loaded:
         list(ALIASES.values()).index(c) if c in ALIASES.values() else len(ALIASES), c))
     runs = tidy(runs[[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]], records)
     if len(runs):
-        identify(runs, tuned_columns(sweeps))
+        identify(runs, sorted({column(k) for s in sweeps if s.tuning for k in s.tuning["grid"]}))
         mark_duplicates(runs)
     runs = runs.sort_values(["sweep_dir", "job"], kind="stable").reset_index(drop=True)
-    runs["in_stats"] = runs["in_stats"].fillna(False).astype(bool)
+    runs = judge_timing(runs.assign(in_stats=runs["in_stats"].fillna(False).astype(bool)))
     cols = ["run_id", "config_id", "label", "seed", "in_stats", "status", "strategy"]
     frames = [metrics[r["run_dir"]].assign(**{c: r[c] for c in cols}) for r in runs.to_dict("records")
               if metrics.get(r["run_dir"]) is not None]

@@ -15,8 +15,8 @@ import pandas as pd
 from scipy import stats as st
 
 from .describe import seeds_text
-from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, finite, t_interval
-from .timing import timing_usable
+from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, t_interval
+from .speed import timing_usable
 
 EQUAL_FLOPS = "test_acc_at_equal_flops"
 PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
@@ -46,25 +46,20 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     sd = res["sd_diff"] = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give 1e-17
     res.update(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
                    (*bootstrap_ci(d, boot), *t_interval(d, boot.confidence))))
-    notes, nonzero = [], int(np.count_nonzero(d))
+    nonzero = int(np.count_nonzero(d))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if sd == 0:
-            notes.append("all differences equal (sd 0): t-test and d_z undefined")
-        else:
+        if sd > 0:
             t = st.ttest_1samp(d, 0.0)  # = ttest_rel(a, b), on the rounded differences
             res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
         if nonzero >= WILCOXON_MIN_N:
             res["p_wilcoxon"] = float(st.wilcoxon(d, zero_method="wilcox").pvalue)
-    if nonzero == 0:
-        notes.append("Wilcoxon: all differences zero")
-    elif n < WILCOXON_MIN_N:
-        notes.append(f"Wilcoxon: n < {WILCOXON_MIN_N} pairs")
-    elif nonzero < WILCOXON_MIN_N:
-        notes.append(f"Wilcoxon: fewer than {WILCOXON_MIN_N} non-zero differences")
-    elif nonzero < n:
-        notes.append(f"Wilcoxon: {n - nonzero} zero difference(s) dropped")
-    return res | {"note": "; ".join(notes)}
+    wilcoxon = next((f"Wilcoxon: {why}" for bad, why in (
+        (nonzero == 0, "all differences zero"), (n < WILCOXON_MIN_N, f"n < {WILCOXON_MIN_N} pairs"),
+        (nonzero < WILCOXON_MIN_N, f"fewer than {WILCOXON_MIN_N} non-zero differences"),
+        (nonzero < n, f"{n - nonzero} zero difference(s) dropped")) if bad), "")
+    return res | {"note": "; ".join(filter(None, ["all differences equal (sd 0): t-test and d_z undefined" * (sd == 0),
+                                                  wilcoxon]))}
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
@@ -78,22 +73,15 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     return out
 
 
-def at_flops(flops: np.ndarray, acc: np.ndarray, budget: float) -> float:
-    """Accuracy at ``budget`` FLOPs, linear between the epochs around it; NaN outside the curve (before the
-    first epoch nothing was evaluated) or without FLOPs counted."""
-    ok = np.isfinite(flops) & np.isfinite(acc)
-    x, y = flops[ok], acc[ok]
-    return float(np.interp(budget, x, y)) if x.size and 0 < budget and x[0] <= budget <= x[-1] else math.nan
-
-
 def equal_flops(a: Optional[tuple], b: Optional[tuple]) -> tuple[float, float]:
     """(accuracy of a, of b) at the smaller of the two runs' total FLOPs: the cheaper run's final accuracy
-    against the other's, read off its curve at the same cost. ``a``, ``b``: (cumulative FLOPs, accuracy)."""
-    ends = [finite(p[0]) if p is not None else np.array([]) for p in (a, b)]
-    if not all(e.size for e in ends):
+    against the other's, read off its curve at the same cost, linear between the epochs around it (NaN before
+    the first epoch: nothing was evaluated yet). ``a``, ``b``: (cumulative FLOPs, accuracy) of completed runs,
+    finite throughout (``reading`` makes a run with anything else corrupt)."""
+    if a is None or b is None:
         return math.nan, math.nan
-    budget = min(ends[0][-1], ends[1][-1])
-    return at_flops(*a, budget), at_flops(*b, budget)
+    budget = min(a[0][-1], b[0][-1])
+    return tuple(float(np.interp(budget, x, y)) if 0 < budget and x[0] <= budget else math.nan for x, y in (a, b))
 
 
 def baselines(configs: pd.DataFrame) -> dict[str, dict]:
@@ -103,13 +91,13 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
             if c["strategy"] != "standard" and c["context_id"] in std.index}
 
 
-def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
-                metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
+def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None, metrics: Sequence[str] = PAIRED_METRICS,
+                configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """One row per configuration, metric and seed completed in it and in its baseline: both values, ``diff``
     (rounded as ``paired_test`` does) and ``left_out`` ("" when the pair counts, "no value", or "timing":
     either run's seconds are not trusted)."""
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
-    configs = configurations(runs)
+    configs = configurations(runs) if configs is None else configs
     done = runs[runs["in_stats"]]
     points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
                                         for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
@@ -118,7 +106,7 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
         mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
         for seed in sorted(set(mine.index) & set(theirs.index)):
             a, b = mine.loc[seed], theirs.loc[seed]
-            trusted = bool(a.get("timing_ok", True)) and bool(b.get("timing_ok", True))
+            trusted = a["timing_ok"] and b["timing_ok"]
             for metric in metrics:
                 x, y = (equal_flops(points.get(a["run_id"]), points.get(b["run_id"])) if metric == EQUAL_FLOPS
                         else tuple(math.nan if pd.isna(v) else float(v) for v in (a[metric], b[metric])))
@@ -132,16 +120,16 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
 
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                       metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
-                      pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+                      pairs: Optional[pd.DataFrame] = None, configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """Each non-standard configuration against standard training with every other setting equal (dataset,
     model but where blocks begin, optimizer, trainer; a tuned sweep's final runs: tuned keys aside) on the
     seeds completed in both; ``test_acc_at_equal_flops`` needs ``curves``. Per configuration and metric:
     ``n_pairs``, ``mean_config``, ``mean_baseline``, ``mean_diff`` (config - standard), ``ci_low``/``ci_high``
     (bootstrap CI of the mean difference), ``t_ci_low``/``t_ci_high``, ``sd_diff``, ``t``, ``df``, ``p_ttest``
     (= ttest_rel), ``p_holm`` (Holm over the metric's comparisons), ``p_wilcoxon``, ``d_z`` = mean/sd."""
-    pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
+    configs = configurations(runs) if configs is None else configs
+    pairs = pair_values(runs, curves, metrics, configs) if pairs is None else pairs
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
-    configs = configurations(runs)
     base, done = baselines(configs), runs[runs["in_stats"]]
     out = []
     for cfg in configs[configs["strategy"] != "standard"].to_dict("records"):
@@ -168,11 +156,4 @@ def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
             out.append(head | {"metric": metric, "seeds": seeds_text(ok["seed"]), **res,
                                "note": "; ".join(filter(None, notes))})
     frame = pd.DataFrame.from_records(out, columns=PAIRED_COLUMNS)
-    for _, idx in frame.groupby("metric", sort=False).groups.items():
-        frame.loc[idx, "p_holm"] = holm(frame.loc[idx, "p_ttest"].to_numpy(dtype=float))
-    return frame
-
-
-def n_comparisons(paired: pd.DataFrame, metric: str = "final_test_acc") -> int:
-    """How many p-values of ``metric`` the Holm adjustment is over (the size of the family)."""
-    return int((paired["metric"].eq(metric) & paired["p_ttest"].notna()).sum()) if len(paired) else 0
+    return frame.assign(p_holm=frame.groupby("metric")["p_ttest"].transform(lambda p: holm(p.to_numpy(float))))

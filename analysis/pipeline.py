@@ -1,36 +1,52 @@
-"""The whole analysis in one call: read, judge, compute every derived table once, write tables, figures, report."""
+"""The whole analysis in one call: read, judge, compute every derived table once, then write tables, figures
+and the report. Every output is written atomically and never through a link: a results folder may be shared
+and writable by others, and a link planted where an output goes is replaced, not followed."""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import pandas as pd
 
-from . import target, tuning
+from alternating_freeze.contract import write_atomic
+
+from . import speed, tuning
 from .checks import collect_warnings
 from .loading import load
-from .output import folder, write_bytes
 from .paired import baselines, pair_values, paired_comparison
 from .stats import DEFAULT, Bootstrap, configurations, summarize
-from .timing import judge_timing
 
 ALPHA = 0.05  # the level of every test and verdict; the confidence of the intervals is the Bootstrap's
+TABLES = ("runs", "curves", "stats", "paired", "pairs", "target", "tuning")  # the last three only when not empty
 
 
 class NoRunsError(ValueError):
     """The given folders hold no run folder at all."""
 
 
+class OutputError(OSError):
+    """An output could not be written; the message names it and why (e.g. a full disk)."""
+
+
+class FigureFile(NamedTuple):
+    name: str
+    title: str
+    png: Path
+    svg: Path
+    pdf: Path
+
+
 @dataclass
 class AnalysisResult:
-    """What ``analyze`` computed and wrote: tables as DataFrames, paths under ``out``."""
+    """Every table ``compute`` derived, each once (``configs``: one row per configuration, in reading order),
+    and the paths ``analyze`` wrote them to, under ``out``."""
 
-    out: Path
     inputs: list
     runs: pd.DataFrame
     curves: pd.DataFrame
+    configs: pd.DataFrame
     stats: pd.DataFrame
     paired: pd.DataFrame
     pairs: pd.DataFrame
@@ -38,69 +54,104 @@ class AnalysisResult:
     tuning: pd.DataFrame
     warnings: list
     sweeps: list
-    boot: Bootstrap
+    boot: Bootstrap = DEFAULT
     alpha: float = ALPHA
     target_rule: str = ""  # what the time-to-target target is, in words
     command: Optional[str] = None
+    out: Optional[Path] = None
     figures: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     files: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
 
+    @property
+    def done(self) -> pd.DataFrame:
+        """The runs the statistics count."""
+        return self.runs[self.runs["in_stats"]]
 
-def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, boot: Bootstrap = DEFAULT,
-            alpha: float = ALPHA, target_acc: Optional[float] = None, target_fraction: float = target.FRACTION,
-            figures: bool = True, latex: bool = False, command: Optional[str] = None) -> AnalysisResult:
-    """Analyse every run folder under ``paths`` into ``out`` (default: the one folder given, or
-    ./outputs/analysis for several): runs, curves, stats, paired, pairs, target (and tuning) .csv, figures/,
-    report.md|html, and with ``latex`` tables/*.tex. ``target_acc``: the accuracy of time to target (default
-    ``target_fraction`` of standard training's). Raises FileNotFoundError/NotADirectoryError for a missing
-    folder, NoRunsError without any run folder, output.OutputError when an output cannot be written; anything
-    wrong *inside* a run becomes its status instead."""
-    t0 = time.perf_counter()
+
+def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: float = ALPHA,
+            target_acc: Optional[float] = None, target_fraction: float = speed.FRACTION) -> AnalysisResult:
+    """Every table of the analysis of the run folders under ``paths``; nothing is written. ``target_acc``: the
+    accuracy of time to target (default ``target_fraction`` of standard training's). Raises FileNotFoundError or
+    NotADirectoryError for a missing folder, NoRunsError without any run folder; anything wrong *inside* a run
+    becomes its status instead."""
     loaded = load(paths)
     if loaded.runs.empty:
         raise NoRunsError(f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under "
                           f"{', '.join(map(str, paths))}")
-    out = folder(Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis"))
-    runs, curves, tuned = judge_timing(loaded.runs), loaded.curves, [s.tuning for s in loaded.sweeps if s.tuning]
-    runs = runs.merge(target.reach(runs, curves, target.targets(runs, target_acc, target_fraction)), "left", "run_id")
-    seconds = {"load": time.perf_counter() - t0}
-    stats, pairs = summarize(runs, boot=boot), pair_values(runs, curves)
-    paired, configs = paired_comparison(runs, curves, boot=boot, pairs=pairs), configurations(runs)
-    result = AnalysisResult(
-        out, [str(p) for p in paths], runs, curves, stats, paired, pairs,
-        target.summary(runs, configs, baselines(configs)),
+    goal = speed.targets(loaded.runs, target_acc, target_fraction)
+    runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
+    configs = configurations(runs)
+    stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
+    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
+    tuned = [s.tuning for s in loaded.sweeps if s.tuning]
+    rule = f"{target_acc:.1%} accuracy (given)" if target_acc is not None else \
+        f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
+    return AnalysisResult(
+        [str(p) for p in paths], runs, curves, configs, stats, paired, pairs,
+        speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
-        collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)], loaded.sweeps, boot,
-        alpha, f"{target_acc:.1%} accuracy (given)" if target_acc is not None else f"{target_fraction:.0%} of standard "
-        f"training's mean final accuracy in the same setting", command, seconds=seconds)
-    seconds["stats"] = time.perf_counter() - t0 - seconds["load"]
-    for name in ("runs", "curves", "stats", "paired", "pairs", "target", "tuning"):
-        if len(frame := getattr(result, name)) or name in ("runs", "curves", "stats", "paired"):
+        collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)], loaded.sweeps,
+        boot, alpha, rule)
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Through a temporary file and ``os.replace``: a link at ``path`` is replaced, its target never written."""
+    try:
+        write_atomic(path, data, durable=False)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
+def folder(path: Path) -> Path:
+    """``path`` as a real folder: a symlink planted there is removed first."""
+    try:
+        if path.is_symlink():
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {path}: {e.strerror or e}") from None
+    return path
+
+
+def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, figures: bool = True,
+            latex: bool = False, command: Optional[str] = None, **settings) -> AnalysisResult:
+    """``compute`` (``settings``: its keywords), written into ``out`` (default: the one folder given, or
+    ./outputs/analysis for several): the tables as .csv, figures/, report.md|html, and with ``latex``
+    tables/*.tex. Raises as ``compute`` does, and OutputError when an output cannot be written."""
+    t0 = time.perf_counter()
+    result = compute(paths, **settings)
+    result.command, result.seconds["compute"] = command, time.perf_counter() - t0
+    out = result.out = folder(Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else
+                              Path("outputs/analysis"))
+    for name in TABLES:
+        if len(frame := getattr(result, name)) or name in TABLES[:4]:
             result.files[name] = write_bytes(out / f"{name}.csv", frame.to_csv(index=False).encode())
     if latex:
-        from .tables import glance, latex as tex, per_config
+        from .tables import latex_tables
 
-        result.files["latex"] = [write_bytes(folder(out / "tables") / f"{name}.tex", tex(*table, caption).encode())
-                                 for name, table, caption in (
-            ("glance", glance(stats, paired), "Each configuration and its paired difference from standard training "
-                                              "(mean [CI])."),
-            ("per_configuration", per_config(stats), "Per configuration: mean over seeds [CI]."))]
+        result.files["latex"] = [write_bytes(folder(out / "tables") / f"{name}.tex", text.encode())
+                                 for name, text in latex_tables(result)]
     t = time.perf_counter()
     if figures:
-        from .drawing import Inputs
-        from .figures import make_figures  # matplotlib and seaborn only when drawing
+        from .figures import FIGURES, FORMATS, render  # matplotlib and seaborn only when drawing
 
-        inputs = Inputs(runs, curves, stats, paired, pairs, boot, {"tuning": result.tuning})
-        result.figures, result.skipped = make_figures(inputs, folder(out / "figures"))
+        drawn, result.skipped = render(result)
+        where = folder(out / "figures")
+        result.figures = [FigureFile(name, FIGURES[name][0], *(write_bytes(where / f"{name}.{fmt}", files[fmt])
+                                                                for fmt in FORMATS)) for name, files in drawn.items()]
+        for name, fmt in ((n, f) for n, _ in result.skipped for f in FORMATS):  # no stale file of a figure not drawn
+            (where / f"{name}.{fmt}").unlink(missing_ok=True)
     else:
         result.skipped = [("all figures", "figures were turned off")]
-    seconds["figures"] = time.perf_counter() - t
+    result.seconds["figures"] = time.perf_counter() - t
 
     from . import report
 
-    t = time.perf_counter()
-    result.files["report_md"], result.files["report_html"] = report.write(result)
-    seconds["report"], seconds["total"] = time.perf_counter() - t, time.perf_counter() - t0
+    md = report.build(result)
+    result.files["report_md"] = write_bytes(out / "report.md", md.encode())
+    result.files["report_html"] = write_bytes(out / "report.html", report.to_html(md, out).encode())
+    result.seconds["total"] = time.perf_counter() - t0
     return result

@@ -1,7 +1,7 @@
 """The analysis as a document: ``report.md`` from its template, and a self-contained ``report.html``.
 
-The prose lives in ``report.md.tmpl`` (string.Template, one section per ``%% name`` line); this module
-fills in what depends on the data. The HTML is rendered from the Markdown, figures embedded: one file.
+The prose and the page live in ``report.md.tmpl`` (string.Template, one section per ``%% name`` line); this
+module fills in what depends on the data. The HTML is rendered from the Markdown, figures embedded: one file.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import html
 import platform
 import re
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -18,13 +18,11 @@ from typing import Any
 import pandas as pd
 
 from . import tables, tuning
-from .checks import listing
-from .describe import context, fmt_value, seeds_text
+from .describe import context, fmt_value, listing, seeds_text
 from .loading import STATUSES, config_columns, key_columns
-from .output import write_bytes
-from .paired import EQUAL_FLOPS, WILCOXON_MIN_N, n_comparisons
-from .stats import MIN_SEEDS, configurations, context_names
-from .timing import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
+from .paired import EQUAL_FLOPS, WILCOXON_MIN_N
+from .stats import MIN_SEEDS, context_names
+from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 
 TEMPLATE = Path(__file__).with_name("report.md.tmpl")
 
@@ -77,21 +75,22 @@ def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
     return f"**{lead}: {'; '.join(parts)}.**"
 
 
-def _protocol(t: dict, runs: pd.DataFrame, configs: pd.DataFrame, tuned: list) -> str:
-    done = runs[runs["in_stats"]]
+def protocol(t: dict, result) -> str:
+    """Tuned or not, selection on validation or test, FLOP budgets."""
+    done, configs = result.done, result.configs
     lrs = sorted(configs["lr"].dropna().unique()) if "lr" in configs else []
-    parts = [tuning.protocol(x) for x in tuned] or [t["untuned"].substitute(
+    parts = [tuning.protocol(s.tuning) for s in result.sweeps if s.tuning] or [t["untuned"].substitute(
         lr=f" (lr {', '.join(map(fmt_value, lrs))})" * bool(lrs))]
     on_test = int(done["selection"].eq("test").sum())
     parts.append(t["selection_val"].template if not on_test else t["selection_test"].substitute(
         which="any of these runs" if on_test == len(done) else f"{on_test} of {len(done)} runs"))
-    budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else \
-        configs.iloc[0:0]
-    parts += [t["budget"].substitute(n=len(budget), labels="; ".join(budget["label"]))] * bool(len(budget))
+    budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else None
+    if budget is not None and len(budget):
+        parts.append(t["budget"].substitute(n=len(budget), labels="; ".join(budget["label"])))
     return "\n\n".join(parts)
 
 
-def _speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
+def speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
     """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere."""
     flops, secs = (paired[(paired["metric"] == m) & paired["baseline_id"].notna()] for m in ("train_flops", "train_s"))
     if flops.empty:
@@ -100,23 +99,20 @@ def _speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
     timed, untimed = secs[secs["n_pairs"] > 0], secs[secs["n_pairs"] == 0]
     change = timed["mean_diff"] / timed["mean_baseline"] * 100
     faster, slower = (int(((timed["p_holm"] < alpha) & (timed["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
-    clock = (f"Wall-clock, where it can be trusted ({len(timed)} of {len(secs)} configurations): {faster} faster and "
-             f"{slower} slower than standard training at Holm-adjusted p < {alpha:g}, their mean change "
-             f"{change.min():+.0f}% to {change.max():+.0f}% of its training seconds (each with its CI in the Cost "
-             f"table).") if len(timed) else ("Wall-clock timing is unusable here: no configuration has enough "
-                                             "pairs whose seconds can be trusted, so this report compares cost in "
-                                             "FLOPs only.")
     why = untimed["label"] + " (" + untimed["note"].str.extract(r"(\d+ of \d+)")[0] + " trusted)"
-    clock += (f" Not compared for {len(untimed)} configuration(s), too few pairs with trusted timing: {listing(why)}."
-              ) * bool(len(timed) and len(untimed))
+    clock = [t["clock"].substitute(n=len(timed), of=len(secs), faster=faster, slower=slower, alpha=f"{alpha:g}",
+                                   low=f"{change.min():+.0f}", high=f"{change.max():+.0f}") if len(timed) else
+             t["no_clock"].template]
+    if len(timed) and len(untimed):
+        clock.append(t["untimed"].substitute(n=len(untimed), which=listing(why)))
     eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
     return t["speed"].substitute(
         flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than standard training "
-              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=clock, factor=THROUGHPUT_FACTOR,
-        starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
+              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=" ".join(clock),
+        factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
 
 
-def _code(text: Any) -> str:
+def code(text: Any) -> str:
     if not isinstance(text, str):
         import yaml
 
@@ -124,15 +120,17 @@ def _code(text: Any) -> str:
     return f"```\n{text.rstrip()}\n```"
 
 
-def _runs(runs: pd.DataFrame) -> str:
+def runs_section(runs: pd.DataFrame, configs: pd.DataFrame) -> str:
+    """Run counts by status, the runs left out and why, and the configurations with their seeds."""
     counts = runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
-    bad, configs, done = runs[runs["status"] != "completed"], configurations(runs), runs[runs["in_stats"]]
-    parts = [tables.markdown(pd.DataFrame({"status": counts.index, "runs": counts.to_numpy()})), tables.markdown(
-        pd.DataFrame({"run": bad["run_id"], "configuration": bad["label"].fillna("unknown"), "seed": bad["seed"].map(
-            fmt_value), "status": bad["status"], "epochs done": bad["epochs_completed"].map(fmt_value),
-            "error": bad["error"].fillna("").str.slice(0, 300)})) if len(bad) else "Every run completed."]
+    bad, done = runs[runs["status"] != "completed"], runs[runs["in_stats"]]
+    parts = [tables.markdown(counts.rename("runs").rename_axis("status").reset_index()), "Every run completed."]
     if len(bad):
-        parts.insert(1, "### Runs excluded from the statistics (not completed, or unreadable)")
+        parts[1:] = ["### Runs excluded from the statistics (not completed, or unreadable)", tables.markdown(
+            pd.DataFrame({"run": bad["run_id"], "configuration": bad["label"].fillna("unknown"),
+                          "seed": bad["seed"].map(fmt_value), "status": bad["status"],
+                          "epochs done": bad["epochs_completed"].map(fmt_value),
+                          "error": bad["error"].fillna("").str.slice(0, 300)}))]
     if len(configs):
         keys = [c for c in key_columns(config_columns(runs)) if configs[c].nunique() == 1 and configs[c].notna().all()]
         parts += ["### Configurations", f"Settings shared by every configuration: "
@@ -145,88 +143,83 @@ def _runs(runs: pd.DataFrame) -> str:
     return "\n\n".join(filter(None, parts))
 
 
-def _provenance(result) -> str:
-    parts = ["Produced by:", _code(result.command or f"analysis.analyze({result.inputs!r})")]
+def provenance(result) -> str:
+    parts = ["Produced by:", code(result.command or f"analysis.analyze({result.inputs!r})")]
     for s in result.sweeps:
         parts += [f"Sweep `{s.path}`" + (f" (launch record unreadable: {s.error})" if s.error else
-                                         ", launched with:" * bool(s.command)), _code(s.command) if s.command else ""]
+                                         ", launched with:" * bool(s.command)), code(s.command) if s.command else ""]
         parts += ["Sweeper settings (hydra.sweeper; a value given on the command line above takes precedence over the "
-                  "same key here):", _code(s.sweeper)] if s.sweeper else []
+                  "same key here):", code(s.sweeper)] if s.sweeper else []
     overrides = sorted(set(result.runs["overrides"].dropna().astype(str)))
     if overrides and not any(s.command for s in result.sweeps):
         parts += ["No multirun.yaml found; the runs' own overrides (.hydra/overrides.yaml):",
-                  _code("\n".join(f"af-train {o}" for o in overrides[:50]) + "\n..." * (len(overrides) > 50))]
+                  code("\n".join(f"af-train {o}" for o in overrides[:50]) + "\n..." * (len(overrides) > 50))]
     if config := next((s.config for s in result.sweeps if s.config), None):
         parts += ["The composed config every job of the sweep started from, before its own overrides (multirun.yaml "
                   "without `hydra`; each run's resolved config is in its `.hydra/config.yaml` and `summary.json`):",
-                  _code(config)]
-    versions = [f"python {platform.python_version()}"] + [f"{p} {_version(p)}" for p in (
+                  code(config)]
+    versions = [f"python {platform.python_version()}"] + [f"{p} {version(p)}" for p in (
         "pandas", "numpy", "scipy", "matplotlib", "seaborn")]
     return "\n\n".join(filter(None, [*parts, f"Input folders: {', '.join(f'`{p}`' for p in result.inputs)}. Generated "
                                      f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} with "
                                      f"{', '.join(versions)}."]))
 
 
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "?"
+def figures_section(t: dict, result) -> str:
+    """Each figure under its title (the report's heading, never inside the image) with its caption."""
+    paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == "final_test_acc")]
+    n = paired.groupby("config_id").size()
+    facts = {"ci": result.boot.describe().split(" (")[0], "left_out": int((~result.done["timing_ok"]).sum()),
+             "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired"}
+    parts = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(facts)
+             + f"* (vector: `figures/{f.svg.name}`, `figures/{f.pdf.name}`)" for f in result.figures]
+    if result.skipped:
+        parts.append("Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped))
+    return "\n\n".join(parts)
 
 
 def build(result) -> str:
     """report.md's text for an ``AnalysisResult``."""
-    runs, stats, paired, t, alpha = result.runs, result.stats, result.paired, sections(), result.alpha
-    done, configs = runs[runs["in_stats"]], configurations(runs)
+    t, runs, stats, paired, configs, alpha = sections(), result.runs, result.stats, result.paired, result.configs, \
+        result.alpha
     counts = runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
-    compared = len(paired) and (paired["n_pairs"] > 0).any()
-    glance = t["glance"].substitute(verdicts="\n".join(f"- {v}" for v in (
-        verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
-        verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)) if v),
-        table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
-    comparison = t["paired"].substitute(
-        accuracy=tables.markdown(tables.accuracy(paired, "final_test_acc")), cost=tables.markdown(tables.cost(paired)),
-        flops=tables.markdown(tables.accuracy(paired, EQUAL_FLOPS))) if compared else (
-        "No configuration to compare." if configs.empty else "Only standard training in these runs: nothing to "
-        "compare against it." if (configs["strategy"] == "standard").all() else "No comparison possible (see the "
-                                                                                "warnings).")
-    tuned, trials = [s.tuning for s in result.sweeps if s.tuning], int(runs["role"].eq("trial").sum())
-    named = tables.blocks(stats, paired, configs, context_names(configs)) if len(paired) else pd.DataFrame()
-    blocks = t["blocks"].substitute(table=tables.markdown(named)) if len(named) else ""
-    figures = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(
-        ci=result.boot.describe().split(" (")[0], **f.facts) + f"* (vector: `figures/{f.svg.name}`, "
-        f"`figures/{f.pdf.name}`)" for f in result.figures]
-    if result.skipped:
-        figures.append("Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped))
+    trials = int(runs["role"].eq("trial").sum())
+    overview = (f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
+        trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).")
+    verdicts = [verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
+                verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)]
+    glance = t["glance"].substitute(verdicts="\n".join(f"- {v}" for v in verdicts if v),
+                                    table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
+    if (paired["n_pairs"] > 0).any():
+        comparison = t["paired"].substitute(table=tables.markdown(tables.comparison(paired)))
+    else:
+        comparison = t["no_configuration" if configs.empty else "only_standard" if configs["strategy"].eq(
+            "standard").all() else "no_comparison"].template
+    blocks = tables.blocks(stats, paired, configs, context_names(configs))
+    target, grid = result.target, result.tuning
+    family = {m: int(paired.loc[paired["metric"] == m, "p_ttest"].notna().sum()) for m in ("final_test_acc",
+                                                                                           EQUAL_FLOPS)}
     return t["report"].substitute(
-        context=context(done if len(done) else runs), glance=glance, blocks=blocks,
-        headline=headline(paired, alpha, bool(tuned)), protocol=_protocol(t, runs, configs, tuned),
-        speed=_speed(t, paired, alpha),
-        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(result.target)))
-        if len(result.target) else "",
-        tuning=t["tuning"].substitute(metric=result.tuning["metric"].iloc[0], table=tables.markdown(tables.tuning(
-            result.tuning))) if len(result.tuning) else "", boot=result.boot.describe(),
-        overview=f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
-            trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).",
-        warnings="\n".join(f"- {w}" for w in result.warnings) or "None.", runs=_runs(runs[runs["role"].ne("trial")]),
+        context=context(result.done if len(result.done) else runs), overview=overview, boot=result.boot.describe(),
+        headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)), glance=glance,
+        blocks=t["blocks"].substitute(table=tables.markdown(blocks)) if len(blocks) else "",
+        protocol=protocol(t, result), speed=speed(t, paired, alpha),
+        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(target)))
+        if len(target) else "",
+        tuning=t["tuning"].substitute(metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+        if len(grid) else "",
+        warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
+        runs=runs_section(runs[runs["role"].ne("trial")], configs),
         per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
-        paired=comparison, figures="\n\n".join(figures), min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N,
-        confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}", n_acc=n_comparisons(paired, "final_test_acc"),
-        n_flops=n_comparisons(paired, EQUAL_FLOPS), provenance=_provenance(result),
+        paired=comparison, figures=figures_section(t, result), provenance=provenance(result),
+        min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N, confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}",
+        n_acc=family["final_test_acc"], n_flops=family[EQUAL_FLOPS],
         tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex"))) + "\n"
 
 
 def _inline(text: str) -> str:
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
-
-
-CSS = ("body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:1150px;margin:2em auto;padding:"
-       "0 1em;color:#222;line-height:1.45}h1{font-size:1.6em;border-bottom:2px solid #ddd}h2{margin-top:1.8em;border-"
-       "bottom:1px solid #eee}table{border-collapse:collapse;margin:.8em 0;font-size:.86em;display:block;overflow-x:"
-       "auto}th,td{border:1px solid #ddd;padding:.3em .55em;text-align:left;vertical-align:top}th{background:#f4f4f4}"
-       "code,pre{font-family:Menlo,Consolas,monospace;font-size:.88em;background:#f6f6f6}pre{padding:.7em;overflow-x:"
-       "auto}img{max-width:100%;height:auto}em{color:#555}")
 
 
 def to_html(md: str, folder: Path) -> str:
@@ -250,13 +243,4 @@ def to_html(md: str, folder: Path) -> str:
             out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[2:].split("\n- ")) + "</ul>")
         else:
             out.append("<p>" + re.sub(r"^\*(.*?)\*", r"<em>\1</em>", _inline(b)) + "</p>")
-    title = html.escape(md.split("\n", 1)[0][2:])
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{CSS}</style>'
-            "</head><body>\n" + "\n".join(out) + "\n</body></html>\n")
-
-
-def write(result) -> tuple[Path, Path]:
-    """``report.md`` and ``report.html`` into ``result.out`` (figures already there)."""
-    md = build(result)
-    return (write_bytes(result.out / "report.md", md.encode()),
-            write_bytes(result.out / "report.html", to_html(md, result.out).encode()))
+    return sections()["page"].substitute(title=html.escape(md.split("\n", 1)[0][2:]), body="\n".join(out)) + "\n"

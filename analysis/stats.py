@@ -11,7 +11,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from .loading import BLOCKS, config_columns, context_columns, key_columns
 
 METRICS = ("final_test_acc", "best_test_acc", "test_acc_at_best_val", "best_val_acc", "train_s", "train_flops",
            "epochs_to_90pct", "loss_std")
-TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``timing``)
+TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``speed``)
 MIN_SEEDS = 5  # fewer completed seeds than this per configuration is warned about
 CI_METHODS = {"percentile": "percentile", "bca": "BCa"}
 ORDER = ("strategy", "unit", "n_blocks", "every", "steps", "order", "schedule", "t_0", "start", "strategy_seed",
@@ -131,13 +131,14 @@ def context_names(configs: pd.DataFrame) -> dict[str, str]:
     return {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
 
 
-def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT,
+              configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """Per configuration and metric over its completed seeds (long format): ``n`` (seeds with a finite
     value), ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (bootstrap CI of the mean),
     ``t_ci_low``/``t_ci_high``, ``min``, ``max``, ``n_runs``, ``n_excluded`` and ``excluded`` ("2
     diverged, 1 duplicate"). A metric no run has is left out; ``train_s`` counts only runs with
-    ``timing_ok`` where the runs have been judged (``timing``)."""
-    configs = configurations(runs)
+    ``timing_ok`` (``speed``). ``configs``: ``configurations(runs)``, if already computed."""
+    configs = configurations(runs) if configs is None else configs
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []
     for cfg in configs.to_dict("records"):
@@ -146,7 +147,7 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
         dup = int((mine["status"].eq("completed") & ~mine["in_stats"]).sum())
         excluded = [f"{n} {s}" for s, n in mine.loc[mine["status"] != "completed", "status"].value_counts().items()]
         for metric in metrics:
-            x = finite(done.loc[done["timing_ok"], metric] if metric in TIMED and "timing_ok" in done else done[metric])
+            x = finite(done.loc[done["timing_ok"], metric] if metric in TIMED else done[metric])
             out.append({"config_id": cfg["config_id"], "label": cfg["label"], "metric": metric, "n": x.size,
                         "mean": x.mean() if x.size else math.nan, "std": x.std(ddof=1) if x.size > 1 else math.nan,
                         **dict(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"), (
@@ -158,13 +159,3 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
     return pd.DataFrame.from_records(out, columns=["config_id", "label", "metric", "n", "mean", "std", "ci_low",
                                                    "ci_high", "t_ci_low", "t_ci_high", "min", "max", "n_runs",
                                                    "n_excluded", "excluded", *configs.columns[2:]])
-
-
-def curve_summary(curves: pd.DataFrame, boot: Bootstrap = DEFAULT, metrics: Sequence[str] = ("test_acc", "train_loss")
-                  ) -> pd.DataFrame:
-    """Per configuration, epoch and metric: n, mean over completed seeds and the bootstrap CI of the mean."""
-    g = curves[curves["in_stats"]].melt(["config_id", "label", "epoch"], list(metrics), "metric").groupby(
-        ["config_id", "label", "epoch", "metric"])["value"]
-    ci = g.agg(lambda v: bootstrap_ci(v, boot))
-    return g.agg(n=lambda v: finite(v).size, mean="mean").reset_index().assign(
-        ci_low=[c[0] for c in ci], ci_high=[c[1] for c in ci])

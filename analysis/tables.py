@@ -1,10 +1,11 @@
-"""The report's tables as numbers with their intervals, printed as Markdown or booktabs LaTeX. A cell is text
-or an estimate ``(mean, sd, ci_low, ci_high)``; its ``Col`` says how to print it and which end is best."""
+"""The report's tables: numbers with their intervals, printed as Markdown, and the two a paper needs as booktabs
+LaTeX (pandas' Styler). A cell is text or an estimate ``(mean, sd, ci_low, ci_high)``; its column's ``Col`` says
+how to print it and which end of the column is best."""
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Optional
 
 import pandas as pd
@@ -35,12 +36,15 @@ def p_text(p: Any) -> str:
 def cell(v: Any, col: Col = Col(), tex: bool = False) -> str:
     """ "97.31 ± 0.42 [96.95, 97.66]" (Markdown) or "97.31\\,{\\scriptsize [96.95, 97.66]}" (LaTeX)."""
     if not isinstance(v, tuple):
-        return escape(str(v)) if tex else str(v)
+        return str(v)
     mean, sd, lo, hi = (math.nan if is_missing(x) else x * col.scale for x in v)
-    text = number(mean, col.digits, col.signed) + (f" ± {number(sd, col.digits)}" * (not tex and math.isfinite(sd)))
+    if math.isnan(mean):
+        return "--" if tex else DASH
     ci = f"[{number(lo, col.digits, col.signed)}, {number(hi, col.digits, col.signed)}]" * math.isfinite(lo)
-    return ("--" if tex else DASH) if math.isnan(mean) else text + ((f"\\,{{\\scriptsize {ci}}}" if tex else f" {ci}")
-                                                                    if ci else "")
+    text = number(mean, col.digits, col.signed)
+    if tex:
+        return text + f"\\,{{\\scriptsize {ci}}}" * bool(ci)
+    return text + f" ± {number(sd, col.digits)}" * math.isfinite(sd) + f" {ci}" * bool(ci)
 
 
 def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:
@@ -49,27 +53,19 @@ def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:
     return "\n".join("| " + " | ".join(r) + " |" for r in [list(frame.columns), ["---"] * frame.shape[1], *rows])
 
 
-def escape(text: str) -> str:
-    """Text as LaTeX, its special characters made literal."""
-    subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "–": "--", "±": r"$\pm$",
-            "×": r"$\times$"}
-    return re.sub("|".join(map(re.escape, subs)), lambda m: subs[m.group()], text)
-
-
 def latex(frame: pd.DataFrame, cols: dict, caption: str) -> str:
     """A booktabs table (``\\usepackage{booktabs}``): mean [CI] per cell, the best mean of a column bold."""
-    best = {}
-    for c, col in ((c, col) for c, col in cols.items() if col.best):
-        means = [v[0] for v in frame[c] if isinstance(v, tuple) and not is_missing(v[0]) and math.isfinite(v[0])]
-        best[c] = (max if col.best == "max" else min)(means) if means else None
-    rows = [" & ".join(rf"\textbf{{{cell(v, cols.get(c, Col()), True)}}}" if isinstance(v, tuple) and best.get(c) ==
-                       v[0] else cell(v, cols.get(c, Col()), True) for c, v in r.items()) + r" \\"
-            for r in frame.to_dict("records")]
-    return "\n".join([r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{escape(caption)}}}",
-                      rf"\begin{{tabular}}{{l{'r' * (frame.shape[1] - 1)}}}", r"\toprule",
-                      " & ".join(escape(str(c)) for c in frame.columns) + r" \\", r"\midrule", *rows, r"\bottomrule",
-                      r"\end{tabular}", r"\end{table}", ""])
+    def bold(column: pd.Series) -> list[str]:
+        means = pd.Series([v[0] if isinstance(v, tuple) else math.nan for v in column], dtype=float)
+        best = means.max() if cols[column.name].best == "max" else means.min()
+        return ["textbf:--rwrap;" if m == best else "" for m in means]
+
+    styler = frame.style.hide(axis="index").format_index(escape="latex", axis=1).format(
+        {c: partial(cell, col=cols.get(c, Col()), tex=True) for c in frame}, escape="latex")
+    styler = styler.apply(bold, subset=[c for c, col in cols.items() if col.best])
+    return styler.set_table_styles([{"selector": "small", "props": ":;"}]).to_latex(
+        column_format="l" + "r" * (frame.shape[1] - 1), position="t", position_float="centering", hrules=True,
+        caption=caption, environment="table")
 
 
 def estimate(row: Any, mean: str = "mean") -> tuple:
@@ -121,34 +117,38 @@ def per_config(stats: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), {name: col for _, name, col in shown}
 
 
-def accuracy(paired: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Every statistic of the paired accuracy comparison ``metric``, one row per configuration."""
-    pp = Col(100, signed=True)
-    return pd.DataFrame([{"configuration": r["label"], "baseline": "none", "pairs": "0", "notes": r["note"]}
-                         if is_missing(r["baseline_id"]) else {
-        "configuration": r["label"], "baseline": r["baseline_label"], "pairs": str(int(r["n_pairs"])),
-        "config mean (%)": number(r["mean_config"] * 100), "standard mean (%)": number(r["mean_baseline"] * 100),
-        "difference (pp) [bootstrap CI]": cell(estimate(r, "mean_diff"), pp),
-        "t-interval (pp)": f"[{number(r['t_ci_low'] * 100, 2, True)}, {number(r['t_ci_high'] * 100, 2, True)}]",
-        "sd of differences (pp)": number(r["sd_diff"] * 100), "d_z": number(r["d_z"]), "p (paired t)": p_text(
-            r["p_ttest"]), "p (Holm)": p_text(r["p_holm"]), "p (Wilcoxon)": p_text(r["p_wilcoxon"]),
-        "notes": r["note"] or ""} for r in paired[paired["metric"] == metric].to_dict("records")])
+def latex_tables(result) -> list[tuple[str, str]]:
+    """(name, booktabs text) of the tables a paper takes: at a glance, and per configuration."""
+    return [("glance", latex(*glance(result.stats, result.paired), "Each configuration and its paired difference "
+                                                                   "from standard training (mean [CI]).")),
+            ("per_configuration", latex(*per_config(result.stats), "Per configuration: mean over seeds [CI]."))]
 
 
-def cost(paired: pd.DataFrame) -> pd.DataFrame:
-    """Training seconds and FLOPs against standard training."""
-    scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_diff"])
+QUANTITIES = {"final_test_acc": ("test accuracy, equal epochs (%)", 100, 2),  # name, scale (None: FLOPs), digits
+              EQUAL_FLOPS: ("test accuracy, equal FLOPs (%)", 100, 2), "train_s": ("train time (s)", 1, 2),
+              "train_flops": ("train {unit}", None, 3)}
+
+
+def comparison(paired: pd.DataFrame) -> pd.DataFrame:
+    """Every statistic of the paired comparisons, one row per quantity and configuration; differences in the
+    quantity's unit (accuracy: percentage points)."""
+    scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_config"])
     rows = []
-    for _, g in paired[paired["baseline_id"].notna()].groupby("config_id", sort=False):
-        row, g = {"configuration": g.iloc[0]["label"]}, g.set_index("metric")
-        for metric, name, col in (("train_s", "train time (s)", Col(1, 2, True)), ("train_flops", unit,
-                                                                                   Col(1 / scale, 3, True))):
-            if metric in g.index:
-                r = g.loc[metric]
-                rel = r["mean_diff"] / r["mean_baseline"] * 100 if r["mean_baseline"] else None
-                row |= {f"{name} difference [CI]": cell(estimate(r, "mean_diff"), col),
-                        f"{name} change (%)": number(rel, 1, True), f"{name} pairs": str(int(r["n_pairs"]))}
-        rows.append(row)
+    for r in paired.sort_values("metric", key=lambda m: m.map(list(QUANTITIES).index), kind="stable").to_dict(
+            "records"):
+        name, k, digits = QUANTITIES[r["metric"]]
+        k = 1 / scale if k is None else k
+        lo, hi = (number(r[c] * k, digits, True) for c in ("t_ci_low", "t_ci_high"))
+        rows.append({
+            "configuration": r["label"], "quantity": name.format(unit=unit), "baseline": r["baseline_label"]
+            if isinstance(r["baseline_label"], str) else "none", "pairs": str(int(r["n_pairs"])),
+            "configuration mean": number(r["mean_config"] * k, digits),
+            "standard mean": number(r["mean_baseline"] * k, digits),
+            "difference [bootstrap CI]": cell(estimate(r, "mean_diff"), Col(k, digits, True)),
+            "change (%)": number(r["mean_diff"] / r["mean_baseline"] * 100 if r["mean_baseline"] else None, 1, True),
+            "t-interval": f"[{lo}, {hi}]", "sd of differences": number(r["sd_diff"] * k, digits),
+            "d_z": number(r["d_z"]), "p (paired t)": p_text(r["p_ttest"]), "p (Holm)": p_text(r["p_holm"]),
+            "p (Wilcoxon)": p_text(r["p_wilcoxon"]), "notes": r["note"]})
     return pd.DataFrame(rows)
 
 
@@ -173,8 +173,8 @@ def _cost(x: Any, scale: float = 1.0) -> str:
 
 
 def target(frame: pd.DataFrame) -> pd.DataFrame:
-    """Time to target per configuration (``target.summary``), for reading."""
-    scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan)) if len(frame) else (1, "FLOP")
+    """Time to target per configuration (``speed.summary``), for reading."""
+    scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan))
     return pd.DataFrame([{
         "configuration": r["label"], "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
         "reached": f"{r['reached']} of {r['runs']}", f"median {unit} to target": _cost(r["median_flops"], scale),

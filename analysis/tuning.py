@@ -1,15 +1,38 @@
-"""A tuned sweep's protocol from its ``tuning.json``: the grid, each arm's trials and choice, and what a reader
-must know (a choice at the edge of the grid, an arm whose every trial failed). The verdict itself compares
-the final runs (``loading`` marks them; their tuned keys are left out of what a baseline must share)."""
+"""A tuned sweep's protocol from its ``tuning.json``: which runs are trials and which final, the grid, each arm's
+trials and choice, and what a reader must know (a choice at the edge of the grid, an arm whose every trial failed).
+The verdict itself compares the final runs (their tuned keys are left out of what a baseline must share)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .checks import listing
-from .describe import fmt_value, seeds_text
+from .describe import fmt_value, listing, seeds_text
+
+
+def layout(t: Any) -> bool:
+    """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values and a choice."""
+    arms = t.get("arms") if isinstance(t, dict) else None
+    if not (isinstance(arms, dict) and isinstance(t.get("grid"), dict)
+            and all(isinstance(v, list) for v in t["grid"].values())):
+        return False
+    return all(isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
+               and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
+               for a in arms.values())
+
+
+def roles(sweeps: list) -> dict[Path, tuple[str, str]]:
+    """Run folder -> (arm, "trial" | "final") for every job a tuning.json names."""
+    out = {}
+    for s in (s for s in sweeps if s.tuning):
+        for arm, spec in s.tuning["arms"].items():
+            trials = [t.get("job") for t in spec.get("trials") or []]
+            for role, jobs in (("trial", trials), ("final", spec.get("final_jobs") or [])):
+                out |= {(Path(s.path) / str(job)).resolve(): (str(arm), role) for job in jobs if job}
+    return out
 
 
 def grid(tuning: dict) -> pd.DataFrame:
@@ -22,14 +45,13 @@ def grid(tuning: dict) -> pd.DataFrame:
                                for t in spec.get("trials") or []], columns=["point", "score"])
         means = trials.assign(score=pd.to_numeric(trials["score"])).groupby("point", sort=False)["score"].agg(
             ["mean", "count", "size"])
-        for key in tuning["grid"]:
-            for value in tuning["grid"][key]:
-                at = means[[dict(p).get(key) == value for p in means.index]]
-                scores = at["mean"].dropna()
-                rows.append({"arm": arm, "key": key, "value": value, "metric": tuning.get("metric", "score"),
-                             "score": best(scores) if len(scores) else math.nan, "n": int(at["count"].sum()),
-                             "n_failed": int((at["size"] - at["count"]).sum()),
-                             "chosen": (spec.get("chosen") or {}).get(key) == value})
+        for key, value in ((k, v) for k, values in tuning["grid"].items() for v in values):
+            at = means[[dict(p).get(key) == value for p in means.index]]
+            scores = at["mean"].dropna()
+            rows.append({"arm": arm, "key": key, "value": value, "metric": tuning.get("metric", "score"),
+                         "score": best(scores) if len(scores) else math.nan, "n": int(at["count"].sum()),
+                         "n_failed": int((at["size"] - at["count"]).sum()),
+                         "chosen": (spec.get("chosen") or {}).get(key) == value})
     return pd.DataFrame(rows, columns=["arm", "key", "value", "metric", "score", "n", "n_failed", "chosen"])
 
 

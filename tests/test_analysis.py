@@ -26,7 +26,7 @@ from scipy import stats as st
 import analysis
 from analysis.callback import AnalyzeCallback
 from analysis.figures import FIGURES
-from analysis.timing import judge_timing
+from analysis.speed import judge_timing
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = analysis.Bootstrap(n_resamples=2000)  # the default is 9999; fewer keep the suite quick
@@ -464,17 +464,14 @@ def test_missing_and_noisy_runs_are_warned(sweep, tmp_path):
 def test_frequency_axis_counts_optimizer_steps(sweep):
     """Every N batches is N steps and every N epochs N times the steps of an epoch (12 in the fixture),
     so both clocks share one log axis instead of "1" meaning two different things."""
-    from analysis import drawing, figures_compare
+    from analysis import figures
 
-    loaded = analysis.load([sweep])
-    stats = analysis.summarize(loaded.runs, boot=FAST)
-    inp = drawing.Inputs(loaded.runs, loaded.curves, stats, analysis.paired_comparison(loaded.runs),
-                         analysis.pair_values(loaded.runs), FAST)
-    data = figures_compare.frequency_data(inp)
+    res = analysis.compute([sweep], boot=FAST)
+    data = figures.frequency_data(res)
     periods = data.groupby("line")["period"].agg(lambda p: sorted(set(p))).to_dict()
     assert periods == {"every N batches": [1, 4], "every N epochs (= N × 12 steps)": [12]}
     assert len(data) == len(EVERY1) + len(EVERY4) + len(EPOCH1)
-    fig, _ = figures_compare.frequency(inp, drawing.WIDTHS["report"])
+    fig = figures.frequency(res, figures.WIDTHS["report"])
     assert fig.axes[0].get_xscale() == "log" and "optimizer steps" in fig.axes[0].get_xlabel()
 
 

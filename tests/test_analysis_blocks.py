@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import analysis
-from analysis import drawing, figures_compare, tables
+from analysis import figures, tables
 from analysis.stats import context_names
 from test_analysis import FAST, make_config, write_run
 
@@ -77,24 +77,21 @@ def pd_na(value) -> bool:
 
 
 def test_blocks_figure_data_and_table_equal_hand_computation(blocks):
-    loaded = analysis.load([blocks])
-    stats = analysis.summarize(loaded.runs, boot=FAST)
-    pairs = analysis.pair_values(loaded.runs, loaded.curves)
-    paired = analysis.paired_comparison(loaded.runs, loaded.curves, boot=FAST, pairs=pairs)
-    inp = drawing.Inputs(loaded.runs, loaded.curves, stats, paired, pairs, FAST)
-    data = figures_compare.blocks_data(inp)
+    res = analysis.compute([blocks], boot=FAST)
+    stats, paired = res.stats, res.paired
+    data = figures.blocks_data(res)
     mean = data.groupby(["schedule", "K"])[["acc", "flops"]].mean()
     for k in (2, 3, 4):
         row = mean.loc[("alternating/batch every 1", k)]
         assert row["acc"] == pytest.approx(np.mean([ACC["alternating"][k] - 0.01 * s for s in range(3)]) * 100)
         assert row["flops"] == pytest.approx(FLOPS[k] / FLOPS["standard"] * 100)
-    configs = analysis.configurations(loaded.runs)
+    configs = analysis.configurations(res.runs)
     table = tables.blocks(stats, paired, configs, context_names(configs)).set_index("schedule")
     assert list(table.columns) == ["K=2", "K=3", "K=4"]
     diff = (ACC["progressive"][4] - ACC["standard"]) * 100  # the same seed offset in both arms: it cancels
     assert table.loc["progressive/batch linear t_0 0.5", "K=4"] == f"{diff:+.2f} pp at 50% FLOPs"
     assert table.loc["alternating/batch every 1", "K=3"] == "-5.00 pp at 60% FLOPs"
-    fig, _ = figures_compare.blocks(inp, drawing.WIDTHS["report"])
+    fig = figures.blocks(res, figures.WIDTHS["report"])
     assert [ax.get_ylabel() for ax in fig.axes[:2]] == ["final test accuracy (%)", "training FLOPs\n(% of standard)"]
     result = analysis.analyze([blocks], boot=FAST)
     assert "blocks" in {f.name for f in result.figures}

@@ -13,7 +13,7 @@ import yaml
 
 import analysis
 from alternating_freeze.contract import metrics_csv
-from analysis import target, tuning
+from analysis import speed, tuning
 from test_analysis import FAST, make_config, overrides_of, sweep, write_run  # noqa: F401
 
 
@@ -115,11 +115,11 @@ def test_a_given_target_and_the_censored_median_by_hand(targets):
     result = analysis.analyze([targets], boot=FAST, figures=False, target_acc=0.9)
     table = result.target.set_index("label")
     assert table.loc["alternating/batch every 1", "reached"] == 2 and table.loc["standard", "reached"] == 3
-    assert target.censored_median(np.array([1.0, math.inf, 3.0, 2.0])) == 2.5
-    assert target.censored_median(np.array([1.0, math.inf, math.inf])) == math.inf
-    assert target.first_reach(np.array([0.1, 0.5, 0.4, 0.6]), np.array([1, 2, 3, 4]), 0.5) == 2
-    assert (target.cost_ratio(2, math.inf), target.cost_ratio(math.inf, 2), target.cost_ratio(2, 4)) == (0, math.inf, 0.5)
-    assert math.isnan(target.cost_ratio(math.inf, math.inf))
+    assert speed.censored_median(np.array([1.0, math.inf, 3.0, 2.0])) == 2.5
+    assert speed.censored_median(np.array([1.0, math.inf, math.inf])) == math.inf
+    assert speed.first_reach(np.array([0.1, 0.5, 0.4, 0.6]), np.array([1, 2, 3, 4]), 0.5) == 2
+    assert (speed.cost_ratio(2, math.inf), speed.cost_ratio(math.inf, 2), speed.cost_ratio(2, 4)) == (0, math.inf, 0.5)
+    assert math.isnan(speed.cost_ratio(math.inf, math.inf))
 
 
 # ---------------------------------------------------------------- equal budget

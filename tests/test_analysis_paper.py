@@ -8,11 +8,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
 import analysis
-from analysis import drawing, figures, tables
+from analysis import figures, tables
 from test_analysis import EPOCH1, EVERY1, EVERY4, FAST, ROOT, STANDARD, make_config, sweep, write_run  # noqa: F401
 
 
@@ -55,8 +56,9 @@ def test_latex_tables_are_booktabs_with_the_best_mean_bold(sweep, tmp_path):
 
 
 def test_latex_escapes_what_latex_would_read_as_commands():
-    assert tables.escape("random_block & 50% {x} #1 $5 ~ ^ \\") == (
-        r"random\_block \& 50\% \{x\} \#1 \$5 \textasciitilde{} \textasciicircum{} \textbackslash{}")
+    text = tables.latex(pd.DataFrame({"configuration": ["random_block & 50% {x} #1 $5 ~ ^ \\"]}), {}, "caption")
+    assert _rows(text) == [[r"random\_block \& 50\% \{x\} \#1 \$5 \textasciitilde \space \textasciicircum \space "
+                            r"\textbackslash "]]
     est = (0.9731, 0.0042, 0.9695, 0.9766)
     assert tables.cell(est, tables.Col(100)) == "97.31 ± 0.42 [96.95, 97.66]"
     assert tables.cell(est, tables.Col(100), tex=True) == "97.31\\,{\\scriptsize [96.95, 97.66]}"
@@ -72,12 +74,9 @@ def test_cli_latex_option(sweep, tmp_path):
 
 
 def test_learning_curves_are_small_multiples_with_standard_in_every_panel(sweep):
-    loaded = analysis.load([sweep])
-    stats = analysis.summarize(loaded.runs, boot=FAST)
-    pairs = analysis.pair_values(loaded.runs, loaded.curves)
-    inp = drawing.Inputs(loaded.runs, loaded.curves, stats, analysis.paired_comparison(loaded.runs), pairs, FAST)
-    for kind, width in drawing.WIDTHS.items():
-        fig, _ = figures.learning_curves(inp, width)
+    res = analysis.compute([sweep], boot=FAST)
+    for kind, width in figures.WIDTHS.items():
+        fig = figures.FIGURES["learning_curves"][1](res, width)
         panels = [ax for ax in fig.axes if ax.get_visible()]
         assert fig.get_suptitle() == "" and fig.get_figwidth() == width and [ax.get_title() for ax in panels] == ["alternating/batch",
                                                                                       "alternating/epoch"]
@@ -92,10 +91,10 @@ def test_learning_curves_are_small_multiples_with_standard_in_every_panel(sweep)
 def test_every_figure_has_one_width_per_kind_and_a_pdf(sweep, tmp_path):
     result = analysis.analyze([sweep], tmp_path, boot=FAST)
     for f in result.figures:
-        assert mpimg.imread(f.png).shape[1] == drawing.WIDTHS["report"] * drawing.DPI, f.name
+        assert mpimg.imread(f.png).shape[1] == figures.WIDTHS["report"] * figures.DPI, f.name
         head = f.pdf.read_bytes()
         box = re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ([\d.]+) *\]", head)
-        assert head.startswith(b"%PDF") and float(box[1]) == pytest.approx(drawing.WIDTHS["paper"] * 72), f.name
+        assert head.startswith(b"%PDF") and float(box[1]) == pytest.approx(figures.WIDTHS["paper"] * 72), f.name
     md = (tmp_path / "report.md").read_text()
     for f in result.figures:  # the title is the report's heading, once
         assert md.count(f"### {f.title}\n") == 1

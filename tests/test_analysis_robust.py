@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import analysis
-from analysis import cli, output
+from analysis import cli, pipeline
 from test_analysis import FAST, ROOT, make_config, write_run
 
 
@@ -106,14 +106,14 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_was_there(tmp_path, monkey
         write_run(tmp_path, make_config(seed), 0.9)
     analysis.analyze([tmp_path], boot=FAST, figures=False)
     before = (tmp_path / "report.md").read_text()
-    real = output.write_atomic
+    real = pipeline.write_atomic
 
     def full(path, data, durable=True):
         if path.name == "report.md":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path, data, durable)
 
-    monkeypatch.setattr(output, "write_atomic", full)
+    monkeypatch.setattr(pipeline, "write_atomic", full)
     assert cli.main([str(tmp_path), "--no-figures", "--resamples", "99", "-q"]) == 1
     err = capsys.readouterr().err
     assert err == f"af-analyze: error: cannot write {tmp_path / 'report.md'}: No space left on device\n"

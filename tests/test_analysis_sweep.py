@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from matplotlib import image as mpimg
 
 import alternating_freeze.config  # noqa: F401  registers the schemas the presets compose with
-from analysis import drawing, figures
+from analysis import figures
 from conftest import ROOT, af_train
 
 CONF = ROOT / "conf"
@@ -61,7 +61,7 @@ def test_real_tiny_sweep_gets_figures_and_reports(tmp_path, cli_env):
         == drawn
     for name in drawn:  # one width, the report's column; the height follows the content
         height, width = mpimg.imread(sweep / "figures" / f"{name}.png").shape[:2]
-        assert width == drawing.WIDTHS["report"] * drawing.DPI and 150 <= height <= 1200, (name, height, width)
+        assert width == figures.WIDTHS["report"] * figures.DPI and 150 <= height <= 1200, (name, height, width)
 
     md = (sweep / "report.md").read_text()
     assert re.match(r"# Alternating-freeze analysis: digits, MLP depth \d+ width \d+, 2 epochs, 2 seeds per "

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis import timing
+from analysis import speed
 from test_analysis import FAST, make_config
 from test_analysis_fair import write_val_run
 
@@ -42,7 +42,7 @@ def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_mach
     # throughput of the alternating seeds: 2 GFLOP/0.5 s quiet, a quarter of that loaded; the median of
     # three of each is 2.5 GFLOP/s, which the quiet ones exceed 1.6 times and the loaded ones fall short of 2.5 times
     speeds = np.array([6e9 / (3 * EPOCH_S * (4.0 if s < 3 else 1.0)) for s in range(6)])
-    assert timing.departure(speeds) == pytest.approx([2.5] * 3 + [1.6] * 3)
+    assert speed.departure(speeds) == pytest.approx([2.5] * 3 + [1.6] * 3)
     alt = runs.loc["alternating"]
     assert not alt["timing_ok"].any() and runs.loc["standard", "timing_ok"].all()
     assert all("2.5x from its configuration's median" in f and "starved of CPU: 25% of wall time" in f
@@ -56,13 +56,13 @@ def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_mach
     assert stats.loc[("alternating/batch every 1", "train_s"), "n"] == 0  # no trusted seconds to average
     assert stats.loc[("standard", "train_s"), "n"] == 6
     md = (loaded_machine / "report.md").read_text()
-    speed = md.split("## Speed")[1].split("\n## ")[0]
-    assert "Wall-clock timing is unusable here" in speed and "compares cost in FLOPs only" in speed
-    assert "1 of 1 configuration(s) spend fewer FLOPs than standard training (67-67% of its FLOPs)" in speed
+    section = md.split("## Speed")[1].split("\n## ")[0]
+    assert "Wall-clock timing is unusable here" in section and "compares cost in FLOPs only" in section
+    assert "1 of 1 configuration(s) spend fewer FLOPs than standard training (67-67% of its FLOPs)" in section
     assert "Timing: the seconds of 6 of 12 completed runs cannot be compared (6 throughput, 3 starved" in md
-    assert "faster" not in speed and "slower" not in speed  # the load is not the strategy's
-    cost = md.split("### Cost")[1]
-    assert "| alternating/batch every 1 | – |" in cost
+    assert "faster" not in section and "slower" not in section  # the load is not the strategy's
+    comparison = md.split("## Paired comparison with standard training")[1]
+    assert "| alternating/batch every 1 | train time (s) | standard | 0 | – | – | – |" in comparison
     skipped = dict(result.skipped)
     assert "compute_time" not in skipped  # standard's trusted runs are still drawn, alone
     assert "no run's timing can be trusted" not in skipped.get("train_time", "")
@@ -79,8 +79,8 @@ def test_seconds_compare_only_where_enough_pairs_are_trusted(tmp_path):
     assert secs["n_pairs"] == 5 and secs["seeds"] == "1 2 3 4 5" and secs["mean_diff"] == pytest.approx(0)
     assert "1 pair(s) with untrusted timing left out" in secs["note"]
     assert "Wall-clock, where it can be trusted (1 of 1 configurations)" in (tmp_path / "report.md").read_text()
-    assert [timing.timing_usable(n, 6) for n in (2, 3, 4)] == [False, False, True]
-    assert [timing.timing_usable(n, 4) for n in (2, 3)] == [False, True]
+    assert [speed.timing_usable(n, 6) for n in (2, 3, 4)] == [False, False, True]
+    assert [speed.timing_usable(n, 4) for n in (2, 3)] == [False, True]
 
 
 def test_batched_and_resumed_runs_never_compare_their_seconds(tmp_path):
@@ -98,13 +98,13 @@ def test_batched_and_resumed_runs_never_compare_their_seconds(tmp_path):
 
 
 def test_cpu_share_and_departure_by_hand():
-    assert timing.cpu_share(np.array([1.0, 0.5]), np.array([1.0, 1.0]), np.array([1, 2])) == pytest.approx([1, 0.25])
-    assert timing.departure(np.array([1.0, 2.0, 4.0, np.nan])) == pytest.approx([2, 1, 2, np.nan], nan_ok=True)
+    assert speed.cpu_share(np.array([1.0, 0.5]), np.array([1.0, 1.0]), np.array([1, 2])) == pytest.approx([1, 0.25])
+    assert speed.departure(np.array([1.0, 2.0, 4.0, np.nan])) == pytest.approx([2, 1, 2, np.nan], nan_ok=True)
     frame = pd.DataFrame({"in_stats": [True], "config_id": ["a"], "train_flops": [1e9], "train_s": [1.0],
                           "thread_counts": [None], "num_threads": [2], "train_cpu_s": [1.1]})
-    judged = timing.judge_timing(frame)  # 1.1 of 2 thread-seconds: 55%, starved
+    judged = speed.judge_timing(frame)  # 1.1 of 2 thread-seconds: 55%, starved
     assert judged["timing_flag"].iloc[0] == "starved of CPU: 55% of wall time x 2 thread(s) computing"
     four = pd.concat([frame] * 4, ignore_index=True).assign(train_cpu_s=[1.1, 1.1, 2.0, 2.0])  # two starved of four
-    judged = timing.judge_timing(four)  # two trusted runs are too few to stand for the configuration
+    judged = speed.judge_timing(four)  # two trusted runs are too few to stand for the configuration
     assert not judged["timing_ok"].any()
     assert list(judged["timing_flag"][2:]) == ["too few trusted runs in its configuration (2 of 4)"] * 2

@@ -1,0 +1,144 @@
+"""How fast, fairly: whose seconds can be trusted, and the cost of reaching a target accuracy.
+
+Seeds of one configuration do the same work, so their throughput (FLOPs per second) should agree: a run far from
+its configuration's median measured the machine's other load, not the strategy; one whose threads got much less
+CPU than wall time was starved; batched runs' seconds are their group's. Only trusted pairs compare seconds, and
+only where enough are. Time to target (AlgoPerf's view): the training FLOPs and seconds until validation accuracy
+first reaches a target, measured after each epoch; a run that never reaches it is censored (its cost is beyond its
+whole budget), never dropped.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+# Identical work on a quiet machine varies by some 10-20% between processes; a load period costs 2-40x.
+THROUGHPUT_FACTOR = 1.5  # flagged: throughput above median x 1.5 or below median / 1.5
+# An unloaded process keeps its threads busy (torch's spin; measured 0.95-1.03 here); a starved one
+# waits for a core: CPU seconds under 60% of wall seconds x threads.
+STARVED_SHARE = 0.6
+MIN_TIMED_PAIRS = 3  # and more than half of a configuration's pairs: fewer trusted pairs, no wall-clock verdict
+FRACTION = 0.95  # default target: this fraction of standard training's mean final validation accuracy
+
+
+def departure(values: np.ndarray) -> np.ndarray:
+    """How many times each value is above or below the median of the finite ones (>= 1; NaN stays NaN)."""
+    med = np.nanmedian(values) if np.isfinite(values).any() else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(values / med, med / values)
+
+
+def cpu_share(cpu_s: np.ndarray, wall_s: np.ndarray, threads: np.ndarray) -> np.ndarray:
+    """CPU seconds over the seconds the threads had: 1 = every thread busy the whole time."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cpu_s / (wall_s * threads)
+
+
+def timing_usable(n_trusted: int, n_pairs: int) -> bool:
+    """Wall-clock is compared only with at least MIN_TIMED_PAIRS trusted pairs, and more than half of all."""
+    return n_trusted >= MIN_TIMED_PAIRS and n_trusted > n_pairs / 2
+
+
+def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not): each completed
+    run against its configuration's median throughput and its own CPU share, then each configuration as a
+    whole (``timing_usable`` over its runs)."""
+    def values(column: str) -> np.ndarray:
+        return pd.to_numeric(runs[column], errors="coerce").to_numpy(float) if column in runs else \
+            np.full(len(runs), np.nan)
+
+    flops, wall, batched, done = values("train_flops"), values("train_s"), values("batched_with"), \
+        runs["in_stats"].to_numpy(bool)
+    speed = np.where(wall > 0, flops / np.where(wall > 0, wall, 1), np.nan)
+    alone = pd.Series(np.where(done & ~(batched > 1), speed, np.nan))
+    far = alone.groupby(runs["config_id"].to_numpy()).transform(lambda s: departure(s.to_numpy())).to_numpy()
+    counts = [str(t).split(",") if isinstance(t, str) and t else [] for t in runs["thread_counts"]]
+    threads = np.fmax(values("num_threads"), [max(map(float, c), default=np.nan) for c in counts])
+    threads[[len(c) > 1 for c in counts]] = np.nan  # resumed under another count: no one number of threads
+    share = cpu_share(values("train_cpu_s"), wall, threads)
+    flags = ["; ".join(filter(None, [
+        f"trained in a batch of {int(b)} runs: its seconds are the group's" if b > 1 else "",
+        f"throughput {v / 1e9:.3g} GFLOP/s, {f:.1f}x from its configuration's median" if f > THROUGHPUT_FACTOR else "",
+        f"starved of CPU: {s:.0%} of wall time x {int(t)} thread(s) computing" if s < STARVED_SHARE else "",
+        f"ran under {' and '.join(c)} threads (resumed under another count)" if len(c) > 1 else ""]))
+        for b, v, f, s, t, c in zip(batched, speed, far, share, threads, counts)]
+    ok = done & (np.array(flags) == "") & np.isfinite(wall)
+    for cid in runs.loc[done, "config_id"].unique():  # a configuration is judged as a whole too
+        mine = done & (runs["config_id"] == cid).to_numpy()
+        if not timing_usable(n := int(ok[mine].sum()), int(mine.sum())):
+            for i in np.flatnonzero(mine & ok):
+                flags[i] = f"too few trusted runs in its configuration ({n} of {int(mine.sum())})"
+            ok[mine] = False
+    return runs.assign(timing_flag=flags, timing_ok=ok)
+
+
+def first_reach(accuracy: np.ndarray, cost: np.ndarray, target: float) -> float:
+    """The cumulative cost at the first epoch whose accuracy reaches ``target``; inf when none does."""
+    hit = np.flatnonzero(np.asarray(accuracy, dtype=float) >= target)
+    return float(np.asarray(cost, dtype=float)[hit[0]]) if hit.size else math.inf
+
+
+def censored_median(costs: np.ndarray) -> float:
+    """Median cost to target over runs, the censored ones (inf) ranked above every run that reached it: inf when
+    fewer than half reached it (the median is then "not reached"), NaN without runs."""
+    costs = np.asarray(costs, dtype=float)
+    return float(np.median(costs)) if costs.size and not np.isnan(costs).any() else math.nan
+
+
+def cost_ratio(cost: float, baseline: float) -> float:
+    """Cost to target of a run over its standard partner's: 0 when only it reached the target, inf when only
+    the partner did, NaN when neither did."""
+    return math.nan if math.isinf(cost) and math.isinf(baseline) else 0.0 if math.isinf(baseline) else cost / baseline
+
+
+def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION) -> dict[str, tuple]:
+    """context_id -> (target accuracy, the split it is read on: validation, or test where some run of the context
+    has no validation split): ``accuracy`` when given, else ``fraction`` of standard training's mean final accuracy
+    on that split in the context (no target in a context without standard training)."""
+    out = {}
+    for ctx, mine in runs[runs["in_stats"]].groupby("context_id"):
+        split, std = "val" if mine["final_val_acc"].notna().all() else "test", mine[mine["strategy"] == "standard"]
+        if accuracy is not None or len(std):
+            out[ctx] = (fraction * std[f"final_{split}_acc"].mean() if accuracy is None else accuracy, split)
+    return out
+
+
+def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
+    """Per completed run in a context with a target: ``target_acc``, ``flops_to_target`` and ``s_to_target``
+    (inf: not reached; seconds NaN where the run's timing is not trusted)."""
+    rows, by_run = [], dict(tuple(curves.groupby("run_id", sort=False)))
+    for run in runs[runs["in_stats"] & runs["context_id"].isin(goal)].to_dict("records"):
+        (target, split), c = goal[run["context_id"]], by_run[run["run_id"]]
+        acc = c[f"{split}_acc"].to_numpy(float)
+        rows.append({"run_id": run["run_id"], "target_acc": target, "target_on": split,
+                     "flops_to_target": first_reach(acc, c["train_flops"], target),
+                     "s_to_target": first_reach(acc, c["train_s_cum"], target) if run["timing_ok"] else math.nan})
+    return pd.DataFrame(rows, columns=["run_id", "target_acc", "target_on", "flops_to_target", "s_to_target"])
+
+
+def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.DataFrame:
+    """Per configuration (``runs`` with ``reach``'s columns): runs, how many reached the target, the censored
+    median FLOPs and seconds to it; against standard training, on seeds both completed: how often each reached
+    it with fewer FLOPs, how often neither reached it, and the median FLOPs ratio (``cost_ratio``)."""
+    done = runs[runs["in_stats"] & runs["target_acc"].notna()]
+    out = []
+    for cfg in configs[configs["config_id"].isin(done["config_id"])].to_dict("records"):
+        mine = done[done["config_id"] == cfg["config_id"]]
+        timed = mine["s_to_target"].dropna()
+        row = {"config_id": cfg["config_id"], "label": cfg["label"], "target_acc": mine["target_acc"].iloc[0],
+               "target_on": mine["target_on"].iloc[0], "runs": len(mine),
+               "reached": int(np.isfinite(mine["flops_to_target"]).sum()),
+               "median_flops": censored_median(mine["flops_to_target"]), "median_s": censored_median(timed)}
+        if base := baselines.get(cfg["config_id"]):
+            theirs = done[done["config_id"] == base["config_id"]].set_index("seed")["flops_to_target"]
+            pairs = mine.set_index("seed")["flops_to_target"].to_frame("a").join(theirs.rename("b"), how="inner")
+            ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["a"], pairs["b"])])
+            row |= {"baseline_label": base["label"], "pairs": len(pairs), "sooner": int((ratio < 1).sum()),
+                    "later": int((ratio > 1).sum()), "neither": int(np.isnan(ratio).sum()),
+                    "median_flops_ratio": float(np.median(ratio[~np.isnan(ratio)])) if (~np.isnan(ratio)).any()
+                    else math.nan}
+        out.append(row)
+    return pd.DataFrame(out)

@@ -12,3 +12,12 @@ Modules:
   _probe      runs the real entrypoint in a child process and timestamps its calls to ``build_optimizer`` and ``fit``
   sweep       batched runs (issue 9): a preset swept by the basic and by the batched launcher
 """
+
+
+def write_results(path, out: dict) -> None:
+    """The results JSON every benchmark writes with ``--json`` (the machine is recorded inside ``out``)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"wrote {path}")

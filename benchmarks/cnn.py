@@ -20,7 +20,6 @@ and evaluation rates, the time of one epoch of the ``cifar_resnet`` preset (4500
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from dataclasses import dataclass, replace
@@ -38,6 +37,7 @@ from alternating_freeze.strategies import Run, Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
+from . import write_results
 from .floor import clock
 from .loop import machine
 
@@ -247,9 +247,7 @@ def main(argv=None) -> dict:
         }
     report(out)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        write_results(args.json, out)
     return out
 
 
@@ -268,8 +266,7 @@ def full_epoch(cfg, shape, trainer, device, args, host) -> dict:
           f" a step) + {e['eval_s']:.1f} s evaluating {n_eval} images; {PRESET['epochs']} epochs: "
           f"{(e['train_s'] + e['eval_s']) * PRESET['epochs'] / 3600:.2f} h a run of standard training")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
+        write_results(args.json, out)
     return out
 
 

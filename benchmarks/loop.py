@@ -26,7 +26,6 @@ real run) is a no-op here; those writes are part of the sweep overhead measured 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -45,7 +44,7 @@ from alternating_freeze.strategies import Run, Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
-from . import entrypoint
+from . import entrypoint, write_results
 from .floor import Replay, per_shape_rates, record_step, reps_for, square_gemm
 from .seed_loop import SeedLoop
 from .whatif import BatchedSeeds, ManualStep
@@ -359,9 +358,7 @@ def main(argv=None) -> dict:
     out["targets"] = targets(out)
     print_report(out)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        write_results(args.json, out)
     return out
 
 

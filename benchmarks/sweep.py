@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import write_results
 from .loop import machine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -315,9 +316,7 @@ def main(argv=None) -> dict:
         out["curve"] = curve(device, args.max_members or (256 if device.type == "cuda" else 64), args.threads)
     report(out)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2, default=str) + "\n")
-        print(f"wrote {args.json}")
+        write_results(args.json, out)
     return out
 
 

@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from conftest import ROOT, af_train
+from conftest import ROOT, af_train, run_sweep, summaries
 from test_sweeps import preset_sweeper
 
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
@@ -25,15 +25,7 @@ RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "be
 
 
 def sweep(sweep_dir, *args, env=None, check=True):
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={sweep_dir}", *FAST, *args),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def summaries(sweep_dir):
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))}
+    return run_sweep(sweep_dir, *FAST, *args, env=env, check=check)
 
 
 def files(d):

@@ -17,7 +17,7 @@ from omegaconf import open_dict
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.records import save_checkpoint
-from conftest import ROOT, af_train
+from conftest import ROOT, af_train, run_sweep, summaries
 
 FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
 
@@ -28,15 +28,7 @@ def folder(*overrides):
 
 
 def sweep(sweep_dir, *args, env=None, check=True):
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={sweep_dir}", *FAST, *args),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def summaries(sweep_dir):
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))}
+    return run_sweep(sweep_dir, *FAST, *args, env=env, check=check)
 
 
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_train_loss", "train_flops", "epochs_completed",

@@ -128,7 +128,8 @@ def square_gemm(n: int, device: torch.device) -> Replay:
     return Replay([Matmul(aten.mm.default, (((n, n), (n, 1)), ((n, n), (n, 1))), ())], device)
 
 
-def per_shape_rates(calls: list[Matmul], device: torch.device, repeats: int = 5) -> list[dict]:
+def per_shape_rates(calls: list[Matmul], device: torch.device, repeats: int = 5,
+                    budget_flops: float = 5e8) -> list[dict]:
     """GFLOP/s of each distinct recorded product alone (median of ``repeats``), for the table."""
     rows, seen = [], set()
     for c in calls:
@@ -136,7 +137,7 @@ def per_shape_rates(calls: list[Matmul], device: torch.device, repeats: int = 5)
             continue
         seen.add(c.name)
         replay = Replay([c], device)
-        replay.seconds(reps_for(c.flops, 2e8))  # warm-up
-        times = sorted(replay.seconds(reps_for(c.flops, 5e8)) for _ in range(repeats))
+        replay.seconds(reps_for(c.flops, budget_flops / 2.5))  # warm-up
+        times = sorted(replay.seconds(reps_for(c.flops, budget_flops)) for _ in range(repeats))
         rows.append({"matmul": c.name, "mflop": c.flops / 1e6, "gflops": c.flops / times[len(times) // 2] / 1e9})
     return rows

@@ -144,11 +144,12 @@ class Floor:
     def __init__(self, steps: dict, device, quick: bool):
         self.replays = {phase: Replay(calls, device) for phase, calls in steps.items()}
         self.gemm = square_gemm(512 if quick else 2048, device)
+        self.budget = 4e8 if quick else 4e9  # FLOPs a phase replays per round
         for r in (*self.replays.values(), self.gemm):
             r.seconds(2)  # allocate and warm up
 
     def round(self) -> dict:
-        out = {phase: r.seconds(reps_for(r.flops, 4e9)) for phase, r in self.replays.items()}
+        out = {phase: r.seconds(reps_for(r.flops, self.budget)) for phase, r in self.replays.items()}
         out["gemm"] = self.gemm.seconds(1)
         return out
 
@@ -290,7 +291,8 @@ def main(argv=None) -> dict:
     host = machine(device)
     print(f"{host['cpu']}, {host['cores']} cores; torch {torch.__version__}, {args.threads} threads, {device}; {s}")
     print("GEMM rate of each matmul of a training step, alone ...")
-    shapes = per_shape_rates(steps["all"] + steps["second"], device, repeats=3 if args.quick else 5)
+    shapes = per_shape_rates(steps["all"] + steps["second"], device, repeats=3 if args.quick else 5,
+                             budget_flops=2e7 if args.quick else 5e8)
     floor = Floor(steps, device, args.quick)
     print(f"training: {s.repeats} repeat(s) x {s.epochs} epochs, every contender one epoch per round ...")
     rows, floor_rounds = run_rounds(make_contenders(), floor, s, make_contenders)

@@ -83,8 +83,8 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
     goal = speed.targets(loaded.runs, target_acc, target_fraction)
     runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
     configs = configurations(runs)
-    stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
-    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
+    stats, pairs = summarize(runs, boot=boot), pair_values(runs, curves)
+    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs)
     tuned = [s.tuning for s in loaded.sweeps if s.tuning]
     rule = f"{target_acc:.1%} accuracy (given)" if target_acc is not None else \
         f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"

@@ -120,13 +120,20 @@ def _sort_key(value: Any) -> tuple:
         return (2, (str(value),))
 
 
+def context_keys(table: pd.DataFrame) -> list[str]:
+    """The context columns that tell contexts apart: varying between them, constant within each (a tuned sweep's
+    tuned keys vary within a context: they must not put another arm before standard training)."""
+    same = table.groupby("context_id").nunique()
+    return [c for c in context_columns(table.columns) if table[c].nunique() > 1 and (same[c] <= 1).all()]
+
+
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (tuning trials aside), in reading order: by what a baseline shares
     (dataset, model, ...), standard training first, then strategy, unit, blocks, switching frequency."""
     known, keys = runs[runs["config_id"].notna() & runs["role"].ne("trial")], key_columns(runs)
     table = known.drop_duplicates("config_id")[["config_id", "label", "strategy_label", "context_id", "n_blocks",
                                                  *keys]].assign(_alt=lambda t: t["strategy"] != "standard")
-    ctx = [c for c in context_columns(keys) if known[c].nunique() > 1]
+    ctx = context_keys(table)
     order = [*ctx, "_alt", *(c for c in ORDER if c in table), *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
              *(b for b in BLOCKS if b in table)]
     ranks = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
@@ -135,7 +142,7 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
 
 def context_names(configs: pd.DataFrame) -> dict[str, str]:
     """context_id -> what tells it from the other contexts: "depth=4" ("" when there is one context)."""
-    ctx = [c for c in context_columns(configs.columns) if configs[c].nunique() > 1]
+    ctx = context_keys(configs)
     return {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
 
 

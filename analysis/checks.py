@@ -38,7 +38,8 @@ def pairing(paired: pd.DataFrame) -> list[str]:
         if pd.isna(r["baseline_id"]):
             notes.append(say("warn_no_baseline", label=r["label"]))
         elif parts:
-            notes.append(say("warn_unpaired", label=r["label"], baseline=r["baseline_label"], parts=" and ".join(parts)))
+            notes.append(say("warn_unpaired", label=r["label"], baseline=r["baseline_label"],
+                             parts=" and ".join(parts)))
     return notes
 
 

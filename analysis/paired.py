@@ -32,7 +32,8 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d, n = np.round(a - b, 12), a.size
     res = dict.fromkeys(["mean_config", "mean_baseline", "mean_diff", "ci_low", "ci_high", "t_ci_low", "t_ci_high",
-                         "sd_diff", "t", "p_ttest", "p_wilcoxon", "d_z"], math.nan) | {"n_pairs": n, "df": max(n - 1, 0)}
+                         "sd_diff", "t", "p_ttest", "p_wilcoxon", "d_z"], math.nan)
+    res |= {"n_pairs": n, "df": max(n - 1, 0)}
     if n == 0:
         return res | {"note": "no paired seeds"}
     res |= {"mean_config": a.mean(), "mean_baseline": b.mean(), "mean_diff": d.mean()}

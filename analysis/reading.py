@@ -205,7 +205,8 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
             "notes": "; ".join(map(str, s.get("notes") or []))}
     else:
         of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
-        row |= {"epochs_completed": n, "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
+        row |= {"epochs_completed": n,
+                "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
     if metrics is not None:
         problems += metric_problems(metrics, status == c.COMPLETED)
         counts = counts if isinstance(counts, list) else sorted(metrics["threads"].dropna().astype(int).unique())

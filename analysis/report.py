@@ -117,7 +117,8 @@ def speed(paired: pd.DataFrame, alpha: float) -> str:
     eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
     return say("speed", flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than "
                               f"standard training ({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}",
-               clock=" ".join(clock), factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
+               clock=" ".join(clock), factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}",
+               min_pairs=MIN_TIMED_PAIRS)
 
 
 def code(text: Any) -> str:
@@ -199,7 +200,7 @@ def build(result) -> str:
         comparison = say("no_configuration" if configs.empty else "only_standard" if configs["strategy"].eq(
             "standard").all() else "no_comparison")
     blocks, target, grid = tables.blocks(stats, paired, configs, context_names(configs)), result.target, result.tuning
-    tested = {m: int(paired.loc[paired["metric"] == m, "p_ttest"].notna().sum()) for m in ("final_test_acc", EQUAL_FLOPS)}
+    tested = paired.groupby("metric")["p_ttest"].count()
     return say(
         "report", context=context(result.done if len(result.done) else runs), overview=overview,
         boot=result.boot.describe(), headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)),
@@ -212,7 +213,7 @@ def build(result) -> str:
         per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
         paired=comparison, figures=figures_section(result), provenance=provenance(result), min_seeds=MIN_SEEDS,
         wilcoxon_min=WILCOXON_MIN_N, confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}",
-        n_acc=tested["final_test_acc"], n_flops=tested[EQUAL_FLOPS],
+        n_acc=tested.get("final_test_acc", 0), n_flops=tested.get(EQUAL_FLOPS, 0),
         tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex"))) + "\n"
 
 

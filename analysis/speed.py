@@ -130,7 +130,7 @@ def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.Da
         if base := baselines.get(cfg["config_id"]):
             theirs = done.loc[done["config_id"] == base["config_id"], ["seed", "flops_to_target"]]
             pairs = mine[["seed", "flops_to_target"]].merge(theirs, on="seed")
-            ratio = np.array([cost_ratio(a, b) for a, b in pairs[["flops_to_target_x", "flops_to_target_y"]].to_numpy()])
+            ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["flops_to_target_x"], pairs["flops_to_target_y"])])
             known = ratio[~np.isnan(ratio)]
             row |= {"baseline_label": base["label"], "pairs": len(pairs), "sooner": int((ratio < 1).sum()),
                     "later": int((ratio > 1).sum()), "neither": int(np.isnan(ratio).sum()),

@@ -15,10 +15,11 @@ from .describe import fmt_value, listing, say, seeds_text
 def layout(t: Any) -> bool:
     """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values and a choice."""
     arms, grid = (t.get("arms"), t.get("grid")) if isinstance(t, dict) else (None, None)
-    return isinstance(arms, dict) and isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values()) and all(
-        isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
-        and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
-        for a in arms.values())
+    if not (isinstance(arms, dict) and isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values())):
+        return False
+    return all(isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
+               and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
+               for a in arms.values())
 
 
 def roles(sweeps: list) -> dict[Path, tuple[str, str]]:

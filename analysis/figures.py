@@ -1,7 +1,5 @@
-"""Every figure of the report, from an ``AnalysisResult``: PNG and SVG at the report's width, PDF at a paper's, titled
-by the report's headings (``FIGURES``). Every band and bar is seaborn's with ``errorbar=boot.interval``, the tables'
-bootstrap; each comparison's data has a function of its own (``*_data``), so tests check it without reading pixels.
-Drawn on ``matplotlib.figure.Figure``, not pyplot: nothing global is touched, no display needed."""
+"""Every figure of the report (PNG and SVG at its width, PDF at a paper's), on ``matplotlib.figure.Figure``: no pyplot
+state, no display. Bands and bars are seaborn's with ``errorbar=boot.interval``, the tables' bootstrap."""
 from __future__ import annotations
 
 import io
@@ -98,8 +96,7 @@ def short(label: str, where: str) -> str:
 
 def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str = "epoch", scale: float = 100.0,
            logy: bool = False, timed: bool = False) -> Figure:
-    """Small multiples (a row per context, a column per arm family, standard training in each) of ``y`` against
-    ``x``: the mean over seeds per epoch (at the seeds' mean ``x``), band: the CI of the mean."""
+    """Mean over seeds of ``y`` against ``x`` per epoch, a panel per context and arm family, standard in each."""
     shown = res.done.loc[res.done["timing_ok"] | (not timed), "run_id"]
     c = need(res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],
              UNTIMED if timed else "no per-epoch metrics of completed runs")
@@ -168,8 +165,7 @@ def paired_difference(res, width: float) -> Figure:
 
 
 def blocks_data(res) -> pd.DataFrame:
-    """Completed runs of every context with more than one number of blocks: ``K``, ``schedule``, ``acc``
-    (final test accuracy, %) and ``flops`` (training FLOPs, % of its standard training's mean)."""
+    """Completed runs where K varies: ``K``, ``schedule``, ``acc`` (%) and ``flops`` (% of standard training's)."""
     alt = res.done[res.done["strategy"] != "standard"]
     alt = alt[alt.groupby("context_id")["n_blocks"].transform("nunique") > 1]
     std = res.done[res.done["strategy"] == "standard"].groupby("context_id")["train_flops"].mean()
@@ -197,8 +193,7 @@ def blocks(res, width: float) -> Figure:
 
 
 def frequency_data(res) -> pd.DataFrame:
-    """Completed balanced alternating runs with ``period`` (optimizer steps a block trains per visit: ``every``
-    batches, or ``every`` epochs x an epoch's steps) and ``line``, in contexts with two periods or more."""
+    """Balanced alternating runs with ``period``, optimizer steps per block visit (every N epochs: N x an epoch's)."""
     alt = need(res.done[res.done["strategy"] == "alternating"], NO_PERIODS)
     alt = alt[[pd.isna(s) or set(str(s).split(":")) == {fmt_value(e)} for s, e in zip(alt["steps"], alt["every"])]]
     first = res.curves[res.curves["in_stats"] & (res.curves["epoch"] == 1)]
@@ -268,8 +263,7 @@ FIGURES = {  # name: (the report's heading, drawing(result, width))
 
 
 def render(res) -> tuple[dict, list]:
-    """Every figure as {name: {format: bytes}}, and [(name, reason)] for each figure skipped: one the data cannot
-    support, or whose drawing failed (a plotting problem must not cost the report)."""
+    """{name: {format: bytes}}, and (name, why) of each figure skipped: a plotting problem must not cost the report."""
     if res.done.empty:
         return {}, [(name, "no completed runs") for name in FIGURES]
     drawn, skipped = {}, []

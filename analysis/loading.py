@@ -22,6 +22,7 @@ from .speed import judge_timing
 # (unreadable, malformed or impossible). Only ``completed`` runs enter the statistics.
 STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
 STRATEGY = {v for k, v in ALIASES.items() if k.startswith("strategy.")}
+RANK = {column: i for i, column in enumerate(ALIASES.values())}  # config columns in the order of ALIASES
 BLOCKS = ("split", "splits")  # where blocks begin: standard training does not depend on it
 LABEL_BASE = ("strategy", "unit", "every", "steps", "order", "t_0", "schedule")  # said by ``strategy_label``
 FIRST = ("run_id", "label", "status", "in_stats", "seed", "config_id", "context_id", "strategy_label", "n_blocks",
@@ -37,8 +38,7 @@ def key_columns(columns: Iterable[str]) -> list[str]:
 
 
 def context_columns(columns: Iterable[str]) -> list[str]:
-    """What a configuration shares with its standard baseline: all but the strategy, where blocks begin and
-    the budget rule (a numeric FLOP budget is shared; "standard" means the baseline's own FLOPs)."""
+    """What a configuration shares with its standard baseline: all but the strategy, its blocks and budget rule."""
     return [c for c in key_columns(columns) if not (c.startswith("strategy.") or c in (*STRATEGY, *BLOCKS, "budget"))]
 
 
@@ -66,8 +66,7 @@ def digest(values: dict) -> str:
 
 
 def strategy_label(cfg: dict) -> str:
-    """"standard", "alternating/batch every 4", "alternating/epoch steps 1:3", "alternating/batch every 1
-    random", "random_block/batch every 2", "progressive/batch linear t_0 0.5"."""
+    """"standard", "alternating/batch every 4", "alternating/epoch steps 1:3", "progressive/batch linear t_0 0.5"."""
     name, unit, every, steps, order = (cfg.get(k) for k in ("strategy", "unit", "every", "steps", "order"))
     if name == "alternating":
         balanced = is_missing(every) or is_missing(steps) or set(str(steps).split(":")) == {fmt_value(every)}
@@ -114,8 +113,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
 
 
 def mark_duplicates(runs: pd.DataFrame) -> None:
-    """Completed runs of one configuration and seed are one observation: the last finished counts, the
-    others get a note. Tuning trials never count."""
+    """Completed runs of one configuration and seed are one observation: the last finished counts (trials never)."""
     runs["in_stats"] = runs["status"].eq("completed") & runs["config_id"].notna() & runs["seed"].notna() & \
         runs["role"].ne("trial")
     done = runs[runs["in_stats"]].assign(f=runs["finished_at"].astype(str)).sort_values(["f", "run_dir"])
@@ -126,8 +124,7 @@ def mark_duplicates(runs: pd.DataFrame) -> None:
 
 
 def tidy(frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    """Integers stay integers beside missing values (every=4, not 4.0), booleans booleans: judged on the
-    values as read, not as pandas stored them."""
+    """Integers stay integers beside missing values (every=4, not 4.0), booleans booleans, as read."""
     for c in frame.columns:
         kinds = {type(v) for v in (r.get(c) for r in records) if not is_missing(v)}
         if kinds and kinds <= {int, float, bool}:
@@ -136,8 +133,7 @@ def tidy(frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
 
 
 def load(paths: Sequence[Path | str]) -> Loaded:
-    """Every run folder under ``paths`` (searched recursively); NotADirectoryError / FileNotFoundError
-    for a path that is not a folder."""
+    """Every run folder under ``paths``; NotADirectoryError / FileNotFoundError for a path that is not a folder."""
     roots = [Path(p).expanduser().resolve() for p in paths]
     for p, root in zip(paths, roots):
         if not root.is_dir():
@@ -158,24 +154,20 @@ def load(paths: Sequence[Path | str]) -> Loaded:
             r["run_id"] = Path(r["run_dir"]).relative_to(os.path.commonpath(roots)).as_posix()
     for r in records:
         r["arm"], r["role"] = arms.get(Path(r["run_dir"]), (None, None))
-    runs = pd.DataFrame.from_records(records).reindex(columns=list(dict.fromkeys(
-        [*FIRST, "strategy", *(c for r in records for c in r), *LAST])))
-    config = sorted((c for c in key_columns(runs) if c not in FIRST), key=lambda c: (
-        list(ALIASES.values()).index(c) if c in ALIASES.values() else len(ALIASES), c))
-    runs = tidy(runs[[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]], records)
+    runs = pd.DataFrame.from_records(records)
+    config = sorted({"strategy", *key_columns(runs)}, key=lambda c: (RANK.get(c, len(RANK)), c))
+    runs = tidy(runs.reindex(columns=[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]),
+                records)
     if len(runs):
         identify(runs, sorted({column(k) for s in sweeps if s.tuning for k in s.tuning["grid"]}))
         mark_duplicates(runs)
     runs = runs.sort_values(["sweep_dir", "job"], kind="stable").reset_index(drop=True)
     runs = judge_timing(runs.assign(in_stats=runs["in_stats"].fillna(False).astype(bool)))
+    frames = [m.assign(run_dir=d) for d, m in metrics.items() if m is not None]
+    curves = pd.concat(frames) if frames else pd.DataFrame(columns=METRICS_COLUMNS, dtype=float).assign(run_dir="")
     cols = ["run_id", "config_id", "label", "seed", "in_stats", "status", "strategy"]
-    frames = [metrics[r["run_dir"]].assign(**{c: r[c] for c in cols}) for r in runs.to_dict("records")
-              if metrics.get(r["run_dir"]) is not None]
-    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype=object if c in cols else float) for c in [*cols, *METRICS_COLUMNS]})
-    curves = curves.assign(train_s_cum=curves.groupby("run_id", sort=False)["epoch_s"].cumsum(),
-                           seed=pd.to_numeric(curves["seed"]).astype("Int64"), in_stats=curves["in_stats"].astype(bool))
-    return Loaded(runs, curves[[*cols, *(c for c in curves if c not in cols)]], sweeps)
+    curves = runs[[*cols, "run_dir"]].astype({"run_dir": str}).merge(curves, on="run_dir").drop(columns="run_dir")
+    return Loaded(runs, curves.assign(train_s_cum=curves.groupby("run_id", sort=False)["epoch_s"].cumsum()), sweeps)
 
 
 def load_runs(paths: Sequence[Path | str]) -> pd.DataFrame:

@@ -1,6 +1,5 @@
-"""Paired comparisons with standard training: same seeds, same data, every other setting equal. Pairing by seed
-removes the variation both arms share (initial weights, batch order), so a fraction of a point shows with a handful
-of seeds. Accuracy at equal epochs, and at equal training FLOPs (a frozen block costs less per step)."""
+"""Paired comparisons with standard training on the same seeds, every other setting equal: pairing removes what both
+arms share (initial weights, batch order), so a fraction of a point shows with a handful of seeds."""
 from __future__ import annotations
 
 import math
@@ -25,8 +24,7 @@ PAIRED_COLUMNS = ["config_id", "label", "baseline_id", "baseline_label", "metric
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict[str, Any]:
-    """Mean, bootstrap CI, t-interval, paired t-test, Wilcoxon test and d_z of ``a - b``; what ``n`` cannot
-    support is NaN and named in ``note``."""
+    """Mean, CIs, paired t-test, Wilcoxon test and d_z of ``a - b``; what ``n`` cannot support is NaN, in ``note``."""
     # Accuracies are k / n_test: differences equal on paper differ in their last bits, which would
     # turn a constant shift into t ~ 1e14 and hide ties from Wilcoxon. Rounded, they are equal again.
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -58,8 +56,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (family-wise error), NaN where p is NaN: with m finite
-    p-values sorted ascending, the i-th becomes max over j <= i of min(1, (m - j + 1) p_(j))."""
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN): the i-th smallest of m is max_{j<=i} min(1, (m-j+1) p_j)."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, math.nan)
     idx = np.flatnonzero(np.isfinite(p))
@@ -69,9 +66,8 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def equal_flops(a: Optional[tuple], b: Optional[tuple]) -> tuple[float, float]:
-    """(accuracy of a, of b) at the smaller of the two runs' total FLOPs: the cheaper run's final accuracy against
-    the other's, read off its curve at the same cost, linear between epochs (NaN before the first epoch: nothing
-    was evaluated yet). ``a``, ``b``: (cumulative FLOPs, accuracy) of completed runs, finite (else corrupt)."""
+    """Both runs' accuracy at the cheaper one's total FLOPs, interpolated on the (FLOPs, accuracy) curves; NaN before
+    a run's first epoch, where nothing was evaluated yet."""
     if a is None or b is None:
         return math.nan, math.nan
     budget = min(a[0][-1], b[0][-1])
@@ -87,9 +83,7 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
 
 def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                 metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
-    """One row per configuration, metric and seed completed in it and in its baseline: both values, ``diff``
-    (rounded as ``paired_test`` does) and ``left_out`` ("" when the pair counts, "no value", or "timing":
-    either run's seconds are not trusted)."""
+    """Every pair (configuration, metric, seed in both arms): both values, ``diff``, why it is ``left_out`` if so."""
     done = runs[runs["in_stats"]]
     points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
                                         for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
@@ -112,11 +106,7 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                       metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
                       pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """Each non-standard configuration against standard training with every other setting equal (dataset,
-    model but where blocks begin, optimizer, trainer; a tuned sweep's final runs: tuned keys aside) on the
-    seeds completed in both (``pairs``: ``pair_values``' table, if already computed); equal FLOPs needs
-    ``curves``. Per configuration and metric ``paired_test``'s numbers, and ``p_holm``: Holm over the metric's
-    comparisons."""
+    """``paired_test`` per configuration and metric over ``pairs`` (``pair_values``), Holm-adjusted per metric."""
     configs = configurations(runs)
     pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]

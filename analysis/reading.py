@@ -1,7 +1,5 @@
-"""The files of one run folder (a row of runs.csv and its metrics) or sweep folder (its launch record), strictly
-(README, "Results on disk"): never the training code, never an interpolation resolved. A file that cannot be read,
-a malformed or impossible value, or a config that needs an interpolation makes the run ``corrupt`` with the reason.
-"""
+"""The files of a run folder (a row of runs.csv, its metrics) or a sweep folder (its launch record), strictly: never
+the training code, never an interpolation resolved; anything unreadable or impossible makes a run ``corrupt``."""
 from __future__ import annotations
 
 import io
@@ -48,8 +46,7 @@ def read_yaml(path: Path) -> Any:
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
-    """metrics.csv with each column's type; a missing column, a line cut short, a non-number or an epoch out of
-    sequence raises ValueError naming it. Columns added since the first version may be absent."""
+    """metrics.csv typed; ValueError naming a missing column, a line cut short, a non-number or an epoch skipped."""
     text = path.read_bytes().decode("utf-8")
     header = text.split("\n", 1)[0].strip().split(",") if text.strip() else []
     if not header:
@@ -104,9 +101,7 @@ def affects_results(key: str) -> bool:
 
 
 def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
-    """The config as columns (``column``), execution and ``hidden`` keys left out, with the blocks the run
-    used: ``split`` (two), ``splits`` ("1,2,3", more), ``n_blocks``, ``steps`` ("1:1:1") from summary.json's
-    ``resolved``, else from the config and the documented defaults (split depth // 2, ``every`` per block)."""
+    """The config as columns, and the blocks the run used: ``resolved``'s, else the documented defaults."""
     flat = pd.json_normalize({k: v for k, v in config.items() if k != "hydra"}, sep=".").iloc[0].to_dict()
     cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
             if affects_results(k) and k not in hidden}

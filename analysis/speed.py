@@ -1,11 +1,6 @@
-"""How fast, fairly: whose seconds can be trusted, and the cost of reaching a target accuracy.
-
-Seeds of one configuration do the same work, so their throughput (FLOPs per second) should agree: a run far from
-its configuration's median measured the machine's other load, not the strategy; one whose threads got much less
-CPU than wall time was starved; batched runs' seconds are their group's. Time to target (AlgoPerf's view): the
-training FLOPs and seconds until validation accuracy first reaches a target, after each epoch; a run that never
-reaches it is censored (its cost is beyond its whole budget), never dropped.
-"""
+"""How fast, fairly: whose seconds can be trusted (seeds of one configuration do the same work, so a run whose
+throughput is far from theirs measured the machine's other load), and the cost of reaching a target accuracy
+(AlgoPerf's time to target; a run that never reaches it is censored, never dropped)."""
 from __future__ import annotations
 
 import math
@@ -42,8 +37,8 @@ def timing_usable(n_trusted: int, n_pairs: int) -> bool:
 
 
 def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not): each completed run
-    against its configuration's median throughput and its own CPU share, then each configuration as a whole."""
+    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not), run by run, then
+    each configuration as a whole."""
     num = runs.reindex(columns=["train_flops", "train_s", "batched_with", "num_threads", "train_cpu_s"]).apply(
         pd.to_numeric, errors="coerce").astype(float)
     done, wall, batched = runs["in_stats"].to_numpy(bool), num["train_s"].to_numpy(), num["batched_with"].to_numpy()
@@ -77,22 +72,19 @@ def first_reach(accuracy: np.ndarray, cost: np.ndarray, target: float) -> float:
 
 
 def censored_median(costs: np.ndarray) -> float:
-    """Median cost to target, the censored runs (inf) ranked above every run that reached it: inf when fewer
-    than half reached it (the median is then "not reached"), NaN without runs."""
+    """Median cost to target, censored runs (inf) ranked last: inf ("not reached") when fewer than half got there."""
     costs = np.asarray(costs, dtype=float)
     return float(np.median(costs)) if costs.size and not np.isnan(costs).any() else math.nan
 
 
 def cost_ratio(cost: float, baseline: float) -> float:
-    """Cost to target of a run over its standard partner's: 0 when only it reached the target, inf when only
-    the partner did, NaN when neither did."""
+    """Cost to target over the standard partner's: 0 when only the run got there, inf when only the partner did."""
     return math.nan if math.isinf(cost) and math.isinf(baseline) else 0.0 if math.isinf(baseline) else cost / baseline
 
 
 def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION) -> dict[str, tuple]:
-    """context_id -> (target accuracy, the split it is read on: validation, or test where some run of the context
-    has no validation split): ``accuracy`` when given, else ``fraction`` of standard training's mean final accuracy
-    on that split in the context (no target in a context without standard training)."""
+    """context_id -> (target accuracy: ``accuracy``, else ``fraction`` of standard training's mean final accuracy,
+    on the split it is read on: validation, or test where a run of the context has none)."""
     out = {}
     for ctx, mine in runs[runs["in_stats"]].groupby("context_id"):
         split, std = "val" if mine["final_val_acc"].notna().all() else "test", mine[mine["strategy"] == "standard"]
@@ -102,8 +94,7 @@ def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: floa
 
 
 def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
-    """Per completed run in a context with a target: ``target_acc``, ``flops_to_target`` and ``s_to_target``
-    (inf: not reached; seconds NaN where the run's timing is not trusted)."""
+    """Per completed run with a target: its FLOPs and seconds to it (inf: not reached; NaN: timing not trusted)."""
     rows, by_run = [], dict(tuple(curves.groupby("run_id", sort=False)))
     for run in runs[runs["in_stats"] & runs["context_id"].isin(goal)].to_dict("records"):
         (target, split), c = goal[run["context_id"]], by_run[run["run_id"]]
@@ -115,9 +106,8 @@ def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
 
 
 def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.DataFrame:
-    """Per configuration (``runs`` with ``reach``'s columns): runs, how many reached the target, the censored
-    median FLOPs and seconds to it; against standard training, on seeds both completed: how often each reached
-    it with fewer FLOPs, how often neither reached it, and the median FLOPs ratio (``cost_ratio``)."""
+    """Per configuration: how many runs reached the target, the censored median cost; against standard training
+    seed by seed, how often it got there sooner, later or neither did, and the median FLOPs ratio."""
     done = runs[runs["in_stats"] & runs["target_acc"].notna()]
     out = []
     for cfg in configs[configs["config_id"].isin(done["config_id"])].to_dict("records"):

@@ -1,6 +1,5 @@
-"""Statistics across seeds, per configuration: mean, spread and confidence interval of the mean. One function
-computes every interval (``bootstrap_ci``): for the tables, and as seaborn's ``errorbar`` (``Bootstrap.interval``)
-for every band and bar of the figures. Only ``in_stats`` runs count."""
+"""Statistics across seeds, per configuration: mean, spread and confidence interval of the mean. One function computes
+every interval (``bootstrap_ci``), for the tables and as seaborn's ``errorbar`` for the figures' bands and bars."""
 from __future__ import annotations
 
 import functools
@@ -29,9 +28,7 @@ ORDER = ("strategy", "unit", "n_blocks", "every", "steps", "order", "schedule", 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """scipy.stats.bootstrap's settings. ``method`` "percentile" (default: at 3-10 seeds BCa's jackknife
-    estimate of its own correction is too noisy) or "BCa". Either is too narrow at few seeds (see
-    ``t_interval``). ``confidence`` is the level of every interval, not of the tests (``analyze``'s alpha)."""
+    """scipy.stats.bootstrap's settings; percentile by default: at 3-10 seeds BCa's own correction is too noisy."""
 
     confidence: float = 0.95
     method: str = "percentile"
@@ -70,9 +67,7 @@ def finite(values: Any) -> np.ndarray:
 
 
 def bootstrap_ci(values: Sequence[float], boot: Bootstrap = DEFAULT) -> tuple[float, float]:
-    """Bootstrap CI of the *mean* of ``values``: where the mean of many more seeds would fall, not the spread
-    of single runs (that is ``std``). (nan, nan) below 2 values, (v, v) when all equal v. Each call draws from
-    a fresh ``default_rng(boot.seed)``: the same on every machine, in any order of computation."""
+    """CI of the *mean* (not of single runs), from a fresh ``default_rng(boot.seed)``: the same in any order."""
     return _bootstrap(tuple(finite(values)), boot)
 
 
@@ -91,8 +86,7 @@ def _bootstrap(x: tuple, boot: Bootstrap) -> tuple[float, float]:
 
 
 def t_interval(values: Any, confidence: float = DEFAULT.confidence) -> tuple[float, float]:
-    """mean ± t(n-1) sd/sqrt(n): it allows for the uncertainty of the sd, which the bootstrap does not, so it
-    is the honest interval at 2-5 seeds."""
+    """mean ± t(n-1) sd/sqrt(n): it allows for the sd's own uncertainty, the honest interval at 2-5 seeds."""
     x = finite(values)
     if x.size < 2:
         return math.nan, math.nan
@@ -121,15 +115,13 @@ def _sort_key(value: Any) -> tuple:
 
 
 def context_keys(table: pd.DataFrame) -> list[str]:
-    """The context columns that tell contexts apart: varying between them, constant within each (a tuned sweep's
-    tuned keys vary within a context: they must not put another arm before standard training)."""
+    """The context columns that tell contexts apart (not a tuned sweep's tuned keys, which vary within one)."""
     same = table.groupby("context_id").nunique()
     return [c for c in context_columns(table.columns) if table[c].nunique() > 1 and (same[c] <= 1).all()]
 
 
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration (tuning trials aside), in reading order: by what a baseline shares
-    (dataset, model, ...), standard training first, then strategy, unit, blocks, switching frequency."""
+    """One row per configuration (trials aside) in reading order: by context, standard first, then by schedule."""
     known, keys = runs[runs["config_id"].notna() & runs["role"].ne("trial")], key_columns(runs)
     table = known.drop_duplicates("config_id")[["config_id", "label", "strategy_label", "context_id", "n_blocks",
                                                  *keys]].assign(_alt=lambda t: t["strategy"] != "standard")
@@ -147,9 +139,7 @@ def context_names(configs: pd.DataFrame) -> dict[str, str]:
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:
-    """Per configuration and metric over its completed seeds (long format): ``estimate``'s numbers (``n``: seeds
-    with a finite value), ``n_runs``, ``n_excluded`` and ``excluded`` ("2 diverged, 1 duplicate"). A metric no run
-    has is left out; ``train_s`` counts only runs with ``timing_ok`` (``speed``)."""
+    """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings)."""
     configs = configurations(runs)
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []

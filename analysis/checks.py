@@ -23,10 +23,13 @@ def missing_runs(runs: pd.DataFrame) -> list[str]:
 
 
 def few_seeds(stats: pd.DataFrame) -> list[str]:
-    acc = stats[stats["metric"] == "final_test_acc"]
-    return [say(("warn_no_seed", "warn_one_seed")[n] if n < 2 else "warn_few_seeds", n=n, min=MIN_SEEDS,
-                who=f"every configuration ({len(group)})" if len(group) == len(acc) > 1 else listing(group["label"]))
-            for n, group in acc[acc["n"] < MIN_SEEDS].groupby("n", sort=True)]
+    """One sentence per seed count below MIN_SEEDS, naming the configurations."""
+    acc, notes = stats[stats["metric"] == "final_test_acc"], []
+    for n, group in acc[acc["n"] < MIN_SEEDS].groupby("n", sort=True):
+        who = f"every configuration ({len(group)})" if len(group) == len(acc) > 1 else listing(group["label"])
+        section = "warn_no_seed" if n == 0 else "warn_one_seed" if n == 1 else "warn_few_seeds"
+        notes.append(say(section, n=n, min=MIN_SEEDS, who=who))
+    return notes
 
 
 def pairing(paired: pd.DataFrame) -> list[str]:

@@ -188,7 +188,8 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     row["seed"] = seed if is_int(seed) else None  # as read, before flattening made a list text
     if seed is not None and not is_int(seed):
         problems.append(f"seed={short(seed)} is not an integer")
-    n, status, counts = 0 if metrics is None else len(metrics), s.get("status", "incomplete"), s.get("thread_counts")
+    n = 0 if metrics is None else len(metrics)
+    status, counts = s.get("status", "incomplete"), s.get("thread_counts")
     if summary is not None:
         problems += value_problems(summary)
         row |= {k: s[k] if isinstance(s.get(k), (int, float)) else math.nan for k in RESULT_KEYS}

@@ -36,7 +36,7 @@ def roles(sweeps: list) -> dict[Path, tuple[str, str]]:
 def grid(tuning: dict) -> pd.DataFrame:
     """Per arm, tuned key and value: ``score``, the best over the other tuned keys' values of the mean trial
     score over the tuning seeds (failed and diverged trials have none: ``n_failed``), and ``chosen``."""
-    best, rows = max if tuning.get("mode", "max") == "max" else min, []
+    best, rows = (max if tuning.get("mode", "max") == "max" else min), []
     for arm, spec in tuning["arms"].items():
         trials = pd.DataFrame([{"point": tuple(sorted(t["values"].items())), "score": t.get("score")}
                                for t in spec.get("trials") or []], columns=["point", "score"])

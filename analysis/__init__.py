@@ -1,16 +1,8 @@
-"""Analysis of alternating-freeze runs: statistics across seeds, paired comparisons with standard
-training, figures and a report, from the files each run writes (README, "Results on disk").
-
-Importing this package never imports torch or the training code (only the results contract), and
-imports pandas/scipy only when a name below is first used, so the callback and the CLI start fast.
-
-    import analysis
-    runs = analysis.load_runs(["outputs/multirun/frequency/2026-11-24_10-00-00"])
-    stats = analysis.summarize(runs)                   # per configuration: n, mean, std, CI of the mean
-    paired = analysis.paired_comparison(runs, curves)  # vs standard training on matched seeds
-    result = analysis.compute([...])                   # every table of the analysis, each computed once
-    result = analysis.analyze([...], out="...")        # the same, written to disk (what af-analyze runs)
-"""
+"""Analysis of alternating-freeze runs from the files each run writes (README, "Results on disk"): statistics across
+seeds, paired comparisons with standard training, figures and a report. ``analysis.compute(folders)`` computes every
+table once; ``analysis.analyze(folders, out)`` writes them too (what af-analyze runs). Importing the package pulls in
+neither torch nor the training code, and pandas/scipy only when a name below is first used: the callback and the
+command line start fast."""
 from __future__ import annotations
 
 import importlib

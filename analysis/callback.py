@@ -1,8 +1,5 @@
-"""Hydra callback: analyse a sweep as soon as it ends (``hydra.callbacks.analyze``).
-
-The sweep's results matter more than their analysis: this callback logs a warning and returns when
-anything goes wrong; it never raises into Hydra.
-"""
+"""Hydra callback (``hydra.callbacks.analyze``): analyse a sweep as soon as it ends. The sweep's results matter more
+than their analysis, so anything that goes wrong is logged as a warning, never raised into Hydra."""
 from __future__ import annotations
 
 import logging
@@ -28,9 +25,9 @@ class AnalyzeCallback(Callback):
             from .pipeline import analyze
 
             sweep = Path(str(config.hydra.sweep.dir))
-            out = Path(self.out) if self.out else sweep
-            result = analyze([sweep], out, command=f"af-analyze {sweep}" + (f" --out {out}" if self.out else "")
-                             + "  (run by analysis.callback.AnalyzeCallback at the end of the sweep)")
+            command = f"af-analyze {sweep}" + f" --out {self.out}" * bool(self.out)
+            result = analyze([sweep], self.out or sweep,
+                             command=f"{command}  (run by analysis.callback.AnalyzeCallback at the end of the sweep)")
             for w in result.warnings:
                 log.warning("analysis: %s", w)
             log.info("analysis of %d runs written to %s", len(result.runs), result.files["report_html"])

@@ -24,16 +24,14 @@ def parser() -> argparse.ArgumentParser:
                     "folders below each SWEEP_DIR, never the training code.")
     p.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="sweep (or run) folder(s) to analyse")
     p.add_argument("--out", help="output folder (default: the folder given, or ./outputs/analysis for several)")
-    p.add_argument("--latex", action="store_true", help="also write tables/*.tex: booktabs LaTeX of the at-a-glance "
-                                                        "and per-configuration tables")
+    p.add_argument("--latex", action="store_true",
+                   help="also write tables/*.tex: booktabs LaTeX of the at-a-glance and per-configuration tables")
     p.add_argument("--confidence", type=float, default=0.95,
                    help="level of every confidence interval and band (default 0.95); does not change the tests")
-    p.add_argument("--alpha", type=float, default=0.05,
-                   help="level of the tests behind every verdict, Holm-adjusted (default 0.05); does not change the "
-                        "intervals")
-    p.add_argument("--target", type=float, metavar="ACC",
-                   help="accuracy of the time-to-target view, a fraction (default: --target-fraction of standard "
-                        "training's mean final validation accuracy, per setting)")
+    p.add_argument("--alpha", type=float, default=0.05, help="level of the tests behind every verdict, "
+                   "Holm-adjusted (default 0.05); does not change the intervals")
+    p.add_argument("--target", type=float, metavar="ACC", help="accuracy of the time-to-target view, a fraction "
+                   "(default: --target-fraction of standard training's mean final validation accuracy, per setting)")
     p.add_argument("--target-fraction", type=float, default=0.95, metavar="F",
                    help="the default target as a fraction of standard training's accuracy (default 0.95)")
     p.add_argument("--ci-method", choices=("percentile", "bca"), default="percentile",
@@ -45,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(message: str, code: int = 2) -> int:
+def fail(message: str, code: int = 2) -> int:
     print(f"af-analyze: error: {message}", file=sys.stderr)
     return code
 
@@ -55,13 +53,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, one in (("confidence", False), ("alpha", False), ("target", True), ("target_fraction", True)):
         value = getattr(args, name)  # a target may be 1 (every prediction right), a level may not
         if value is not None and not (0 < value < 1 or one and value == 1):
-            return _fail(f"--{name.replace('_', '-')}={value}: must lie " + ("in (0, 1]" if one else
-                                                                             "strictly between 0 and 1"))
+            return fail(f"--{name.replace('_', '-')}={value}: must lie " + ("in (0, 1]" if one else
+                                                                            "strictly between 0 and 1"))
     if args.resamples < 1:
-        return _fail(f"--resamples={args.resamples}: must be at least 1")
+        return fail(f"--resamples={args.resamples}: must be at least 1")
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
         if not Path(folder).is_dir():
-            return _fail(f"{'not a folder' if Path(folder).exists() else 'no such folder'}: {folder}")
+            return fail(f"{'not a folder' if Path(folder).exists() else 'no such folder'}: {folder}")
+    from .describe import counted
     from .pipeline import NoRunsError, OutputError, analyze
     from .stats import Bootstrap
 
@@ -71,17 +70,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = analyze(args.sweep_dirs, args.out, boot=boot, alpha=args.alpha, target_acc=args.target,
                          target_fraction=args.target_fraction, figures=not args.no_figures, latex=args.latex,
                          command=command)
-    except (FileNotFoundError, NotADirectoryError, NoRunsError) as e:
-        return _fail(str(e))
-    except OutputError as e:
-        return _fail(str(e), 1)
+    except (FileNotFoundError, NotADirectoryError, NoRunsError, OutputError) as e:
+        return fail(str(e), 1 if isinstance(e, OutputError) else 2)
     if not args.quiet:
-        counts = ", ".join(f"{n} {s}" for s, n in result.runs["status"].value_counts().items())
-        print(f"af-analyze: {len(result.runs)} runs ({counts}), {result.runs['config_id'].nunique()} configurations, "
-              f"{len(result.figures)} figures in {result.seconds['total']:.1f}s")
-        for w in result.warnings:
-            print(f"warning: {w}")
-        for name, reason in result.skipped:
-            print(f"figure {name} skipped: {reason}")
-        print(f"report: {result.files['report_html']}")
+        print(f"af-analyze: {len(result.runs)} runs ({counted(result.runs['status'])}), "
+              f"{result.runs['config_id'].nunique()} configurations, {len(result.figures)} figures in "
+              f"{result.seconds['total']:.1f}s")
+        notes = [f"warning: {w}" for w in result.warnings] + [f"figure {n} skipped: {r}" for n, r in result.skipped]
+        print("\n".join([*notes, f"report: {result.files['report_html']}"]))
     return 0

@@ -1,11 +1,5 @@
-"""Every figure of the report, drawn from an ``AnalysisResult``: PNG and SVG at the report's width, PDF at a
-paper's, fonts legible at 100%; titles are the report's headings (``FIGURES``), never inside the image. Curves are
-small multiples: one panel per arm family (alternating/batch, ...) and context (e.g. depth), standard training
-dashed in each. Every band and bar comes from seaborn with ``errorbar=boot.interval``, the bootstrap of the tables.
-The data of each comparison comes from a function of its own (``*_data``): tests check it without reading pixels.
-
-Built on ``matplotlib.figure.Figure``, not pyplot: nothing global is touched, no display needed.
-"""
+"""Every figure of the report (PNG and SVG at its width, PDF at a paper's), on ``matplotlib.figure.Figure``: no pyplot
+state, no display. Bands and bars are seaborn's with ``errorbar=boot.interval``, the tables' bootstrap."""
 from __future__ import annotations
 
 import io
@@ -32,25 +26,34 @@ DPI = 150
 # report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
 # paper: 5.5 in, the text width of a single-column paper (NeurIPS, ICLR): the PDF goes in at natural size.
 WIDTHS, FONTS = {"report": 7.5, "paper": 5.5}, {"report": 9.0, "paper": 8.0}  # fonts in points
+STYLES = {kind: {"font.size": s, "axes.titlesize": s, "axes.labelsize": s, "xtick.labelsize": s - 1,
+                 "ytick.labelsize": s - 1, "legend.fontsize": s - 1.5, "lines.linewidth": 1.3,
+                 "svg.hashsalt": "alternating-freeze", "svg.fonttype": "path"} for kind, s in FONTS.items()}
+KINDS = {"report": ("png", "svg"), "paper": ("pdf",)}  # drawn at the report's width, and at a paper's
+METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
+FORMATS = tuple(METADATA)
 STANDARD = "0.1"  # standard training: near-black and dashed, in every panel
-POINTS = dict(errorbar=None, markersize=3.5, capsize=0.05, err_kws={"linewidth": 1.2}, linewidth=1.2)
+POINTS = dict(markersize=3.5, capsize=0.05, err_kws={"linewidth": 1.2}, linewidth=1.2)
+MAX_ROWS = 4  # more contexts than this share one row of panels
+UNTIMED = "no run's timing can be trusted (see Speed)"
+NO_PERIODS = "no switching-frequency variation (fewer than two switching periods)"
+VIEWS = {"final_test_acc": "equal epochs", EQUAL_FLOPS: "equal training FLOPs"}
 
 
 class Skip(Exception):
     """The data cannot support this figure; the message says why."""
 
 
-def style(kind: str) -> dict:
-    size = FONTS[kind]
-    return {"font.size": size, "axes.titlesize": size, "axes.labelsize": size, "xtick.labelsize": size - 1,
-            "ytick.labelsize": size - 1, "legend.fontsize": size - 1.5, "lines.linewidth": 1.3,
-            "svg.hashsalt": "alternating-freeze", "svg.fonttype": "path"}
+def need(frame: pd.DataFrame, why: str) -> pd.DataFrame:
+    if frame.empty:
+        raise Skip(why)
+    return frame
 
 
 def grid(width: float, nrows: int, ncols: int, height: float = 0.0, **kw) -> tuple[Figure, np.ndarray]:
     """nrows x ncols panels, ``width`` inches wide, each 0.75 as high as wide (at most 2.8 in) unless ``height``."""
-    fig = Figure(figsize=(width, (height or min(width / ncols * 0.75, 2.8)) * nrows + 0.25), layout="constrained",
-                 dpi=DPI)
+    height = height or min(width / ncols * 0.75, 2.8)
+    fig = Figure(figsize=(width, height * nrows + 0.25), layout="constrained", dpi=DPI)
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
 
 
@@ -61,10 +64,9 @@ def palette(names) -> dict:
             for n, c in zip(names, sns.color_palette("colorblind", max(len(names), 1)))}
 
 
-def need(frame: pd.DataFrame, why: str) -> pd.DataFrame:
-    if frame.empty:
-        raise Skip(why)
-    return frame
+def points(res, data: pd.DataFrame, hue: str, names, **kw) -> None:
+    """Mean and CI per x and ``hue``, a colour per one of ``names`` (the same in every panel)."""
+    sns.pointplot(data, hue=hue, palette=palette(names), errorbar=res.boot.interval, **POINTS | kw)
 
 
 def standard_line(ax, res, context_id: str) -> None:
@@ -77,24 +79,30 @@ def standard_line(ax, res, context_id: str) -> None:
         ax.axhline(acc.mean() * 100, color=STANDARD, ls="--", lw=1, label="standard")
 
 
-MAX_ROWS = 4  # more contexts than this share one row of panels
-UNTIMED = "no run's timing can be trusted (see Speed)"
-NO_PERIODS = "no switching-frequency variation (fewer than two switching periods)"
-VIEWS = {"final_test_acc": "equal epochs", EQUAL_FLOPS: "equal training FLOPs"}
-KINDS = {"report": ("png", "svg"), "paper": ("pdf",)}  # drawn at the report's width, and at a paper's
-METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
-FORMATS = tuple(METADATA)
+def ticks(ax, values) -> None:
+    """Ticks at the values drawn, as written (a log axis would label powers only)."""
+    values = sorted(set(values))
+    ax.set_xticks(values, map(fmt_value, values), minor=False)
+    ax.minorticks_off()
+
+
+def short(label: str, where: str) -> str:
+    """A label inside its panel, without its family (the panel's title) and its context (``where``)."""
+    text = str(label)[len(family(label)):]
+    for part in filter(None, where.split(", ")):
+        text = text.replace(part, "")
+    return text.strip(", ").replace(", , ", ", ") or family(label)
 
 
 def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str = "epoch", scale: float = 100.0,
            logy: bool = False, timed: bool = False) -> Figure:
-    """``y`` against ``x``: mean over seeds per epoch (at the seeds' mean ``x``), band: the CI of the mean."""
+    """Mean over seeds of ``y`` against ``x`` per epoch, a panel per context and arm family, standard in each."""
     shown = res.done.loc[res.done["timing_ok"] | (not timed), "run_id"]
     c = need(res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],
              UNTIMED if timed else "no per-epoch metrics of completed runs")
-    order = {k: i for i, k in enumerate(res.configs["config_id"])}
-    c = c.sort_values("config_id", key=lambda ids: ids.map(order), kind="stable")
-    ctx, where = c["config_id"].map(res.configs.set_index("config_id")["context_id"]), context_names(res.configs)
+    configs = res.configs.set_index("config_id")
+    c = c.sort_values("config_id", key=lambda ids: ids.map({k: i for i, k in enumerate(configs.index)}), kind="stable")
+    ctx, where = c["config_id"].map(configs["context_id"]), context_names(res.configs)
     xscale, unit = flops_unit(c[x]) if x == "train_flops" else (1.0, "")
     c = c.assign(value=c[y] * scale, ctx=ctx if ctx.nunique() <= MAX_ROWS else "", family=c["label"].map(family),
                  shown=[short(lab, where.get(k, "")) for lab, k in zip(c["label"], ctx)],
@@ -118,14 +126,6 @@ def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str
                yscale="log" if logy else "linear", ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0))
         ax.legend(frameon=False, loc="upper right" if logy else "lower right")
     return fig
-
-
-def short(label: str, where: str) -> str:
-    """A label inside its panel, without its family (the panel's title) and its context (``where``)."""
-    text = str(label)[len(family(label)):]
-    for part in filter(None, where.split(", ")):
-        text = text.replace(part, "")
-    return text.strip(", ").replace(", , ", ", ") or family(label)
 
 
 def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
@@ -152,11 +152,10 @@ def paired_difference(res, width: float) -> Figure:
     order, views = [lab for lab in res.configs["label"] if lab in set(p["label"])], list(dict.fromkeys(p["view"]))
     n = p[p["metric"] == "final_test_acc"].groupby("label").size()
     fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9)
-    both = dict(data=p, x="pp", y="label", order=order, hue="view", hue_order=views, dodge=0.45, linestyle="none",
-                ax=axes[0, 0])
-    sns.pointplot(**both, errorbar=lambda v: t_interval(v, res.boot.confidence), palette=["0.8"] * len(views),
-                  markersize=0, err_kws={"linewidth": 4.5}, legend=False)
-    sns.pointplot(**both, **POINTS | {"errorbar": res.boot.interval, "capsize": 0.15}, palette=palette(views))
+    both = dict(x="pp", y="label", order=order, hue_order=views, dodge=0.45, linestyle="none", ax=axes[0, 0])
+    sns.pointplot(p, hue="view", errorbar=lambda v: t_interval(v, res.boot.confidence), palette=["0.8"] * len(views),
+                  markersize=0, err_kws={"linewidth": 4.5}, legend=False, **both)
+    points(res, p, "view", views, capsize=0.15, **both)
     axes[0, 0].axvline(0, color="0.3", lw=1, ls="--")
     axes[0, 0].set(xlabel="difference from standard training in test accuracy (pp)", ylabel="")
     if n.nunique() > 1:
@@ -166,8 +165,7 @@ def paired_difference(res, width: float) -> Figure:
 
 
 def blocks_data(res) -> pd.DataFrame:
-    """Completed runs of every context with more than one number of blocks: ``K``, ``schedule``, ``acc``
-    (final test accuracy, %) and ``flops`` (training FLOPs, % of its standard training's mean)."""
+    """Completed runs where K varies: ``K``, ``schedule``, ``acc`` (%) and ``flops`` (% of standard training's)."""
     alt = res.done[res.done["strategy"] != "standard"]
     alt = alt[alt.groupby("context_id")["n_blocks"].transform("nunique") > 1]
     std = res.done[res.done["strategy"] == "standard"].groupby("context_id")["train_flops"].mean()
@@ -180,9 +178,8 @@ def blocks(res, width: float) -> Figure:
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
     for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
-        sns.pointplot(d[d["context_id"] == k], x="K", y=y, hue="schedule", palette=palette(d["schedule"]),
-                      ax=axes[i, j], native_scale=True, dodge=0.2, legend=i + j == 0,
-                      **POINTS | {"errorbar": res.boot.interval})
+        points(res, d[d["context_id"] == k], "schedule", d["schedule"], x="K", y=y, ax=axes[i, j], native_scale=True,
+               dodge=0.2, legend=i + j == 0)
         if i == 0:
             standard_line(axes[i, j], res, k)
         else:
@@ -196,8 +193,7 @@ def blocks(res, width: float) -> Figure:
 
 
 def frequency_data(res) -> pd.DataFrame:
-    """Completed balanced alternating runs with ``period`` (optimizer steps a block trains per visit: ``every``
-    batches, or ``every`` epochs x an epoch's steps) and ``line``, in contexts with two periods or more."""
+    """Balanced alternating runs with ``period``, optimizer steps per block visit (every N epochs: N x an epoch's)."""
     alt = need(res.done[res.done["strategy"] == "alternating"], NO_PERIODS)
     alt = alt[[pd.isna(s) or set(str(s).split(":")) == {fmt_value(e)} for s, e in zip(alt["steps"], alt["every"])]]
     first = res.curves[res.curves["in_stats"] & (res.curves["epoch"] == 1)]
@@ -218,12 +214,10 @@ def frequency(res, width: float) -> Figure:
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 1, len(ctxs), sharey=True)
     for ax, k in zip(axes[0], ctxs):
-        sns.pointplot(d[d["context_id"] == k], x="period", y="acc", hue="line", palette=palette(d["line"]), ax=ax,
-                      native_scale=True, log_scale=(2, False), **POINTS | {"errorbar": res.boot.interval})
+        points(res, d[d["context_id"] == k], "line", d["line"], x="period", y="acc", ax=ax, native_scale=True,
+               log_scale=(2, False))
         standard_line(ax, res, k)
-        ticks = sorted(d.loc[d["context_id"] == k, "period"].unique())
-        ax.set_xticks(ticks, map(fmt_value, ticks), minor=False)
-        ax.minorticks_off()
+        ticks(ax, d.loc[d["context_id"] == k, "period"])
         ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)", title=where.get(k))
         ax.legend(frameon=False)
     return fig
@@ -245,8 +239,7 @@ def isolation(res, width: float) -> Figure:
                         fontsize="small")
         if d["value"].min() > 0 and d["value"].max() / d["value"].min() >= 10:
             ax.set_xscale("log")
-        ax.set_xticks(sorted(d["value"].unique()), map(fmt_value, sorted(d["value"].unique())), minor=False)
-        ax.minorticks_off()
+        ticks(ax, d["value"])
         ax.set(xlabel=key, ylabel=f"mean {t['metric'].iloc[0]} (%)")
         ax.legend(frameon=False)
     return fig
@@ -270,8 +263,7 @@ FIGURES = {  # name: (the report's heading, drawing(result, width))
 
 
 def render(res) -> tuple[dict, list]:
-    """Every figure as {name: {format: bytes}}, and [(name, reason)] for each figure skipped: one the data cannot
-    support, or whose drawing failed (a plotting problem must not cost the report)."""
+    """{name: {format: bytes}}, and (name, why) of each figure skipped: a plotting problem must not cost the report."""
     if res.done.empty:
         return {}, [(name, "no completed runs") for name in FIGURES]
     drawn, skipped = {}, []
@@ -279,7 +271,7 @@ def render(res) -> tuple[dict, list]:
         try:
             files = {}
             for kind, formats in KINDS.items():
-                with sns.axes_style("whitegrid"), matplotlib.rc_context(style(kind)):
+                with sns.axes_style("whitegrid"), matplotlib.rc_context(STYLES[kind]):
                     fig = draw(res, WIDTHS[kind])
                     for fmt in formats:
                         fig.savefig(buf := io.BytesIO(), format=fmt, dpi=fig.dpi, metadata=METADATA[fmt])

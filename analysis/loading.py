@@ -1,17 +1,12 @@
-"""Run folders into tidy tables: ``runs`` (one row per run), ``curves`` (per run and epoch), sweeps.
-
-Every run gets ``config_id`` (what it computed, seed aside), ``context_id`` (what its standard baseline
-must share) and a ``label``; a tuned sweep's ``tuning.json`` marks tuning trials and final runs.
-"""
+"""Run folders into tidy tables: ``runs`` (one row per run, its ``config_id``: what it computed, seed aside, its
+``context_id``: what its standard baseline must share, and a ``label``), ``curves`` (per run and epoch), sweeps."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,54 +14,38 @@ import pandas as pd
 from alternating_freeze.contract import METRICS_COLUMNS, METRICS_FILE, MULTIRUN_FILE, SUMMARY_FILE, TUNING_FILE
 
 from . import tuning
-from .describe import LABEL_BASE_COLUMNS, blocks_text, fmt_value, is_missing, strategy_label
+from .describe import fmt_value, is_missing
+from .reading import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column, read_run, read_sweep
 from .speed import judge_timing
-from .reading import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column, read_run, read_yaml
 
+# summary.json's three, and the analysis' own: ``incomplete`` (no summary.json: killed or running) and ``corrupt``
+# (unreadable, malformed or impossible). Only ``completed`` runs enter the statistics.
 STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
-"""summary.json's three, and the analysis' own: ``incomplete`` (no summary.json: killed or running) and
-``corrupt`` (unreadable, malformed or impossible). Only ``completed`` runs enter the statistics."""
 STRATEGY = {v for k, v in ALIASES.items() if k.startswith("strategy.")}
+RANK = {column: i for i, column in enumerate(ALIASES.values())}  # config columns in the order of ALIASES
 BLOCKS = ("split", "splits")  # where blocks begin: standard training does not depend on it
+LABEL_BASE = ("strategy", "unit", "every", "steps", "order", "t_0", "schedule")  # said by ``strategy_label``
 FIRST = ("run_id", "label", "status", "in_stats", "seed", "config_id", "context_id", "strategy_label", "n_blocks",
          "role", "arm", "error", "note", "epochs_completed")
 LAST = (*RESULT_KEYS, "selection", *RESOLVED_KEYS, "planned_epochs", "device", "num_threads", "thread_counts",
         "notes", "config_hash", "started_at", "finished_at", "overrides", "job", "sweep_dir", "run_dir")
 
 
-def config_columns(columns: Iterable[str]) -> list[str]:
-    """The result-affecting config columns (seed included), in table order."""
-    return [c for c in columns if c in ALIASES.values() or c.split(".")[0] in (*GROUPS, "config") and "." in c]
-
-
 def key_columns(columns: Iterable[str]) -> list[str]:
-    """What makes a configuration: every result-affecting config column but the seed."""
-    return [c for c in columns if c != "seed"]
+    """What makes a configuration: every result-affecting config column but the seed, in table order."""
+    return [c for c in columns if c != "seed" and (c in ALIASES.values() or c.split(".")[0] in (*GROUPS, "config")
+                                                   and "." in c)]
 
 
 def context_columns(columns: Iterable[str]) -> list[str]:
-    """What a configuration shares with its standard baseline: all but the strategy, where blocks begin and
-    the budget rule (a numeric FLOP budget is shared; "standard" means the baseline's own FLOPs)."""
+    """What a configuration shares with its standard baseline: all but the strategy, its blocks and budget rule."""
     return [c for c in key_columns(columns) if not (c.startswith("strategy.") or c in (*STRATEGY, *BLOCKS, "budget"))]
 
 
-@dataclass
-class SweepInfo:
-    """A sweep folder's launch record (``multirun.yaml``) and, if tuned, its ``tuning.json``."""
-
-    path: str
-    command: Optional[str] = None
-    sweeper: Optional[dict] = None
-    config: Optional[dict] = None
-    tuning: Optional[dict] = None
-    error: Optional[str] = None
-
-
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     runs: pd.DataFrame
     curves: pd.DataFrame
-    sweeps: list = field(default_factory=list)
+    sweeps: list
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -74,28 +53,6 @@ def find_run_dirs(root: Path) -> list[Path]:
     found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in root.rglob(name) if p.is_file()}
     found |= {p.parent.parent for p in root.rglob("config.yaml") if p.parent.name == ".hydra" and p.is_file()}
     return sorted(d for d in found if ".hydra" not in d.relative_to(root).parts)
-
-
-def read_sweep(folder: Path) -> SweepInfo:
-    info = SweepInfo(path=str(folder))
-    try:
-        if (folder / MULTIRUN_FILE).is_file():
-            tree = read_yaml(folder / MULTIRUN_FILE) or {}
-            hydra = tree.get("hydra") or {}
-            given = hydra.get("overrides") or {}
-            task = [o for o in given.get("hydra") or [] if not str(o).startswith("hydra.mode")] + list(
-                given.get("task") or [])
-            info.command = " ".join(["af-train", "--multirun", *map(shlex.quote, map(str, task))])
-            info.sweeper = {k: v for k, v in (hydra.get("sweeper") or {}).items()
-                            if k != "_target_" and v not in (None, {}, [])} or None
-            info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
-        if (folder / TUNING_FILE).is_file():
-            info.tuning = json.loads((folder / TUNING_FILE).read_text(encoding="utf-8"))
-            if not tuning.layout(info.tuning):
-                raise ValueError("tuning.json: not the documented layout (grid, arms with trials and chosen)")
-    except Exception as e:  # noqa: BLE001 - a launch record is context, never a reason to stop
-        info.tuning, info.error = None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[-1]}"
-    return info
 
 
 def plain(value: Any) -> Any:
@@ -108,9 +65,30 @@ def digest(values: dict) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
+def strategy_label(cfg: dict) -> str:
+    """"standard", "alternating/batch every 4", "alternating/epoch steps 1:3", "progressive/batch linear t_0 0.5"."""
+    name, unit, every, steps, order = (cfg.get(k) for k in ("strategy", "unit", "every", "steps", "order"))
+    if name == "alternating":
+        balanced = is_missing(every) or is_missing(steps) or set(str(steps).split(":")) == {fmt_value(every)}
+        return (f"alternating/{fmt_value(unit)} " + (f"every {fmt_value(every)}" if balanced else f"steps {steps}")
+                + ("" if is_missing(order) or order == "cyclic" else f" {order}"))
+    if name == "random_block":
+        return f"random_block/{fmt_value(unit)} every {fmt_value(every)}"
+    if name == "progressive":
+        return f"progressive/{fmt_value(unit)} {fmt_value(cfg.get('schedule'))} t_0 {fmt_value(cfg.get('t_0'))}"
+    return "unknown" if is_missing(name) else str(name)
+
+
+def blocks_text(row: dict, with_k: bool) -> str:
+    """Where blocks begin: "split=2", "splits=1,3", led by "K=3 " when the number of blocks varies."""
+    text = f"splits={row['splits']}" if not is_missing(row.get("splits")) else \
+        f"split={fmt_value(row['split'])}" if not is_missing(row.get("split")) else ""
+    return f"K={fmt_value(row.get('n_blocks'))} {text}" if text and with_k else text
+
+
 def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     """config_id, context_id, strategy_label and a label of the strategy plus every setting that varies."""
-    keys = key_columns(config_columns(runs))
+    keys = key_columns(runs)
     known, std = runs["strategy"].notna(), runs["strategy"].eq("standard")
     key = runs[keys].astype(object).where(runs[keys].notna(), None)
     key.loc[std, [b for b in BLOCKS if b in key]] = None  # standard training trains every block at once
@@ -121,7 +99,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     runs["config_id"] = [digest(k) if ok else None for k, ok in zip(key.to_dict("records"), known)]
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
     runs["strategy_label"] = [strategy_label(r) if ok else None for r, ok in zip(runs.to_dict("records"), known)]
-    varying = [c for c in key if c not in LABEL_BASE_COLUMNS and key.loc[known, c].dropna().map(plain).astype(
+    varying = [c for c in key if c not in LABEL_BASE and key.loc[known, c].dropna().map(plain).astype(
         str).nunique() > 1 or c == "budget" and key[c].notna().any()]  # a budget is always named
     with_k = runs.loc[known & ~std, "n_blocks"].nunique() > 1
     blocks = next((c for c in varying if c in BLOCKS), None)
@@ -135,8 +113,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
 
 
 def mark_duplicates(runs: pd.DataFrame) -> None:
-    """Completed runs of one configuration and seed are one observation: the last finished counts, the
-    others get a note. Tuning trials never count."""
+    """Completed runs of one configuration and seed are one observation: the last finished counts (trials never)."""
     runs["in_stats"] = runs["status"].eq("completed") & runs["config_id"].notna() & runs["seed"].notna() & \
         runs["role"].ne("trial")
     done = runs[runs["in_stats"]].assign(f=runs["finished_at"].astype(str)).sort_values(["f", "run_dir"])
@@ -147,8 +124,7 @@ def mark_duplicates(runs: pd.DataFrame) -> None:
 
 
 def tidy(frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    """Integers stay integers beside missing values (every=4, not 4.0), booleans booleans: judged on the
-    values as read, not as pandas stored them."""
+    """Integers stay integers beside missing values (every=4, not 4.0), booleans booleans, as read."""
     for c in frame.columns:
         kinds = {type(v) for v in (r.get(c) for r in records) if not is_missing(v)}
         if kinds and kinds <= {int, float, bool}:
@@ -157,8 +133,7 @@ def tidy(frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
 
 
 def load(paths: Sequence[Path | str]) -> Loaded:
-    """Every run folder under ``paths`` (searched recursively); NotADirectoryError / FileNotFoundError
-    for a path that is not a folder."""
+    """Every run folder under ``paths``; NotADirectoryError / FileNotFoundError for a path that is not a folder."""
     roots = [Path(p).expanduser().resolve() for p in paths]
     for p, root in zip(paths, roots):
         if not root.is_dir():
@@ -179,24 +154,20 @@ def load(paths: Sequence[Path | str]) -> Loaded:
             r["run_id"] = Path(r["run_dir"]).relative_to(os.path.commonpath(roots)).as_posix()
     for r in records:
         r["arm"], r["role"] = arms.get(Path(r["run_dir"]), (None, None))
-    runs = pd.DataFrame.from_records(records).reindex(columns=list(dict.fromkeys(
-        [*FIRST, "strategy", *(c for r in records for c in r), *LAST])))
-    config = sorted((c for c in config_columns(runs) if c not in FIRST), key=lambda c: (
-        list(ALIASES.values()).index(c) if c in ALIASES.values() else len(ALIASES), c))
-    runs = tidy(runs[[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]], records)
+    runs = pd.DataFrame.from_records(records)
+    config = sorted({"strategy", *key_columns(runs)}, key=lambda c: (RANK.get(c, len(RANK)), c))
+    runs = tidy(runs.reindex(columns=[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]),
+                records)
     if len(runs):
         identify(runs, sorted({column(k) for s in sweeps if s.tuning for k in s.tuning["grid"]}))
         mark_duplicates(runs)
     runs = runs.sort_values(["sweep_dir", "job"], kind="stable").reset_index(drop=True)
     runs = judge_timing(runs.assign(in_stats=runs["in_stats"].fillna(False).astype(bool)))
+    frames = [m.assign(run_dir=d) for d, m in metrics.items() if m is not None]
+    curves = pd.concat(frames) if frames else pd.DataFrame(columns=METRICS_COLUMNS, dtype=float).assign(run_dir="")
     cols = ["run_id", "config_id", "label", "seed", "in_stats", "status", "strategy"]
-    frames = [metrics[r["run_dir"]].assign(**{c: r[c] for c in cols}) for r in runs.to_dict("records")
-              if metrics.get(r["run_dir"]) is not None]
-    curves = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series(dtype=object if c in cols else float) for c in [*cols, *METRICS_COLUMNS]})
-    curves = curves.assign(train_s_cum=curves.groupby("run_id", sort=False)["epoch_s"].cumsum(),
-                           seed=pd.to_numeric(curves["seed"]).astype("Int64"), in_stats=curves["in_stats"].astype(bool))
-    return Loaded(runs, curves[[*cols, *(c for c in curves if c not in cols)]], sweeps)
+    curves = runs[[*cols, "run_dir"]].astype({"run_dir": str}).merge(curves, on="run_dir").drop(columns="run_dir")
+    return Loaded(runs, curves.assign(train_s_cum=curves.groupby("run_id", sort=False)["epoch_s"].cumsum()), sweeps)
 
 
 def load_runs(paths: Sequence[Path | str]) -> pd.DataFrame:

@@ -1,9 +1,5 @@
-"""Paired comparisons with standard training: same seeds, same data, every other setting equal.
-
-Pairing by seed removes the variation both arms share (initial weights, batch order), so a fraction of a
-point shows with a handful of seeds. Accuracy at equal epochs, and at equal training FLOPs (a frozen block
-costs less per step). ``pair_values`` is every pair (pairs.csv); ``paired_comparison`` its statistics.
-"""
+"""Paired comparisons with standard training on the same seeds, every other setting equal: pairing removes what both
+arms share (initial weights, batch order), so a fraction of a point shows with a handful of seeds."""
 from __future__ import annotations
 
 import math
@@ -15,8 +11,8 @@ import pandas as pd
 from scipy import stats as st
 
 from .describe import seeds_text
-from .stats import DEFAULT, TIMED, Bootstrap, bootstrap_ci, configurations, t_interval
 from .speed import timing_usable
+from .stats import DEFAULT, TIMED, Bootstrap, configurations, estimate
 
 EQUAL_FLOPS = "test_acc_at_equal_flops"
 PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
@@ -28,30 +24,27 @@ PAIRED_COLUMNS = ["config_id", "label", "baseline_id", "baseline_label", "metric
 
 
 def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict[str, Any]:
-    """Mean, bootstrap CI, t-interval, paired t-test, Wilcoxon test and d_z of ``a - b``; what ``n`` cannot
-    support is NaN and named in ``note``."""
+    """Mean, CIs, paired t-test, Wilcoxon test and d_z of ``a - b``; what ``n`` cannot support is NaN, in ``note``."""
     # Accuracies are k / n_test: differences equal on paper differ in their last bits, which would
     # turn a constant shift into t ~ 1e14 and hide ties from Wilcoxon. Rounded, they are equal again.
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    d = np.round(a - b, 12)
-    n = d.size
-    res: dict[str, Any] = dict.fromkeys(["mean_config", "mean_baseline", "mean_diff", "ci_low", "ci_high", "t_ci_low",
-                                         "t_ci_high", "sd_diff", "t", "p_ttest", "p_wilcoxon", "d_z"], math.nan)
+    d, n = np.round(a - b, 12), a.size
+    res = dict.fromkeys(["mean_config", "mean_baseline", "mean_diff", "ci_low", "ci_high", "t_ci_low", "t_ci_high",
+                         "sd_diff", "t", "p_ttest", "p_wilcoxon", "d_z"], math.nan)
     res |= {"n_pairs": n, "df": max(n - 1, 0)}
     if n == 0:
         return res | {"note": "no paired seeds"}
-    res.update(mean_config=float(a.mean()), mean_baseline=float(b.mean()), mean_diff=float(d.mean()))
+    res |= {"mean_config": a.mean(), "mean_baseline": b.mean(), "mean_diff": d.mean()}
     if n < 2:
         return res | {"note": "one pair: no CI, sd, t-test, Wilcoxon or d_z"}
+    res |= {k: v for k, v in estimate(d, boot).items() if "ci_" in k}
     sd = res["sd_diff"] = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))  # equal values can give 1e-17
-    res.update(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
-                   (*bootstrap_ci(d, boot), *t_interval(d, boot.confidence))))
     nonzero = int(np.count_nonzero(d))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if sd > 0:
             t = st.ttest_1samp(d, 0.0)  # = ttest_rel(a, b), on the rounded differences
-            res.update(t=float(t.statistic), p_ttest=float(t.pvalue), d_z=res["mean_diff"] / sd)
+            res |= {"t": float(t.statistic), "p_ttest": float(t.pvalue), "d_z": res["mean_diff"] / sd}
         if nonzero >= WILCOXON_MIN_N:
             res["p_wilcoxon"] = float(st.wilcoxon(d, zero_method="wilcox").pvalue)
     wilcoxon = next((f"Wilcoxon: {why}" for bad, why in (
@@ -63,8 +56,7 @@ def paired_test(a: np.ndarray, b: np.ndarray, boot: Bootstrap = DEFAULT) -> dict
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (family-wise error), NaN where p is NaN: with m finite
-    p-values sorted ascending, the i-th becomes max over j <= i of min(1, (m - j + 1) p_(j))."""
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN): the i-th smallest of m is max_{j<=i} min(1, (m-j+1) p_j)."""
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, math.nan)
     idx = np.flatnonzero(np.isfinite(p))
@@ -74,10 +66,8 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def equal_flops(a: Optional[tuple], b: Optional[tuple]) -> tuple[float, float]:
-    """(accuracy of a, of b) at the smaller of the two runs' total FLOPs: the cheaper run's final accuracy
-    against the other's, read off its curve at the same cost, linear between the epochs around it (NaN before
-    the first epoch: nothing was evaluated yet). ``a``, ``b``: (cumulative FLOPs, accuracy) of completed runs,
-    finite throughout (``reading`` makes a run with anything else corrupt)."""
+    """Both runs' accuracy at the cheaper one's total FLOPs, interpolated on the (FLOPs, accuracy) curves; NaN before
+    a run's first epoch, where nothing was evaluated yet."""
     if a is None or b is None:
         return math.nan, math.nan
     budget = min(a[0][-1], b[0][-1])
@@ -91,27 +81,22 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
             if c["strategy"] != "standard" and c["context_id"] in std.index}
 
 
-def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None, metrics: Sequence[str] = PAIRED_METRICS,
-                configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """One row per configuration, metric and seed completed in it and in its baseline: both values, ``diff``
-    (rounded as ``paired_test`` does) and ``left_out`` ("" when the pair counts, "no value", or "timing":
-    either run's seconds are not trusted)."""
-    metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
-    configs = configurations(runs) if configs is None else configs
+def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
+                metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
+    """Every pair (configuration, metric, seed in both arms): both values, ``diff``, why it is ``left_out`` if so."""
     done = runs[runs["in_stats"]]
     points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
                                         for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
     rows = []
-    for cid, base in baselines(configs).items():
+    for cid, base in baselines(configurations(runs)).items():
         mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
         for seed in sorted(set(mine.index) & set(theirs.index)):
             a, b = mine.loc[seed], theirs.loc[seed]
-            trusted = a["timing_ok"] and b["timing_ok"]
-            for metric in metrics:
+            for metric in (m for m in metrics if m != EQUAL_FLOPS or curves is not None):
                 x, y = (equal_flops(points.get(a["run_id"]), points.get(b["run_id"])) if metric == EQUAL_FLOPS
                         else tuple(math.nan if pd.isna(v) else float(v) for v in (a[metric], b[metric])))
                 why = "no value" if not (math.isfinite(x) and math.isfinite(y)) else \
-                    "timing" if metric in TIMED and not trusted else ""
+                    "timing" if metric in TIMED and not (a["timing_ok"] and b["timing_ok"]) else ""
                 rows.append({"config_id": cid, "baseline_id": base["config_id"], "metric": metric, "seed": seed,
                              "value": x, "baseline_value": y, "diff": round(x - y, 12), "left_out": why})
     cols = ["config_id", "baseline_id", "metric", "seed", "value", "baseline_value", "diff", "left_out"]
@@ -120,15 +105,10 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None, metri
 
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                       metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
-                      pairs: Optional[pd.DataFrame] = None, configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """Each non-standard configuration against standard training with every other setting equal (dataset,
-    model but where blocks begin, optimizer, trainer; a tuned sweep's final runs: tuned keys aside) on the
-    seeds completed in both; ``test_acc_at_equal_flops`` needs ``curves``. Per configuration and metric:
-    ``n_pairs``, ``mean_config``, ``mean_baseline``, ``mean_diff`` (config - standard), ``ci_low``/``ci_high``
-    (bootstrap CI of the mean difference), ``t_ci_low``/``t_ci_high``, ``sd_diff``, ``t``, ``df``, ``p_ttest``
-    (= ttest_rel), ``p_holm`` (Holm over the metric's comparisons), ``p_wilcoxon``, ``d_z`` = mean/sd."""
-    configs = configurations(runs) if configs is None else configs
-    pairs = pair_values(runs, curves, metrics, configs) if pairs is None else pairs
+                      pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """``paired_test`` per configuration and metric over ``pairs`` (``pair_values``), Holm-adjusted per metric."""
+    configs = configurations(runs)
+    pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
     base, done = baselines(configs), runs[runs["in_stats"]]
     out = []
@@ -146,14 +126,13 @@ def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
             p = pairs[(pairs["config_id"] == cfg["config_id"]) & (pairs["metric"] == metric)]
             ok = p[p["left_out"] == ""]
             lost, untimed = p.loc[p["left_out"] == "no value", "seed"], int((p["left_out"] == "timing").sum())
-            notes = [f"seed(s) {seeds_text(lost)} without a value in both arms" if len(lost) else "",
-                     f"{untimed} pair(s) with untrusted timing left out" if untimed else ""]
+            notes = [f"seed(s) {seeds_text(lost)} without a value in both arms" * bool(len(lost)),
+                     f"{untimed} pair(s) with untrusted timing left out" * bool(untimed)]
             if metric in TIMED and not timing_usable(len(ok), len(p)):
                 notes.append(f"wall-clock not compared: {len(ok)} of {len(p)} pairs have trusted timing")
                 ok = ok.iloc[0:0]
             res = paired_test(ok["value"].to_numpy(), ok["baseline_value"].to_numpy(), boot)
-            notes.append(res.pop("note"))
             out.append(head | {"metric": metric, "seeds": seeds_text(ok["seed"]), **res,
-                               "note": "; ".join(filter(None, notes))})
+                               "note": "; ".join(filter(None, [*notes, res["note"]]))})
     frame = pd.DataFrame.from_records(out, columns=PAIRED_COLUMNS)
     return frame.assign(p_holm=frame.groupby("metric")["p_ttest"].transform(lambda p: holm(p.to_numpy(float))))

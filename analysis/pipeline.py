@@ -1,6 +1,5 @@
-"""The whole analysis in one call: read, judge, compute every derived table once, then write tables, figures
-and the report. Every output is written atomically and never through a link: a results folder may be shared
-and writable by others, and a link planted where an output goes is replaced, not followed."""
+"""The whole analysis in one call: read, judge, compute every table once, then write the tables, figures and report,
+each atomically and never through a link (a shared results folder may hold one planted where an output goes)."""
 from __future__ import annotations
 
 import time
@@ -40,8 +39,8 @@ class FigureFile(NamedTuple):
 
 @dataclass
 class AnalysisResult:
-    """Every table ``compute`` derived, each once (``configs``: one row per configuration, in reading order),
-    and the paths ``analyze`` wrote them to, under ``out``."""
+    """Every table ``compute`` derived, each once (``configs``: one row per configuration, in reading order), and
+    the paths ``analyze`` wrote them to, under ``out``."""
 
     inputs: list
     runs: pd.DataFrame
@@ -72,19 +71,16 @@ class AnalysisResult:
 
 def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: float = ALPHA,
             target_acc: Optional[float] = None, target_fraction: float = speed.FRACTION) -> AnalysisResult:
-    """Every table of the analysis of the run folders under ``paths``; nothing is written. ``target_acc``: the
-    accuracy of time to target (default ``target_fraction`` of standard training's). Raises FileNotFoundError or
-    NotADirectoryError for a missing folder, NoRunsError without any run folder; anything wrong *inside* a run
-    becomes its status instead."""
+    """Every table of the analysis of the run folders under ``paths``, nothing written. A missing folder or none
+    with runs raises (FileNotFoundError, NotADirectoryError, NoRunsError); what is wrong inside a run is its status."""
     loaded = load(paths)
     if loaded.runs.empty:
         raise NoRunsError(f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under "
                           f"{', '.join(map(str, paths))}")
     goal = speed.targets(loaded.runs, target_acc, target_fraction)
     runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
-    configs = configurations(runs)
-    stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
-    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
+    configs, stats, pairs = configurations(runs), summarize(runs, boot=boot), pair_values(runs, curves)
+    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs)
     tuned = [s.tuning for s in loaded.sweeps if s.tuning]
     rule = f"{target_acc:.1%} accuracy (given)" if target_acc is not None else \
         f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
@@ -94,15 +90,6 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
         collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)], loaded.sweeps,
         boot, alpha, rule)
-
-
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Through a temporary file and ``os.replace``: a link at ``path`` is replaced, its target never written."""
-    try:
-        write_atomic(path, data, durable=False)
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
 
 
 def folder(path: Path) -> Path:
@@ -116,42 +103,45 @@ def folder(path: Path) -> Path:
     return path
 
 
+def write(path: Path, data: str | bytes) -> Path:
+    """Into a real folder, through a temporary file and ``os.replace``: a link at ``path`` is replaced, not followed."""
+    folder(path.parent)
+    try:
+        write_atomic(path, data.encode() if isinstance(data, str) else data, durable=False)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
 def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, figures: bool = True,
             latex: bool = False, command: Optional[str] = None, **settings) -> AnalysisResult:
-    """``compute`` (``settings``: its keywords), written into ``out`` (default: the one folder given, or
-    ./outputs/analysis for several): the tables as .csv, figures/, report.md|html, and with ``latex``
-    tables/*.tex. Raises as ``compute`` does, and OutputError when an output cannot be written."""
+    """``compute`` (``settings``: its keywords) written into ``out`` (default: the one folder given, or
+    ./outputs/analysis for several): the tables as .csv, figures/, report.md|html, with ``latex`` tables/*.tex."""
     t0 = time.perf_counter()
     result = compute(paths, **settings)
     result.command, result.seconds["compute"] = command, time.perf_counter() - t0
-    out = result.out = folder(Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else
-                              Path("outputs/analysis"))
+    out = result.out = Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis")
     for name in TABLES:
         if len(frame := getattr(result, name)) or name in TABLES[:4]:
-            result.files[name] = write_bytes(out / f"{name}.csv", frame.to_csv(index=False).encode())
+            result.files[name] = write(out / f"{name}.csv", frame.to_csv(index=False))
     if latex:
         from .tables import latex_tables
 
-        result.files["latex"] = [write_bytes(folder(out / "tables") / f"{name}.tex", text.encode())
-                                 for name, text in latex_tables(result)]
-    t = time.perf_counter()
+        result.files["latex"] = [write(out / "tables" / f"{name}.tex", text) for name, text in latex_tables(result)]
+    t, result.skipped = time.perf_counter(), [("all figures", "figures were turned off")]
     if figures:
         from .figures import FIGURES, FORMATS, render  # matplotlib and seaborn only when drawing
 
         drawn, result.skipped = render(result)
-        where = folder(out / "figures")
-        result.figures = [FigureFile(name, FIGURES[name][0], *(write_bytes(where / f"{name}.{fmt}", files[fmt])
+        result.figures = [FigureFile(name, FIGURES[name][0], *(write(out / "figures" / f"{name}.{fmt}", files[fmt])
                                                                 for fmt in FORMATS)) for name, files in drawn.items()]
         for name, fmt in ((n, f) for n, _ in result.skipped for f in FORMATS):  # no stale file of a figure not drawn
-            (where / f"{name}.{fmt}").unlink(missing_ok=True)
-    else:
-        result.skipped = [("all figures", "figures were turned off")]
+            (folder(out / "figures") / f"{name}.{fmt}").unlink(missing_ok=True)
     result.seconds["figures"] = time.perf_counter() - t
-
     from . import report
 
     md = report.build(result)
-    result.files["report_md"] = write_bytes(out / "report.md", md.encode())
-    result.files["report_html"] = write_bytes(out / "report.html", report.to_html(md, out).encode())
+    result.files["report_md"] = write(out / "report.md", md)
+    result.files["report_html"] = write(out / "report.html", report.to_html(md, out))
     result.seconds["total"] = time.perf_counter() - t0
     return result

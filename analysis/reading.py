@@ -1,13 +1,12 @@
-"""One run folder into one row of runs.csv and its metrics, strictly (README, "Results on disk").
-
-Never the training code, never an interpolation resolved. A file that cannot be read, a malformed or
-impossible value, or a config that needs an interpolation makes the run ``corrupt`` with the reason.
-"""
+"""The files of a run folder (a row of runs.csv, its metrics) or a sweep folder (its launch record), strictly: never
+the training code, never an interpolation resolved; anything unreadable or impossible makes a run ``corrupt``."""
 from __future__ import annotations
 
 import io
 import json
 import math
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,19 +14,17 @@ import pandas as pd
 
 from alternating_freeze import contract as c
 
+from . import tuning
 from .describe import fmt_value, is_missing
 
-# Config leaves and their columns; any other leaf keeps its dotted path (``strategy.warmup``).
-ALIASES = dict(pair.split("=") for pair in """dataset.name=dataset dataset.subset=subset
-    dataset.test_fraction=test_fraction dataset.val_fraction=val_fraction dataset.split_seed=split_seed
-    dataset.standardize=standardize model.name=model model.depth=depth model.width=width model.batchnorm=batchnorm
-    model.dropout=dropout model.split=split model.splits=splits strategy.name=strategy strategy.unit=unit
-    strategy.every=every strategy.steps=steps strategy.order=order strategy.start=start strategy.t_0=t_0
-    strategy.schedule=schedule strategy.seed=strategy_seed strategy.optimizer_state=optimizer_state
-    strategy.freeze_bn_stats=freeze_bn_stats optimizer.name=optimizer optimizer.lr=lr optimizer.betas=betas
-    optimizer.eps=eps optimizer.weight_decay=weight_decay optimizer.momentum=momentum optimizer.nesterov=nesterov
-    trainer.epochs=epochs trainer.batch_size=batch_size trainer.budget=budget seed=seed""".split())
-GROUPS = ("dataset", "model", "strategy", "optimizer", "trainer")
+# Config leaves with a column of their own (``<group>.name``: the group's); any other leaf keeps its dotted path.
+SHORT = {"dataset": "name subset test_fraction val_fraction split_seed standardize",
+         "model": "name depth width batchnorm dropout split splits",
+         "strategy": "name unit every steps order start t_0 schedule seed optimizer_state freeze_bn_stats",
+         "optimizer": "name lr betas eps weight_decay momentum nesterov", "trainer": "epochs batch_size budget"}
+ALIASES = {f"{group}.{k}": group if k == "name" else "strategy_seed" if k == "seed" else k
+           for group, keys in SHORT.items() for k in keys.split()} | {"seed": "seed"}
+GROUPS = tuple(SHORT)
 ACCURACIES = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val")
 RESULT_KEYS = (*ACCURACIES, "best_val_epoch", "final_train_loss", "epochs_to_90pct", "loss_std", "train_s",
                "train_cpu_s", "eval_s", "total_s", "train_flops", "train_gflops_per_s", "budget_flops", "batched_with",
@@ -49,8 +46,7 @@ def read_yaml(path: Path) -> Any:
 
 
 def read_metrics(path: Path) -> pd.DataFrame:
-    """metrics.csv with each column's type; a missing column, a line cut short, a non-number or an
-    epoch out of sequence raises ValueError naming it. Columns added since the first version may be absent."""
+    """metrics.csv typed; ValueError naming a missing column, a line cut short, a non-number or an epoch skipped."""
     text = path.read_bytes().decode("utf-8")
     header = text.split("\n", 1)[0].strip().split(",") if text.strip() else []
     if not header:
@@ -59,16 +55,16 @@ def read_metrics(path: Path) -> pd.DataFrame:
         raise ValueError(f"missing columns {', '.join(missing)}")
     if not text.endswith("\n"):
         raise ValueError("the last line has no end (truncated?)")
-    numeric = [col for col in header if col in c.METRICS_COLUMNS and col not in c.TEXT_COLUMNS]
-    types = dict.fromkeys(numeric, "float64") | dict.fromkeys(c.TEXT_COLUMNS, str) | {"epoch": "int64", "step": "int64"}
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=types, keep_default_na=False, na_values=NAN_TEXT)
-    except (ValueError, pd.errors.ParserError) as e:
-        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False) if "tokenizing" not in str(e) else {}
-        for col in numeric if len(raw) else ():  # name the first cell that is not a number
-            if (bad := pd.to_numeric(raw[col], errors="coerce").isna() & ~raw[col].isin(NAN_TEXT)).any():
-                raise ValueError(f"line {bad.argmax() + 2}: {col}={raw[col][bad.argmax()]!r} is not a number") from None
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as e:
         raise ValueError(str(e).replace("Error tokenizing data. C error: ", "")) from None
+    numeric = [col for col in header if col in c.METRICS_COLUMNS and col not in c.TEXT_COLUMNS]
+    for col in numeric:  # name the first cell that is not a number
+        if (bad := pd.to_numeric(raw[col], errors="coerce").isna() & ~raw[col].isin(NAN_TEXT)).any():
+            raise ValueError(f"line {bad.argmax() + 2}: {col}={raw[col][bad.argmax()]!r} is not a number")
+    types = dict.fromkeys(numeric, "float64") | dict.fromkeys(c.TEXT_COLUMNS, str) | {"epoch": "int64", "step": "int64"}
+    frame = pd.read_csv(io.StringIO(text), dtype=types, keep_default_na=False, na_values=NAN_TEXT)
     if (wrong := frame["epoch"].to_numpy() != range(1, len(frame) + 1)).any():
         i = int(wrong.argmax())
         raise ValueError(f"line {i + 2}: epoch {frame['epoch'][i]}, expected {i + 1}")
@@ -104,14 +100,12 @@ def affects_results(key: str) -> bool:
     return key not in c.EXECUTION_KEYS and key.split(".")[0] not in (*c.EXECUTION_GROUPS, "hydra")
 
 
-def flatten_config(config: dict, resolved: Optional[dict] = None, hidden: tuple = ()) -> dict[str, Any]:
-    """The config as columns (``column``), execution and ``hidden`` keys left out, with the blocks the run
-    used: ``split`` (two), ``splits`` ("1,2,3", more), ``n_blocks``, ``steps`` ("1:1:1") from summary.json's
-    ``resolved``, else from the config and the documented defaults (split depth // 2, ``every`` per block)."""
+def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
+    """The config as columns, and the blocks the run used: ``resolved``'s, else the documented defaults."""
     flat = pd.json_normalize({k: v for k, v in config.items() if k != "hydra"}, sep=".").iloc[0].to_dict()
     cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
             if affects_results(k) and k not in hidden}
-    resolved, model = resolved or {}, config.get("model") if isinstance(config.get("model"), dict) else {}
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
     depth = [cols["depth"] // 2] if isinstance(cols.get("depth"), int) else None
     starts = next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
                                [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
@@ -176,36 +170,35 @@ def attempt(problems: list, read, path: Path) -> Any:
 
 def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     """One run folder as (row of runs.csv, its metrics or None). Never raises for bad contents."""
-    row: dict[str, Any] = {"run_dir": str(run_dir)}
     problems: list[str] = []
     summary = attempt(problems, read_summary, run_dir / c.SUMMARY_FILE)
     metrics = attempt(problems, read_metrics, run_dir / c.METRICS_FILE)
     on_disk = attempt(problems, read_yaml, run_dir / c.CONFIG_FILE)
-    config = next((t for t in ((summary or {}).get("config"), on_disk) if isinstance(t, dict)), None)
+    s = summary or {}
+    config = next((t for t in (s.get("config"), on_disk) if isinstance(t, dict)), None)
     hidden = tuple(sorted({k for t in (config, on_disk) if isinstance(t, dict) for k, v in interpolations(t).items()
                            if affects_results(k) or "oc.env" in v}))
     if hidden:  # its value is not read: an environment variable must not reach a table or a report
         problems.append(f"config: {', '.join(hidden)} need(s) an interpolation resolved (value not read)")
-    overrides = (summary or {}).get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
-    row["overrides"] = " ".join(map(str, overrides)) if isinstance(overrides, list) else None
-    resolved = (summary or {}).get("resolved") if isinstance((summary or {}).get("resolved"), dict) else {}
-    row |= flatten_config(config, resolved, hidden) if config else {}
-    seed = next((v for v in ((config or {}).get("seed"), (summary or {}).get("seed")) if v is not None), None)
+    overrides = s.get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
+    resolved = s["resolved"] if isinstance(s.get("resolved"), dict) else {}
+    row = {"run_dir": str(run_dir), "overrides": " ".join(map(str, overrides)) if isinstance(overrides, list) else None,
+           **(flatten_config(config, resolved, hidden) if config else {})}
+    seed = next((v for v in ((config or {}).get("seed"), s.get("seed")) if v is not None), None)
     row["seed"] = seed if is_int(seed) else None  # as read, before flattening made a list text
     if seed is not None and not is_int(seed):
         problems.append(f"seed={short(seed)} is not an integer")
-    n = len(metrics) if metrics is not None else 0
-    status, counts = (summary or {}).get("status", "incomplete"), (summary or {}).get("thread_counts")
+    n = 0 if metrics is None else len(metrics)
+    status, counts = s.get("status", "incomplete"), s.get("thread_counts")
     if summary is not None:
         problems += value_problems(summary)
-        row |= {k: summary.get(k) if isinstance(summary.get(k), (int, float)) else math.nan for k in RESULT_KEYS}
-        row |= {k: resolved.get(k) for k in RESOLVED_KEYS} | {k: summary.get(k) for k in (
-            "config_hash", "started_at", "finished_at")} | {
-            "error": last_line(summary.get("error")), "planned_epochs": resolved.get("epochs"),
-            "epochs_completed": summary["epochs_completed"] if is_int(summary.get("epochs_completed"), 0) else n,
-            "selection": summary.get("selection") or "test", "num_threads": resolved.get("num_threads"),
-            "device": resolved.get("device") or summary.get("device"), "notes": "; ".join(map(str, summary.get(
-                "notes") or []))}
+        row |= {k: s[k] if isinstance(s.get(k), (int, float)) else math.nan for k in RESULT_KEYS}
+        row |= {k: resolved.get(k) for k in (*RESOLVED_KEYS, "num_threads")}
+        row |= {k: s.get(k) for k in ("config_hash", "started_at", "finished_at")} | {
+            "error": last_line(s.get("error")), "planned_epochs": resolved.get("epochs"),
+            "epochs_completed": s["epochs_completed"] if is_int(s.get("epochs_completed"), 0) else n,
+            "selection": s.get("selection") or "test", "device": resolved.get("device") or s.get("device"),
+            "notes": "; ".join(map(str, s.get("notes") or []))}
     else:
         of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
         row |= {"epochs_completed": n,
@@ -228,3 +221,37 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     if status == c.FAILED and not row.get("error"):
         row["error"] = attempt([], lambda p: last_line(p.read_text(errors="replace")), run_dir / c.ERROR_FILE)
     return row | {"status": status}, metrics
+
+
+@dataclass
+class SweepInfo:
+    """A sweep folder's launch record (``multirun.yaml``) and, if tuned, its ``tuning.json``."""
+
+    path: str
+    command: Optional[str] = None
+    sweeper: Optional[dict] = None
+    config: Optional[dict] = None
+    tuning: Optional[dict] = None
+    error: Optional[str] = None
+
+
+def read_sweep(folder: Path) -> SweepInfo:
+    info = SweepInfo(path=str(folder))
+    try:
+        if (folder / c.MULTIRUN_FILE).is_file():
+            tree = read_yaml(folder / c.MULTIRUN_FILE) or {}
+            hydra = tree.get("hydra") or {}
+            given = hydra.get("overrides") or {}
+            task = [o for o in given.get("hydra") or [] if not str(o).startswith("hydra.mode")] + list(
+                given.get("task") or [])
+            info.command = " ".join(["af-train", "--multirun", *map(shlex.quote, map(str, task))])
+            info.sweeper = {k: v for k, v in (hydra.get("sweeper") or {}).items()
+                            if k != "_target_" and v not in (None, {}, [])} or None
+            info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
+        if (folder / c.TUNING_FILE).is_file():
+            info.tuning = json.loads((folder / c.TUNING_FILE).read_text(encoding="utf-8"))
+            if not tuning.layout(info.tuning):
+                raise ValueError("tuning.json: not the documented layout (grid, arms with trials and chosen)")
+    except Exception as e:  # noqa: BLE001 - a launch record is context, never a reason to stop
+        info.tuning, info.error = None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[-1]}"
+    return info

@@ -1,8 +1,5 @@
-"""The analysis as a document: ``report.md`` from its template, and a self-contained ``report.html``.
-
-The prose and the page live in ``report.md.tmpl`` (string.Template, one section per ``%% name`` line); this
-module fills in what depends on the data. The HTML is rendered from the Markdown, figures embedded: one file.
-"""
+"""The analysis as a document: ``report.md``, the template's prose with what depends on the data filled in, and a
+self-contained ``report.html`` rendered from it (figures embedded: one file to send)."""
 from __future__ import annotations
 
 import base64
@@ -12,24 +9,42 @@ import re
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-from string import Template
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import tables, tuning
-from .describe import context, fmt_value, listing, seeds_text
-from .loading import STATUSES, config_columns, key_columns
+from .describe import fmt_value, is_missing, listing, say, seeds_text
+from .loading import STATUSES, key_columns
 from .paired import EQUAL_FLOPS, WILCOXON_MIN_N
-from .stats import MIN_SEEDS, context_names
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
+from .stats import MIN_SEEDS, context_names
 
-TEMPLATE = Path(__file__).with_name("report.md.tmpl")
+
+def by_status(runs: pd.DataFrame) -> pd.Series:
+    return runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
 
 
-def sections() -> dict[str, Template]:
-    parts = re.split(r"^%% (\w+)\n", TEMPLATE.read_text(encoding="utf-8"), flags=re.M)
-    return {name: Template(text.strip("\n")) for name, text in zip(parts[1::2], parts[2::2])}
+def span(values: pd.Series) -> str:
+    vals = sorted(values.dropna().unique(), key=lambda v: (str(type(v)), v))
+    if len(vals) > 3 and all(isinstance(v, (int, float, np.number)) for v in vals):
+        return f"{fmt_value(vals[0])}-{fmt_value(vals[-1])}"
+    return "/".join(map(fmt_value, vals)) or "-"
+
+
+def context(runs: pd.DataFrame) -> str:
+    """The runs in one line: "digits, MLP depth 4/6 width 128, 20 epochs, 5 seeds per configuration"."""
+    r = runs.reindex(columns=["dataset", "subset", "model", "depth", "width", "batchnorm", "epochs", "config_id"])
+    if r["dataset"].isna().all():
+        return "no run with a readable config"
+    data = r["dataset"].astype(str) + r["subset"].map(lambda s: "" if is_missing(s) else f" (subset {s})")
+    counts = runs.groupby("config_id")["seed"].nunique()
+    lo, hi = (int(counts.min()), int(counts.max())) if len(counts) else (0, 0)
+    return (f"{', '.join(sorted(data.unique()))}, {span(r['model']).upper()} depth {span(r['depth'])} width "
+            f"{span(r['width'])}{' batchnorm' * bool(r['batchnorm'].eq(True).all())}, {span(r['epochs'])} epochs, "
+            + (f"{hi} seed{'s' * (hi != 1)}" if lo == hi else f"{lo}-{hi} seeds")
+            + " per configuration" * (r["config_id"].nunique() > 1))
 
 
 def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
@@ -37,19 +52,14 @@ def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
     mine = paired[paired["metric"] == metric]
     rows = mine[mine["p_holm"].notna()]
     same = mine[mine["p_holm"].isna() & (mine["n_pairs"] >= 2) & (mine["sd_diff"] == 0) & (mine["mean_diff"] != 0)]
-    constant = (f" {len(same)} configuration(s) differ from standard training by the same amount on every seed "
-                f"({', '.join(same['label'])}): no test applies, see the table.") if len(same) else ""
+    constant = " " + say("constant", n=len(same), labels=", ".join(same["label"])) if len(same) else ""
     if rows.empty:
         return f"{what}:{constant}" if constant else ""
     low, high = (int(((rows["p_holm"] < alpha) & (rows["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
     rest, n = len(rows) - low - high, rows["n_pairs"]
-    seeds = f"{n.min()}" if n.min() == n.max() else f"{n.min()}-{n.max()}"
-    text = (f"{what}: of {len(rows)} configuration(s) compared with standard training ({seeds} paired seeds each), "
-            f"{high} higher and {low} lower at Holm-adjusted p < {alpha:g} (paired t-test)")
-    text += (f"; for the other {rest}, these seeds detect no difference, which is not evidence that there is none."
-             if rest else ".")
-    return text + (f" With fewer than {MIN_SEEDS} seeds, treat this as tentative." if n.min() < MIN_SEEDS else "") \
-        + constant
+    return say("verdict", what=what, n=len(rows), seeds=n.min() if n.min() == n.max() else f"{n.min()}-{n.max()}",
+               high=high, low=low, alpha=f"{alpha:g}", rest=say("verdict_rest", n=rest) if rest else ".",
+               tentative=" " + say("tentative", min=MIN_SEEDS) if n.min() < MIN_SEEDS else "") + constant
 
 
 def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
@@ -68,29 +78,29 @@ def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
 
     wins = {m: v[(v["p_holm"] < alpha) & (v["mean_diff"] > 0)] for m, v in views.items()}
     setting = "at tuned settings" if tuned else "at the settings given (not tuned)"
-    parts = [best(v, where) for (m, v), where in zip(views.items(), ("at equal epochs", "at equal FLOPs")) if len(v)]
+    parts = [best(v, where) for v, where in zip(views.values(), ("at equal epochs", "at equal FLOPs")) if len(v)]
     lead = (f"No configuration beats standard training {setting}" if not any(len(w) for w in wins.values()) else
             f"{len(wins['final_test_acc'])} of {len(views['final_test_acc'])} configurations beat standard training "
             f"{setting} at equal epochs and {len(wins[EQUAL_FLOPS])} at equal FLOPs (Holm-adjusted p < {alpha:g})")
     return f"**{lead}: {'; '.join(parts)}.**"
 
 
-def protocol(t: dict, result) -> str:
+def protocol(result) -> str:
     """Tuned or not, selection on validation or test, FLOP budgets."""
     done, configs = result.done, result.configs
     lrs = sorted(configs["lr"].dropna().unique()) if "lr" in configs else []
-    parts = [tuning.protocol(s.tuning) for s in result.sweeps if s.tuning] or [t["untuned"].substitute(
-        lr=f" (lr {', '.join(map(fmt_value, lrs))})" * bool(lrs))]
+    parts = [tuning.protocol(s.tuning) for s in result.sweeps if s.tuning] or [
+        say("untuned", lr=f" (lr {', '.join(map(fmt_value, lrs))})" * bool(lrs))]
     on_test = int(done["selection"].eq("test").sum())
-    parts.append(t["selection_val"].template if not on_test else t["selection_test"].substitute(
-        which="any of these runs" if on_test == len(done) else f"{on_test} of {len(done)} runs"))
-    budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else None
-    if budget is not None and len(budget):
-        parts.append(t["budget"].substitute(n=len(budget), labels="; ".join(budget["label"])))
+    parts.append(say("selection_test", which="any of these runs" if on_test == len(done) else
+                     f"{on_test} of {len(done)} runs") if on_test else say("selection_val"))
+    budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else []
+    if len(budget):
+        parts.append(say("budget", n=len(budget), labels="; ".join(budget["label"])))
     return "\n\n".join(parts)
 
 
-def speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
+def speed(paired: pd.DataFrame, alpha: float) -> str:
     """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere."""
     flops, secs = (paired[(paired["metric"] == m) & paired["baseline_id"].notna()] for m in ("train_flops", "train_s"))
     if flops.empty:
@@ -100,16 +110,15 @@ def speed(t: dict, paired: pd.DataFrame, alpha: float) -> str:
     change = timed["mean_diff"] / timed["mean_baseline"] * 100
     faster, slower = (int(((timed["p_holm"] < alpha) & (timed["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
     why = untimed["label"] + " (" + untimed["note"].str.extract(r"(\d+ of \d+)")[0] + " trusted)"
-    clock = [t["clock"].substitute(n=len(timed), of=len(secs), faster=faster, slower=slower, alpha=f"{alpha:g}",
-                                   low=f"{change.min():+.0f}", high=f"{change.max():+.0f}") if len(timed) else
-             t["no_clock"].template]
+    clock = [say("clock", n=len(timed), of=len(secs), faster=faster, slower=slower, alpha=f"{alpha:g}",
+                 low=f"{change.min():+.0f}", high=f"{change.max():+.0f}") if len(timed) else say("no_clock")]
     if len(timed) and len(untimed):
-        clock.append(t["untimed"].substitute(n=len(untimed), which=listing(why)))
+        clock.append(say("untimed", n=len(untimed), which=listing(why)))
     eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
-    return t["speed"].substitute(
-        flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than standard training "
-              f"({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}", clock=" ".join(clock),
-        factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}", min_pairs=MIN_TIMED_PAIRS)
+    return say("speed", flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than "
+                              f"standard training ({share.min():.0f}-{share.max():.0f}% of its FLOPs). {eq}",
+               clock=" ".join(clock), factor=THROUGHPUT_FACTOR, starved=f"{STARVED_SHARE:.0%}",
+               min_pairs=MIN_TIMED_PAIRS)
 
 
 def code(text: Any) -> str:
@@ -122,8 +131,7 @@ def code(text: Any) -> str:
 
 def runs_section(runs: pd.DataFrame, configs: pd.DataFrame) -> str:
     """Run counts by status, the runs left out and why, and the configurations with their seeds."""
-    counts = runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
-    bad, done = runs[runs["status"] != "completed"], runs[runs["in_stats"]]
+    counts, bad, done = by_status(runs), runs[runs["status"] != "completed"], runs[runs["in_stats"]]
     parts = [tables.markdown(counts.rename("runs").rename_axis("status").reset_index()), "Every run completed."]
     if len(bad):
         parts[1:] = ["### Runs excluded from the statistics (not completed, or unreadable)", tables.markdown(
@@ -132,7 +140,7 @@ def runs_section(runs: pd.DataFrame, configs: pd.DataFrame) -> str:
                           "epochs done": bad["epochs_completed"].map(fmt_value),
                           "error": bad["error"].fillna("").str.slice(0, 300)}))]
     if len(configs):
-        keys = [c for c in key_columns(config_columns(runs)) if configs[c].nunique() == 1 and configs[c].notna().all()]
+        keys = [c for c in key_columns(runs) if configs[c].nunique() == 1 and configs[c].notna().all()]
         parts += ["### Configurations", f"Settings shared by every configuration: "
                   f"{', '.join(f'{c}={fmt_value(configs[c].iloc[0])}' for c in keys)}." * bool(keys),
                   tables.markdown(pd.DataFrame({
@@ -148,16 +156,13 @@ def provenance(result) -> str:
     for s in result.sweeps:
         parts += [f"Sweep `{s.path}`" + (f" (launch record unreadable: {s.error})" if s.error else
                                          ", launched with:" * bool(s.command)), code(s.command) if s.command else ""]
-        parts += ["Sweeper settings (hydra.sweeper; a value given on the command line above takes precedence over the "
-                  "same key here):", code(s.sweeper)] if s.sweeper else []
+        parts += [say("sweeper"), code(s.sweeper)] if s.sweeper else []
     overrides = sorted(set(result.runs["overrides"].dropna().astype(str)))
     if overrides and not any(s.command for s in result.sweeps):
-        parts += ["No multirun.yaml found; the runs' own overrides (.hydra/overrides.yaml):",
-                  code("\n".join(f"af-train {o}" for o in overrides[:50]) + "\n..." * (len(overrides) > 50))]
+        parts += [say("run_overrides"), code("\n".join(f"af-train {o}" for o in overrides[:50])
+                                             + "\n..." * (len(overrides) > 50))]
     if config := next((s.config for s in result.sweeps if s.config), None):
-        parts += ["The composed config every job of the sweep started from, before its own overrides (multirun.yaml "
-                  "without `hydra`; each run's resolved config is in its `.hydra/config.yaml` and `summary.json`):",
-                  code(config)]
+        parts += [say("composed"), code(config)]
     versions = [f"python {platform.python_version()}"] + [f"{p} {version(p)}" for p in (
         "pandas", "numpy", "scipy", "matplotlib", "seaborn")]
     return "\n\n".join(filter(None, [*parts, f"Input folders: {', '.join(f'`{p}`' for p in result.inputs)}. Generated "
@@ -165,13 +170,13 @@ def provenance(result) -> str:
                                      f"{', '.join(versions)}."]))
 
 
-def figures_section(t: dict, result) -> str:
+def figures_section(result) -> str:
     """Each figure under its title (the report's heading, never inside the image) with its caption."""
     paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == "final_test_acc")]
     n = paired.groupby("config_id").size()
     facts = {"ci": result.boot.describe().split(" (")[0], "left_out": int((~result.done["timing_ok"]).sum()),
              "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired"}
-    parts = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + t[f"caption_{f.name}"].substitute(facts)
+    parts = [f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*" + say(f"caption_{f.name}", **facts)
              + f"* (vector: `figures/{f.svg.name}`, `figures/{f.pdf.name}`)" for f in result.figures]
     if result.skipped:
         parts.append("Figures not drawn:\n\n" + "\n".join(f"- {n}: {why}" for n, why in result.skipped))
@@ -180,44 +185,39 @@ def figures_section(t: dict, result) -> str:
 
 def build(result) -> str:
     """report.md's text for an ``AnalysisResult``."""
-    t, runs, stats, paired, configs, alpha = sections(), result.runs, result.stats, result.paired, result.configs, \
-        result.alpha
-    counts = runs["status"].value_counts().reindex([s for s in STATUSES if s in set(runs["status"])])
+    runs, stats, paired, configs, alpha = result.runs, result.stats, result.paired, result.configs, result.alpha
     trials = int(runs["role"].eq("trial").sum())
+    statuses = ", ".join(f"{n} {s}" for s, n in by_status(runs).items())
     overview = (f"{len(runs)} run(s) in {len(result.inputs)} folder(s)" + f", {trials} of them tuning trials" * bool(
-        trials) + ": " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f"; {len(configs)} configuration(s).")
+        trials) + f": {statuses}; {len(configs)} configuration(s).")
     verdicts = [verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
                 verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha)]
-    glance = t["glance"].substitute(verdicts="\n".join(f"- {v}" for v in verdicts if v),
-                                    table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
+    glance = say("glance", verdicts="\n".join(f"- {v}" for v in verdicts if v),
+                 table=tables.markdown(*tables.glance(stats, paired))) if len(paired) else ""
     if (paired["n_pairs"] > 0).any():
-        comparison = t["paired"].substitute(table=tables.markdown(tables.comparison(paired)))
+        comparison = say("paired", table=tables.markdown(tables.comparison(paired)))
     else:
-        comparison = t["no_configuration" if configs.empty else "only_standard" if configs["strategy"].eq(
-            "standard").all() else "no_comparison"].template
-    blocks = tables.blocks(stats, paired, configs, context_names(configs))
-    target, grid = result.target, result.tuning
-    family = {m: int(paired.loc[paired["metric"] == m, "p_ttest"].notna().sum()) for m in ("final_test_acc",
-                                                                                           EQUAL_FLOPS)}
-    return t["report"].substitute(
-        context=context(result.done if len(result.done) else runs), overview=overview, boot=result.boot.describe(),
-        headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)), glance=glance,
-        blocks=t["blocks"].substitute(table=tables.markdown(blocks)) if len(blocks) else "",
-        protocol=protocol(t, result), speed=speed(t, paired, alpha),
-        target=t["target"].substitute(goal=result.target_rule, table=tables.markdown(tables.target(target)))
-        if len(target) else "",
-        tuning=t["tuning"].substitute(metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
-        if len(grid) else "",
-        warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
+        comparison = say("no_configuration" if configs.empty else "only_standard" if configs["strategy"].eq(
+            "standard").all() else "no_comparison")
+    blocks, target, grid = tables.blocks(stats, paired, configs, context_names(configs)), result.target, result.tuning
+    tested = paired.groupby("metric")["p_ttest"].count()
+    return say(
+        "report", context=context(result.done if len(result.done) else runs), overview=overview,
+        boot=result.boot.describe(), headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)),
+        glance=glance, blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
+        protocol=protocol(result), speed=speed(paired, alpha),
+        target=say("target", goal=result.target_rule, table=tables.markdown(tables.target(target))) if len(target)
+        else "", tuning=say("tuning", metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+        if len(grid) else "", warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
         runs=runs_section(runs[runs["role"].ne("trial")], configs),
         per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
-        paired=comparison, figures=figures_section(t, result), provenance=provenance(result),
-        min_seeds=MIN_SEEDS, wilcoxon_min=WILCOXON_MIN_N, confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}",
-        n_acc=family["final_test_acc"], n_flops=family[EQUAL_FLOPS],
+        paired=comparison, figures=figures_section(result), provenance=provenance(result), min_seeds=MIN_SEEDS,
+        wilcoxon_min=WILCOXON_MIN_N, confidence=f"{result.boot.confidence:g}", alpha=f"{alpha:g}",
+        n_acc=tested.get("final_test_acc", 0), n_flops=tested.get(EQUAL_FLOPS, 0),
         tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex"))) + "\n"
 
 
-def _inline(text: str) -> str:
+def inline(text: str) -> str:
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
@@ -231,16 +231,16 @@ def to_html(md: str, folder: Path) -> str:
         if b.startswith("```"):
             out.append(f"<pre>{html.escape(b[3:-3].strip())}</pre>")
         elif m := re.match(r"(#+) (.*)", b):
-            out.append(f"<h{len(m[1])}>{_inline(m[2])}</h{len(m[1])}>")
+            out.append(f"<h{len(m[1])}>{inline(m[2])}</h{len(m[1])}>")
         elif m := re.match(r"!\[(.*)\]\((.*)\)$", b):
             data = base64.b64encode((folder / m[2]).read_bytes()).decode("ascii")
             out.append(f'<img alt="{html.escape(m[1])}" src="data:image/png;base64,{data}">')
         elif b.startswith("| "):
             rows = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", r)[1:-1]] for r in b.splitlines()]
-            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in rows[0]) + "</tr>" + "".join(
-                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in rows[2:]) + "</table>")
+            out.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in rows[0]) + "</tr>" + "".join(
+                "<tr>" + "".join(f"<td>{inline(c)}</td>" for c in r) + "</tr>" for r in rows[2:]) + "</table>")
         elif b.startswith("- "):
-            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[2:].split("\n- ")) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in b[2:].split("\n- ")) + "</ul>")
         else:
-            out.append("<p>" + re.sub(r"^\*(.*?)\*", r"<em>\1</em>", _inline(b)) + "</p>")
-    return sections()["page"].substitute(title=html.escape(md.split("\n", 1)[0][2:]), body="\n".join(out)) + "\n"
+            out.append("<p>" + re.sub(r"^\*(.*?)\*", r"<em>\1</em>", inline(b)) + "</p>")
+    return say("page", title=html.escape(md.split("\n", 1)[0][2:]), body="\n".join(out)) + "\n"

@@ -1,12 +1,6 @@
-"""How fast, fairly: whose seconds can be trusted, and the cost of reaching a target accuracy.
-
-Seeds of one configuration do the same work, so their throughput (FLOPs per second) should agree: a run far from
-its configuration's median measured the machine's other load, not the strategy; one whose threads got much less
-CPU than wall time was starved; batched runs' seconds are their group's. Only trusted pairs compare seconds, and
-only where enough are. Time to target (AlgoPerf's view): the training FLOPs and seconds until validation accuracy
-first reaches a target, measured after each epoch; a run that never reaches it is censored (its cost is beyond its
-whole budget), never dropped.
-"""
+"""How fast, fairly: whose seconds can be trusted (seeds of one configuration do the same work, so a run whose
+throughput is far from theirs measured the machine's other load), and the cost of reaching a target accuracy
+(AlgoPerf's time to target; a run that never reaches it is censored, never dropped)."""
 from __future__ import annotations
 
 import math
@@ -43,22 +37,18 @@ def timing_usable(n_trusted: int, n_pairs: int) -> bool:
 
 
 def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not): each completed
-    run against its configuration's median throughput and its own CPU share, then each configuration as a
-    whole (``timing_usable`` over its runs)."""
-    def values(column: str) -> np.ndarray:
-        return pd.to_numeric(runs[column], errors="coerce").to_numpy(float) if column in runs else \
-            np.full(len(runs), np.nan)
-
-    flops, wall, batched, done = values("train_flops"), values("train_s"), values("batched_with"), \
-        runs["in_stats"].to_numpy(bool)
-    speed = np.where(wall > 0, flops / np.where(wall > 0, wall, 1), np.nan)
+    """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not), run by run, then
+    each configuration as a whole."""
+    num = runs.reindex(columns=["train_flops", "train_s", "batched_with", "num_threads", "train_cpu_s"]).apply(
+        pd.to_numeric, errors="coerce").astype(float)
+    done, wall, batched = runs["in_stats"].to_numpy(bool), num["train_s"].to_numpy(), num["batched_with"].to_numpy()
+    speed = (num["train_flops"] / num["train_s"].where(num["train_s"] > 0)).to_numpy()
     alone = pd.Series(np.where(done & ~(batched > 1), speed, np.nan))
     far = alone.groupby(runs["config_id"].to_numpy()).transform(lambda s: departure(s.to_numpy())).to_numpy()
     counts = [str(t).split(",") if isinstance(t, str) and t else [] for t in runs["thread_counts"]]
-    threads = np.fmax(values("num_threads"), [max(map(float, c), default=np.nan) for c in counts])
+    threads = np.fmax(num["num_threads"].to_numpy(), [max(map(float, c), default=np.nan) for c in counts])
     threads[[len(c) > 1 for c in counts]] = np.nan  # resumed under another count: no one number of threads
-    share = cpu_share(values("train_cpu_s"), wall, threads)
+    share = cpu_share(num["train_cpu_s"].to_numpy(), wall, threads)
     flags = ["; ".join(filter(None, [
         f"trained in a batch of {int(b)} runs: its seconds are the group's" if b > 1 else "",
         f"throughput {v / 1e9:.3g} GFLOP/s, {f:.1f}x from its configuration's median" if f > THROUGHPUT_FACTOR else "",
@@ -82,22 +72,19 @@ def first_reach(accuracy: np.ndarray, cost: np.ndarray, target: float) -> float:
 
 
 def censored_median(costs: np.ndarray) -> float:
-    """Median cost to target over runs, the censored ones (inf) ranked above every run that reached it: inf when
-    fewer than half reached it (the median is then "not reached"), NaN without runs."""
+    """Median cost to target, censored runs (inf) ranked last: inf ("not reached") when fewer than half got there."""
     costs = np.asarray(costs, dtype=float)
     return float(np.median(costs)) if costs.size and not np.isnan(costs).any() else math.nan
 
 
 def cost_ratio(cost: float, baseline: float) -> float:
-    """Cost to target of a run over its standard partner's: 0 when only it reached the target, inf when only
-    the partner did, NaN when neither did."""
+    """Cost to target over the standard partner's: 0 when only the run got there, inf when only the partner did."""
     return math.nan if math.isinf(cost) and math.isinf(baseline) else 0.0 if math.isinf(baseline) else cost / baseline
 
 
 def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION) -> dict[str, tuple]:
-    """context_id -> (target accuracy, the split it is read on: validation, or test where some run of the context
-    has no validation split): ``accuracy`` when given, else ``fraction`` of standard training's mean final accuracy
-    on that split in the context (no target in a context without standard training)."""
+    """context_id -> (target accuracy: ``accuracy``, else ``fraction`` of standard training's mean final accuracy,
+    on the split it is read on: validation, or test where a run of the context has none)."""
     out = {}
     for ctx, mine in runs[runs["in_stats"]].groupby("context_id"):
         split, std = "val" if mine["final_val_acc"].notna().all() else "test", mine[mine["strategy"] == "standard"]
@@ -107,8 +94,7 @@ def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: floa
 
 
 def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
-    """Per completed run in a context with a target: ``target_acc``, ``flops_to_target`` and ``s_to_target``
-    (inf: not reached; seconds NaN where the run's timing is not trusted)."""
+    """Per completed run with a target: its FLOPs and seconds to it (inf: not reached; NaN: timing not trusted)."""
     rows, by_run = [], dict(tuple(curves.groupby("run_id", sort=False)))
     for run in runs[runs["in_stats"] & runs["context_id"].isin(goal)].to_dict("records"):
         (target, split), c = goal[run["context_id"]], by_run[run["run_id"]]
@@ -120,25 +106,24 @@ def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
 
 
 def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.DataFrame:
-    """Per configuration (``runs`` with ``reach``'s columns): runs, how many reached the target, the censored
-    median FLOPs and seconds to it; against standard training, on seeds both completed: how often each reached
-    it with fewer FLOPs, how often neither reached it, and the median FLOPs ratio (``cost_ratio``)."""
+    """Per configuration: how many runs reached the target, the censored median cost; against standard training
+    seed by seed, how often it got there sooner, later or neither did, and the median FLOPs ratio."""
     done = runs[runs["in_stats"] & runs["target_acc"].notna()]
     out = []
     for cfg in configs[configs["config_id"].isin(done["config_id"])].to_dict("records"):
         mine = done[done["config_id"] == cfg["config_id"]]
-        timed = mine["s_to_target"].dropna()
         row = {"config_id": cfg["config_id"], "label": cfg["label"], "target_acc": mine["target_acc"].iloc[0],
                "target_on": mine["target_on"].iloc[0], "runs": len(mine),
                "reached": int(np.isfinite(mine["flops_to_target"]).sum()),
-               "median_flops": censored_median(mine["flops_to_target"]), "median_s": censored_median(timed)}
+               "median_flops": censored_median(mine["flops_to_target"]),
+               "median_s": censored_median(mine["s_to_target"].dropna())}
         if base := baselines.get(cfg["config_id"]):
-            theirs = done[done["config_id"] == base["config_id"]].set_index("seed")["flops_to_target"]
-            pairs = mine.set_index("seed")["flops_to_target"].to_frame("a").join(theirs.rename("b"), how="inner")
-            ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["a"], pairs["b"])])
+            theirs = done.loc[done["config_id"] == base["config_id"], ["seed", "flops_to_target"]]
+            pairs = mine[["seed", "flops_to_target"]].merge(theirs, on="seed")
+            ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["flops_to_target_x"], pairs["flops_to_target_y"])])
+            known = ratio[~np.isnan(ratio)]
             row |= {"baseline_label": base["label"], "pairs": len(pairs), "sooner": int((ratio < 1).sum()),
                     "later": int((ratio > 1).sum()), "neither": int(np.isnan(ratio).sum()),
-                    "median_flops_ratio": float(np.median(ratio[~np.isnan(ratio)])) if (~np.isnan(ratio)).any()
-                    else math.nan}
+                    "median_flops_ratio": float(np.median(known)) if known.size else math.nan}
         out.append(row)
     return pd.DataFrame(out)

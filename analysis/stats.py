@@ -1,8 +1,5 @@
-"""Statistics across seeds, per configuration: mean, spread and confidence interval of the mean.
-
-One function computes every interval (``bootstrap_ci``): for the tables, and as seaborn's ``errorbar``
-callable (``Bootstrap.interval``) for every band and bar of the figures. Only ``in_stats`` runs count.
-"""
+"""Statistics across seeds, per configuration: mean, spread and confidence interval of the mean. One function computes
+every interval (``bootstrap_ci``), for the tables and as seaborn's ``errorbar`` for the figures' bands and bars."""
 from __future__ import annotations
 
 import functools
@@ -11,14 +8,14 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from .describe import fmt_value, is_missing
-from .loading import BLOCKS, config_columns, context_columns, key_columns
+from .describe import counted, fmt_value, is_missing
+from .loading import BLOCKS, context_columns, key_columns
 
 METRICS = ("final_test_acc", "best_test_acc", "test_acc_at_best_val", "best_val_acc", "train_s", "train_flops",
            "epochs_to_90pct", "loss_std")
@@ -31,9 +28,7 @@ ORDER = ("strategy", "unit", "n_blocks", "every", "steps", "order", "schedule", 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """scipy.stats.bootstrap's settings. ``method`` "percentile" (default: at 3-10 seeds BCa's jackknife
-    estimate of its own correction is too noisy) or "BCa". Either is too narrow at few seeds (see
-    ``t_interval``). ``confidence`` is the level of every interval, not of the tests (``analyze``'s alpha)."""
+    """scipy.stats.bootstrap's settings; percentile by default: at 3-10 seeds BCa's own correction is too noisy."""
 
     confidence: float = 0.95
     method: str = "percentile"
@@ -72,9 +67,7 @@ def finite(values: Any) -> np.ndarray:
 
 
 def bootstrap_ci(values: Sequence[float], boot: Bootstrap = DEFAULT) -> tuple[float, float]:
-    """Bootstrap CI of the *mean* of ``values``: where the mean of many more seeds would fall, not the spread
-    of single runs (that is ``std``). (nan, nan) below 2 values, (v, v) when all equal v. Each call draws from
-    a fresh ``default_rng(boot.seed)``: the same on every machine, in any order of computation."""
+    """CI of the *mean* (not of single runs), from a fresh ``default_rng(boot.seed)``: the same in any order."""
     return _bootstrap(tuple(finite(values)), boot)
 
 
@@ -93,13 +86,22 @@ def _bootstrap(x: tuple, boot: Bootstrap) -> tuple[float, float]:
 
 
 def t_interval(values: Any, confidence: float = DEFAULT.confidence) -> tuple[float, float]:
-    """mean ± t(n-1) sd/sqrt(n): it allows for the uncertainty of the sd, which the bootstrap does not, so it
-    is the honest interval at 2-5 seeds."""
+    """mean ± t(n-1) sd/sqrt(n): it allows for the sd's own uncertainty, the honest interval at 2-5 seeds."""
     x = finite(values)
     if x.size < 2:
         return math.nan, math.nan
     half = float(st.t.ppf(0.5 + confidence / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return float(x.mean()) - half, float(x.mean()) + half
+
+
+def estimate(values: Any, boot: Bootstrap = DEFAULT) -> dict[str, float]:
+    """n, mean, std (ddof=1), the bootstrap CI and t-interval of the mean, min and max of the finite ``values``."""
+    x = finite(values)
+    some, nan = x.size > 0, math.nan
+    return {"n": x.size, "mean": x.mean() if some else nan, "std": x.std(ddof=1) if x.size > 1 else nan,
+            **dict(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
+                       (*bootstrap_ci(x, boot), *t_interval(x, boot.confidence)))),
+            "min": x.min() if some else nan, "max": x.max() if some else nan}
 
 
 def _sort_key(value: Any) -> tuple:
@@ -112,50 +114,45 @@ def _sort_key(value: Any) -> tuple:
         return (2, (str(value),))
 
 
+def context_keys(table: pd.DataFrame) -> list[str]:
+    """The context columns that tell contexts apart (not a tuned sweep's tuned keys, which vary within one)."""
+    same = table.groupby("context_id").nunique()
+    return [c for c in context_columns(table.columns) if table[c].nunique() > 1 and (same[c] <= 1).all()]
+
+
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration (tuning trials aside), in reading order: by what a baseline shares
-    (dataset, model, ...), standard training first, then strategy, unit, blocks, switching frequency."""
-    known, cols = runs[runs["config_id"].notna() & runs["role"].ne("trial")], config_columns(runs)
+    """One row per configuration (trials aside) in reading order: by context, standard first, then by schedule."""
+    known, keys = runs[runs["config_id"].notna() & runs["role"].ne("trial")], key_columns(runs)
     table = known.drop_duplicates("config_id")[["config_id", "label", "strategy_label", "context_id", "n_blocks",
-                                                 *key_columns(cols)]].assign(_alt=lambda t: t["strategy"] != "standard")
-    ctx = [c for c in context_columns(cols) if known[c].nunique() > 1]
-    order = [*ctx, "_alt", *(c for c in ORDER if c in table), *(c for c in key_columns(cols) if c not in (
-        *ctx, *ORDER, *BLOCKS)), *(b for b in BLOCKS if b in table)]
-    keys = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
-    return table.iloc[sorted(range(len(table)), key=keys.__getitem__)].drop(columns="_alt").reset_index(drop=True)
+                                                 *keys]].assign(_alt=lambda t: t["strategy"] != "standard")
+    ctx = context_keys(table)
+    order = [*ctx, "_alt", *(c for c in ORDER if c in table), *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
+             *(b for b in BLOCKS if b in table)]
+    ranks = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
+    return table.iloc[sorted(range(len(table)), key=ranks.__getitem__)].drop(columns="_alt").reset_index(drop=True)
 
 
 def context_names(configs: pd.DataFrame) -> dict[str, str]:
     """context_id -> what tells it from the other contexts: "depth=4" ("" when there is one context)."""
-    ctx = [c for c in context_columns(config_columns(configs.columns)) if configs[c].nunique() > 1]
+    ctx = context_keys(configs)
     return {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
 
 
-def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT,
-              configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-    """Per configuration and metric over its completed seeds (long format): ``n`` (seeds with a finite
-    value), ``mean``, ``std`` (ddof=1), ``ci_low``/``ci_high`` (bootstrap CI of the mean),
-    ``t_ci_low``/``t_ci_high``, ``min``, ``max``, ``n_runs``, ``n_excluded`` and ``excluded`` ("2
-    diverged, 1 duplicate"). A metric no run has is left out; ``train_s`` counts only runs with
-    ``timing_ok`` (``speed``). ``configs``: ``configurations(runs)``, if already computed."""
-    configs = configurations(runs) if configs is None else configs
+def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:
+    """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings)."""
+    configs = configurations(runs)
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []
     for cfg in configs.to_dict("records"):
         mine = runs[(runs["config_id"] == cfg["config_id"]) & runs["role"].ne("trial")]
         done = mine[mine["in_stats"]]
         dup = int((mine["status"].eq("completed") & ~mine["in_stats"]).sum())
-        excluded = [f"{n} {s}" for s, n in mine.loc[mine["status"] != "completed", "status"].value_counts().items()]
-        for metric in metrics:
-            x = finite(done.loc[done["timing_ok"], metric] if metric in TIMED else done[metric])
-            out.append({"config_id": cfg["config_id"], "label": cfg["label"], "metric": metric, "n": x.size,
-                        "mean": x.mean() if x.size else math.nan, "std": x.std(ddof=1) if x.size > 1 else math.nan,
-                        **dict(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"), (
-                            *bootstrap_ci(x, boot), *t_interval(x, boot.confidence)))),
-                        "min": x.min() if x.size else math.nan, "max": x.max() if x.size else math.nan,
-                        "n_runs": len(mine), "n_excluded": len(mine) - len(done),
-                        "excluded": ", ".join(excluded + [f"{dup} duplicate"] * bool(dup)),
-                        **{c: v for c, v in cfg.items() if c not in ("config_id", "label")}})
+        excluded = ", ".join(filter(None, [counted(mine.loc[mine["status"] != "completed", "status"]),
+                                           f"{dup} duplicate" * bool(dup)]))
+        out += [{"config_id": cfg["config_id"], "label": cfg["label"], "metric": metric,
+                 **estimate(done.loc[done["timing_ok"], metric] if metric in TIMED else done[metric], boot),
+                 "n_runs": len(mine), "n_excluded": len(mine) - len(done), "excluded": excluded,
+                 **{c: v for c, v in cfg.items() if c not in ("config_id", "label")}} for metric in metrics]
     return pd.DataFrame.from_records(out, columns=["config_id", "label", "metric", "n", "mean", "std", "ci_low",
                                                    "ci_high", "t_ci_low", "t_ci_high", "min", "max", "n_runs",
                                                    "n_excluded", "excluded", *configs.columns[2:]])

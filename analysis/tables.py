@@ -1,6 +1,5 @@
-"""The report's tables: numbers with their intervals, printed as Markdown, and the two a paper needs as booktabs
-LaTeX (pandas' Styler). A cell is text or an estimate ``(mean, sd, ci_low, ci_high)``; its column's ``Col`` says
-how to print it and which end of the column is best."""
+"""The report's tables as Markdown, and the two a paper needs as booktabs LaTeX (pandas' Styler). A cell is text or
+an estimate ``(mean, sd, ci_low, ci_high)``; its column's ``Col`` says how to print it and which end is best."""
 from __future__ import annotations
 
 import math
@@ -73,8 +72,7 @@ def estimate(row: Any, mean: str = "mean") -> tuple:
 
 
 def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Every configuration, standard training first in its context: accuracy, the paired difference from
-    standard training at equal epochs and at equal FLOPs, and FLOPs relative to standard's."""
+    """Every configuration (standard training first in its context) against standard training, in one row each."""
     acc = stats[stats["metric"] == "final_test_acc"].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
     by = {m: paired[(paired["metric"] == m) & paired["baseline_id"].notna()].set_index("config_id")
@@ -130,8 +128,7 @@ QUANTITIES = {"final_test_acc": ("test accuracy, equal epochs (%)", 100, 2),  # 
 
 
 def comparison(paired: pd.DataFrame) -> pd.DataFrame:
-    """Every statistic of the paired comparisons, one row per quantity and configuration; differences in the
-    quantity's unit (accuracy: percentage points)."""
+    """Every statistic of the paired comparisons, one row per quantity and configuration, in the quantity's unit."""
     scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_config"])
     rows = []
     for r in paired.sort_values("metric", key=lambda m: m.map(list(QUANTITIES).index), kind="stable").to_dict(
@@ -153,8 +150,7 @@ def comparison(paired: pd.DataFrame) -> pd.DataFrame:
 
 
 def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, where: dict) -> pd.DataFrame:
-    """Schedules (rows) by number of blocks (columns), where K varies: each cell the paired difference in final
-    test accuracy from standard training and the FLOPs as a share of standard training's."""
+    """Schedules by number of blocks K: the paired difference in accuracy from standard training, at what FLOPs."""
     acc = paired[(paired["metric"] == "final_test_acc") & paired["baseline_id"].notna()].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
     cfg = configs[configs["config_id"].isin(acc.index)]

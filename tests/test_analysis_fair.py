@@ -13,7 +13,7 @@ import yaml
 
 import analysis
 from alternating_freeze.contract import metrics_csv
-from analysis import speed, tuning
+from analysis import speed, tables, tuning
 from test_analysis import FAST, make_config, overrides_of, sweep, write_run  # noqa: F401
 
 
@@ -192,6 +192,12 @@ def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
            "none (every trial failed)." in md
     assert "isolation" in {f.name for f in result.figures} and (tuned / "tuning.csv").exists()
     assert "No run folder for seed(s)" not in md  # trials use other seeds than the final runs: not missing runs
+    # standard training leads its context in the at-a-glance table even where its tuned learning rate sorts last
+    for seed, acc in enumerate(FINAL["standard"]):
+        write_val_run(tuned, make_config(seed, lr=0.03), [0.9] * 3, [acc] * 3, job=f"final/standard/seed={seed}")
+    again = analysis.analyze([tuned], boot=FAST, figures=False)
+    assert list(tables.glance(again.stats, again.paired)[0]["configuration"]) == [
+        "standard, lr=0.03", "alternating/batch every 1, lr=0.01"]
 
 
 def test_tuning_grid_edges_and_failures_by_hand(tuned):

@@ -72,7 +72,7 @@ def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
         r = rows.loc[rows["mean_diff"].idxmax()]
         ci = f" [{r['ci_low'] * 100:+.2f}, {r['ci_high'] * 100:+.2f}]" if r["n_pairs"] > 1 else ""
         tell = (f" (Holm-adjusted p < {alpha:g})" if r["p_holm"] < alpha else
-                ", which these seeds cannot tell from no difference" if r["mean_diff"] > 0 else "")
+                ", which these seeds cannot tell from no difference")
         return (f"{where} the best, {r['label']}, is {abs(r['mean_diff']) * 100:.2f} pp "
                 f"{'higher' if r['mean_diff'] > 0 else 'lower'}{ci}{tell}")
 

@@ -98,3 +98,14 @@ def test_every_figure_has_one_width_per_kind_and_a_pdf(sweep, tmp_path):
     md = (tmp_path / "report.md").read_text()
     for f in result.figures:  # the title is the report's heading, once
         assert md.count(f"### {f.title}\n") == 1
+
+
+def test_the_same_runs_draw_the_same_bytes(sweep, tmp_path):
+    """Figures are files a paper's repository keeps: a rerun of the analysis must not change them (the strip
+    plots' jitter included, which seaborn draws from numpy's global generator)."""
+    first = {f.name: (f.png.read_bytes(), f.svg.read_bytes()) for f in analysis.analyze([sweep], tmp_path / "a",
+                                                                                         boot=FAST).figures}
+    np.random.seed(12345)  # whatever state the caller left behind
+    second = {f.name: (f.png.read_bytes(), f.svg.read_bytes()) for f in analysis.analyze([sweep], tmp_path / "b",
+                                                                                          boot=FAST).figures}
+    assert "final_accuracy" in first and first == second

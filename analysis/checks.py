@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .describe import MAX_LISTED, counted, listing, say, seeds_text
+from .describe import MAX_LISTED, counted, fmt_value, listing, say, seeds_text
+from .reading import column
 from .stats import MIN_SEEDS
 
 
@@ -55,6 +56,17 @@ def timing(done: pd.DataFrame) -> list[str]:
     which = listing(mixed["run_id"] + " (" + mixed["thread_counts"] + " threads)")
     return [say("warn_timing", n=len(flagged), of=len(done), kinds=kinds)] * bool(len(flagged)) + \
         [say("warn_threads", n=len(mixed), which=which)] * bool(len(mixed))
+
+
+def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
+    """Final runs of a tuned sweep whose tuned values are not their arm's recorded choice (a job folder reused or
+    edited by hand): the verdict would compare other settings than the protocol says."""
+    chosen = {(Path(s.path) / str(job)).resolve(): spec.get("chosen") or {}
+              for s in sweeps if s.tuning for spec in s.tuning["arms"].values() for job in spec.get("final_jobs") or []}
+    off = [f"{r['run_id']} ({key}={fmt_value(r.get(column(key)))}, chosen {fmt_value(value)})"
+           for r in runs.to_dict("records") for key, value in chosen.get(Path(r["run_dir"]), {}).items()
+           if fmt_value(r.get(column(key))) != fmt_value(value)]
+    return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:

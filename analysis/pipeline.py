@@ -12,7 +12,7 @@ import pandas as pd
 from alternating_freeze.contract import write_atomic
 
 from . import speed, tuning
-from .checks import collect_warnings
+from .checks import collect_warnings, off_choice
 from .loading import load
 from .paired import baselines, pair_values, paired_comparison
 from .stats import DEFAULT, Bootstrap, configurations, summarize
@@ -88,7 +88,8 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
         [str(p) for p in paths], runs, curves, configs, stats, paired, pairs,
         speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
-        collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)], loaded.sweeps,
+        collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)]
+        + off_choice(runs, loaded.sweeps), loaded.sweeps,
         boot, alpha, rule)
 
 

@@ -198,6 +198,9 @@ def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
     again = analysis.analyze([tuned], boot=FAST, figures=False)
     assert list(tables.glance(again.stats, again.paired)[0]["configuration"]) == [
         "standard, lr=0.03", "alternating/batch every 1, lr=0.01"]
+    assert "Tuning: 3 final run(s) did not run at their arm's recorded choice (tuning.json): final/standard/seed=0 " \
+           "(optimizer.lr=0.03, chosen 0.003); final/standard/seed=1" in " ".join(again.warnings)
+    assert not [w for w in result.warnings if "recorded choice" in w]  # the untouched sweep followed its protocol
 
 
 def test_tuning_grid_edges_and_failures_by_hand(tuned):

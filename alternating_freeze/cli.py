@@ -1,4 +1,4 @@
-"""``af-train``: Hydra's entrypoint around ``train.run_job``, and the checks that answer a typo in
+"""``af-train``: Hydra's entrypoint around ``task.run_job``, and the checks that answer a typo in
 one line before Hydra composes anything."""
 from __future__ import annotations
 

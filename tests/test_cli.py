@@ -21,6 +21,9 @@ def test_help_explains_the_tool_and_lists_every_group_but_the_internal_ones(cli_
     assert "af-analyze SWEEP_DIR" in out and "README.md" in out
     assert groups_help().count("\n") + 1 == len([p for p in (ROOT / "conf").iterdir()
                                                   if p.is_dir() and p.name not in ("hydra", "schema")])
+    readme = (ROOT / "README.md").read_text().split("`af-train --help`:\n\n```\n", 1)[1]
+    head = out.split("== Config (override", 1)[0]  # the README quotes all but the composed config
+    assert readme.startswith(head), "README's af-train --help is stale: paste the current output"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,11 +1,11 @@
-"""A launch's jobs, trained in groups: what ``train.run_job`` does for one job, done for many at once.
+"""A launch's jobs, trained in groups: what ``task.run_job`` does for one job, done for many at once.
 
 Each job keeps the semantics of a separate run: its folder's lock is held while it trains
-(``joblock``), a finished job is skipped (``train._done``), a job that fails to build is recorded
+(``joblock``), a finished job is skipped (``task._done``), a job that fails to build is recorded
 as failed and the others go on, a member that diverges leaves the group and is recorded as
 diverged, and its files (checkpoint.pt at every epoch end, metrics.csv, summary.json, error.txt)
 are written by the same code as a separate run's (``train.epoch_writer``, ``train.finish``,
-``train.record_failure``). A killed group resumes every unfinished member from its own checkpoint,
+``task.record_failure``). A killed group resumes every unfinished member from its own checkpoint,
 in whatever group it lands in next (or alone). Out of device memory, a group is split in halves
 and retried from its members' checkpoints; a group of one trains as a separate run.
 """

@@ -22,7 +22,7 @@ from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.train import build, epoch_writer, resume
 from conftest import ROOT, af_train
 from test_cnn import DIGITS, cnn, resnet
-from test_data import write_cifar
+from test_data_torchvision import write_cifar
 from test_freezing import Recorder, block_state, changed
 
 

@@ -15,6 +15,7 @@ Modules:
   _probe           runs the real entrypoint in a child process and timestamps its calls to
                    ``build_optimizer`` and ``fit``
   sweep            batched runs (issue 9): a preset swept by the basic and by the batched launcher
+  sweep_in_process its in-process part: a group epoch against group size (--curve), one batched step (--step)
 """
 
 

@@ -3,14 +3,19 @@ floor, how it compares with the original experiment's loop, whether freezing sav
 FLOPs predict, and what start-up and sweeps cost. Run ``uv run python -m benchmarks.loop``.
 
 Modules:
-  loop        the benchmark itself: contenders, side-by-side rounds, table, JSON
-  floor       the matmuls a training step issues, replayed alone: the GEMM floor
-  cnn         a convolutional network's step against its convolutions replayed alone (``python -m benchmarks.cnn``)
-  seed_loop   the original notebook's loop, re-implemented as it ran
-  whatif      a what-if contender (a hand-written backward): how far the floor is reachable
-  entrypoint  start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)
-  _probe      runs the real entrypoint in a child process and timestamps its calls to ``build_optimizer`` and ``fit``
-  sweep       batched runs (issue 9): a preset swept by the basic and by the batched launcher
+  loop             the benchmark itself: side-by-side rounds, the floor's ratios, JSON
+  loop_contenders  what loop times (ours, the seed loop, the what-ifs, the floor), one epoch a call
+  loop_report      the targets of issue #5 and the printed tables of loop's results
+  floor            the matmuls a training step issues, replayed alone: the GEMM floor
+  cnn              a convolutional network's step against its convolutions replayed alone
+                   (``python -m benchmarks.cnn``)
+  seed_loop        the original notebook's loop, re-implemented as it ran
+  whatif           a what-if contender (a hand-written backward): how far the floor is reachable
+  entrypoint       start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)
+  _probe           runs the real entrypoint in a child process and timestamps its calls to
+                   ``build_optimizer`` and ``fit``
+  sweep            batched runs (issue 9): a preset swept by the basic and by the batched launcher
+  sweep_in_process its in-process part: a group epoch against group size (--curve), one batched step (--step)
 """
 
 

@@ -22,6 +22,8 @@ Only training is timed. For ours that is ``epoch_s`` from fit's rows: fit's own 
 epoch's batches, evaluation excluded (it runs right after, on its own clock, reported as eval).
 The seed loop is timed over the same span. fit's ``on_epoch`` (metrics and checkpoint files in a
 real run) is a no-op here; those writes are part of the sweep overhead measured by entrypoint.py.
+
+The contenders live in loop_contenders.py, the targets and the printed report in loop_report.py.
 """
 from __future__ import annotations
 
@@ -31,131 +33,24 @@ import os
 import platform
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from alternating_freeze.data import Data
-from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
-from alternating_freeze.models import ModelConfig, build_model
-from alternating_freeze.optim import OptimizerConfig, build_optimizer
-from alternating_freeze.strategies import Run, Unit
+from alternating_freeze.models import build_model
+from alternating_freeze.strategies import Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
 from . import entrypoint, write_results
-from .floor import Replay, per_shape_rates, record_step, reps_for, square_gemm
-from .seed_loop import SeedLoop
-from .whatif import BatchedSeeds, ManualStep
+from .floor import per_shape_rates, record_step
+from .loop_contenders import QUICK, Floor, Ours, Seed, Sizes, batched_seeds, manual_step, model_config, random_data
+from .loop_report import MNIST_JOB_EPOCHS, print_report, targets
 
 PHASES = {"all": frozenset({0, 1}), "first": frozenset({0}), "second": frozenset({1})}  # blocks training
-PHASE_OF = {"all": "all", "0": "first", "1": "second", "0+1": "first+second"}  # metrics.csv's `trained`
-MNIST_JOB_EPOCHS = 20  # the issue's MNIST-sized job, the yardstick of sweep overhead
-SEEDS_PER_STEP = 4  # the what-if of batching a sweep's seeds into one process
 
-
-@dataclass
-class Sizes:
-    n_train: int = 8000
-    n_test: int = 2000
-    input_dim: int = 784
-    width: int = 256
-    num_classes: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    epochs: int = 20
-    repeats: int = 3
-
-
-QUICK = Sizes(n_train=512, n_test=128, input_dim=64, width=32, epochs=3, repeats=1)
-
-
-def random_data(s: Sizes, device: torch.device, seed: int = 0) -> Data:
-    """Pixels in [0, 1) and uniform labels: the loop's cost does not depend on what the numbers are."""
-    g = torch.Generator().manual_seed(seed)
-    return Data(x_train=torch.rand(s.n_train, s.input_dim, generator=g).to(device),
-                y_train=torch.randint(0, s.num_classes, (s.n_train,), generator=g).to(device),
-                x_test=torch.rand(s.n_test, s.input_dim, generator=g).to(device),
-                y_test=torch.randint(0, s.num_classes, (s.n_test,), generator=g).to(device),
-                num_classes=s.num_classes, name="random")
-
-
-def model_config(s: Sizes) -> ModelConfig:
-    return ModelConfig(depth=4, width=s.width)  # conf/model/mlp_notebook.yaml
-
-
-# -----------------------------------------------------------------------------
-# contenders: each advances one epoch per call and says how long its training took
-
-class Ours:
-    """``fit`` driven one epoch per call: fit resumes from its TrainState, exactly as after a checkpoint."""
-
-    def __init__(self, name, data, strategy, s: Sizes, device, seed=0):
-        torch.manual_seed(seed)
-        self.name, self.data = name, data
-        self.model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
-        self.strategy = strategy.bind(Run(self.model.n_blocks, -(-s.n_train // s.batch_size), s.epochs, seed))
-        self.optimizer = build_optimizer(OptimizerConfig(name="adam", lr=s.lr), self.model.parameters())
-        self.tcfg = TrainerConfig(epochs=1, batch_size=s.batch_size, device=str(device), progress=Progress.none,
-                                  checkpoint=False)
-        self.gen, self.state = torch.Generator().manual_seed(seed), TrainState()
-
-    def epoch(self) -> dict:
-        flops_before = self.state.flops
-        cfg = replace(self.tcfg, epochs=self.state.epoch + 1)
-        self.optimizer = fit(model=self.model, data=self.data, strategy=self.strategy, optimizer=self.optimizer,
-                             trainer=cfg, gen=self.gen, state=self.state)
-        row = self.state.rows[-1]
-        return {"train_s": row["epoch_s"], "eval_s": row["eval_s"], "phase": PHASE_OF[row["trained"]],
-                "flops": self.state.flops - flops_before}
-
-
-class Seed:
-    def __init__(self, name, data, alternating: bool, s: Sizes, device, flops_per_sample: dict, seed=0):
-        self.name, self.n = name, s.n_train
-        self.loop = SeedLoop(data, alternating, s.batch_size, s.lr, s.width, device, seed)
-        self.flops_per_sample = flops_per_sample
-
-    def epoch(self) -> dict:
-        r = self.loop.epoch()
-        return {**r, "flops": self.flops_per_sample[r["phase"]] * self.n}
-
-
-def manual_step(data, s: Sizes, device, flops_per_sample: int, seed=0) -> ManualStep:
-    torch.manual_seed(seed)
-    model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
-    return ManualStep("what-if: manual step, fused Adam", data, model, s.batch_size, s.lr, flops_per_sample, seed)
-
-
-def batched_seeds(data, s: Sizes, device, flops_per_sample: int, k: int = SEEDS_PER_STEP, seed=0) -> BatchedSeeds:
-    models = []
-    for i in range(k):
-        torch.manual_seed(seed + i)
-        models.append(build_model(model_config(s), data.input_dim, data.num_classes).to(device))
-    return BatchedSeeds(f"what-if: {k} seeds in one step", data, models, s.batch_size, s.lr, flops_per_sample, seed)
-
-
-class Floor:
-    """Each round: the recorded step of each phase replayed ``reps`` times, and one 2048^3 GEMM."""
-
-    name = "floor"
-
-    def __init__(self, steps: dict, device, quick: bool):
-        self.replays = {phase: Replay(calls, device) for phase, calls in steps.items()}
-        self.gemm = square_gemm(512 if quick else 2048, device)
-        self.budget = 4e8 if quick else 4e9  # FLOPs a phase replays per round
-        for r in (*self.replays.values(), self.gemm):
-            r.seconds(2)  # allocate and warm up
-
-    def round(self) -> dict:
-        out = {phase: r.seconds(reps_for(r.flops, self.budget)) for phase, r in self.replays.items()}
-        out["gemm"] = self.gemm.seconds(1)
-        return out
-
-
-# -----------------------------------------------------------------------------
-# the benchmark
 
 def flop_models(data: Data, s: Sizes, device) -> tuple[dict, dict, dict]:
     """Per phase: recorded matmuls of one step at the full batch, FlopCounterMode's count of that step,
@@ -362,96 +257,6 @@ def main(argv=None) -> dict:
     if args.json:
         write_results(args.json, out)
     return out
-
-
-def targets(out: dict) -> dict:
-    """Issue #5's targets; every one is a ratio of things measured side by side in this run."""
-    t = {
-        "fraction_of_peak": (out["fraction_of_peak"], ">=", 0.70),
-        "speedup_vs_seed_loop": (out["speedup_vs_seed_loop"], ">=", 2.2),
-        "alternating_time_ratio": (out["alternating_time_ratio"], "<=", 1.10 * out["alternating_flop_ratio"]),
-    }
-    if "startup_ratio" in out:
-        t["startup_ratio"] = (out["startup_ratio"], "<=", 1.5)
-        t["sweep_overhead"] = (out["sweep_overhead"], "<=", 0.05)
-    return {k: {"value": v, "target": f"{op} {bound:.3f}", "met": v >= bound if op == ">=" else v <= bound}
-            for k, (v, op, bound) in t.items()}
-
-
-# -----------------------------------------------------------------------------
-# the report
-
-def print_report(out: dict) -> None:
-    cfg = out["config"]
-    print(f"\nGEMM, float32, {cfg['threads']} threads, {cfg['device']} (median GFLOP/s; ^T: operand stored transposed)")
-    print(f"  {'mm ' + str(cfg['gemm_n']) + '^3':44s} {out['gemm_gflops_2048']:7.1f}")
-    for r in out["gemm_shapes"]:
-        print(f"  {r['matmul']:44s} {r['gflops']:7.1f}   ({r['mflop']:.1f} MFLOP)")
-    for ph, g in out["gemm_gflops_per_phase"].items():
-        mark = "   <- the peak of fraction_of_peak" if ph == "all" else ""
-        print(f"  {'step mix, ' + ph + ' trains':44s} {g:7.1f}   ({out['flops_per_step'][ph]['flop_model'] / 1e6:.1f}"
-              f" MFLOP/step){mark}")
-    fc = out["flops_per_step"]
-    print(f"\nFLOPs of one training step at batch {cfg['batch_size']} (FlopCounterMode = project FLOP model): "
-          + ", ".join(f"{ph} {v['flop_counter'] / 1e6:.1f} M" for ph, v in fc.items()))
-
-    print(f"\nTraining only, median ms per epoch ({cfg['n_train']} samples; evaluation excluded, shown apart)")
-    print(f"  {'contender':34s} {'train ms':>9s} {'GFLOP/s':>8s} {'of floor':>9s} {'/ours std':>9s}"
-          f" {'FLOP ratio':>10s} {'eval ms':>8s}")
-    std = out["contenders"]["ours standard"]
-    fl = out["floor_epoch_s"]
-    print(f"  {'floor, all trains':34s} {fl['all'] * 1e3:9.1f} {std['flops'] / fl['all'] / 1e9:8.1f} {1:9.2f}"
-          f" {fl['all'] / std['train_s']:9.2f} {1:10.3f}")
-    noted = False
-    for name, r in out["contenders"].items():
-        if name.startswith("what-if") and not noted:
-            noted = True
-            print("  (what-if rows: not the project's code as it is; see benchmarks/whatif.py)")
-        eval_ms = f"{r['eval_s'] * 1e3:8.1f}" if r["eval_s"] else f"{'-':>8s}"
-        print(f"  {name:34s} {r['train_s'] * 1e3:9.1f} {r['gflops']:8.1f} {r['fraction_of_floor']:9.2f}"
-              f" {r['train_s'] / std['train_s']:9.2f} {r['flops'] / std['flops']:10.3f} {eval_ms}")
-        if len(r["phases"]) > 1 and "all" not in r["phases"] and "first+second" not in r["phases"]:
-            for ph, v in r["phases"].items():
-                ratio = fc[ph]["flop_model"] / fc["all"]["flop_model"]
-                print(f"  {'    ' + ph + ' half trains':34s} {v * 1e3:9.1f} {'':8s} {fl[ph] / v:9.2f}"
-                      f" {v / std['train_s']:9.2f} {ratio:10.3f}")
-
-    if "startup" in out:
-        st = out["startup"]
-        print(f"\nStart-up (median of {st['repeats']}; seconds from spawning the process; torch bytecode"
-              f" {'cached' if st['bytecode_cached'] else 'NOT cached: every process compiles its sources'})")
-        print(f"  python -c 'import torch', to the end of the import   {st['torch_import_s']:6.2f}"
-              f"   (process wall {st['torch_import_wall_s']:.2f})")
-        print(f"  af-train to its first training step (fit)           {st['af_first_step_s']:6.2f}"
-              f"   = python up {st['af_python_up_s']:.2f}, torch imported at {st['af_torch_imported_s']:.2f},"
-              f" then Hydra + data + model {st['hydra_data_model_s']:.2f},")
-        print(f"  {'':52s}     build_optimizer {st['build_optimizer_s']:.2f},"
-              f" the rest {st['af_first_step_s'] - st['af_optimizer_exit_s']:.2f}")
-        print(f"  af-train process wall minus its train_s + eval_s    {st['af_wall_minus_train_eval_s']:6.2f}"
-              f"   (also counts writing results and shutdown)")
-        for r in out.get("import_profile", []):
-            print(f"    import {r['package']:24s} {r['import_s']:6.2f} s (self time, -X importtime)")
-        sw = out["sweep"]
-        print(f"\nSweep: {sw['jobs']} jobs x {sw['epochs']} epochs ({' '.join(sw['overrides'])}, digits), median of"
-              f" {sw['repeats']} sweeps")
-        print(f"  per-job overhead {sw['per_job_overhead_s']:.3f} s = inside fit (metrics, checkpoints)"
-              f" {sw['in_fit_overhead_s']:.3f} + between jobs {sw['between_jobs_s']:.3f};"
-              f" job's own train+eval {sw['job_train_eval_s']:.3f} s")
-        print(f"  process start-up once per sweep {sw['process_start_s']:.2f} s; amortised over the jobs"
-              f" {sw['amortised_overhead_s']:.3f} s/job")
-        print(f"  MNIST-sized job ({MNIST_JOB_EPOCHS} epochs of ours standard, train+eval) {sw['mnist_job_s']:.2f} s")
-
-    quick = out["config"]["quick"]
-    print("\nTargets" + (" (smoke run: tiny sizes, targets not applicable)" if quick else ""))
-    for k, t in out["targets"].items():
-        verdict = "n/a" if quick else "met" if t["met"] else "MISSED"
-        print(f"  {k:26s} {t['value']:7.3f}  {t['target']:10s} {verdict}")
-    extra = ("alternating_floor_ratio", "alternating_batch_time_ratio", "alternating_batch_flop_ratio",
-             "speedup_vs_seed_loop_alternating", "seed_alternating_time_ratio", "fraction_of_peak_2048",
-             "sweep_overhead_amortised", "seed_batching_speedup")
-    for k in extra:
-        if k in out and math.isfinite(out[k]):
-            print(f"  {k:34s} {out[k]:7.3f}")
 
 
 if __name__ == "__main__":

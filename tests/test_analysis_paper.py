@@ -14,7 +14,7 @@ from matplotlib import image as mpimg
 
 import analysis
 from analysis import figures, tables
-from test_analysis import EPOCH1, EVERY1, EVERY4, FAST, ROOT, STANDARD, make_config, sweep, write_run  # noqa: F401
+from analysis_fixtures import EPOCH1, EVERY1, EVERY4, FAST, ROOT, STANDARD, make_config, sweep, write_run  # noqa: F401
 
 
 def _rows(tex: str) -> list[list[str]]:

@@ -13,7 +13,7 @@ import yaml
 
 import analysis
 from analysis import cli, pipeline
-from test_analysis import FAST, ROOT, make_config, write_run
+from analysis_fixtures import FAST, ROOT, make_config, write_run
 
 
 def _with_summary(run, **changes):

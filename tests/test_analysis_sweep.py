@@ -1,8 +1,8 @@
 """The analysis on a real sweep: af-train writes the run folders, the experiment presets' callback
 analyses them at the end, and one override turns that off.
 
-Kept apart from test_analysis.py, which needs neither torch nor the training code; these tests run
-them (a 4-job sweep on digits takes a few seconds).
+Kept apart from the tests on hand-written run folders (analysis_fixtures.py), which need neither torch nor
+the training code; these tests run them (a 4-job sweep on digits takes a few seconds).
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from alternating_freeze.contract import TIMING_COLUMNS
 from conftest import ROOT, af_train, run_sweep, summaries
-from test_sweeps import preset_sweeper
+from test_sweep_plan import preset_sweeper
 
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]

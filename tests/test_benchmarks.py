@@ -80,7 +80,7 @@ def test_seeds_batched_in_one_step_train_as_separate_runs_do():
     from dataclasses import replace
 
     from alternating_freeze.strategies.standard import Standard
-    from benchmarks.loop import QUICK, Ours, batched_seeds, random_data
+    from benchmarks.loop_contenders import QUICK, Ours, batched_seeds, random_data
 
     s = replace(QUICK, n_train=384)
     data = random_data(s, torch.device("cpu"))

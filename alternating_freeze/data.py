@@ -128,7 +128,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 # The files torchvision reads, per dataset (folder under root, names); equal to what its classes list
-# (tests/test_data.py), kept here so that a sweep checks them without importing torchvision (4 s).
+# (tests/test_data_torchvision.py), kept here so that a sweep checks them without importing torchvision (4 s).
 FILES = {
     "mnist": ("MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                             "t10k-labels-idx1-ubyte")),

@@ -36,9 +36,10 @@ def available_cores() -> int:
 
 
 def resolve_threads(requested: int | None, launcher: DictConfig | None) -> tuple[int, str, bool]:
-    """Torch threads for this job, why, and whether the wish was cut to the cores available. Parallel jobs share the cores: each gets cores / jobs
-    unless told otherwise; no job gets more threads than the cores it may run on (its affinity),
-    since a spinning thread without a core of its own slows every other one down."""
+    """Torch threads for this job, why, and whether the wish was cut to the cores available. Parallel
+    jobs share the cores: each gets cores / jobs unless told otherwise; no job gets more threads than
+    the cores it may run on (its affinity), since a spinning thread without a core of its own slows
+    every other one down."""
     cores, launcher = available_cores(), launcher or {}
     if requested:
         wanted, why = requested, "trainer.num_threads"

@@ -116,8 +116,8 @@ def _sort_key(value: Any) -> tuple:
 
 def context_keys(table: pd.DataFrame) -> list[str]:
     """The context columns that tell contexts apart (not a tuned sweep's tuned keys, which vary within one)."""
-    same = table.groupby("context_id").nunique()
-    return [c for c in context_columns(table.columns) if table[c].nunique() > 1 and (same[c] <= 1).all()]
+    same = table.groupby("context_id").nunique(dropna=False)  # a key set in one context, absent in another, counts
+    return [c for c in context_columns(table.columns) if table[c].nunique(dropna=False) > 1 and (same[c] <= 1).all()]
 
 
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
@@ -126,7 +126,7 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     table = known.drop_duplicates("config_id")[["config_id", "label", "strategy_label", "context_id", "n_blocks",
                                                  *keys]].assign(_alt=lambda t: t["strategy"] != "standard")
     ctx = context_keys(table)
-    order = [*ctx, "_alt", *(c for c in ORDER if c in table), *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
+    order = [*ctx, "context_id", "_alt", *(c for c in ORDER if c in table), *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
              *(b for b in BLOCKS if b in table)]
     ranks = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
     return table.iloc[sorted(range(len(table)), key=ranks.__getitem__)].drop(columns="_alt").reset_index(drop=True)
@@ -135,7 +135,10 @@ def configurations(runs: pd.DataFrame) -> pd.DataFrame:
 def context_names(configs: pd.DataFrame) -> dict[str, str]:
     """context_id -> what tells it from the other contexts: "depth=4" ("" when there is one context)."""
     ctx = context_keys(configs)
-    return {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
+    names = {r["context_id"]: ", ".join(f"{c}={fmt_value(r[c])}" for c in ctx) for r in configs.to_dict("records")}
+    if len(set(names.values())) < len(names):  # told apart by what no column shows (a FLOP budget): name the id
+        names = {k: ", ".join(filter(None, [v, f"context {k[:6]}"])) for k, v in names.items()}
+    return names
 
 
 def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:

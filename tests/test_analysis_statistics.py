@@ -11,6 +11,7 @@ from scipy import stats as st
 
 import analysis
 from analysis.speed import judge_timing
+from analysis.stats import context_names
 from analysis_fixtures import (EPOCH1, EVERY1, EVERY4, FAST, STANDARD, by_label, curve_of, make_config,  # noqa: F401
                                sweep, write_run)
 
@@ -239,3 +240,19 @@ def test_split_experiment_pairs_with_standard_of_the_same_depth(tmp_path):
     assert orphan["n_pairs"] == 0 and "no standard baseline" in orphan["note"]
     notes = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), paired)
     assert any("depth=6" in w and "no standard run" in w for w in notes)
+
+
+def test_contexts_told_apart_only_by_a_flop_budget_stay_apart(tmp_path):
+    """Two FLOP budgets are two contexts (each alternating arm against the standard run of its own budget) though
+    no config column but the budget differs: standard leads each, and each context has a name of its own."""
+    for budget in (1e9, 2e9):
+        for seed in range(3):
+            for strategy in ("standard", "alternating"):
+                cfg = make_config(seed, strategy)
+                cfg["trainer"]["budget"] = budget
+                write_run(tmp_path, cfg, 0.9, job=f"budget={budget:g}/{strategy}/seed={seed}")
+    configs = analysis.configurations(analysis.load_runs([tmp_path]))
+    assert list(configs["strategy"]) == ["standard", "alternating", "standard", "alternating"]
+    assert configs["context_id"].iloc[0] == configs["context_id"].iloc[1] != configs["context_id"].iloc[2]
+    names = context_names(configs)
+    assert len(set(names.values())) == 2 and all(names.values())

@@ -126,7 +126,8 @@ def code(text: Any) -> str:
         import yaml
 
         text = yaml.safe_dump(text, sort_keys=False, default_flow_style=False, allow_unicode=True)
-    return f"```\n{text.rstrip()}\n```"
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", text)), default=0))  # text from a results folder
+    return f"{fence}\n{text.rstrip()}\n{fence}"  # cannot close the block early
 
 
 def runs_section(runs: pd.DataFrame, configs: pd.DataFrame) -> str:
@@ -224,15 +225,15 @@ def inline(text: str) -> str:
 
 def to_html(md: str, folder: Path) -> str:
     """The report's Markdown (headings, lists, tables, code, figures, paragraphs) as one HTML page."""
-    blocks, out = [], []
-    for i, part in enumerate(re.split(r"(```.*?```)", md, flags=re.S)):  # code blocks may hold blank lines
-        blocks += [part] if i % 2 else [b for b in re.split(r"\n{2,}", part.strip()) if b]
+    blocks, out, parts = [], [], re.split(r"(?ms)(^(`{3,})$.*?^\2$)", md)  # text, code block, its fence, text...
+    for i in range(0, len(parts), 3):  # code blocks may hold blank lines
+        blocks += [b for b in re.split(r"\n{2,}", parts[i].strip()) if b] + parts[i + 1:i + 2]
     for b in blocks:
         if b.startswith("```"):
-            out.append(f"<pre>{html.escape(b[3:-3].strip())}</pre>")
+            out.append(f"<pre>{html.escape(b.split(chr(10), 1)[1].rsplit(chr(10), 1)[0])}</pre>")
         elif m := re.match(r"(#+) (.*)", b):
             out.append(f"<h{len(m[1])}>{inline(m[2])}</h{len(m[1])}>")
-        elif m := re.match(r"!\[(.*)\]\((.*)\)$", b):
+        elif m := re.match(r"!\[(.*)\]\((figures/[\w-]+\.png)\)$", b):  # our figures only, never another file
             data = base64.b64encode((folder / m[2]).read_bytes()).decode("ascii")
             out.append(f'<img alt="{html.escape(m[1])}" src="data:image/png;base64,{data}">')
         elif b.startswith("| "):

@@ -2,6 +2,7 @@
 the command line explains itself."""
 from __future__ import annotations
 
+import base64
 import errno
 import json
 import os
@@ -141,3 +142,21 @@ def test_help_says_what_the_tool_does_and_where_the_docs_are():
     assert "does not change the tests" in text and "does not change the intervals" in text
     assert "examples:" in text and 'README.md, section "Analysis"' in text
     assert cli.main(["x", "--alpha", "1"]) == 2 and cli.main(["x", "--target", "1.5"]) == 2
+
+
+def test_planted_markdown_in_a_results_folder_embeds_no_file_in_the_html(tmp_path):
+    """An override is text from the results folder: one that closes the report's code block and adds an image
+    paragraph must stay text, never make report.html embed a file the reader can read (a key, say)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"the reader's private key")
+    sweep = tmp_path / "sweep"
+    for seed in range(2):
+        run = write_run(sweep, make_config(seed), 0.9)
+        planted = f"x=```\n\n![k]({secret})\n\n```"
+        (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"seed={seed}", planted]))
+        summary = json.loads((run / "summary.json").read_text())
+        (run / "summary.json").write_text(json.dumps({**summary, "overrides": [f"seed={seed}", planted]}))
+    analysis.analyze([sweep], boot=FAST, figures=False)
+    page = (sweep / "report.html").read_text()
+    assert "<img" not in page and base64.b64encode(secret.read_bytes()).decode() not in page
+    assert f"![k]({secret})" in page  # shown as the text it is, inside its code block

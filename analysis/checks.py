@@ -8,6 +8,7 @@ import pandas as pd
 
 from .describe import MAX_LISTED, counted, fmt_value, listing, say, seeds_text
 from .reading import column
+from .tuning import final_jobs
 from .stats import MIN_SEEDS
 
 
@@ -61,10 +62,10 @@ def timing(done: pd.DataFrame) -> list[str]:
 def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
     """Final runs of a tuned sweep whose tuned values are not their arm's recorded choice (a job folder reused or
     edited by hand): the verdict would compare other settings than the protocol says."""
-    chosen = {(Path(s.path) / str(job)).resolve(): spec.get("chosen") or {}
-              for s in sweeps if s.tuning for spec in s.tuning["arms"].values() for job in spec.get("final_jobs") or []}
+    chosen = {path: choice for path, _, choice in final_jobs(sweeps)}
     off = [f"{r['run_id']} ({key}={fmt_value(r.get(column(key)))}, chosen {fmt_value(value)})"
-           for r in runs.to_dict("records") for key, value in chosen.get(Path(r["run_dir"]), {}).items()
+           for r in runs[runs["config_id"].notna()].to_dict("records")
+           for key, value in chosen.get(Path(r["run_dir"]), {}).items()
            if fmt_value(r.get(column(key))) != fmt_value(value)]
     return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 

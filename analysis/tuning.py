@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -13,24 +13,38 @@ from .describe import fmt_value, listing, say, seeds_text
 
 
 def layout(t: Any) -> bool:
-    """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values and a choice."""
+    """Whether ``t`` has tuning.json's layout (README): a grid of lists, arms with trials of values (a number or null
+    as score), a choice and final jobs (folder names)."""
     arms, grid = (t.get("arms"), t.get("grid")) if isinstance(t, dict) else (None, None)
     if not (isinstance(arms, dict) and isinstance(grid, dict) and all(isinstance(v, list) for v in grid.values())):
         return False
-    return all(isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(a.get("trials", []), list)
-               and all(isinstance(x, dict) and isinstance(x.get("values"), dict) for x in a.get("trials", []))
-               for a in arms.values())
+
+    def trial(x: Any) -> bool:
+        score = x.get("score") if isinstance(x, dict) else None
+        return isinstance(x, dict) and isinstance(x.get("values"), dict) and (
+            score is None or isinstance(score, (int, float)) and not isinstance(score, bool))
+
+    def arm(a: Any) -> bool:
+        trials, finals = (a.get("trials") or [], a.get("final_jobs") or []) if isinstance(a, dict) else (None, None)
+        return isinstance(a, dict) and isinstance(a.get("chosen") or {}, dict) and isinstance(trials, list) and all(
+            map(trial, trials)) and isinstance(finals, list) and all(isinstance(j, str) for j in finals)
+
+    return all(map(arm, arms.values()))
+
+
+def final_jobs(sweeps: list) -> Iterator[tuple[Path, str, dict]]:
+    """(run folder, arm, the arm's choice) of every final run a tuning.json names."""
+    for s in (s for s in sweeps if s.tuning):
+        for arm, spec in s.tuning["arms"].items():
+            for job in spec.get("final_jobs") or []:
+                yield (Path(s.path) / job).resolve(), str(arm), spec.get("chosen") or {}
 
 
 def roles(sweeps: list) -> dict[Path, tuple[str, str]]:
     """Run folder -> (arm, "trial" | "final") for every job a tuning.json names."""
-    out = {}
-    for s in (s for s in sweeps if s.tuning):
-        for arm, spec in s.tuning["arms"].items():
-            trials = [t.get("job") for t in spec.get("trials") or []]
-            for role, jobs in (("trial", trials), ("final", spec.get("final_jobs") or [])):
-                out |= {(Path(s.path) / str(job)).resolve(): (str(arm), role) for job in jobs if job}
-    return out
+    out = {(Path(s.path) / str(t["job"])).resolve(): (str(arm), "trial") for s in sweeps if s.tuning
+           for arm, spec in s.tuning["arms"].items() for t in spec.get("trials") or [] if t.get("job")}
+    return out | {path: (arm, "final") for path, arm, _ in final_jobs(sweeps)}
 
 
 def grid(tuning: dict) -> pd.DataFrame:

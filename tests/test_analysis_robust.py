@@ -121,11 +121,13 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_was_there(tmp_path, monkey
     assert (tmp_path / "report.md").read_text() == before and not list(tmp_path.glob(".report.md.*"))
 
 
-def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path):
+@pytest.mark.parametrize("arm", [{"trials": "x"}, {"trials": [], "final_jobs": 5},
+                                 {"trials": [{"values": {"optimizer.lr": 0.1}, "score": "high"}]}])
+def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path, arm):
     for seed in range(2):
         write_run(tmp_path, make_config(seed), 0.9)
         write_run(tmp_path, make_config(seed, "alternating"), 0.91)
-    (tmp_path / "tuning.json").write_text(json.dumps({"arms": {"a": {"trials": "x"}}, "grid": []}))
+    (tmp_path / "tuning.json").write_text(json.dumps({"arms": {"a": arm}, "grid": {"optimizer.lr": [0.1]}}))
     result = analysis.analyze([tmp_path], boot=FAST, figures=False)
     assert result.tuning.empty and "tuning.json: not the documented layout" in (tmp_path / "report.md").read_text()
     assert "The arms were not tuned" in (tmp_path / "report.md").read_text()

@@ -121,7 +121,8 @@ def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, fi
     t0 = time.perf_counter()
     result = compute(paths, **settings)
     result.command, result.seconds["compute"] = command, time.perf_counter() - t0
-    out = result.out = Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis")
+    out = Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis")
+    out = result.out = out.resolve()  # a folder the user names through a link is used, not replaced (links inside are)
     for name in TABLES:
         if len(frame := getattr(result, name)) or name in TABLES[:4]:
             result.files[name] = write(out / f"{name}.csv", frame.to_csv(index=False))

@@ -162,3 +162,15 @@ def test_planted_markdown_in_a_results_folder_embeds_no_file_in_the_html(tmp_pat
     page = (sweep / "report.html").read_text()
     assert "<img" not in page and base64.b64encode(secret.read_bytes()).decode() not in page
     assert f"![k]({secret})" in page  # shown as the text it is, inside its code block
+
+
+def test_a_sweep_named_through_a_link_is_analysed_in_place(tmp_path):
+    """``af-analyze outputs/multirun/latest``, a link to the newest sweep: the report goes into the sweep and the
+    link stays (only links planted inside the output folder are replaced)."""
+    real = tmp_path / "2026-11-29_08-00-00"
+    for seed in range(2):
+        write_run(real, make_config(seed), 0.9)
+        write_run(real, make_config(seed, "alternating"), 0.91)
+    (tmp_path / "latest").symlink_to(real, target_is_directory=True)
+    analysis.analyze([tmp_path / "latest"], boot=FAST, figures=False)
+    assert (tmp_path / "latest").is_symlink() and (real / "report.md").exists() and (real / "runs.csv").exists()

@@ -137,8 +137,10 @@ def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool 
     fig, axes = grid(width, 1, 1, height=0.24 * len(order) + 0.7)
     outside = np.random.get_state()  # seaborn jitters with numpy's global generator: seeded, same input same bytes
     np.random.seed(0)
-    sns.stripplot(data, x="value", y="label", order=order, color="0.55", size=3.5, jitter=0.15, ax=axes[0, 0])
-    np.random.set_state(outside)
+    try:
+        sns.stripplot(data, x="value", y="label", order=order, color="0.55", size=3.5, jitter=0.15, ax=axes[0, 0])
+    finally:
+        np.random.set_state(outside)
     sns.pointplot(data, x="value", y="label", order=order, errorbar=res.boot.interval, color="black", linestyle="none",
                   marker="D", markersize=3.5, capsize=0.3, err_kws={"linewidth": 1.2}, ax=axes[0, 0])
     if (std := data[data["strategy"] == "standard"])["config_id"].nunique() == 1:

@@ -81,14 +81,15 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
             if c["strategy"] != "standard" and c["context_id"] in std.index}
 
 
-def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
-                metrics: Sequence[str] = PAIRED_METRICS) -> pd.DataFrame:
-    """Every pair (configuration, metric, seed in both arms): both values, ``diff``, why it is ``left_out`` if so."""
+def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None, metrics: Sequence[str] = PAIRED_METRICS,
+                configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+    """Every pair (configuration, metric, seed in both arms): both values, ``diff``, why it is ``left_out`` if so.
+    ``configs``: ``configurations(runs)`` where the caller has it already."""
     done = runs[runs["in_stats"]]
     points = {} if curves is None else {rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
                                         for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)}
     rows = []
-    for cid, base in baselines(configurations(runs)).items():
+    for cid, base in baselines(configurations(runs) if configs is None else configs).items():
         mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
         for seed in sorted(set(mine.index) & set(theirs.index)):
             a, b = mine.loc[seed], theirs.loc[seed]
@@ -105,10 +106,10 @@ def pair_values(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
 
 def paired_comparison(runs: pd.DataFrame, curves: Optional[pd.DataFrame] = None,
                       metrics: Sequence[str] = PAIRED_METRICS, boot: Bootstrap = DEFAULT,
-                      pairs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+                      pairs: Optional[pd.DataFrame] = None, configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """``paired_test`` per configuration and metric over ``pairs`` (``pair_values``), Holm-adjusted per metric."""
-    configs = configurations(runs)
-    pairs = pair_values(runs, curves, metrics) if pairs is None else pairs
+    configs = configurations(runs) if configs is None else configs
+    pairs = pair_values(runs, curves, metrics, configs) if pairs is None else pairs
     metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
     base, done = baselines(configs), runs[runs["in_stats"]]
     out = []

@@ -79,8 +79,9 @@ def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: fl
                           f"{', '.join(map(str, paths))}")
     goal = speed.targets(loaded.runs, target_acc, target_fraction)
     runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
-    configs, stats, pairs = configurations(runs), summarize(runs, boot=boot), pair_values(runs, curves)
-    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs)
+    configs = configurations(runs)  # every table below reads this one
+    stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
+    paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
     tuned = [s.tuning for s in loaded.sweeps if s.tuning]
     rule = f"{target_acc:.1%} accuracy (given)" if target_acc is not None else \
         f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
@@ -121,8 +122,8 @@ def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, fi
     t0 = time.perf_counter()
     result = compute(paths, **settings)
     result.command, result.seconds["compute"] = command, time.perf_counter() - t0
-    out = Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis")
-    out = result.out = out.resolve()  # a folder the user names through a link is used, not replaced (links inside are)
+    out = result.out = Path(out) if out is not None else Path(paths[0]) if len(paths) == 1 else Path("outputs/analysis")
+    out = out.resolve()  # a folder the user names through a link is written into, not replaced (links inside are)
     for name in TABLES:
         if len(frame := getattr(result, name)) or name in TABLES[:4]:
             result.files[name] = write(out / f"{name}.csv", frame.to_csv(index=False))

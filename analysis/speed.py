@@ -72,7 +72,7 @@ def first_reach(accuracy: np.ndarray, cost: np.ndarray, target: float) -> float:
 
 
 def censored_median(costs: np.ndarray) -> float:
-    """Median cost to target, censored runs (inf) ranked last: inf ("not reached") when fewer than half got there."""
+    """Median cost to target, censored runs (inf) ranked last: inf ("not reached") unless more than half got there."""
     costs = np.asarray(costs, dtype=float)
     return float(np.median(costs)) if costs.size and not np.isnan(costs).any() else math.nan
 

@@ -8,7 +8,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -141,9 +141,10 @@ def context_names(configs: pd.DataFrame) -> dict[str, str]:
     return names
 
 
-def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT,
+              configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
     """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings)."""
-    configs = configurations(runs)
+    configs = configurations(runs) if configs is None else configs
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []
     for cfg in configs.to_dict("records"):

@@ -20,9 +20,10 @@ Modules:
 
 
 def write_results(path, out: dict) -> None:
-    """The results JSON every benchmark writes with ``--json`` (the machine is recorded inside ``out``)."""
-    import json
+    """The results JSON every benchmark writes with ``--json`` (the machine is recorded inside ``out``); the
+    contract's writer: atomic, and NaN or inf as null, which JSON readers accept."""
+    from alternating_freeze.contract import write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    write_json(path, out, durable=False)
     print(f"wrote {path}")

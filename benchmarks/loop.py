@@ -197,8 +197,8 @@ def main(argv=None) -> dict:
     step_s = {ph: statistics.median(r[ph] for r in floor_rounds) for ph in PHASES}
     step_flops = {ph: per_sample[ph] * s.batch_size for ph in PHASES}
     floor_epoch = {ph: step_s[ph] / step_flops[ph] * per_sample[ph] * s.n_train for ph in PHASES}
-    gemm_n = 512 if args.quick else 2048
-    gemm_2048 = 2 * gemm_n ** 3 / statistics.median(r["gemm"] for r in floor_rounds) / 1e9
+    gemm_n = round((floor.gemm.flops / 2) ** (1 / 3))  # the floor's square GEMM (512 in a --quick run)
+    gemm_2048 = floor.gemm.flops / statistics.median(r["gemm"] for r in floor_rounds) / 1e9
     mix_gflops = {ph: step_flops[ph] / step_s[ph] / 1e9 for ph in PHASES}
 
     def floor_of(name):  # the floor of one epoch of every seed the contender trains

@@ -78,6 +78,7 @@ def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict
     from torch.func import functional_call, stack_module_state, vmap
 
     from alternating_freeze.batched.net import StackedNet
+    from alternating_freeze.loop import clock
     from alternating_freeze.models import ModelConfig, build_model
 
     if threads:
@@ -117,9 +118,3 @@ def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict
     out = {name: statistics.median(t) * 1e3 for name, t in times.items()}
     print("  step of %d members, ms: %s" % (k, ", ".join(f"{n} {v:.2f}" for n, v in out.items())), flush=True)
     return {"members": k, "threads": torch.get_num_threads(), "ms_per_step": out}
-
-
-def clock(device) -> float:
-    from alternating_freeze.loop import clock as _clock
-
-    return _clock(device)

@@ -51,7 +51,6 @@ def test_figures_and_reports_on_a_sweep(messy):
     for text in ("RuntimeError: CUDA out of memory", "corrupt", "incomplete", "diverged",
                  "af-train --multirun", "experiment=frequency", "range(5)", "seed(s) 5 only"):
         assert text in md, text
-    assert result.seconds["total"] < 60
 
 
 def test_one_seed_gives_nan_not_a_crash(tmp_path):

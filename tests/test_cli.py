@@ -24,6 +24,8 @@ def test_help_explains_the_tool_and_lists_every_group_but_the_internal_ones(cli_
     readme = (ROOT / "README.md").read_text().split("`af-train --help`:\n\n```\n", 1)[1]
     head = out.split("== Config (override", 1)[0]  # the README quotes all but the composed config
     assert readme.startswith(head), "README's af-train --help is stale: paste the current output"
+    footer = "\nDocs:" + out.rsplit("\nDocs:", 1)[1].rstrip()
+    assert readme.split("```", 1)[0].rstrip().endswith(footer), "README's af-train --help footer is stale"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -18,7 +18,7 @@ from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import agrees
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.records import CHECKPOINT_MAGIC
-from conftest import ROOT, af_train
+from conftest import ROOT, af_train, run_sweep
 
 RUN = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 
@@ -86,17 +86,16 @@ def test_two_launches_of_one_sweep_compute_each_job_once(tmp_path, cli_env):
 def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
     """The race above, made deterministic: this test holds one job's lock as a twin launch would."""
     sweep = tmp_path / "sweep"
-    args = af_train("-m", f"hydra.sweep.dir={sweep}", "seed=0,1", *RUN)
-    assert subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, timeout=300).returncode == 0
+    run_sweep(sweep, "seed=0,1", *RUN, env=cli_env)
     held = sorted(sweep.glob("seed=1*"))[0]
     (held / "summary.json").unlink()  # unfinished, and its lock held by "another launch"
     with joblock.hold(held) as other:
         assert other is None
-        proc = subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+        proc = run_sweep(sweep, "seed=0,1", *RUN, env=cli_env, check=False)
     assert proc.returncode == 1 and f"sweep {sweep}: 0 completed, 1 skipped, 1 running elsewhere" in proc.stdout, proc.stdout
     assert not (held / "summary.json").exists()  # not trained behind its owner's back
-    proc = subprocess.run(args, cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and json.loads((held / "summary.json").read_text())["status"] == "completed"
+    run_sweep(sweep, "seed=0,1", *RUN, env=cli_env)
+    assert json.loads((held / "summary.json").read_text())["status"] == "completed"
 
 
 def test_a_summary_that_disagrees_with_metrics_is_run_again(tmp_path, cli_env):

@@ -62,7 +62,7 @@ class Task:
     act: Callable[[], ContextManager]  # run code as this job: its HydraConfig, its train.log
     t_start: float
     started_at: str
-    status: Optional[str] = None  # what train.run_job would have returned
+    status: Optional[str] = None  # what task.run_job would have returned
     run: Optional[RunConfig] = field(default=None, repr=False)
     release: Callable[[], None] = lambda: None  # close what the job holds open (its log file) once it is done
 
@@ -174,7 +174,7 @@ class Runner:
 
     @staticmethod
     def _ended(t: Task, ran: bool) -> None:
-        """The sweep's job counter (job k/N, ETA), as train.run_job keeps it."""
+        """The sweep's job counter (job k/N, ETA), as task.run_job keeps it."""
         with t.act():
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 progress.ended(Path(HydraConfig.get().sweep.dir), time.perf_counter() - t.t_start, ran)
@@ -186,7 +186,7 @@ class Runner:
         return "failed"
 
     def _separately(self, t: Task) -> None:
-        """A separate run under the lock already held: train.run_job's body."""
+        """A separate run under the lock already held: task.run_job's body."""
         with t.act():
             try:
                 t.status = execute(t.cfg, t.out, HydraConfig.get() if HydraConfig.initialized() else None, t.t_start,

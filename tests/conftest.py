@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["analysis_fixtures"]  # the hand-written sweeps (fixtures sweep, messy) of the analysis tests
 
 
 @pytest.fixture

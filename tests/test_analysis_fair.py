@@ -14,7 +14,7 @@ import yaml
 import analysis
 from alternating_freeze.contract import metrics_csv
 from analysis import speed, tables, tuning
-from analysis_fixtures import FAST, make_config, overrides_of, sweep, write_run  # noqa: F401
+from analysis_fixtures import FAST, make_config, overrides_of
 
 
 def write_val_run(root: Path, cfg: dict, val: list, test: list, *, flops: float = 3e9, epoch_s: float = 0.5,

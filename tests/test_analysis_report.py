@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 
 import analysis
 from analysis.callback import AnalyzeCallback
-from analysis.figures import FIGURES
-from analysis_fixtures import FAST, ROOT, by_label, make_config, messy, sweep, write_run  # noqa: F401
+from analysis.figures import DPI, FIGURES, WIDTHS
+from analysis_fixtures import FAST, ROOT, by_label, make_config, write_run
 
 
 def _check_report(out: Path, n_figures: int) -> str:
@@ -40,7 +40,7 @@ def test_figures_and_reports_on_a_sweep(messy):
                      "paired_difference", "train_time"}
     for f in result.figures:
         img = mpimg.imread(f.png)  # the report's width: 7.5 in at 150 dpi, shown unscaled in its 1150 px column
-        assert img.shape[1] == 1125 and img.shape[0] > 150 and img.std() > 0.01, f.name
+        assert img.shape[1] == WIDTHS["report"] * DPI and img.shape[0] > 150 and img.std() > 0.01, f.name
         assert f.svg.read_text().lstrip().startswith("<?xml") and f.svg.stat().st_size > 5000
         assert f.pdf.read_bytes().startswith(b"%PDF") and f.title == FIGURES[f.name][0]
     for name in ("runs", "curves", "stats", "paired"):

@@ -5,7 +5,6 @@ import logging
 import json
 import time
 
-import pytest
 import torch
 from hydra import compose, initialize_config_dir
 

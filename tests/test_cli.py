@@ -77,6 +77,8 @@ def test_every_job_says_how_far_the_sweep_is_and_logs_epochs_to_file_in_bar_mode
     out = proc.stdout + proc.stderr
     assert "job 1/2: seed=0,trainer.epochs=2" in out and "job 2/2, ETA" in out
     assert "epoch 1/2" not in out  # the bar shows them in the terminal
-    for log in tmp_path.glob("*/train.log"):
+    logs = sorted(tmp_path.glob("*/train.log"))
+    assert len(logs) == 2
+    for log in logs:
         text = log.read_text()
         assert "epoch 1/2" in text and "epoch 2/2" in text and "val_acc=" in text and "test_acc=" in text

@@ -4,9 +4,7 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch

@@ -101,7 +101,7 @@ def test_a_sweep_over_execution_keys_only_is_one_job_and_reported(tmp_path, cli_
 
 def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
     # wide enough that an epoch takes a noticeable time, so the kill lands mid-run
-    args = [f"hydra.run.dir={{}}", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=16",
+    args = ["hydra.run.dir={}", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=16",
             "model.width=1024", "model.dropout=0.1", "strategy=alternating_epoch", "trainer.num_threads=1"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(af_train(*[a.format(full) for a in args]), cwd=ROOT, env=cli_env, check=True, timeout=600)

@@ -79,6 +79,7 @@ def run_job(cfg: DictConfig) -> str:
             log.error("error: %s: running elsewhere (%s)", out, other)
             if sweep_dir is None:
                 sys.exit(1)
+            progress.ended(sweep_dir, 0.0, ran=False)  # this launch is done with it: job k/N still reaches N
             return RUNNING_ELSEWHERE
         if sweep_dir is not None and (where := progress.started(sweep_dir, _parallel(hc.launcher))):
             log.info("%s: %s", where, hc.job.override_dirname or out.name)

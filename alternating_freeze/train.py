@@ -203,7 +203,7 @@ class _NotEpochLines(logging.Filter):
 
 
 @contextlib.contextmanager
-def _epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
+def epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
     """Keep per-epoch lines off the terminal (a bar shows them, or the user asked for none)."""
     consoles = [h for h in logging.getLogger().handlers
                 if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)] if quiet else []
@@ -230,18 +230,18 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
         label = (hc.job.override_dirname if hc else "") or job.run.strategy.name  # what tells it from the others
         bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=label[-60:], unit="epoch")
     try:
-        with _epoch_lines_in_file_only(job.run.trainer.progress != Progress.log and bar is not None
-                                       or job.run.trainer.progress == Progress.none):
-            job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                                trainer=job.trainer, gen=job.gen, state=state,
-                                on_epoch=epoch_writer(out, job, bar, tracker))
+        try:
+            with epoch_lines_in_file_only(bar is not None or job.run.trainer.progress == Progress.none):
+                job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
+                                    trainer=job.trainer, gen=job.gen, state=state,
+                                    on_epoch=epoch_writer(out, job, bar, tracker))
+        finally:
+            if bar is not None:
+                bar.close()
+        return finish(out, cfg, job, state, t_start, started_at, tracker)
     except BaseException:
-        tracker.close()  # the run stops without a summary: its tracker run ends as failed
+        tracker.close()  # the run stops without a summary (or its summary failed): its tracker run ends as failed
         raise
-    finally:
-        if bar is not None:
-            bar.close()
-    return finish(out, cfg, job, state, t_start, started_at, tracker)
 
 
 def _folder(out: Path) -> tuple[str, str]:

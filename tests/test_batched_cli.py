@@ -179,3 +179,15 @@ def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_pat
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert proc.stderr.strip().splitlines()[-1].endswith("--device cuda: CUDA is not available on this machine")
+
+
+def test_members_keep_epoch_lines_in_their_logs_and_open_one_tracker_run(tmp_path, cli_env):
+    """As a separate run with progress=none: no epoch lines on the terminal, all of them in train.log. A member
+    that ends up training separately (a CNN, which the batched step does not stack) opens one tracker run, not two."""
+    proc = sweep(tmp_path / "mlp", "seed=0,1", "trainer.progress=none", *BATCHED, env=cli_env)
+    assert "epoch 1/2" not in proc.stdout + proc.stderr
+    logs = sorted((tmp_path / "mlp").glob("*/train.log"))
+    assert len(logs) == 2 and all("epoch 2/2" in log.read_text() for log in logs)
+    sweep(tmp_path / "cnn", "seed=0,1", "model=cnn", "logger=tensorboard", *BATCHED, env=cli_env)
+    runs = [d for d in (tmp_path / "cnn").iterdir() if (d / "summary.json").exists()]
+    assert len(runs) == 2 and all(len(list(d.rglob("events.out.tfevents.*"))) == 1 for d in runs)

@@ -92,6 +92,8 @@ def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
         proc = run_sweep(sweep, "seed=0,1", *RUN, env=cli_env, check=False)
     assert proc.returncode == 1 and f"sweep {sweep}: 0 completed, 1 skipped, 1 running elsewhere" in proc.stdout, proc.stdout
     assert not (held / "summary.json").exists()  # not trained behind its owner's back
+    counter = json.loads((sweep / ".progress.json").read_text())  # the launch is done with both jobs
+    assert (counter["total"], counter["ended"], counter["ran"]) == (2, 2, 0)
     run_sweep(sweep, "seed=0,1", *RUN, env=cli_env)
     assert json.loads((held / "summary.json").read_text())["status"] == "completed"
 

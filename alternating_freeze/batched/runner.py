@@ -34,7 +34,7 @@ from ..errors import ConfigError
 from ..loop import Progress
 from ..machine import resolve_device
 from ..task import RUNNING_ELSEWHERE, _done, record_failure, run_job
-from ..train import _overrides, _use_bar, build, epoch_writer, execute, finish, resume
+from ..train import _overrides, _use_bar, build, epoch_lines_in_file_only, epoch_writer, execute, finish, resume
 from .fit import Group, Member, fit_group
 from .net import Unsupported
 
@@ -90,17 +90,6 @@ def group_key(run: RunConfig) -> tuple:
             t.device, t.num_threads)
 
 
-class _Silent:
-    """A member's progress bar while the group shows one bar (a member logs no epoch lines then, as a separate
-    run with a bar logs none)."""
-
-    def set_postfix(self, **kwargs) -> None:
-        pass
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-
 def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "not enough memory" in str(e))
 
@@ -145,6 +134,7 @@ class Runner:
                     if other is not None:
                         log.error("error: %s: running elsewhere (%s)", t.out, other)
                         t.status = RUNNING_ELSEWHERE
+                        self._ended(t, ran=False)
                         lock.close()
                         continue
                     try:
@@ -205,8 +195,6 @@ class Runner:
     def _member(self, t: Task) -> Member:
         job = build(t.run, t.launcher, t.cfg, data=self._dataset(t.run))
         state = resume(t.out / CHECKPOINT_FILE, job)
-        self._trackers[id(t)] = loggers.open_logger(job.run.logger, t.out, OmegaConf.to_container(
-            t.cfg, resolve=True, enum_to_str=True), *loggers.hydra_job(t.out), start_epoch=state.epoch)
         cpu = torch.get_rng_state()  # the run's global stream, after its model was built (and resumed)
         if job.device.type == "cuda":
             rng = torch.Generator(device=job.device)
@@ -268,8 +256,10 @@ class Runner:
 
             bar = tqdm(total=max(m.job.trainer.epochs - m.state.epoch for _, m in built), unit="epoch",
                        desc=f"{size} runs batched")
-        writers = {id(m): epoch_writer(t.out, m.job, _Silent() if bar is not None else None, self._trackers[id(t)])
-                   for t, m in built}
+        for t, m in built:  # opened once the group stands: a member that trains separately opens its own
+            self._trackers[id(t)] = loggers.open_logger(m.job.run.logger, t.out, OmegaConf.to_container(
+                t.cfg, resolve=True, enum_to_str=True), *loggers.hydra_job(t.out), start_epoch=m.state.epoch)
+        writers = {id(m): epoch_writer(t.out, m.job, None, self._trackers[id(t)]) for t, m in built}
 
         def on_epoch(m: Member) -> None:
             with task[id(m)].act():
@@ -280,9 +270,11 @@ class Runner:
             with t.act():
                 m.job.batched_with = self._sizes[id(t)]
                 m.job.notes.append(NOTE.format(n=m.job.batched_with))
+                tracker = self._trackers.pop(id(t))
                 try:
-                    t.status = finish(t.out, t.cfg, m.job, m.state, t.t_start, t.started_at, self._trackers.pop(id(t)))
+                    t.status = finish(t.out, t.cfg, m.job, m.state, t.t_start, t.started_at, tracker)
                 except Exception as e:  # noqa: BLE001
+                    tracker.close()  # ends as failed, like the run
                     t.status = self._fail(t, e)
             self._ended(t, ran=True)
 
@@ -299,7 +291,8 @@ class Runner:
                          r["epoch_s"])
 
         try:
-            fit_group(group, on_epoch, on_leave, on_group_epoch)
+            with epoch_lines_in_file_only(bar is not None or progress == Progress.none):  # the group's bar or lines
+                fit_group(group, on_epoch, on_leave, on_group_epoch)
         except Exception as e:  # noqa: BLE001
             if _is_oom(e):
                 return True
@@ -310,4 +303,7 @@ class Runner:
         finally:
             if bar is not None:
                 bar.close()
+            for t, _ in built:  # members cut short (out of memory, a failure): their tracker runs end here
+                if (tracker := self._trackers.pop(id(t), None)) is not None:
+                    tracker.close()
         return False

@@ -1,8 +1,8 @@
 """Benchmark of batched runs (issue 9): a preset swept by the basic launcher and by hydra/launcher=batched.
 
     uv run python -m benchmarks.sweep [--json PATH] [--epochs 5] [--repeats 2] [--device cuda]
-    uv run python -m benchmarks.sweep --curve        # speedup of one group epoch against group size
-    uv run python -m benchmarks.sweep --step         # a batched step: our baddbmm step against torch.func.vmap
+    uv run python -m benchmarks.sweep --curve --no-sweeps   # speedup of one group epoch against group size
+    uv run python -m benchmarks.sweep --step --no-sweeps    # a batched step: ours against torch.func.vmap
 
 Sweeps: the real ``af-train -m experiment=<preset>`` in child processes, basic and batched alternately
 (basic, batched, basic, batched, each in a fresh sweep folder: a shared machine drifts, and

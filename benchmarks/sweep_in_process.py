@@ -50,7 +50,8 @@ def _separate_epochs(run, data) -> list[float]:
 
 def curve(device, max_members: int, threads=None, epochs: int = 3) -> list[dict]:
     """Seconds of one epoch (training and evaluation) of a group of K, against K separate epochs of the same
-    runs (the mean of the preset's ten kinds, measured between the groups), K = 1, 2, 4, ... max_members."""
+    runs, K = 1, 2, 4, ... max_members. A separate epoch is the median over the preset's ten kinds of run, pooled
+    over every round measured so far (one more round before each group: the machine's drift reaches both)."""
     from alternating_freeze.data import DatasetConfig, load_dataset
 
     data = load_dataset(DatasetConfig(), device)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from .contract import EXECUTION_GROUPS, EXECUTION_KEYS
+from .contract import EXECUTION_GROUPS, EXECUTION_KEYS, without_added_defaults
 from .data import DatasetConfig
 from .errors import ConfigError
 from .loggers import LOGGERS
@@ -95,7 +95,7 @@ def result_tree(cfg: DictConfig | dict) -> dict:
         tree.get(group, {}).pop(leaf, None)
     for group in EXECUTION_GROUPS:
         tree.pop(group, None)
-    return tree
+    return without_added_defaults(tree)
 
 
 def config_hash(cfg: DictConfig) -> str:

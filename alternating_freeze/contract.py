@@ -50,6 +50,19 @@ TERMINAL = (COMPLETED, DIVERGED)  # statuses a resumed sweep does not run again
 EXECUTION_KEYS = ("trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
                   "trainer.eval_batch_size", "trainer.channels_last", "dataset.root", "dataset.download")
 EXECUTION_GROUPS = ("logger",)  # whole top-level groups of that kind (experiment trackers)
+# Result-affecting keys added after runs were written, with the value that computes what runs without the key
+# computed: at that value a key counts as absent (in the config hash and in the analysis), so older run folders
+# resume and compare as the same configuration. A key added later goes here with its neutral default.
+ADDED_AT = {"trainer.precision": "fp32", "dataset.augment": "none", "model.stages": None}
+
+
+def without_added_defaults(tree: dict) -> dict:
+    """``tree`` (a config as nested dicts) without the ``ADDED_AT`` keys that hold their neutral value."""
+    for key, neutral in ADDED_AT.items():
+        group, leaf = key.split(".")
+        if isinstance(tree.get(group), dict) and leaf in tree[group] and tree[group][leaf] == neutral:
+            del tree[group][leaf]
+    return tree
 
 # ---------------------------------------------------------------- the `trained` column
 

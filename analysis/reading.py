@@ -102,7 +102,8 @@ def affects_results(key: str) -> bool:
 
 def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
     """The config as columns, and the blocks the run used: ``resolved``'s, else the documented defaults."""
-    flat = pd.json_normalize({k: v for k, v in config.items() if k != "hydra"}, sep=".").iloc[0].to_dict()
+    tree = c.without_added_defaults(json.loads(json.dumps({k: v for k, v in config.items() if k != "hydra"})))
+    flat = pd.json_normalize(tree, sep=".").iloc[0].to_dict()
     cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
             if affects_results(k) and k not in hidden}
     model = config.get("model") if isinstance(config.get("model"), dict) else {}

@@ -80,3 +80,19 @@ def test_duplicate_runs_count_once(sweep, tmp_path):
     assert dup.loc[~dup["in_stats"], "note"].iloc[0].startswith("duplicate of")
     stats = analysis.summarize(runs, boot=FAST)
     assert by_label(stats, "standard", "final_test_acc")["n"] == 5
+
+
+def test_a_run_from_before_a_key_was_added_is_the_same_configuration(tmp_path):
+    """An old run folder has no trainer.precision; a new one has its neutral fp32: one configuration, paired."""
+    for seed in range(3):
+        write_run(tmp_path, make_config(seed), 0.9, job=f"old/seed={seed}")
+        new = make_config(seed, "alternating")
+        new["trainer"]["precision"], new["dataset"]["augment"] = "fp32", "none"
+        write_run(tmp_path, new, 0.9, job=f"new/seed={seed}")
+        newer = make_config(seed)
+        newer["trainer"]["precision"] = "fp32"
+        write_run(tmp_path, newer, 0.9, job=f"newer/seed={seed}")
+    runs = analysis.load_runs([tmp_path])
+    standard = runs[runs["strategy"] == "standard"]
+    assert standard["config_id"].nunique() == 1 and len(standard) == 6
+    assert runs["context_id"].nunique() == 1  # the alternating runs pair with both

@@ -118,3 +118,12 @@ def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(ConfigError, match=r"^trainer.device='cuda:2': .*cuda:0..cuda:1$"):
         resolve_device("cuda:2")
+
+
+def test_keys_added_later_hash_as_absent_at_their_neutral_value():
+    """Runs written before trainer.precision, dataset.augment and model.stages existed computed exactly what the
+    defaults compute: their folders must not be refused on resume (5ba8c9c90b5bf076: the default config's hash
+    then). A value that changes the computation changes the hash."""
+    assert config_hash(cfg_of()) == "5ba8c9c90b5bf076"
+    for changed in ("trainer.precision=bf16", "dataset.augment=crop_flip", "model=cnn"):
+        assert config_hash(cfg_of(changed)) != "5ba8c9c90b5bf076", changed

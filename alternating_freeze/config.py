@@ -6,15 +6,13 @@ checks its own values in ``__post_init__``; ``RunConfig`` checks what involves t
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from .contract import EXECUTION_GROUPS, EXECUTION_KEYS, without_added_defaults
+from . import contract
 from .data import DatasetConfig
 from .errors import ConfigError
 from .loggers import LOGGERS
@@ -65,8 +63,8 @@ def validate(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
         with open_dict(cfg):
             cfg.strategy = OmegaConf.merge(OmegaConf.structured(STRATEGIES[name]), cfg.strategy)
     run = OmegaConf.to_object(cfg)
-    known = _keys(asdict(run))
-    for key in _keys(OmegaConf.to_container(cfg, resolve=False)) - known:
+    known = set(contract.flatten(asdict(run)))
+    for key in set(contract.flatten(OmegaConf.to_container(cfg, resolve=False))) - known:
         group = key.rsplit(".", 1)[0] if "." in key else "the config"
         allowed = sorted(k.rsplit(".", 1)[-1] for k in known if k.startswith(group + "."))
         raise ConfigError(key, OmegaConf.select(cfg, key), f"not a key of {group}" +
@@ -78,38 +76,22 @@ def validate(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
     return run
 
 
-def _keys(tree: Any, prefix: str = "") -> set[str]:
-    """Dotted paths of every leaf of a nested dict."""
-    out = set()
-    for k, v in tree.items():
-        out |= _keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
-    return out
-
-
 def result_tree(cfg: DictConfig | dict) -> dict:
-    """The resolved config without what does not change results (device, threads, logger, ...)."""
-    tree = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if isinstance(cfg, DictConfig) \
-        else json.loads(json.dumps(cfg))
-    for key in EXECUTION_KEYS:
-        group, leaf = key.split(".")
-        tree.get(group, {}).pop(leaf, None)
-    for group in EXECUTION_GROUPS:
-        tree.pop(group, None)
-    return without_added_defaults(tree)
+    """The resolved config without what does not change results (``contract.result_tree``)."""
+    return contract.result_tree(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+                                if isinstance(cfg, DictConfig) else cfg)
 
 
-def config_hash(cfg: DictConfig) -> str:
-    """Identity of what a run computes: two runs with equal hashes produce the same results."""
-    return hashlib.sha256(json.dumps(result_tree(cfg), sort_keys=True).encode()).hexdigest()[:16]
+def config_hash(cfg: DictConfig | dict) -> str:
+    """Identity of what a run computes (``contract.config_hash``): equal hashes, the same results."""
+    return contract.config_hash(result_tree(cfg))
 
 
 def changed_keys(old: dict | None, cfg: DictConfig, limit: int = 6) -> str:
     """What differs between a folder's recorded config and this job's: "optimizer.lr 0.001 -> 0.01"."""
     if not isinstance(old, dict):
         return "its config is not recorded"
-    a, b = result_tree(old), result_tree(cfg)
-    flat = lambda t: {k: OmegaConf.select(OmegaConf.create(t), k) for k in _keys(t)}  # noqa: E731
-    fa, fb = flat(a), flat(b)
+    fa, fb = contract.flatten(result_tree(old)), contract.flatten(result_tree(cfg))
     diffs = [f"{k} {fa.get(k, '(absent)')} -> {fb.get(k, '(absent)')}" for k in sorted(set(fa) | set(fb))
              if fa.get(k, "(absent)") != fb.get(k, "(absent)")]
     return ", ".join(diffs[:limit]) + (f", and {len(diffs) - limit} more" if len(diffs) > limit else "") \

@@ -24,7 +24,6 @@ STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
 STRATEGY = {v for k, v in ALIASES.items() if k.startswith("strategy.")}
 RANK = {column: i for i, column in enumerate(ALIASES.values())}  # config columns in the order of ALIASES
 BLOCKS = ("split", "splits")  # where blocks begin: standard training does not depend on it
-LABEL_BASE = ("strategy", "unit", "every", "steps", "order", "t_0", "schedule")  # said by ``strategy_label``
 FIRST = ("run_id", "label", "status", "in_stats", "seed", "config_id", "context_id", "strategy_label", "n_blocks",
          "role", "arm", "error", "note", "epochs_completed")
 LAST = (*RESULT_KEYS, "selection", *RESOLVED_KEYS, "planned_epochs", "device", "num_threads", "thread_counts",
@@ -65,20 +64,6 @@ def digest(values: dict) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
 
 
-def strategy_label(cfg: dict) -> str:
-    """"standard", "alternating/batch every 4", "alternating/epoch steps 1:3", "progressive/batch linear t_0 0.5"."""
-    name, unit, every, steps, order = (cfg.get(k) for k in ("strategy", "unit", "every", "steps", "order"))
-    if name == "alternating":
-        balanced = is_missing(every) or is_missing(steps) or set(str(steps).split(":")) == {fmt_value(every)}
-        return (f"alternating/{fmt_value(unit)} " + (f"every {fmt_value(every)}" if balanced else f"steps {steps}")
-                + ("" if is_missing(order) or order == "cyclic" else f" {order}"))
-    if name == "random_block":
-        return f"random_block/{fmt_value(unit)} every {fmt_value(every)}"
-    if name == "progressive":
-        return f"progressive/{fmt_value(unit)} {fmt_value(cfg.get('schedule'))} t_0 {fmt_value(cfg.get('t_0'))}"
-    return "unknown" if is_missing(name) else str(name)
-
-
 def blocks_text(row: dict, with_k: bool) -> str:
     """Where blocks begin: "split=2", "splits=1,3", led by "K=3 " when the number of blocks varies."""
     text = f"splits={row['splits']}" if not is_missing(row.get("splits")) else \
@@ -89,17 +74,16 @@ def blocks_text(row: dict, with_k: bool) -> str:
 def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     """config_id, context_id, strategy_label and a label of the strategy plus every setting that varies."""
     keys = key_columns(runs)
-    known, std = runs["strategy"].notna(), runs["strategy"].eq("standard")
+    known, std = runs["config_id"].notna(), runs["strategy"].eq("standard")
     key = runs[keys].astype(object).where(runs[keys].notna(), None)
     key.loc[std, [b for b in BLOCKS if b in key]] = None  # standard training trains every block at once
     budget = key.pop("budget") if "budget" in key else pd.Series(None, index=key.index, dtype=object)
     key["budget"] = budget.where(~(std & budget.eq("standard")), None)  # the same computation as no budget
     where = key[context_columns(keys)].assign(budget=[b if isinstance(b, (int, float)) else None for b in budget])
     where.loc[runs["role"].eq("final"), [c for c in tuned if c in where]] = None  # tuned per arm: not shared
-    runs["config_id"] = [digest(k) if ok else None for k, ok in zip(key.to_dict("records"), known)]
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
-    runs["strategy_label"] = [strategy_label(r) if ok else None for r, ok in zip(runs.to_dict("records"), known)]
-    varying = [c for c in key if c not in LABEL_BASE and key.loc[known, c].dropna().map(plain).astype(
+    said = {"steps", *",".join(runs.pop("labelled").dropna() if "labelled" in runs else []).split(",")}  # what strategy labels already say
+    varying = [c for c in key if c not in said and key.loc[known, c].dropna().map(plain).astype(
         str).nunique() > 1 or c == "budget" and key[c].notna().any()]  # a budget is always named
     with_k = runs.loc[known & ~std, "n_blocks"].nunique() > 1
     blocks = next((c for c in varying if c in BLOCKS), None)

@@ -87,36 +87,38 @@ def short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def interpolations(tree: Any, prefix: str = "") -> dict[str, str]:
+def interpolations(tree: dict) -> dict[str, str]:
     """Dotted key -> text of every value that needs an interpolation resolved (``${...}``)."""
-    if isinstance(tree, (dict, list)):
-        items = tree.items() if isinstance(tree, dict) else ((None, v) for v in tree)
-        return {k: v for key, sub in items
-                for k, v in interpolations(sub, prefix if key is None else f"{prefix}{key}.").items()}
-    return {prefix[:-1]: tree} if isinstance(tree, str) and "${" in tree else {}
+    texts = {k: v if isinstance(v, str) else json.dumps(v) for k, v in c.flatten(tree).items()}
+    return {k: t for k, t in texts.items() if "${" in t}
 
 
-def affects_results(key: str) -> bool:
-    return key not in c.EXECUTION_KEYS and key.split(".")[0] not in (*c.EXECUTION_GROUPS, "hydra")
+def block_starts(config: dict, resolved: dict) -> Optional[list]:
+    """Where the run's blocks 1..K-1 began: ``resolved``'s record, else the config's, else the MLP default."""
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    depth = [model["depth"] // 2] if is_int(model.get("depth")) else None
+    return next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
+                             [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
 
 
 def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
-    """The config as columns, and the blocks the run used: ``resolved``'s, else the documented defaults."""
+    """The config as columns, the blocks the run used and its configuration's identity and strategy label."""
     tree = c.without_added_defaults(json.loads(json.dumps({k: v for k, v in config.items() if k != "hydra"})))
-    flat = pd.json_normalize(tree, sep=".").iloc[0].to_dict()
+    flat = c.flatten(tree)
     cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
-            if affects_results(k) and k not in hidden}
-    model = config.get("model") if isinstance(config.get("model"), dict) else {}
-    depth = [cols["depth"] // 2] if isinstance(cols.get("depth"), int) else None
-    starts = next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
-                               [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
-    if starts:
+            if c.affects_results(k) and k not in hidden}
+    if starts := block_starts(config, resolved):
         cols |= {"split": starts[0] if len(starts) == 1 else None, "n_blocks": len(starts) + 1,
                  "splits": ",".join(map(fmt_value, starts)) if len(starts) > 1 else None}
     steps = resolved["steps"] if "steps" in resolved else flat.get("strategy.steps") or (
         [flat["strategy.every"]] * cols.get("n_blocks", 2) if "strategy.every" in flat else None)
-    if "strategy.name" in flat:
+    strategy = tree.get("strategy")
+    if isinstance(strategy, dict) and "name" in strategy:
         cols["steps"] = ":".join(map(fmt_value, steps)) if isinstance(steps, list) and len(steps) > 1 else None
+        cols["strategy_label"], said = c.strategy_label(strategy)
+        cols["labelled"] = ",".join(column(f"strategy.{k}") for k in said)
+        if not any(map(c.affects_results, hidden)):
+            cols["config_id"] = c.configuration_id(tree, starts)
     return cols
 
 
@@ -177,10 +179,11 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     on_disk = attempt(problems, read_yaml, run_dir / c.CONFIG_FILE)
     s = summary or {}
     config = next((t for t in (s.get("config"), on_disk) if isinstance(t, dict)), None)
-    hidden = tuple(sorted({k for t in (config, on_disk) if isinstance(t, dict) for k, v in interpolations(t).items()
-                           if affects_results(k) or "oc.env" in v}))
-    if hidden:  # its value is not read: an environment variable must not reach a table or a report
-        problems.append(f"config: {', '.join(hidden)} need(s) an interpolation resolved (value not read)")
+    # a value that needs an interpolation resolved is never read (an environment variable must not reach a table or
+    # a report); one that can change the results makes the run unreadable, an execution key is only left out
+    hidden = tuple(sorted({k for t in (config, on_disk) if isinstance(t, dict) for k in interpolations(t)}))
+    if unknown := [k for k in hidden if c.affects_results(k)]:
+        problems.append(f"config: {', '.join(unknown)} need(s) an interpolation resolved (value not read)")
     overrides = s.get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
     resolved = s["resolved"] if isinstance(s.get("resolved"), dict) else {}
     row = {"run_dir": str(run_dir), "overrides": " ".join(map(str, overrides)) if isinstance(overrides, list) else None,

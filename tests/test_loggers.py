@@ -206,7 +206,7 @@ def test_wandb_offline_run_holds_group_configuration_config_epochs_and_summary(t
     records = list(wandb_records(run_dir))
     key = lambda item: item.key or "/".join(item.nested_key)  # noqa: E731
     (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
-    assert (run.run_group, run.job_type, run.display_name) == ("sweep", "alternating unit=epoch every=2", run_dir.name)
+    assert (run.run_group, run.job_type, run.display_name) == ("sweep", "alternating/epoch every 2", run_dir.name)
     held = {key(u): json.loads(u.value_json) for u in run.config.update if key(u) != "_wandb"}
     assert held == flat_config(summary)
     history = [{key(i): json.loads(i.value_json) for i in r.history.item} for r in records

@@ -16,7 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
-from .base import Logger, LoggerConfig, RunInfo, Tracker, configuration, flatten, group_name
+from ..contract import flatten, strategy_label
+from .base import Logger, LoggerConfig, RunInfo, Tracker, group_name
 from .mlflow import MLflowConfig
 from .tensorboard import TensorBoardConfig
 from .wandb import WandbConfig
@@ -42,7 +43,7 @@ def open_logger(cfg_logger: Any, run_dir: Path, config: dict, sweep_dir: Optiona
 
     def start() -> Tracker:
         info = RunInfo(run_dir=run_dir, config=flatten({k: v for k, v in config.items() if k != "logger"}),
-                       group=group_name(run_dir, sweep_dir), job_name=job_name, configuration=configuration(config),
+                       group=group_name(run_dir, sweep_dir), job_name=job_name, configuration=strategy_label(config.get("strategy") or {})[0],
                        start_epoch=start_epoch)
         return importlib.import_module(f".{name}", __name__).TRACKER(cfg_logger, info)
 

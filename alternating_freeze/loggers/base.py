@@ -9,7 +9,6 @@ tracker. One ``Logger`` per run folder and no module state: a process that train
 """
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -126,17 +125,6 @@ def add_notes(run_dir: Path, summary: dict, notes: list[str]) -> None:
 # ---------------------------------------------------------------- what trackers log
 
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"depth": 3}}`` -> ``{"model.depth": 3}``; lists stay values."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def text(value: Any) -> str:
     """A config value as a tracker's string parameter: strings as they are, the rest as JSON (null, [5, 1])."""
     return value if isinstance(value, str) else json.dumps(value)
@@ -154,21 +142,6 @@ def group_name(run_dir: Path, sweep_dir: Optional[Path]) -> str:
     folder = Path(sweep_dir if sweep_dir is not None else Path(run_dir).parent).resolve()
     cwd = Path.cwd().resolve()
     return folder.relative_to(cwd).as_posix() if folder.is_relative_to(cwd) and folder != cwd else folder.as_posix()
-
-
-def configuration(config: dict) -> str:
-    """The strategy and the options it is not run with by default: ``alternating unit=epoch every=2``.
-    Seeds of one configuration share it (W&B's job_type, an MLflow tag to group runs by)."""
-    from ..strategies import STRATEGIES
-
-    options = dict(config.get("strategy") or {})
-    name = str(options.pop("name", "?"))
-    defaults = {}
-    for f in dataclasses.fields(STRATEGIES[name]) if name in STRATEGIES else ():
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        defaults[f.name] = getattr(default, "value", default)  # enums as the strings the config holds
-    changed = [f"{k}={text(v)}" for k, v in options.items() if k not in defaults or defaults[k] != v]
-    return " ".join([name, *changed])
 
 
 def recall(run_dir: Path, tracker: str) -> Optional[dict]:

@@ -26,11 +26,13 @@ from typing import List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, _flush_loggers, _save_config, configure_log,
-                              env_override, filter_overrides, run_job, setup_globals)
+from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, configure_log, env_override, filter_overrides, run_job,
+                              setup_globals)
 from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from alternating_freeze.hydra_compat import flush_loggers, save_config
 
 from .compose import Composer
 
@@ -174,9 +176,9 @@ class BatchedLauncher(Launcher):
         Path(out).mkdir(parents=True, exist_ok=True)
         if cfg.hydra.output_subdir is not None:
             record = Path(cfg.hydra.runtime.output_dir) / str(cfg.hydra.output_subdir)
-            _save_config(task_cfg, "config.yaml", record)
-            _save_config(hydra_cfg, "hydra.yaml", record)
-            _save_config(cfg.hydra.overrides.task, "overrides.yaml", record)
+            save_config(task_cfg, "config.yaml", record)
+            save_config(hydra_cfg, "hydra.yaml", record)
+            save_config(cfg.hydra.overrides.task, "overrides.yaml", record)
         handlers = _file_handlers(cfg)
 
         @contextlib.contextmanager
@@ -207,7 +209,7 @@ class BatchedLauncher(Launcher):
         ret.status = JobStatus.COMPLETED
         ret.return_value = task.status
         ret.task_name = JobRuntime.instance().get("name")
-        _flush_loggers()
+        flush_loggers()
         with task.act():
             self.hydra_context.callbacks.on_job_end(config=cfg, job_return=ret)
         return ret

@@ -4,7 +4,7 @@ Hydra composes every job of a sweep from scratch (reading the config files, buil
 list, merging the schemas: 50-200 ms a job on 2 cores, as long as a batched job's training). An
 override either chooses a config-group option (``strategy=alternating``: it shapes the defaults
 list) or sets a value (``seed=3``, ``optimizer.lr=0.01``, ``+extra=1``, ``~key``), which Hydra
-applies last, to the composed tree, with ``ConfigLoaderImpl._apply_overrides_to_config``. So one job
+applies last, to the composed tree, with ``hydra_compat.apply_overrides``. So one job
 per set of group options is composed in full (the *base*: the group options alone), and every other
 job is a copy of its base with its value overrides applied by that same function, and its
 ``hydra.overrides.task`` and ``hydra.job.override_dirname`` set as Hydra sets them. The first job
@@ -17,9 +17,10 @@ import copy
 import logging
 from typing import Dict, List, Optional, Tuple
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+
+from alternating_freeze.hydra_compat import apply_overrides, get_overrides_dirname
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Composer:
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)  # e.g. the sweep folder's ${now:...}
         if not leaves:  # the base's own overrides
             return cfg
-        ConfigLoaderImpl._apply_overrides_to_config(leaves, cfg)
+        apply_overrides(leaves, cfg)
         job = cfg.hydra.job.config.override_dirname
         task = [o for o in parsed if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in task]

@@ -1,6 +1,6 @@
 """One configured run, from config to results on disk: build, resume, fit, finish.
 
-``execute`` trains a job; ``task.run_job`` is the failure policy around it that Hydra calls, and
+``execute`` trains a job; ``task.run_job`` puts the run policy (``policy``) around it for Hydra, and
 ``cli.main`` is af-train.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .strategies import Run
 log = logging.getLogger(__name__)
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -48,7 +48,7 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "alternating_freeze": own}
 
 
-def _use_bar(progress: Progress) -> bool:
+def use_bar(progress: Progress) -> bool:
     return progress == Progress.bar or (progress == Progress.auto and sys.stderr.isatty())
 
 
@@ -102,7 +102,7 @@ def resume(path: Path, job: Job) -> TrainState:
     try:  # tensors on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
         header, tensors = records.load_checkpoint(path, config_hash(job.cfg))
     except records.ForeignCheckpoint as e:
-        raise ForeignFolder(*_folder(path.parent), f"holds a checkpoint of a different config "
+        raise ForeignFolder(*folder_key(path.parent), f"holds a checkpoint of a different config "
                             f"({changed_keys(e.args[1] if len(e.args) > 1 else None, job.cfg)}); use a new folder")
     except Exception as e:  # cut short by a crash of the machine (per-epoch writes skip the fsync), or not ours
         log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
@@ -183,7 +183,7 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     if job.batched_with:
         summary["batched_with"] = job.batched_with
     records.write_metrics(out / METRICS_FILE, state.rows)
-    _write_summary(out, cfg, summary, started_at)
+    write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
     if tracker is not None:
@@ -219,12 +219,12 @@ def epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
 
 def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, started_at: str) -> str:
     """Train the job in ``out`` to its end; ``hc``: its Hydra config (None: a job run from Python)."""
-    job = build(validate(cfg, _overrides(hc)), hc.launcher if hc else None, cfg)
+    job = build(validate(cfg, overrides_of(hc)), hc.launcher if hc else None, cfg)
     state = resume(out / CHECKPOINT_FILE, job)
     tracker = loggers.open_logger(job.run.logger, out, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                                   *loggers.hydra_job(out), start_epoch=state.epoch)
     bar = None
-    if _use_bar(job.run.trainer.progress):
+    if use_bar(job.run.trainer.progress):
         from tqdm import tqdm
 
         label = (hc.job.override_dirname if hc else "") or job.run.strategy.name  # what tells it from the others
@@ -244,7 +244,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
         raise
 
 
-def _folder(out: Path) -> tuple[str, str]:
+def folder_key(out: Path) -> tuple[str, str]:
     """The key and value a user sets to choose this job's folder, for error messages."""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         return "hydra.sweep.dir", str(out.parent)
@@ -259,28 +259,27 @@ def _config_record(cfg: DictConfig) -> tuple[dict, str | None]:
         return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), None
 
 
-def _overrides(hc) -> list[str]:
+def overrides_of(hc) -> list[str]:
     """The job's command-line overrides as written (an override may hold an unresolvable ${...})."""
     return OmegaConf.to_container(hc.overrides.task, resolve=False) if hc else []
 
 
-def _write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
+def write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     config, h = _config_record(cfg)
     summary.update({
         "config": config,
         "config_hash": h,
-        "overrides": _overrides(hc),
+        "overrides": overrides_of(hc),
         "versions": _versions(),
         "started_at": started_at,
-        "finished_at": _now(),
+        "finished_at": now(),
     })
     write_json(out / SUMMARY_FILE, summary)
 
 
-if __name__ == "__main__":
-    # `python -m alternating_freeze.train`: the same as af-train. The importable modules run, not this
-    # __main__ copy, so that the joblib and submitit launchers can pickle the task function by reference.
-    from alternating_freeze.cli import main as _main
+if __name__ == "__main__":  # the module entry was `python -m alternating_freeze.train`: still accepted
+    import runpy
 
-    _main()
+    print("note: `python -m alternating_freeze.train` is now `python -m alternating_freeze` (or af-train)", file=sys.stderr)
+    runpy.run_module("alternating_freeze", run_name="__main__")

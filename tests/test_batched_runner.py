@@ -3,7 +3,6 @@ lose nothing, members that fail to build, and options the batched step does not 
 import contextlib
 import logging
 import json
-import time
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -28,7 +27,7 @@ def tasks(tmp_path, cfgs, name="job"):
     for i, cfg in enumerate(cfgs):
         d = tmp_path / f"{name}{i}"
         d.mkdir(parents=True)
-        out.append(Task(cfg, d, None, contextlib.nullcontext, time.perf_counter(), "now"))
+        out.append(Task(cfg, d, None, contextlib.nullcontext))
     return out
 
 

@@ -1,13 +1,11 @@
 """A launch's jobs, trained in groups: what ``task.run_job`` does for one job, done for many at once.
 
-Each job keeps the semantics of a separate run: its folder's lock is held while it trains
-(``joblock``), a finished job is skipped (``task._done``), a job that fails to build is recorded
-as failed and the others go on, a member that diverges leaves the group and is recorded as
-diverged, and its files (checkpoint.pt at every epoch end, metrics.csv, summary.json, error.txt)
-are written by the same code as a separate run's (``train.epoch_writer``, ``train.finish``,
-``task.record_failure``). A killed group resumes every unfinished member from its own checkpoint,
-in whatever group it lands in next (or alone). Out of device memory, a group is split in halves
-and retried from its members' checkpoints; a group of one trains as a separate run.
+Each job keeps the run policy of a separate run (``policy``: its lock, a finished job skipped, a failure recorded
+and the others going on), and its files (checkpoint.pt at every epoch end, metrics.csv, summary.json) are written
+by the same code as a separate run's (``train.epoch_writer``, ``train.finish``); a member that diverges leaves the
+group. A killed group resumes every unfinished member from its own checkpoint, in whatever group it lands in next
+(or alone). This module only groups: out of device memory, a group is split in halves and retried from its
+members' checkpoints; a group of one trains as a separate run.
 """
 from __future__ import annotations
 
@@ -15,8 +13,6 @@ import contextlib
 import gc
 import json
 import logging
-import os
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, ContextManager, Optional
@@ -26,15 +22,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .. import joblock, loggers, progress
+from .. import loggers, policy
 from ..config import RunConfig, validate
-from ..contract import CHECKPOINT_FILE, ERROR_FILE
+from ..contract import CHECKPOINT_FILE, EXECUTION_KEYS
 from ..data import load_dataset
-from ..errors import ConfigError
 from ..loop import Progress
 from ..machine import resolve_device
-from ..task import RUNNING_ELSEWHERE, _done, record_failure, run_job
-from ..train import _overrides, _use_bar, build, epoch_lines_in_file_only, epoch_writer, execute, finish, resume
+from ..task import run_job
+from ..train import build, epoch_lines_in_file_only, epoch_writer, execute, finish, overrides_of, resume, use_bar
 from .fit import Group, Member, fit_group
 from .net import Unsupported
 
@@ -42,14 +37,14 @@ log = logging.getLogger(__name__)
 NOTE = ("trained in a group of up to {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
         "every epoch_s are the group's seconds, not this run's, and cannot be compared with other runs' seconds; "
         "compare FLOPs")
-# What the batched step reproduces, by name: a key added to these groups later (mixed precision,
-# augmentation, ...) makes a run train separately unless it is left at its default, until the
-# batched step learns it. (trainer.channels_last only lays out convolutions, which train separately.)
-KNOWN = {"trainer": {"epochs", "batch_size", "eval_batch_size", "device", "num_threads", "checkpoint", "progress",
-                     "budget", "channels_last"},
-         "dataset": {"name", "root", "download", "subset", "test_fraction", "val_fraction", "split_seed",
-                     "standardize"},
-         "run": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"}}
+# What the batched step reproduces, by name, besides the execution keys: a key added to these groups later (mixed
+# precision, augmentation, ...) makes a run train separately unless it is left at its default, until the batched
+# step learns it. (trainer.channels_last only lays out convolutions, which train separately.)
+REPRODUCED = {"trainer": {"epochs", "batch_size", "budget"},
+              "dataset": {"name", "subset", "test_fraction", "val_fraction", "split_seed", "standardize"},
+              "": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"}}
+KNOWN = {group: keys | {k.split(".")[1] for k in EXECUTION_KEYS if k.startswith(f"{group}.")}
+         for group, keys in REPRODUCED.items()}
 
 
 @dataclass
@@ -60,11 +55,14 @@ class Task:
     out: Path
     launcher: Optional[DictConfig]  # hydra.launcher (thread counts)
     act: Callable[[], ContextManager]  # run code as this job: its HydraConfig, its train.log
-    t_start: float
-    started_at: str
-    status: Optional[str] = None  # what task.run_job would have returned
     run: Optional[RunConfig] = field(default=None, repr=False)
     release: Callable[[], None] = lambda: None  # close what the job holds open (its log file) once it is done
+    job: Optional[policy.Claim] = None  # its claim, while the runner trains it in a group
+    outcome: Optional[str] = None  # what task.run_job returned, for a job trained as a separate run
+
+    @property
+    def status(self) -> Optional[str]:
+        return self.job.status if self.job is not None else self.outcome
 
 
 def _unknown(name: str, obj, known: set) -> Optional[str]:
@@ -78,8 +76,8 @@ def _unknown(name: str, obj, known: set) -> Optional[str]:
 def group_key(run: RunConfig) -> tuple:
     """Runs with equal keys can train in one group: same data, network shape (the split aside), optimizer
     kind, batch size, device and threads. A string instead: why the run must train separately."""
-    for name, obj, known in (("trainer", run.trainer, KNOWN["trainer"]), ("dataset", run.dataset, KNOWN["dataset"]),
-                             ("", run, KNOWN["run"])):
+    for name, obj in (("trainer", run.trainer), ("dataset", run.dataset), ("", run)):
+        known = KNOWN[name]
         reason = _unknown(name, obj, known)
         if reason:
             return (reason.lstrip("."),)
@@ -92,6 +90,12 @@ def group_key(run: RunConfig) -> tuple:
 
 def _is_oom(e: BaseException) -> bool:
     return isinstance(e, torch.OutOfMemoryError) or (isinstance(e, RuntimeError) and "not enough memory" in str(e))
+
+
+def _sweep_dir() -> Optional[Path]:
+    """The sweep folder of the job whose Hydra config is current (``Task.act``)."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    return Path(hc.sweep.dir) if hc is not None and hc.mode == RunMode.MULTIRUN else None
 
 
 class Runner:
@@ -107,7 +111,7 @@ class Runner:
         for t in tasks:
             with t.act():
                 try:
-                    t.run = validate(t.cfg, _overrides(HydraConfig.get() if HydraConfig.initialized() else None))
+                    t.run = validate(t.cfg, overrides_of(HydraConfig.get() if HydraConfig.initialized() else None))
                     key = group_key(t.run)
                 except Exception:  # noqa: BLE001 - its separate run records the failure as run_job does
                     key = ("separately",)
@@ -120,38 +124,26 @@ class Runner:
             else:
                 for t in members:
                     with t.act():
-                        t.status = run_job(t.cfg)
+                        t.outcome = run_job(t.cfg)
                     t.release()
 
     def _in_chunks(self, tasks: list[Task]) -> None:
-        """Lock, skip what is done, and train the rest in groups of at most max_members."""
-        with contextlib.ExitStack() as locks:
+        """Claim each job (``policy.claim``: skip what is done) and train the rest in groups of max_members."""
+        with contextlib.ExitStack() as held:
             chunk = []
             for t in tasks:
                 lock = contextlib.ExitStack()
                 with t.act():
-                    other = lock.enter_context(joblock.hold(t.out))
-                    if other is not None:
-                        log.error("error: %s: running elsewhere (%s)", t.out, other)
-                        t.status = RUNNING_ELSEWHERE
-                        self._ended(t, ran=False)
-                        lock.close()
-                        continue
-                    try:
-                        if _done(t.out, t.cfg):
-                            t.status = "skipped"
-                    except Exception as e:  # noqa: BLE001 - e.g. another config's results: refused, kept
-                        t.status = self._fail(t, e)
-                    if t.status is not None:
-                        self._ended(t, ran=t.status != "skipped")
+                    t.job = lock.enter_context(policy.claim(t.out, t.cfg, _sweep_dir()))
+                    if t.job.status is not None:  # running elsewhere, done, or another config's folder
                         lock.close()
                         t.release()
                         continue
-                locks.callback(lock.close)
+                held.callback(lock.close)
                 chunk.append(t)
                 if len(chunk) == self.max_members:
                     self._train(chunk)
-                    locks.close()
+                    held.close()
                     for done in chunk:
                         done.release()
                     chunk = []
@@ -162,28 +154,12 @@ class Runner:
 
     # ------------------------------------------------------------------ one group
 
-    @staticmethod
-    def _ended(t: Task, ran: bool) -> None:
-        """The sweep's job counter (job k/N, ETA), as task.run_job keeps it."""
-        with t.act():
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-                progress.ended(Path(HydraConfig.get().sweep.dir), time.perf_counter() - t.t_start, ran)
-
-    def _fail(self, t: Task, e: Exception) -> str:
-        message = record_failure(t.out, t.cfg, e, t.t_start, t.started_at)
-        log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {t.out / ERROR_FILE})",
-                  exc_info=os.environ.get("HYDRA_FULL_ERROR") == "1")
-        return "failed"
-
     def _separately(self, t: Task) -> None:
-        """A separate run under the lock already held: task.run_job's body."""
+        """A separate run under the claim already held: task.run_job's body."""
         with t.act():
-            try:
-                t.status = execute(t.cfg, t.out, HydraConfig.get() if HydraConfig.initialized() else None, t.t_start,
-                                   t.started_at)
-            except Exception as e:  # noqa: BLE001
-                t.status = self._fail(t, e)
-        self._ended(t, ran=True)
+            hc = HydraConfig.get() if HydraConfig.initialized() else None
+            policy.attempt(t.job, lambda: execute(t.cfg, t.out, hc, t.job.t_start, t.job.started_at))
+            t.job.end()
 
     def _dataset(self, run: RunConfig):
         """The group's data, loaded once for its members (and kept for the next group of the same data)."""
@@ -216,7 +192,8 @@ class Runner:
                 try:
                     built.append((t, self._member(t)))
                 except Exception as e:  # noqa: BLE001 - recorded; the others go on
-                    t.status = self._fail(t, e)
+                    policy.fail(t.job, e)
+                    t.job.end()
         if len(built) == 1 and id(built[0][0]) not in self._sizes:
             self._separately(built[0][0])
             return
@@ -229,8 +206,7 @@ class Runner:
             for t, _ in built:
                 self._separately(t)
             return
-        oom = self._fit(group, built)
-        if oom:
+        if self._fit(group, built):  # out of memory
             del group, built
             gc.collect()
             if torch.cuda.is_available():
@@ -251,7 +227,7 @@ class Runner:
             self._sizes[id(t)] = max(self._sizes.get(id(t), 0), size)
         progress = built[0][1].job.trainer.progress
         bar = None
-        if _use_bar(progress):
+        if use_bar(progress):
             from tqdm import tqdm
 
             bar = tqdm(total=max(m.job.trainer.epochs - m.state.epoch for _, m in built), unit="epoch",
@@ -271,12 +247,11 @@ class Runner:
                 m.job.batched_with = self._sizes[id(t)]
                 m.job.notes.append(NOTE.format(n=m.job.batched_with))
                 tracker = self._trackers.pop(id(t))
-                try:
-                    t.status = finish(t.out, t.cfg, m.job, m.state, t.t_start, t.started_at, tracker)
-                except Exception as e:  # noqa: BLE001
+                ended = policy.attempt(t.job, lambda: finish(t.out, t.cfg, m.job, m.state, t.job.t_start,
+                                                             t.job.started_at, tracker))
+                if ended == policy.FAILED:
                     tracker.close()  # ends as failed, like the run
-                    t.status = self._fail(t, e)
-            self._ended(t, ran=True)
+                t.job.end()
 
         epochs_done = 0
 
@@ -296,10 +271,11 @@ class Runner:
         except Exception as e:  # noqa: BLE001
             if _is_oom(e):
                 return True
-            for t, m in built:
+            for t, _ in built:
                 if t.status is None:
                     with t.act():
-                        t.status = self._fail(t, e)
+                        policy.fail(t.job, e)
+                        t.job.end()
         finally:
             if bar is not None:
                 bar.close()

@@ -155,9 +155,7 @@ class BatchedLauncher(Launcher):
     def _prepare(self, cfg: DictConfig):
         """Everything Hydra's run_job does before calling the task function; returns (config, task, JobReturn)."""
         from alternating_freeze.batched.runner import Task
-        from alternating_freeze.train import _now
 
-        t_start, started_at = time.perf_counter(), _now()
         instance = HydraConfig.instance()
         instance.set_config(cfg)  # the folder may name ${hydra:...} values
         out = os.path.join(str(OmegaConf.select(cfg, "hydra.sweep.dir")),
@@ -199,8 +197,7 @@ class BatchedLauncher(Launcher):
             for h in handlers:
                 h.close()
 
-        task = Task(task_cfg, Path(cfg.hydra.runtime.output_dir), hydra_cfg.hydra.launcher, act, t_start, started_at,
-                    release=release)
+        task = Task(task_cfg, Path(cfg.hydra.runtime.output_dir), hydra_cfg.hydra.launcher, act, release=release)
         with act():
             self.hydra_context.callbacks.on_job_start(config=cfg, task_function=self.task_function)
         return cfg, task, ret

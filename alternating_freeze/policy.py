@@ -1,0 +1,133 @@
+"""The run policy, one for every launcher: a job is *claimed* before it trains and its end is *recorded*.
+
+Claiming holds the job folder's lock (``joblock``: never two processes on one job), leaves a job that another
+live process holds alone ("running elsewhere"), removes the temporary files of writes a kill interrupted, skips a
+job whose folder holds its results, and refuses one whose folder holds another config's (nothing there is
+overwritten). Recording turns any exception into a failed status on disk (error.txt, a failed summary.json, one
+line on the terminal), so that one bad job never costs a sweep its other results, and counts the job's end in the
+sweep's job counter (``progress``). The single-run task (``task.run_job``) and the batched runner both use this.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+from omegaconf import DictConfig
+
+from . import joblock, progress
+from .config import changed_keys, config_hash
+from .contract import ERROR_FILE, SUMMARY_FILE, TERMINAL, agrees, metrics_rows, read_summary, remove_temporaries, \
+    write_atomic
+from .errors import ConfigError, ForeignFolder
+from .sweep import RUNNING_ELSEWHERE
+from .train import folder_key, now, write_summary
+
+log = logging.getLogger("alternating_freeze.train")  # one logger name for a job's lines, as train.log shows them
+SKIPPED, FAILED = "skipped", "failed"
+
+
+@dataclass
+class Claim:
+    """One job as the policy sees it: ``status`` stays None while the job may train, and is what it ended as."""
+
+    out: Path
+    cfg: DictConfig  # without its hydra node: what the task function receives
+    sweep_dir: Optional[Path]  # None for a single run (no job counter)
+    t_start: float
+    started_at: str
+    status: Optional[str] = None
+    error: Optional[Exception] = None  # what made it fail, if it did
+    counted: bool = False
+
+    def end(self) -> None:
+        """Count the job's end in the sweep's job counter, once (job k/N, ETA)."""
+        if self.sweep_dir is not None and not self.counted:
+            progress.ended(self.sweep_dir, time.perf_counter() - self.t_start,
+                           ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE))
+        self.counted = True
+
+
+@contextlib.contextmanager
+def claim(out: Path, cfg: DictConfig, sweep_dir: Optional[Path], parallel: int = 1) -> Iterator[Claim]:
+    """Hold the job's lock for the block; the claim's ``status`` is set if the job must not train."""
+    job = Claim(Path(out), cfg, sweep_dir, time.perf_counter(), now())
+    with joblock.hold(job.out) as other:
+        if other is not None:  # nothing in the folder is touched
+            log.error("error: %s: running elsewhere (%s)", job.out, other)
+            job.status = RUNNING_ELSEWHERE
+        else:
+            if sweep_dir is not None and (where := progress.started(sweep_dir, parallel)):
+                log.info("%s: %s", where, job.out.name)
+            if remove_temporaries(job.out):
+                log.info("removed temporary files of interrupted writes in %s", job.out)
+            attempt(job, lambda: SKIPPED if done(job.out, cfg) else None)
+        try:
+            yield job
+        finally:
+            job.end()
+
+
+def attempt(job: Claim, train: Callable[[], Optional[str]], reraise: bool = False) -> Optional[str]:
+    """``job.status = train()``, any exception recorded as the job's failure (``fail``)."""
+    try:
+        job.status = train()
+    except Exception as e:  # noqa: BLE001 - recorded, so that one bad job never costs a sweep its other results
+        fail(job, e, reraise)
+    return job.status
+
+
+def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
+    """Record ``e`` as the job's failure and say it in one line (with the traceback, or re-raised with
+    ``reraise``, when HYDRA_FULL_ERROR=1 asks for Hydra's own)."""
+    job.status, job.error = FAILED, e
+    message = record_failure(job, e)
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if full and reraise:
+        raise e
+    log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {job.out / ERROR_FILE})",
+              exc_info=e if full else None)
+    return FAILED
+
+
+def done(out: Path, cfg: DictConfig) -> bool:
+    """Whether the job's folder already holds its results (a resumed sweep skips it). Another
+    config's results are refused; a summary that disagrees with metrics.csv is set aside."""
+    previous = read_summary(out)
+    if not previous or previous.get("status") not in TERMINAL:
+        return False
+    if previous.get("config_hash") != config_hash(cfg):
+        raise ForeignFolder(*folder_key(out), f"holds results of a different config "
+                            f"({changed_keys(previous.get('config'), cfg)}); use a new folder or the original overrides")
+    if not agrees(out, previous):
+        log.warning("%s: summary.json says %s epochs, metrics.csv has %s: running the job again",
+                    out, previous.get("epochs_completed"), metrics_rows(out))
+        (out / SUMMARY_FILE).unlink()
+        return False
+    log.info("skipping %s: already %s", out, previous["status"])
+    return True
+
+
+def one_line(e: Exception) -> str:
+    """An error as one line: ConfigError's own; OmegaConf's first line with the key it names."""
+    if isinstance(e, ConfigError):
+        return str(e)
+    first = (str(e).strip().splitlines() or [""])[0]
+    key = getattr(e, "full_key", None)
+    return f"{key}: {type(e).__name__}: {first}" if key else f"{type(e).__name__}: {first}"
+
+
+def record_failure(job: Claim, e: Exception) -> str:
+    """Record a job's exception in its folder (error.txt, a failed summary.json) and return it as one line.
+    Finished results (another config's, or this one's when its config cannot be read) stay as they are."""
+    message = one_line(e)
+    if not isinstance(e, ForeignFolder) and (read_summary(job.out) or {}).get("status") not in TERMINAL:
+        write_atomic(job.out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
+        write_summary(job.out, job.cfg, {"status": FAILED, "error": message, "seed": job.cfg.get("seed"),
+                                         "total_s": time.perf_counter() - job.t_start}, job.started_at)
+    return message

@@ -13,7 +13,7 @@ EXAMPLES = """examples:
   af-analyze SWEEP --latex                                          # also tables/*.tex (booktabs)
   af-analyze SWEEP --ci-method bca --confidence 0.9 --alpha 0.01
 
-Docs: README.md, section "Analysis" (every output file, and what each statistic means)."""
+Docs: docs/analysis.md (every output file, and what each statistic means)."""
 
 
 def parser() -> argparse.ArgumentParser:

@@ -142,7 +142,7 @@ def test_help_says_what_the_tool_does_and_where_the_docs_are():
     for option in ("--out", "--latex", "--target", "--confidence", "--alpha", "--ci-method", "--no-figures"):
         assert option in text, option
     assert "does not change the tests" in text and "does not change the intervals" in text
-    assert "examples:" in text and 'README.md, section "Analysis"' in text
+    assert "examples:" in text and "Docs: docs/analysis.md" in text and (ROOT / "docs" / "analysis.md").is_file()
     assert cli.main(["x", "--alpha", "1"]) == 2 and cli.main(["x", "--target", "1.5"]) == 2
 
 

@@ -1,5 +1,6 @@
 """The command line a researcher lives in: help, progress, messages that lead somewhere."""
 import json
+import re
 import subprocess
 
 import pytest
@@ -18,14 +19,16 @@ def test_help_explains_the_tool_and_lists_every_group_but_the_internal_ones(cli_
     assert "schema" not in out.split("== Commands ==")[0]
     for group, option in (("dataset", "digits*"), ("strategy", "progressive"), ("experiment", "frequency_tuned")):
         assert any(line.split()[:1] == [group] and option in line for line in out.splitlines()), group
-    assert "af-analyze SWEEP_DIR" in out and "README.md" in out
+    assert "af-analyze SWEEP_DIR" in out and "docs/configuration.md" in out
     assert groups_help().count("\n") + 1 == len([p for p in (ROOT / "conf").iterdir()
                                                   if p.is_dir() and p.name not in ("hydra", "schema")])
-    readme = (ROOT / "README.md").read_text().split("`af-train --help`:\n\n```\n", 1)[1]
-    head = out.split("== Config (override", 1)[0]  # the README quotes all but the composed config
-    assert readme.startswith(head), "README's af-train --help is stale: paste the current output"
     footer = "\nDocs:" + out.rsplit("\nDocs:", 1)[1].rstrip()
-    assert readme.split("```", 1)[0].rstrip().endswith(footer), "README's af-train --help footer is stale"
+    pages = re.findall(r"docs/[\w-]+\.md", footer)
+    assert pages and all((ROOT / page).is_file() for page in pages), f"the help points to missing pages: {pages}"
+    quoted = (ROOT / "docs" / "configuration.md").read_text().split("`af-train --help`:\n\n```\n", 1)[1]
+    head = out.split("== Config (override", 1)[0]  # the page quotes all but the composed config
+    assert quoted.startswith(head), "docs/configuration.md's af-train --help is stale: paste the current output"
+    assert quoted.split("```", 1)[0].rstrip().endswith(footer), "docs/configuration.md's help footer is stale"
 
 
 @pytest.mark.parametrize("args, message", [

@@ -53,9 +53,77 @@ def launcher_available(launcher: DictConfig) -> None:
     target = str(launcher.get("_target_", ""))
     if target.endswith("JoblibLauncher") and launcher.get("n_jobs") == 0:
         raise ConfigError("hydra.launcher.n_jobs", 0, "a number of parallel jobs >= 1, or -1 for one per core")
-    if target.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
-        raise ConfigError("hydra/launcher", "slurm", "SLURM's sbatch is not on this machine's PATH; "
-                          "hydra/launcher=submitit_local runs the same path locally")
+    if target.endswith("SlurmLauncher"):
+        slurm_ready(launcher)
+
+
+# SLURM sends the signal of ``--signal=USR2@delay`` up to this many seconds before ``delay`` (sbatch(1): "due
+# to the resolution of event handling"), and a job needs about this long to start and install submitit's
+# handler: a signal before the handler exists kills the job instead of requeueing it.
+SLURM_SIGNAL_EARLY_S = 60
+JOB_START_S = 30
+SLURM_COMMAND_TIMEOUT_S = 20  # a controller that does not answer within this is reported, not waited for
+
+
+def slurm_signal_fits(launcher: DictConfig) -> None:
+    """The time limit leaves room for the pre-timeout signal to reach a started job."""
+    timeout_min, delay = launcher.get("timeout_min"), launcher.get("signal_delay_s")
+    if timeout_min is None or delay is None:
+        return
+    need_s = int(delay) + SLURM_SIGNAL_EARLY_S + JOB_START_S
+    if int(timeout_min) * 60 < need_s:
+        raise ConfigError("hydra.launcher.timeout_min", timeout_min,
+                          f"at least {-(-need_s // 60)} with hydra.launcher.signal_delay_s={delay} (SLURM signals up "
+                          f"to {SLURM_SIGNAL_EARLY_S} s before that delay and a job needs ~{JOB_START_S} s to start); "
+                          f"raise timeout_min or lower signal_delay_s")
+
+
+def _sinfo(*args: str) -> list[str]:
+    """Lines of ``sinfo -h ARGS``; a controller that fails or does not answer is one ConfigError."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(["sinfo", "-h", *args], capture_output=True, text=True,
+                              timeout=SLURM_COMMAND_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ConfigError("hydra/launcher", "slurm", f"SLURM's controller did not answer sinfo within "
+                          f"{SLURM_COMMAND_TIMEOUT_S} s; check the cluster (sinfo, SLURM_CONF) and rerun") from None
+    if proc.returncode != 0:
+        said = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise ConfigError("hydra/launcher", "slurm", f"SLURM's controller does not answer (sinfo: {said}); "
+                          "check the cluster (sinfo, SLURM_CONF) and rerun")
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def slurm_ready(launcher: DictConfig) -> None:
+    """Before any job is submitted: the signal fits the time limit, SLURM's commands are here, the controller
+    answers, the partition exists (or the cluster has a default), and a node of it has ``cpus_per_task`` CPUs."""
+    slurm_signal_fits(launcher)
+    for command in ("sbatch", "sinfo"):
+        if shutil.which(command) is None:
+            raise ConfigError("hydra/launcher", "slurm", f"SLURM's {command} is not on this machine's PATH; "
+                              "hydra/launcher=submitit_local runs the same path locally")
+    partitions = {}  # name -> is the default, from "debug*"
+    for name in _sinfo("-o", "%P"):
+        partitions[name.rstrip("*")] = partitions.get(name.rstrip("*"), False) or name.endswith("*")
+    partition = launcher.get("partition")
+    if partition is None:
+        defaults = [p for p, default in partitions.items() if default]
+        if not defaults:
+            raise ConfigError("hydra.launcher.partition", None, "this cluster has no default partition: name one of "
+                              f"{', '.join(sorted(partitions)) or '(none listed by sinfo)'}")
+        partition = defaults[0]
+    else:  # sbatch takes a comma-separated list
+        unknown = [p for p in str(partition).split(",") if p.strip() not in partitions]
+        if unknown:
+            raise ConfigError("hydra.launcher.partition", partition, f"{unknown[0]} is not a partition of this "
+                              f"cluster: one of {', '.join(sorted(partitions)) or '(none)'}")
+    cpus = launcher.get("cpus_per_task")
+    if cpus is not None:
+        node_cpus = [int(c.rstrip("+")) for c in _sinfo("-N", "-p", str(partition), "-o", "%c") if c.rstrip("+").isdigit()]
+        if node_cpus and int(cpus) > max(node_cpus):
+            raise ConfigError("hydra.launcher.cpus_per_task", cpus, f"at most {max(node_cpus)}, the most CPUs "
+                              f"of a node in partition {partition}")
 
 
 def datasets_present(config: DictConfig) -> None:

@@ -5,17 +5,18 @@ import contextlib
 import math
 import re
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
-from .contract import COMPLETED, DIVERGED, trained_label
+from .contract import DIVERGED
+from .epoch import TrainState, clock, close_epoch, switch
+from .epoch import evaluate as evaluate_splits
 from .errors import ConfigError
 from .optim import reset_state
-from .strategies import OptimizerState
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
@@ -69,40 +70,6 @@ class TrainerConfig:
             raise ConfigError("trainer.num_threads", self.num_threads, "must be >= 1 or null")
 
 
-@dataclass
-class TrainState:
-    """What a checkpoint must hold, beyond model, optimizer and RNG states, to continue a run exactly.
-    Plain values only, so that it is stored as JSON (``to_json``/``from_json``), never pickled."""
-
-    epoch: int = 0  # epochs finished
-    step: int = 0  # optimizer steps taken
-    flops: int = 0  # training FLOPs executed
-    elapsed_s: float = 0.0  # wall seconds of training + evaluation so far
-    trainable: Optional[frozenset] = None  # blocks training at the last step
-    rows: list = field(default_factory=list)  # metrics.csv rows so far
-    status: str = COMPLETED  # becomes DIVERGED when the loss stops being finite
-
-    def to_json(self) -> dict:
-        # shallow: asdict's deep copy of every row cost 1 ms an epoch, and the dict is serialised at once
-        return {**{f.name: getattr(self, f.name) for f in fields(self)},
-                "trainable": None if self.trainable is None else sorted(self.trainable)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> "TrainState":
-        state = cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
-        state.trainable = None if state.trainable is None else frozenset(state.trainable)
-        return state
-
-
-def clock(device: torch.device) -> float:
-    """Wall time after the device has finished its queued work (CUDA and MPS run asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-    return time.perf_counter()
-
-
 @torch.inference_mode()
 def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_size: int) -> tuple[float, float]:
     """Mean loss and accuracy in eval mode; NaN for a split that does not exist."""
@@ -130,13 +97,11 @@ def autocast(trainer: TrainerConfig, device: torch.device):
 def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.Generator, state: TrainState,
         on_epoch: Callable[[TrainState], None] = lambda state: None):
     """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
-    ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress).
-    Under ``optimizer_state=reset`` the optimizer forgets its state when the trainable blocks change."""
+    ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress)."""
     device = data.x_train.device
     n, bs = len(data.y_train), trainer.batch_size
-    flops_per_sample: dict[frozenset, int] = {}
-    reset = strategy.optimizer_state == OptimizerState.reset
     precision = autocast(trainer, device)
+    flops_per_sample: dict[frozenset, int] = {}
     if state.trainable is not None:
         model.set_trainable(state.trainable, strategy.freeze_bn_stats)
     started = clock(device) - state.elapsed_s
@@ -149,13 +114,12 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
         correct = torch.zeros((), dtype=torch.long, device=device)
         trained, flops0 = set(), state.flops
         for start in range(0, n, bs):
-            trainable = strategy.trainable(epoch, state.step)
-            if trainable != state.trainable:
-                if reset and state.trainable is not None:
-                    reset_state(optimizer)
-                model.set_trainable(trainable, strategy.freeze_bn_stats)
-                state.trainable = trainable
-            trained.add(trainable)
+            changed, reset = switch(state, strategy, epoch)
+            if reset:
+                reset_state(optimizer)
+            if changed:
+                model.set_trainable(state.trainable, strategy.freeze_bn_stats)
+            trained.add(state.trainable)
             idx = perm[start:start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
             if crops is not None:
@@ -169,27 +133,17 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
             with torch.no_grad():
                 loss_sum += loss * len(idx)
                 correct += (logits.argmax(1) == y).sum()
-            if trainable not in flops_per_sample:
-                flops_per_sample[trainable] = model.train_flops_per_sample(trainable)
-            state.flops += flops_per_sample[trainable] * len(idx)
+            if state.trainable not in flops_per_sample:
+                flops_per_sample[state.trainable] = model.train_flops_per_sample(state.trainable)
+            state.flops += flops_per_sample[state.trainable] * len(idx)
             state.step += 1
         epoch_s, epoch_cpu_s = clock(device) - t0, time.process_time() - cpu0
         with precision:
-            val_loss, val_acc = evaluate(model, data.x_val, data.y_val, trainer.eval_batch_size)
-            test_loss, test_acc = evaluate(model, data.x_test, data.y_test, trainer.eval_batch_size)
-        eval_s = clock(device) - t0 - epoch_s
-        train_loss = loss_sum.item() / n
-        state.rows.append({
-            "epoch": epoch + 1, "step": state.step, "trained": trained_label(trained, model.n_blocks),
-            "train_loss": train_loss, "train_acc": correct.item() / n, "val_loss": val_loss, "val_acc": val_acc,
-            "test_loss": test_loss, "test_acc": test_acc,
-            "epoch_s": epoch_s, "eval_s": eval_s, "elapsed_s": clock(device) - started,
-            "train_flops": state.flops, "epoch_cpu_s": epoch_cpu_s, "threads": torch.get_num_threads(),
-            "gflops_per_s": (state.flops - flops0) / epoch_s / 1e9 if epoch_s > 0 else math.nan,
-        })
-        state.epoch, state.elapsed_s = epoch + 1, state.rows[-1]["elapsed_s"]
-        if not math.isfinite(train_loss):
-            state.status = DIVERGED
+            evals = evaluate_splits(lambda x, y: evaluate(model, x, y, trainer.eval_batch_size), data)
+        now = clock(device)
+        close_epoch(state, trained=trained, n_blocks=model.n_blocks, loss_sum=loss_sum.item(), correct=correct.item(),
+                    n=n, evals=evals, epoch_s=epoch_s, eval_s=now - t0 - epoch_s, epoch_cpu_s=epoch_cpu_s,
+                    elapsed_s=now - started, flops0=flops0)
         on_epoch(state)
         if state.status == DIVERGED:
             break

@@ -27,7 +27,8 @@ from .config import RunConfig, changed_keys, config_hash, validate
 from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, write_json
 from .data import Data, load_dataset
 from .errors import ForeignFolder
-from .loop import Progress, TrainerConfig, TrainState, fit
+from .epoch import TrainState
+from .loop import Progress, TrainerConfig, fit
 from .machine import available_cores, load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
 from .optim import build_optimizer

@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 import torch
 
 from alternating_freeze.data import Data
-from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
+from alternating_freeze.epoch import TrainState
+from alternating_freeze.loop import Progress, TrainerConfig, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
 from alternating_freeze.strategies import Run

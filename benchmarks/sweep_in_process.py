@@ -26,7 +26,7 @@ def _group_epochs(runs, data) -> list[float]:
 
     from alternating_freeze import train
     from alternating_freeze.batched.fit import Group, Member, fit_group
-    from alternating_freeze.loop import TrainState
+    from alternating_freeze.epoch import TrainState
 
     members = []
     for r in runs:
@@ -40,7 +40,8 @@ def _group_epochs(runs, data) -> list[float]:
 
 def _separate_epochs(run, data) -> list[float]:
     from alternating_freeze import train
-    from alternating_freeze.loop import TrainState, fit
+    from alternating_freeze.epoch import TrainState
+    from alternating_freeze.loop import fit
 
     job, state = train.build(run, None, "h", data=data), TrainState()
     fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
@@ -79,7 +80,7 @@ def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict
     from torch.func import functional_call, stack_module_state, vmap
 
     from alternating_freeze.batched.net import StackedNet
-    from alternating_freeze.loop import clock
+    from alternating_freeze.epoch import clock
     from alternating_freeze.models import ModelConfig, build_model
 
     if threads:

@@ -4,7 +4,8 @@ import torch
 
 from alternating_freeze.budget import budget_epochs, schedule_flops
 from alternating_freeze.errors import ConfigError
-from alternating_freeze.loop import TrainerConfig, TrainState, fit
+from alternating_freeze.epoch import TrainState
+from alternating_freeze.loop import TrainerConfig, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
 from alternating_freeze.strategies import Run

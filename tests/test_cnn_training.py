@@ -13,7 +13,8 @@ from alternating_freeze.config import validate
 from alternating_freeze.contract import CHECKPOINT_FILE, TIMING_COLUMNS
 from alternating_freeze.data import PAD, Data, DatasetConfig, load_dataset
 from alternating_freeze.errors import ConfigError
-from alternating_freeze.loop import TrainerConfig, TrainState, fit
+from alternating_freeze.epoch import TrainState
+from alternating_freeze.loop import TrainerConfig, fit
 from alternating_freeze.models import build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
 from alternating_freeze.strategies import Run

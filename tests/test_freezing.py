@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from alternating_freeze.data import Data
-from alternating_freeze.loop import TrainerConfig, TrainState, fit
+from alternating_freeze.epoch import TrainState
+from alternating_freeze.loop import TrainerConfig, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
 from alternating_freeze.strategies import Run

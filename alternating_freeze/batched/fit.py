@@ -19,10 +19,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..contract import DIVERGED, trained_label
-from ..loop import TrainState, clock
+from ..contract import DIVERGED
+from ..epoch import TrainState, clock, close_epoch, evaluate, switch
 from ..optim import FusedOptimizer
-from ..strategies import OptimizerState
 from .net import StackedNet, Unsupported
 from .optim import StackedOptimizer
 
@@ -91,12 +90,10 @@ class Group:
         """Each member's trainable parameters at its next step; resets its optimizer where its strategy says."""
         trains, resets = [], []
         for k, m in enumerate(self.members):
-            s, strategy = m.state, m.job.strategy
-            t = strategy.trainable(s.epoch, s.step)
-            if t != s.trainable:
-                if strategy.optimizer_state == OptimizerState.reset and s.trainable is not None:
-                    resets.append(k)
-                s.trainable = t
+            _, reset = switch(m.state, m.job.strategy, m.state.epoch)
+            if reset:
+                resets.append(k)
+            t = m.state.trainable
             trained[k].add(t)
             if t not in m.trains:
                 m.trains[t] = frozenset(j for j, b in enumerate(m.param_blocks) if b in t)
@@ -153,25 +150,14 @@ class Group:
                 m.state.flops += m.flops_per_sample[m.state.trainable] * idx.shape[1]
                 m.state.step += 1
         epoch_s, epoch_cpu_s = clock(device) - t0, time.process_time() - cpu0
-        val_loss, val_acc = self._evaluate(data.x_val, data.y_val)
-        test_loss, test_acc = self._evaluate(data.x_test, data.y_test)
+        evals = evaluate(self._evaluate, data)  # each value a list: one per member
         now = clock(device)
-        eval_s = now - t0 - epoch_s
         losses, corrects = loss_sum.tolist(), correct.tolist()
         for i, m in enumerate(members):
-            s = m.state
-            train_loss = losses[i] / n
-            s.rows.append({
-                "epoch": s.epoch + 1, "step": s.step, "trained": trained_label(trained[i], m.job.model.n_blocks),
-                "train_loss": train_loss, "train_acc": corrects[i] / n, "val_loss": val_loss[i],
-                "val_acc": val_acc[i], "test_loss": test_loss[i], "test_acc": test_acc[i],
-                "epoch_s": epoch_s, "eval_s": eval_s, "elapsed_s": now - m.started,
-                "train_flops": s.flops, "epoch_cpu_s": epoch_cpu_s, "threads": torch.get_num_threads(),
-                "gflops_per_s": (s.flops - flops0[i]) / epoch_s / 1e9 if epoch_s > 0 else math.nan,
-            })
-            s.epoch, s.elapsed_s = s.epoch + 1, s.rows[-1]["elapsed_s"]
-            if not math.isfinite(train_loss):
-                s.status = DIVERGED
+            close_epoch(m.state, trained=trained[i], n_blocks=m.job.model.n_blocks, loss_sum=losses[i],
+                        correct=corrects[i], n=n, evals={k: v[i] for k, v in evals.items()}, epoch_s=epoch_s,
+                        eval_s=now - t0 - epoch_s, epoch_cpu_s=epoch_cpu_s, elapsed_s=now - m.started,
+                        flops0=flops0[i])
 
     def leave(self) -> list[Member]:
         """Members that are done (trained their epochs, or diverged) leave; returns them."""

@@ -15,7 +15,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from . import contract
 from .data import DatasetConfig
 from .errors import ConfigError
-from .loggers import LOGGERS
+from .loggers import LOGGERS, option_keys
 from .loop import TrainerConfig
 from .models import ModelConfig
 from .optim import OptimizerConfig
@@ -39,7 +39,15 @@ class RunConfig:
             self.strategy.check(self.model.n_blocks)
 
 
+def unnamed_keys() -> list[str]:
+    """Keys left out of a job folder's name (conf/train.yaml's exclude_keys): what does not change results,
+    the experiment preset (its keys name themselves), and every option of every tracker."""
+    return ["experiment", *contract.EXECUTION_KEYS, *contract.EXECUTION_GROUPS, *option_keys()]
+
+
 def register() -> None:
+    """The schemas into Hydra's ConfigStore, and the resolver conf/train.yaml reads ``unnamed_keys`` through."""
+    OmegaConf.register_new_resolver("af_unnamed_keys", unnamed_keys, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     for name, schema in STRATEGIES.items():

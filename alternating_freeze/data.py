@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ConfigError
+from .errors import ConfigError, integer, number, one_of, require
 
 
 @dataclass
@@ -38,25 +38,16 @@ class DatasetConfig:
     augment: str = "none"  # none | crop_flip: random 4-pixel-padded crops and horizontal flips of training batches
 
     def __post_init__(self) -> None:
-        if self.name not in DATASETS:
-            raise ConfigError("dataset.name", self.name, f"allowed: {', '.join(DATASETS)}")
-        if self.augment not in AUGMENTATIONS:
-            raise ConfigError("dataset.augment", self.augment, f"allowed: {', '.join(AUGMENTATIONS)}")
-        f = self.test_fraction
-        if f is None and self.name == "digits":
-            raise ConfigError("dataset.test_fraction", f, "digits has no official test split: a number in (0, 1), "
-                              "e.g. 0.2")
-        if f is not None and not _fraction(f, 0 < f < 1):
-            raise ConfigError("dataset.test_fraction", f, "a number in (0, 1), or null for the official test set")
-        if not _fraction(self.val_fraction, 0 <= self.val_fraction < 1):
-            raise ConfigError("dataset.val_fraction", self.val_fraction, "a number in [0, 1): the share of the "
-                              "training split held out for validation (0: none)")
-        if self.subset is not None and self.subset < 1:
-            raise ConfigError("dataset.subset", self.subset, "an integer >= 1 (the first N training images), or null")
-
-
-def _fraction(value, in_range: bool) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and in_range
+        one_of("dataset.name", self.name, DATASETS)
+        one_of("dataset.augment", self.augment, AUGMENTATIONS)
+        require(self.test_fraction is not None or self.name != "digits", "dataset.test_fraction", None,
+                "digits has no official test split: a number in (0, 1), e.g. 0.2")
+        if self.test_fraction is not None:
+            number("dataset.test_fraction", self.test_fraction, 0, 1, True, True,
+                   "a number in (0, 1), or null for the official test set")
+        number("dataset.val_fraction", self.val_fraction, 0, 1, high_open=True,
+               allowed="a number in [0, 1): the share of the training split held out for validation (0: none)")
+        integer("dataset.subset", self.subset, null=True)
 
 
 @dataclass(frozen=True)

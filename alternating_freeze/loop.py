@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -15,10 +14,10 @@ import torch.nn.functional as F
 from .contract import DIVERGED
 from .epoch import TrainState, clock, close_epoch, switch
 from .epoch import evaluate as evaluate_splits
-from .errors import ConfigError
+from .errors import integer, one_of, require
+from .machine import DEVICES, valid_device
 from .optim import reset_state
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -57,17 +56,13 @@ class TrainerConfig:
     budget: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ConfigError("trainer.precision", self.precision, f"allowed: {', '.join(PRECISIONS)}")
+        one_of("trainer.precision", self.precision, PRECISIONS)
         for key in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"trainer.{key}", getattr(self, key), "must be an integer >= 1")
-        if self.budget is not None and self.budget != "standard" and not budget_number(self.budget):
-            raise ConfigError("trainer.budget", self.budget, "null, standard, or a number of training FLOPs > 0")
-        if not re.fullmatch(r"(auto|cpu|mps|cuda(:\d+)?)", self.device):
-            raise ConfigError("trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ConfigError("trainer.num_threads", self.num_threads, "must be >= 1 or null")
+            integer(f"trainer.{key}", getattr(self, key))
+        require(self.budget in (None, "standard") or budget_number(self.budget) is not None, "trainer.budget",
+                self.budget, "null, standard, or a number of training FLOPs > 0")
+        require(valid_device(self.device), "trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
+        integer("trainer.num_threads", self.num_threads, null=True)
 
 
 @torch.inference_mode()

@@ -6,6 +6,7 @@ but all of it changes how long it takes, so every choice made here is recorded i
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 from omegaconf import DictConfig
@@ -13,7 +14,17 @@ from omegaconf import DictConfig
 from .errors import ConfigError
 
 
+DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
+
+
+def valid_device(name: str) -> bool:
+    return isinstance(name, str) and re.fullmatch(r"(auto|cpu|mps|cuda(:\d+)?)", name) is not None
+
+
 def resolve_device(name: str) -> torch.device:
+    """The device ``name`` (trainer.device) means on this machine; ConfigError when it has none such."""
+    if not valid_device(name):
+        raise ConfigError("trainer.device", name, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

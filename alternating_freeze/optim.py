@@ -7,7 +7,7 @@ from typing import Iterable, List
 
 import torch
 
-from .errors import ConfigError
+from .errors import number, one_of, require
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 FUSED_DEVICES = ("cpu", "cuda")  # where torch ships the fused kernels for all three
@@ -26,17 +26,14 @@ class OptimizerConfig:
     nesterov: bool = False  # sgd only
 
     def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ConfigError("optimizer.name", self.name, f"allowed: {', '.join(OPTIMIZERS)}")
-        for key, low, strict in (("lr", 0.0, True), ("eps", 0.0, True), ("weight_decay", 0.0, False),
-                                 ("momentum", 0.0, False)):
-            value = getattr(self, key)
-            if not math.isfinite(value) or value < low or (strict and value == low):
-                raise ConfigError(f"optimizer.{key}", value, f"a finite number {'>' if strict else '>='} {low:g}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError("optimizer.betas", list(self.betas), "must be [beta1, beta2], each in [0, 1)")
-        if self.nesterov and self.momentum == 0:
-            raise ConfigError("optimizer.nesterov", self.nesterov, "needs optimizer.momentum > 0")
+        one_of("optimizer.name", self.name, OPTIMIZERS)
+        for key, strict in (("lr", True), ("eps", True), ("weight_decay", False), ("momentum", False)):
+            number(f"optimizer.{key}", getattr(self, key), 0.0, math.inf, low_open=strict,
+                   allowed=f"a finite number {'>' if strict else '>='} 0")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas", list(self.betas),
+                "[beta1, beta2], each in [0, 1)")
+        require(not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov,
+                "needs optimizer.momentum > 0")
 
 
 class FusedOptimizer:

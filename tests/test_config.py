@@ -99,13 +99,21 @@ def test_config_hash_ignores_execution_keys_only():
 
 
 def test_folder_names_leave_out_the_execution_keys():
-    """Keys that do not change results stay out of sweep folder names, as out of the config hash."""
-    from omegaconf import OmegaConf
+    """Keys that do not change results (contract.EXECUTION_KEYS, trackers and their options) stay out of sweep
+    folder names, as out of the config hash: composed as Hydra names a job's folder."""
+    from hydra import compose, initialize_config_dir
 
-    from alternating_freeze import contract, loggers
+    from alternating_freeze import contract
 
-    excluded = OmegaConf.load(CONF / "train.yaml").hydra.job.config.override_dirname.exclude_keys
-    assert set(excluded) == set(contract.EXECUTION_KEYS) | {"experiment", "logger", *loggers.option_keys()}
+    unnamed = [f"{k}={v}" for k, v in (("trainer.device", "cpu"), ("trainer.num_threads", 1), ("trainer.progress", "none"),
+                                        ("trainer.checkpoint", False), ("trainer.eval_batch_size", 64),
+                                        ("trainer.channels_last", False), ("dataset.root", "elsewhere"),
+                                        ("dataset.download", True), ("logger", "tensorboard"),
+                                        ("logger.log_dir", "tb"))]
+    assert {o.split("=")[0] for o in unnamed} >= set(contract.EXECUTION_KEYS)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=["seed=3", *unnamed, "optimizer.lr=0.01"], return_hydra_config=True)
+    assert cfg.hydra.job.override_dirname == "optimizer.lr=0.01,seed=3"
 
 
 def test_a_cuda_index_beyond_the_machine_is_a_config_error(monkeypatch):
@@ -127,3 +135,37 @@ def test_keys_added_later_hash_as_absent_at_their_neutral_value():
     assert config_hash(cfg_of()) == "5ba8c9c90b5bf076"
     for changed in ("trainer.precision=bf16", "dataset.augment=crop_flip", "model=cnn"):
         assert config_hash(cfg_of(changed)) != "5ba8c9c90b5bf076", changed
+
+
+def test_option_files_hold_only_what_differs_from_their_schema():
+    """A default lives once, in its schema: a conf/<group>/*.yaml key set to the schema's default is a second home."""
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from alternating_freeze.data import DatasetConfig
+    from alternating_freeze.loggers import LOGGERS
+    from alternating_freeze.loop import TrainerConfig
+    from alternating_freeze.models import ModelConfig
+    from alternating_freeze.optim import OptimizerConfig
+    from alternating_freeze.strategies import STRATEGIES
+
+    fixed = {"dataset": DatasetConfig, "model": ModelConfig, "optimizer": OptimizerConfig, "trainer": TrainerConfig}
+
+    def schema(group: str, path):
+        for entry in OmegaConf.load(path).get("defaults", []):
+            if isinstance(entry, str) and entry != "_self_":
+                return schema(group, path.parent / f"{entry}.yaml")
+            for key, value in (entry.items() if hasattr(entry, "items") else ()):
+                if str(key).startswith(f"/schema/{group}"):
+                    return (STRATEGIES if group == "strategy" else LOGGERS)[value]
+        return fixed[group]
+
+    repeated = []
+    for group in (*fixed, "strategy", "logger"):
+        for path in sorted((CONF / group).glob("*.yaml")):
+            defaults = {f.name: getattr(d, "value", d) for f in dataclasses.fields(schema(group, path))
+                        for d in [f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default]}
+            values = OmegaConf.to_container(OmegaConf.load(path))
+            repeated += [f"{path.relative_to(CONF)}: {k}" for k, v in values.items() if defaults.get(k, object()) == v]
+    assert repeated == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional
 
-from ..errors import ConfigError
+from ..errors import integer, number, one_of, require
 
 MODELS = ("mlp", "cnn", "resnet")
 
@@ -23,34 +23,27 @@ class ModelConfig:
     splits: Optional[List[int]] = None  # K blocks: the unit indices where blocks 1..K-1 begin, e.g. [1, 2, 3]
 
     def __post_init__(self) -> None:
-        if self.name not in MODELS:
-            raise ConfigError("model.name", self.name, f"allowed: {', '.join(MODELS)}")
-        if self.name == "mlp" and self.depth < 2:
-            raise ConfigError("model.depth", self.depth, "must be >= 2 (two blocks need two layers)")
-        if self.name == "cnn" and self.depth < 1:
-            raise ConfigError("model.depth", self.depth, "must be >= 1 (conv layers; the head is a unit of its own)")
-        if self.name == "resnet" and (self.depth < 8 or (self.depth - 2) % 6):
-            raise ConfigError("model.depth", self.depth, "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, "
-                              "32, 44, 56, 110, ...")
-        if self.width < 1:
-            raise ConfigError("model.width", self.width, "must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("model.dropout", self.dropout, "must be in [0, 1)")
-        if self.stages is not None and self.name != "cnn":
-            raise ConfigError("model.stages", self.stages, f"only model=cnn has a number of stages "
-                              f"({self.name}: null)")
-        if self.stages is not None and not 1 <= self.stages <= self.depth:
-            raise ConfigError("model.stages", self.stages, f"between 1 and depth={self.depth} (each stage has a "
-                              "conv layer at least), or null")
-        if self.split is not None and not 1 <= self.split <= self.units - 1:
-            raise ConfigError("model.split", self.split, f"must be between 1 and {self._last_unit()}, or null")
+        one_of("model.name", self.name, MODELS)
+        low = {"mlp": (2, "must be >= 2 (two blocks need two layers)"),
+               "cnn": (1, "must be >= 1 (conv layers; the head is a unit of its own)")}.get(self.name)
+        if low:
+            require(self.depth >= low[0], "model.depth", self.depth, low[1])
+        require(self.name != "resnet" or (self.depth >= 8 and (self.depth - 2) % 6 == 0), "model.depth", self.depth,
+                "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, 32, 44, 56, 110, ...")
+        integer("model.width", self.width)
+        number("model.dropout", self.dropout, 0, 1, high_open=True)
+        require(self.stages is None or self.name == "cnn", "model.stages", self.stages,
+                f"only model=cnn has a number of stages ({self.name}: null)")
+        require(self.stages is None or 1 <= self.stages <= self.depth, "model.stages", self.stages,
+                f"between 1 and depth={self.depth} (each stage has a conv layer at least), or null")
+        require(self.split is None or 1 <= self.split <= self.units - 1, "model.split", self.split,
+                f"must be between 1 and {self._last_unit()}, or null")
         if self.splits is not None:
             s = list(self.splits)
-            if self.split is not None:
-                raise ConfigError("model.splits", s, "set either model.split (two blocks) or model.splits, not both")
-            if not s or s != sorted(set(s)) or not 1 <= s[0] <= s[-1] <= self.units - 1:
-                raise ConfigError("model.splits", s, f"a non-empty increasing list of the unit indices where blocks "
-                                  f"1, 2, ... begin, each between 1 and {self._last_unit()}")
+            require(self.split is None, "model.splits", s, "set either model.split (two blocks) or model.splits, not both")
+            require(bool(s) and s == sorted(set(s)) and 1 <= s[0] <= s[-1] <= self.units - 1, "model.splits", s,
+                    f"a non-empty increasing list of the unit indices where blocks 1, 2, ... begin, each between 1 "
+                    f"and {self._last_unit()}")
 
     def _last_unit(self) -> str:
         """The highest index a block may begin at, and what the indices count, for error messages."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import List, Optional
 
-from ..errors import ConfigError
-from .base import OptimizerState, Strategy, Unit, draw, positive
+from ..errors import ConfigError, integer
+from .base import OptimizerState, Strategy, Unit, draw
 
 
 class Order(str, Enum):
@@ -39,12 +39,12 @@ class Alternating(Strategy):
     freeze_bn_stats: bool = True  # frozen BatchNorm layers stop updating their running statistics
 
     def __post_init__(self) -> None:
-        positive("strategy.every", self.every)
+        integer("strategy.every", self.every)
         if self.steps is not None:
             if not len(self.steps):
                 raise ConfigError("strategy.steps", list(self.steps), "one integer >= 1 per block, or null")
             for s in self.steps:
-                positive("strategy.steps", s)
+                integer("strategy.steps", s)
             if self.every != 1:
                 raise ConfigError("strategy.every", self.every, "is not used when strategy.steps is set: leave it "
                                   "at 1, or set strategy.steps=null")

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
 
-from ..errors import ConfigError
 
 
 class Unit(str, Enum):
@@ -43,7 +42,7 @@ class Strategy:
         """Raise ConfigError for options that do not fit a network of ``n_blocks`` blocks."""
 
     def bind(self, run: Run) -> "Strategy":
-        self.check(run.n_blocks)
+        """Bind to a run (its options were checked against its network once, in ``config.RunConfig``)."""
         self.run = run
         return self
 
@@ -65,7 +64,3 @@ def draw(seed: int, index: int) -> random.Random:
     and the run's torch generators (initial weights, batch order) are never touched."""
     return random.Random(f"{seed}:{index}")
 
-
-def positive(key: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(key, value, "must be an integer >= 1")

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-from ..errors import ConfigError
+from ..errors import number
 from .base import OptimizerState, Strategy, Unit
 
 
@@ -37,8 +37,7 @@ class Progressive(Strategy):
     freeze_bn_stats: bool = True  # frozen BatchNorm layers stop updating their running statistics
 
     def __post_init__(self) -> None:
-        if isinstance(self.t_0, bool) or not 0 < self.t_0 <= 1:
-            raise ConfigError("strategy.t_0", self.t_0, "a fraction of the run in (0, 1]")
+        number("strategy.t_0", self.t_0, 0, 1, low_open=True, allowed="a fraction of the run in (0, 1]")
 
     def freeze_at(self, n_blocks: int) -> list[float]:
         """Fraction of the run at which each block stops training (1 for the last: never)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .base import OptimizerState, Strategy, Unit, draw, positive
+from ..errors import integer
+from .base import OptimizerState, Strategy, Unit, draw
 
 
 @dataclass
@@ -23,7 +24,7 @@ class RandomBlock(Strategy):
     freeze_bn_stats: bool = True  # frozen BatchNorm layers stop updating their running statistics
 
     def __post_init__(self) -> None:
-        positive("strategy.every", self.every)
+        integer("strategy.every", self.every)
 
     def bind(self, run):
         super().bind(run)

@@ -18,7 +18,6 @@ import copy
 import logging
 import logging.config
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,6 @@ from alternating_freeze.hydra_compat import flush_loggers, save_config
 from .compose import Composer
 
 log = logging.getLogger(__name__)
-DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass
@@ -77,13 +75,11 @@ class BatchedLauncher(Launcher):
             raise _error("hydra.launcher.max_members", self.max_members,
                          "an integer >= 1 (the most runs trained together in one group)")
         if self.device is not None:
-            if not DEVICE.fullmatch(str(self.device)):
-                raise _error("hydra.launcher.device", self.device, "null, auto, cpu, cuda, cuda:N or mps")
             from alternating_freeze.errors import ConfigError
             from alternating_freeze.machine import resolve_device
 
             try:
-                resolve_device(self.device)
+                resolve_device(self.device)  # the device's one check (trainer.device), under the launcher's key
             except ConfigError as e:
                 raise _error("hydra.launcher.device", self.device, e.allowed) from None
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function

@@ -1,4 +1,5 @@
 """``python -m alternating_freeze``: af-train."""
+
 from alternating_freeze.cli import main
 
 main()

@@ -5,6 +5,7 @@ The count is exact, not estimated: the strategy's schedule is replayed step by s
 training (a strategy is a pure function of the step), with the FLOPs of each step's trainable
 set. Whole epochs only, so a run stops at most one epoch's FLOPs short of its budget.
 """
+
 from __future__ import annotations
 
 from .errors import ConfigError
@@ -38,8 +39,12 @@ def budget_epochs(model, strategy, run: Run, n_train: int, batch_size: int, budg
         flops = int(budget_number(budget))
 
     def fits(epochs: int) -> bool:
-        return schedule_flops(model, strategy, Run(run.n_blocks, run.steps_per_epoch, epochs, run.seed),
-                              n_train, batch_size) <= flops
+        return (
+            schedule_flops(
+                model, strategy, Run(run.n_blocks, run.steps_per_epoch, epochs, run.seed), n_train, batch_size
+            )
+            <= flops
+        )
 
     if not fits(1):
         raise ConfigError("trainer.budget", budget, f"buys less than one epoch ({flops:.3g} FLOPs)")

@@ -1,5 +1,6 @@
 """``af-train``: Hydra's entrypoint around ``task.run_job``, and the checks that answer a typo in
 one line before Hydra composes anything."""
+
 from __future__ import annotations
 
 import sys
@@ -100,8 +101,11 @@ def check_strategy_keys(args: list[str]) -> None:
         key = o.key_or_group.split(".", 1)[1]
         if key not in keys[option]:
             having = [name for name in options if key in keys.get(name, ())]
-            allowed = (f"strategy={option} has no {key}; it belongs to strategy={', '.join(having)}" if having else
-                       f"not a key of any strategy (strategy={option} has {', '.join(sorted(keys[option]))})")
+            allowed = (
+                f"strategy={option} has no {key}; it belongs to strategy={', '.join(having)}"
+                if having
+                else f"not a key of any strategy (strategy={option} has {', '.join(sorted(keys[option]))})"
+            )
             raise ConfigError(o.key_or_group, o.get_value_element_as_str(), allowed)
 
 

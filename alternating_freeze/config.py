@@ -4,6 +4,7 @@ key fails when the config is composed, and ``validate`` catches bad values befor
 Each group's schema lives in the module that reads it (``conf/<group>/`` mirrors the code) and
 checks its own values in ``__post_init__``; ``RunConfig`` checks what involves two groups.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -33,7 +34,7 @@ class RunConfig:
     logger: Any = None  # one of loggers.LOGGERS (conf/logger/); None: no tracker. Not in the config hash
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not 0 <= self.seed < 2 ** 63:
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ConfigError("seed", self.seed, "an integer from 0 to 2**63 - 1")
         if isinstance(self.strategy, Strategy):  # options that depend on the network, e.g. one step count per block
             self.strategy.check(self.model.n_blocks)
@@ -75,8 +76,11 @@ def validate(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
     for key in set(contract.flatten(OmegaConf.to_container(cfg, resolve=False))) - known:
         group = key.rsplit(".", 1)[0] if "." in key else "the config"
         allowed = sorted(k.rsplit(".", 1)[-1] for k in known if k.startswith(group + "."))
-        raise ConfigError(key, OmegaConf.select(cfg, key), f"not a key of {group}" +
-                          (f" (keys: {', '.join(allowed)})" if allowed else ""))
+        raise ConfigError(
+            key,
+            OmegaConf.select(cfg, key),
+            f"not a key of {group}" + (f" (keys: {', '.join(allowed)})" if allowed else ""),
+        )
     for line in overrides:
         key, _, value = line.lstrip("+~").partition("=")
         if isinstance(OmegaConf.select(cfg, key, default=None), bool) and value.lower() not in ("true", "false"):
@@ -86,8 +90,9 @@ def validate(cfg: DictConfig, overrides: Sequence[str] = ()) -> RunConfig:
 
 def result_tree(cfg: DictConfig | dict) -> dict:
     """The resolved config without what does not change results (``contract.result_tree``)."""
-    return contract.result_tree(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-                                if isinstance(cfg, DictConfig) else cfg)
+    return contract.result_tree(
+        OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if isinstance(cfg, DictConfig) else cfg
+    )
 
 
 def config_hash(cfg: DictConfig | dict) -> str:
@@ -100,7 +105,13 @@ def changed_keys(old: dict | None, cfg: DictConfig, limit: int = 6) -> str:
     if not isinstance(old, dict):
         return "its config is not recorded"
     fa, fb = contract.flatten(result_tree(old)), contract.flatten(result_tree(cfg))
-    diffs = [f"{k} {fa.get(k, '(absent)')} -> {fb.get(k, '(absent)')}" for k in sorted(set(fa) | set(fb))
-             if fa.get(k, "(absent)") != fb.get(k, "(absent)")]
-    return ", ".join(diffs[:limit]) + (f", and {len(diffs) - limit} more" if len(diffs) > limit else "") \
-        if diffs else "the same keys and values, from another version (its config hash differs)"
+    diffs = [
+        f"{k} {fa.get(k, '(absent)')} -> {fb.get(k, '(absent)')}"
+        for k in sorted(set(fa) | set(fb))
+        if fa.get(k, "(absent)") != fb.get(k, "(absent)")
+    ]
+    return (
+        ", ".join(diffs[:limit]) + (f", and {len(diffs) - limit} more" if len(diffs) > limit else "")
+        if diffs
+        else "the same keys and values, from another version (its config hash differs)"
+    )

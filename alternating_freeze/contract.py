@@ -5,6 +5,7 @@ standard library only (importing it pulls in neither torch nor pandas). Names an
 stable: a column is only ever added, and readers treat the ones added since the first version as
 optional, so that old run folders stay readable. See README, "Results on disk".
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,13 +32,36 @@ LOCK_FILE = ".lock"  # held by the process running the job (fcntl), with its pid
 # metrics.csv, one row per finished epoch, in this column order. ``nan`` is a value that does not
 # exist (val_* without a validation split; the losses of a diverged epoch).
 METRICS_COLUMNS = (
-    "epoch", "step", "trained", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-    "epoch_s", "eval_s", "elapsed_s", "train_flops", "epoch_cpu_s", "threads", "gflops_per_s",
+    "epoch",
+    "step",
+    "trained",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_s",
+    "eval_s",
+    "elapsed_s",
+    "train_flops",
+    "epoch_cpu_s",
+    "threads",
+    "gflops_per_s",
 )
 # The columns of the first version; a reader requires these and fills any later one with NaN.
 REQUIRED_COLUMNS = (
-    "epoch", "step", "trained", "train_loss", "train_acc", "test_loss", "test_acc",
-    "epoch_s", "eval_s", "elapsed_s", "train_flops",
+    "epoch",
+    "step",
+    "trained",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "epoch_s",
+    "eval_s",
+    "elapsed_s",
+    "train_flops",
 )
 TEXT_COLUMNS = ("trained",)
 # Measurements of the machine, not of the computation: they differ between identical runs.
@@ -49,8 +73,16 @@ TERMINAL = (COMPLETED, DIVERGED)  # statuses a resumed sweep does not run again
 
 # Config keys that change how a run executes but not what it computes: left out of the config hash, of the
 # analysis' configurations and of sweep folder names (conf/train.yaml's exclude_keys reads this list).
-EXECUTION_KEYS = ("trainer.device", "trainer.num_threads", "trainer.progress", "trainer.checkpoint",
-                  "trainer.eval_batch_size", "trainer.channels_last", "dataset.root", "dataset.download")
+EXECUTION_KEYS = (
+    "trainer.device",
+    "trainer.num_threads",
+    "trainer.progress",
+    "trainer.checkpoint",
+    "trainer.eval_batch_size",
+    "trainer.channels_last",
+    "dataset.root",
+    "dataset.download",
+)
 EXECUTION_GROUPS = ("logger",)  # whole top-level groups of that kind (experiment trackers)
 # Result-affecting keys added after runs were written, with the value that computes what runs without the key
 # computed: at that value a key counts as absent (in the config hash and in the analysis), so older run folders

@@ -7,6 +7,7 @@ optional augmentation (random crops and flips) runs per batch on the device. tor
 imported only when one of its datasets is asked for, so that runs on the bundled digits start in
 a second.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,13 +41,30 @@ class DatasetConfig:
     def __post_init__(self) -> None:
         one_of("dataset.name", self.name, DATASETS)
         one_of("dataset.augment", self.augment, AUGMENTATIONS)
-        require(self.test_fraction is not None or self.name != "digits", "dataset.test_fraction", None,
-                "digits has no official test split: a number in (0, 1), e.g. 0.2")
+        require(
+            self.test_fraction is not None or self.name != "digits",
+            "dataset.test_fraction",
+            None,
+            "digits has no official test split: a number in (0, 1), e.g. 0.2",
+        )
         if self.test_fraction is not None:
-            number("dataset.test_fraction", self.test_fraction, 0, 1, True, True,
-                   "a number in (0, 1), or null for the official test set")
-        number("dataset.val_fraction", self.val_fraction, 0, 1, high_open=True,
-               allowed="a number in [0, 1): the share of the training split held out for validation (0: none)")
+            number(
+                "dataset.test_fraction",
+                self.test_fraction,
+                0,
+                1,
+                True,
+                True,
+                "a number in (0, 1), or null for the official test set",
+            )
+        number(
+            "dataset.val_fraction",
+            self.val_fraction,
+            0,
+            1,
+            high_open=True,
+            allowed="a number in [0, 1): the share of the training split held out for validation (0: none)",
+        )
         integer("dataset.subset", self.subset, null=True)
 
 
@@ -112,8 +130,9 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits as (data float64 (1797, 64), target int), equal to ``load_digits()``.
     Cached like the torchvision datasets: 17 ms a job in a sweep's process. Callers never modify it."""
     # Read sklearn's bundled file directly: `import sklearn.datasets` takes seconds, this takes ~30 ms.
-    path = os.path.join(importlib.util.find_spec("sklearn").submodule_search_locations[0],
-                        "datasets", "data", "digits.csv.gz")
+    path = os.path.join(
+        importlib.util.find_spec("sklearn").submodule_search_locations[0], "datasets", "data", "digits.csv.gz"
+    )
     table = np.loadtxt(path, delimiter=",")
     return table[:, :-1], table[:, -1].astype(int)
 
@@ -121,12 +140,18 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 # The files torchvision reads, per dataset (folder under root, names); equal to what its classes list
 # (tests/test_data_torchvision.py), kept here so that a sweep checks them without importing torchvision (4 s).
 FILES = {
-    "mnist": ("MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                            "t10k-labels-idx1-ubyte")),
-    "fashion_mnist": ("FashionMNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")),
-    "cifar10": ("cifar-10-batches-py", ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
-                                        "data_batch_5", "test_batch", "batches.meta")),
+    "mnist": (
+        "MNIST/raw",
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ),
+    "fashion_mnist": (
+        "FashionMNIST/raw",
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ),
+    "cifar10": (
+        "cifar-10-batches-py",
+        ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta"),
+    ),
 }
 
 
@@ -139,8 +164,11 @@ def check_files(opt: DatasetConfig) -> None:
     folder = os.path.abspath(os.path.join(opt.root, folder))
     missing = [n for n in names if not os.access(os.path.join(folder, n), os.R_OK)]
     if missing:
-        raise ConfigError("dataset.root", opt.root, f"{opt.name} not found: {folder} lacks {', '.join(missing)}; "
-                          "dataset.download=true fetches it")
+        raise ConfigError(
+            "dataset.root",
+            opt.root,
+            f"{opt.name} not found: {folder} lacks {', '.join(missing)}; dataset.download=true fetches it",
+        )
 
 
 def _files(cls, root: str) -> tuple[str, list[str]]:
@@ -178,10 +206,17 @@ def _torchvision(name: str, root: str, download: bool, train: bool) -> tuple[tor
         if missing and download:
             raise ConfigError("dataset.download", True, f"could not fetch {name} into {folder} ({reason})") from e
         if missing:
-            raise ConfigError("dataset.root", root, f"{name} not found: {folder} lacks {', '.join(missing)}; "
-                              "dataset.download=true fetches it") from e
-        raise ConfigError("dataset.root", root, f"{name} files in {folder} are corrupt or truncated "
-                          f"({reason}); delete them and re-download with dataset.download=true") from e
+            raise ConfigError(
+                "dataset.root",
+                root,
+                f"{name} not found: {folder} lacks {', '.join(missing)}; dataset.download=true fetches it",
+            ) from e
+        raise ConfigError(
+            "dataset.root",
+            root,
+            f"{name} files in {folder} are corrupt or truncated "
+            f"({reason}); delete them and re-download with dataset.download=true",
+        ) from e
     return x, y
 
 
@@ -204,9 +239,12 @@ def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
 
     if opt.subset is not None:
         if opt.subset > len(x):
-            raise ConfigError("dataset.subset", opt.subset,
-                              f"an integer from 1 to {len(x)} (the size of the {opt.name} training set), or null")
-        x, y = x[:opt.subset], y[:opt.subset]  # the first N, like the reference notebook's X[:10000]
+            raise ConfigError(
+                "dataset.subset",
+                opt.subset,
+                f"an integer from 1 to {len(x)} (the size of the {opt.name} training set), or null",
+            )
+        x, y = x[: opt.subset], y[: opt.subset]  # the first N, like the reference notebook's X[:10000]
 
     # A CPU generator of its own: the same splits for every run seed and every device. The test split
     # is drawn first, so that val_fraction=0 leaves exactly the splits of versions without validation.
@@ -228,5 +266,6 @@ def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
         x_val = None if x_val is None else (x_val - mean) / std
 
     to = lambda t: None if t is None else t.to(device)  # noqa: E731
-    return Data(to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val),
-                SHAPES[opt.name], opt.augment)
+    return Data(
+        to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val), SHAPES[opt.name], opt.augment
+    )

@@ -1,6 +1,7 @@
 """What every training loop does around its steps, written once for ``loop.fit`` (one run) and ``batched.fit``
 (a group): the state a checkpoint holds, the switch of trainable blocks (and the optimizer's reset), the
 evaluation of the validation and test splits, and the epoch's metrics row with its divergence check."""
+
 from __future__ import annotations
 
 import math
@@ -29,11 +30,13 @@ class TrainState:
 
     def to_json(self) -> dict:
         # shallow: asdict's deep copy of every row cost 1 ms an epoch, and the dict is serialised at once
-        return {**{f.name: getattr(self, f.name) for f in fields(self)},
-                "trainable": None if self.trainable is None else sorted(self.trainable)}
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "trainable": None if self.trainable is None else sorted(self.trainable),
+        }
 
     @classmethod
-    def from_json(cls, data: dict) -> "TrainState":
+    def from_json(cls, data: dict) -> TrainState:
         state = cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
         state.trainable = None if state.trainable is None else frozenset(state.trainable)
         return state
@@ -65,16 +68,39 @@ def evaluate(split: Callable, data) -> dict:
     return {"val_loss": val_loss, "val_acc": val_acc, "test_loss": test_loss, "test_acc": test_acc}
 
 
-def close_epoch(state: TrainState, *, trained: set, n_blocks: int, loss_sum: float, correct: int, n: int,
-                evals: dict, epoch_s: float, eval_s: float, epoch_cpu_s: float, elapsed_s: float, flops0: int) -> dict:
+def close_epoch(
+    state: TrainState,
+    *,
+    trained: set,
+    n_blocks: int,
+    loss_sum: float,
+    correct: int,
+    n: int,
+    evals: dict,
+    epoch_s: float,
+    eval_s: float,
+    epoch_cpu_s: float,
+    elapsed_s: float,
+    flops0: int,
+) -> dict:
     """Append the epoch's row (metrics.csv's columns, ``contract.METRICS_COLUMNS``, each named here once) to
     ``state``, advance its epoch, and mark it diverged when the training loss stopped being finite."""
     train_loss = loss_sum / n
-    values = {"epoch": state.epoch + 1, "step": state.step, "trained": trained_label(trained, n_blocks),
-              "train_loss": train_loss, "train_acc": correct / n, **evals, "epoch_s": epoch_s, "eval_s": eval_s,
-              "elapsed_s": elapsed_s, "train_flops": state.flops, "epoch_cpu_s": epoch_cpu_s,
-              "threads": torch.get_num_threads(),
-              "gflops_per_s": (state.flops - flops0) / epoch_s / 1e9 if epoch_s > 0 else math.nan}
+    values = {
+        "epoch": state.epoch + 1,
+        "step": state.step,
+        "trained": trained_label(trained, n_blocks),
+        "train_loss": train_loss,
+        "train_acc": correct / n,
+        **evals,
+        "epoch_s": epoch_s,
+        "eval_s": eval_s,
+        "elapsed_s": elapsed_s,
+        "train_flops": state.flops,
+        "epoch_cpu_s": epoch_cpu_s,
+        "threads": torch.get_num_threads(),
+        "gflops_per_s": (state.flops - flops0) / epoch_s / 1e9 if epoch_s > 0 else math.nan,
+    }
     row = {c: values[c] for c in METRICS_COLUMNS}
     state.rows.append(row)
     state.epoch, state.elapsed_s = state.epoch + 1, elapsed_s

@@ -26,17 +26,26 @@ def one_of(key: str, value: object, options) -> None:
 
 def integer(key: str, value: object, low: int = 1, high: int | None = None, null: bool = False) -> None:
     """An integer (never a bool) from ``low`` (to ``high``), or None where ``null`` allows it."""
-    ok = (null and value is None) or (isinstance(value, int) and not isinstance(value, bool) and value >= low
-                                      and (high is None or value <= high))
+    ok = (null and value is None) or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    )
     span = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
     require(ok, key, value, span + " or null" * null)
 
 
-def number(key: str, value: object, low: float, high: float, low_open: bool = False, high_open: bool = False,
-           allowed: str = "") -> None:
+def number(
+    key: str, value: object, low: float, high: float, low_open: bool = False, high_open: bool = False, allowed: str = ""
+) -> None:
     """A finite number (never a bool) in the interval from ``low`` to ``high``, each end open or closed."""
     import math
 
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
-        (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
-    require(ok, key, value, allowed or f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}")
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (low < value if low_open else low <= value)
+        and (value < high if high_open else value <= high)
+    )
+    require(
+        ok, key, value, allowed or f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    )

@@ -1,5 +1,6 @@
 """Every use of Hydra's internal API, in one place (both plugins import it from here): a Hydra upgrade that moves
 one of these breaks this module's import, not a sweep half-way. Checked against hydra-core 1.3."""
+
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import _flush_loggers as flush_loggers

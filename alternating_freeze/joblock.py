@@ -6,6 +6,7 @@ The lock is ``fcntl.flock`` on ``<job>/.lock`` (emulated with POSIX locks on NFS
 releases it when its holder dies: a lock of a dead owner is simply taken. While held, the file
 names its owner (host, pid, start time) for messages; the owner empties it when done.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +14,7 @@ import fcntl
 import os
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -37,8 +38,12 @@ def hold(job_dir: Path) -> Iterator[Optional[str]]:
                     return
                 time.sleep(PAUSE_S)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"host {socket.gethostname()} pid {os.getpid()} since "
-                      f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n".encode(), 0)
+        os.pwrite(
+            fd,
+            f"host {socket.gethostname()} pid {os.getpid()} since "
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}\n".encode(),
+            0,
+        )
         try:
             yield None
         finally:

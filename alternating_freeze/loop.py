@@ -1,4 +1,5 @@
 """The training loop: one screen, no per-batch host synchronisation, data already on the device."""
+
 from __future__ import annotations
 
 import contextlib
@@ -59,8 +60,12 @@ class TrainerConfig:
         one_of("trainer.precision", self.precision, PRECISIONS)
         for key in ("epochs", "batch_size", "eval_batch_size"):
             integer(f"trainer.{key}", getattr(self, key))
-        require(self.budget in (None, "standard") or budget_number(self.budget) is not None, "trainer.budget",
-                self.budget, "null, standard, or a number of training FLOPs > 0")
+        require(
+            self.budget in (None, "standard") or budget_number(self.budget) is not None,
+            "trainer.budget",
+            self.budget,
+            "null, standard, or a number of training FLOPs > 0",
+        )
         require(valid_device(self.device), "trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
         integer("trainer.num_threads", self.num_threads, null=True)
 
@@ -75,9 +80,9 @@ def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_
     loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     for i in range(0, len(y), batch_size):
-        logits = model(x[i:i + batch_size])
-        loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum")
-        correct += (logits.argmax(1) == y[i:i + batch_size]).sum()
+        logits = model(x[i : i + batch_size])
+        loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
+        correct += (logits.argmax(1) == y[i : i + batch_size]).sum()
     model.train(was_training)
     return loss.item() / len(y), correct.item() / len(y)
 
@@ -89,8 +94,17 @@ def autocast(trainer: TrainerConfig, device: torch.device):
     return contextlib.nullcontext()
 
 
-def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.Generator, state: TrainState,
-        on_epoch: Callable[[TrainState], None] = lambda state: None):
+def fit(
+    *,
+    model,
+    data,
+    strategy,
+    optimizer,
+    trainer: TrainerConfig,
+    gen: torch.Generator,
+    state: TrainState,
+    on_epoch: Callable[[TrainState], None] = lambda state: None,
+):
     """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
     ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress)."""
     device = data.x_train.device
@@ -115,10 +129,10 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
             if changed:
                 model.set_trainable(state.trainable, strategy.freeze_bn_stats)
             trained.add(state.trainable)
-            idx = perm[start:start + bs]
+            idx = perm[start : start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
             if crops is not None:
-                x = data.augment_batch(x, crops[start:start + bs])
+                x = data.augment_batch(x, crops[start : start + bs])
             with precision:
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
@@ -136,9 +150,20 @@ def fit(*, model, data, strategy, optimizer, trainer: TrainerConfig, gen: torch.
         with precision:
             evals = evaluate_splits(lambda x, y: evaluate(model, x, y, trainer.eval_batch_size), data)
         now = clock(device)
-        close_epoch(state, trained=trained, n_blocks=model.n_blocks, loss_sum=loss_sum.item(), correct=correct.item(),
-                    n=n, evals=evals, epoch_s=epoch_s, eval_s=now - t0 - epoch_s, epoch_cpu_s=epoch_cpu_s,
-                    elapsed_s=now - started, flops0=flops0)
+        close_epoch(
+            state,
+            trained=trained,
+            n_blocks=model.n_blocks,
+            loss_sum=loss_sum.item(),
+            correct=correct.item(),
+            n=n,
+            evals=evals,
+            epoch_s=epoch_s,
+            eval_s=now - t0 - epoch_s,
+            epoch_cpu_s=epoch_cpu_s,
+            elapsed_s=now - started,
+            flops0=flops0,
+        )
         on_epoch(state)
         if state.status == DIVERGED:
             break

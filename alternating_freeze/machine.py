@@ -3,6 +3,7 @@
 None of this changes what a run computes (these keys are execution keys, contract.EXECUTION_KEYS),
 but all of it changes how long it takes, so every choice made here is recorded in summary.json.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ import torch
 from omegaconf import DictConfig
 
 from .errors import ConfigError
-
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
 
@@ -33,9 +33,17 @@ def resolve_device(name: str) -> torch.device:
     kind = name.split(":")[0]
     if kind == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device", name, "CUDA is not available on this machine; use auto or cpu")
-    if kind == "cuda" and torch.device(name).index is not None and torch.device(name).index >= torch.cuda.device_count():
-        raise ConfigError("trainer.device", name, f"this machine has {torch.cuda.device_count()} CUDA device(s): "
-                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if (
+        kind == "cuda"
+        and torch.device(name).index is not None
+        and torch.device(name).index >= torch.cuda.device_count()
+    ):
+        raise ConfigError(
+            "trainer.device",
+            name,
+            f"this machine has {torch.cuda.device_count()} CUDA device(s): "
+            f"cuda:0..cuda:{torch.cuda.device_count() - 1}",
+        )
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("trainer.device", name, "MPS is not available on this machine; use auto or cpu")
     return torch.device(name)
@@ -62,8 +70,11 @@ def resolve_threads(requested: int | None, launcher: DictConfig | None) -> tuple
     else:
         wanted, why = torch.get_num_threads(), "torch's default"
     if wanted > cores:
-        return cores, f"{why} asked for {wanted} threads, more than the {cores} cores this process may use: ran " \
-                      f"with {cores}", True
+        return (
+            cores,
+            f"{why} asked for {wanted} threads, more than the {cores} cores this process may use: ran with {cores}",
+            True,
+        )
     return wanted, why, False
 
 

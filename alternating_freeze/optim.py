@@ -1,4 +1,5 @@
 """Optimizers. Built once per run (or once per switch under ``strategy.optimizer_state=reset``)."""
+
 from __future__ import annotations
 
 import math
@@ -28,12 +29,23 @@ class OptimizerConfig:
     def __post_init__(self) -> None:
         one_of("optimizer.name", self.name, OPTIMIZERS)
         for key, strict in (("lr", True), ("eps", True), ("weight_decay", False), ("momentum", False)):
-            number(f"optimizer.{key}", getattr(self, key), 0.0, math.inf, low_open=strict,
-                   allowed=f"a finite number {'>' if strict else '>='} 0")
-        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optimizer.betas", list(self.betas),
-                "[beta1, beta2], each in [0, 1)")
-        require(not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov,
-                "needs optimizer.momentum > 0")
+            number(
+                f"optimizer.{key}",
+                getattr(self, key),
+                0.0,
+                math.inf,
+                low_open=strict,
+                allowed=f"a finite number {'>' if strict else '>='} 0",
+            )
+        require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            "optimizer.betas",
+            list(self.betas),
+            "[beta1, beta2], each in [0, 1)",
+        )
+        require(
+            not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov, "needs optimizer.momentum > 0"
+        )
 
 
 class FusedOptimizer:
@@ -68,20 +80,41 @@ class FusedOptimizer:
         c = self.cfg
         for p in params:
             if p not in self.state:  # as torch.optim: a float32 step count on the parameter's device
-                self.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
-                                 "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+                self.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p),
+                    "exp_avg_sq": torch.zeros_like(p),
+                }
         states = [self.state[p] for p in params]
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)
         kernel = torch._fused_adamw_ if c.name == "adamw" else torch._fused_adam_
-        kernel(params, [p.grad for p in params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-               [], steps, lr=c.lr, beta1=c.betas[0], beta2=c.betas[1], weight_decay=c.weight_decay, eps=c.eps,
-               amsgrad=False, maximize=False)
+        kernel(
+            params,
+            [p.grad for p in params],
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [],
+            steps,
+            lr=c.lr,
+            beta1=c.betas[0],
+            beta2=c.betas[1],
+            weight_decay=c.weight_decay,
+            eps=c.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def _sgd(self, params: list) -> None:
         c = self.cfg
-        kwargs = dict(weight_decay=c.weight_decay, momentum=c.momentum, lr=c.lr, dampening=0.0,
-                      nesterov=c.nesterov, maximize=False)
+        kwargs = dict(
+            weight_decay=c.weight_decay,
+            momentum=c.momentum,
+            lr=c.lr,
+            dampening=0.0,
+            nesterov=c.nesterov,
+            maximize=False,
+        )
         if c.momentum == 0:
             torch._fused_sgd_(params, [p.grad for p in params], [], is_first_step=False, **kwargs)
             return
@@ -102,8 +135,10 @@ class FusedOptimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         if state_dict.get("name") != self.cfg.name:
             raise ValueError(f"optimizer state of {state_dict.get('name')!r} cannot resume {self.cfg.name!r}")
-        self.state = {self.params[i]: {k: v.to(self.params[i].device) for k, v in s.items()}
-                      for i, s in state_dict["state"].items()}
+        self.state = {
+            self.params[i]: {k: v.to(self.params[i].device) for k, v in s.items()}
+            for i, s in state_dict["state"].items()
+        }
 
 
 def reset_state(optimizer) -> None:
@@ -118,7 +153,8 @@ def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]):
     if all(p.device.type in FUSED_DEVICES for p in params):
         return FusedOptimizer(cfg, params)
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+        )
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)

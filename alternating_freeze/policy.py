@@ -7,6 +7,7 @@ overwritten). Recording turns any exception into a failed status on disk (error.
 line on the terminal), so that one bad job never costs a sweep its other results, and counts the job's end in the
 sweep's job counter (``progress``). The single-run task (``task.run_job``) and the batched runner both use this.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,16 @@ from omegaconf import DictConfig
 
 from . import joblock, progress
 from .config import changed_keys, config_hash
-from .contract import ERROR_FILE, SUMMARY_FILE, TERMINAL, agrees, metrics_rows, read_summary, remove_temporaries, \
-    write_atomic
+from .contract import (
+    ERROR_FILE,
+    SUMMARY_FILE,
+    TERMINAL,
+    agrees,
+    metrics_rows,
+    read_summary,
+    remove_temporaries,
+    write_atomic,
+)
 from .errors import ConfigError, ForeignFolder
 from .sweep import RUNNING_ELSEWHERE
 from .train import folder_key, now, write_summary
@@ -48,8 +57,9 @@ class Claim:
     def end(self) -> None:
         """Count the job's end in the sweep's job counter, once (job k/N, ETA)."""
         if self.sweep_dir is not None and not self.counted:
-            progress.ended(self.sweep_dir, time.perf_counter() - self.t_start,
-                           ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE))
+            progress.ended(
+                self.sweep_dir, time.perf_counter() - self.t_start, ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE)
+            )
         self.counted = True
 
 
@@ -90,8 +100,12 @@ def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if full and reraise:
         raise e
-    log.error("error: %s%s", message, "" if isinstance(e, ConfigError) else f" (traceback: {job.out / ERROR_FILE})",
-              exc_info=e if full else None)
+    log.error(
+        "error: %s%s",
+        message,
+        "" if isinstance(e, ConfigError) else f" (traceback: {job.out / ERROR_FILE})",
+        exc_info=e if full else None,
+    )
     return FAILED
 
 
@@ -102,11 +116,18 @@ def done(out: Path, cfg: DictConfig) -> bool:
     if not previous or previous.get("status") not in TERMINAL:
         return False
     if previous.get("config_hash") != config_hash(cfg):
-        raise ForeignFolder(*folder_key(out), f"holds results of a different config "
-                            f"({changed_keys(previous.get('config'), cfg)}); use a new folder or the original overrides")
+        raise ForeignFolder(
+            *folder_key(out),
+            f"holds results of a different config "
+            f"({changed_keys(previous.get('config'), cfg)}); use a new folder or the original overrides",
+        )
     if not agrees(out, previous):
-        log.warning("%s: summary.json says %s epochs, metrics.csv has %s: running the job again",
-                    out, previous.get("epochs_completed"), metrics_rows(out))
+        log.warning(
+            "%s: summary.json says %s epochs, metrics.csv has %s: running the job again",
+            out,
+            previous.get("epochs_completed"),
+            metrics_rows(out),
+        )
         (out / SUMMARY_FILE).unlink()
         return False
     log.info("skipping %s: already %s", out, previous["status"])
@@ -128,6 +149,15 @@ def record_failure(job: Claim, e: Exception) -> str:
     message = one_line(e)
     if not isinstance(e, ForeignFolder) and (read_summary(job.out) or {}).get("status") not in TERMINAL:
         write_atomic(job.out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
-        write_summary(job.out, job.cfg, {"status": FAILED, "error": message, "seed": job.cfg.get("seed"),
-                                         "total_s": time.perf_counter() - job.t_start}, job.started_at)
+        write_summary(
+            job.out,
+            job.cfg,
+            {
+                "status": FAILED,
+                "error": message,
+                "seed": job.cfg.get("seed"),
+                "total_s": time.perf_counter() - job.t_start,
+            },
+            job.started_at,
+        )
     return message

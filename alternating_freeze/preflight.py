@@ -6,6 +6,7 @@ not of each of its jobs).
 A Hydra callback (``hydra.callbacks.preflight`` in conf/train.yaml): Hydra calls it after composing
 the primary config and before it creates any folder or launches any job.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,11 @@ def no_links(job_dir: Path) -> None:
     there would have it overwrite the link's target, so such a folder is refused."""
     for name in (".hydra", *HYDRA_FILES):
         if (Path(job_dir) / name).is_symlink():
-            raise ConfigError("hydra.run.dir", str(job_dir), f"{name} is a symbolic link; results are never "
-                              "written through links: remove it or use another folder")
+            raise ConfigError(
+                "hydra.run.dir",
+                str(job_dir),
+                f"{name} is a symbolic link; results are never written through links: remove it or use another folder",
+            )
 
 
 def launcher_available(launcher: DictConfig) -> None:
@@ -72,10 +76,13 @@ def slurm_signal_fits(launcher: DictConfig) -> None:
         return
     need_s = int(delay) + SLURM_SIGNAL_EARLY_S + JOB_START_S
     if int(timeout_min) * 60 < need_s:
-        raise ConfigError("hydra.launcher.timeout_min", timeout_min,
-                          f"at least {-(-need_s // 60)} with hydra.launcher.signal_delay_s={delay} (SLURM signals up "
-                          f"to {SLURM_SIGNAL_EARLY_S} s before that delay and a job needs ~{JOB_START_S} s to start); "
-                          f"raise timeout_min or lower signal_delay_s")
+        raise ConfigError(
+            "hydra.launcher.timeout_min",
+            timeout_min,
+            f"at least {-(-need_s // 60)} with hydra.launcher.signal_delay_s={delay} (SLURM signals up "
+            f"to {SLURM_SIGNAL_EARLY_S} s before that delay and a job needs ~{JOB_START_S} s to start); "
+            f"raise timeout_min or lower signal_delay_s",
+        )
 
 
 def _sinfo(*args: str) -> list[str]:
@@ -83,15 +90,21 @@ def _sinfo(*args: str) -> list[str]:
     import subprocess
 
     try:
-        proc = subprocess.run(["sinfo", "-h", *args], capture_output=True, text=True,
-                              timeout=SLURM_COMMAND_TIMEOUT_S)
+        proc = subprocess.run(["sinfo", "-h", *args], capture_output=True, text=True, timeout=SLURM_COMMAND_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise ConfigError("hydra/launcher", "slurm", f"SLURM's controller did not answer sinfo within "
-                          f"{SLURM_COMMAND_TIMEOUT_S} s; check the cluster (sinfo, SLURM_CONF) and rerun") from None
+        raise ConfigError(
+            "hydra/launcher",
+            "slurm",
+            f"SLURM's controller did not answer sinfo within "
+            f"{SLURM_COMMAND_TIMEOUT_S} s; check the cluster (sinfo, SLURM_CONF) and rerun",
+        ) from None
     if proc.returncode != 0:
         said = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-        raise ConfigError("hydra/launcher", "slurm", f"SLURM's controller does not answer (sinfo: {said}); "
-                          "check the cluster (sinfo, SLURM_CONF) and rerun")
+        raise ConfigError(
+            "hydra/launcher",
+            "slurm",
+            f"SLURM's controller does not answer (sinfo: {said}); check the cluster (sinfo, SLURM_CONF) and rerun",
+        )
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
@@ -101,8 +114,12 @@ def slurm_ready(launcher: DictConfig) -> None:
     slurm_signal_fits(launcher)
     for command in ("sbatch", "sinfo"):
         if shutil.which(command) is None:
-            raise ConfigError("hydra/launcher", "slurm", f"SLURM's {command} is not on this machine's PATH; "
-                              "hydra/launcher=submitit_local runs the same path locally")
+            raise ConfigError(
+                "hydra/launcher",
+                "slurm",
+                f"SLURM's {command} is not on this machine's PATH; "
+                "hydra/launcher=submitit_local runs the same path locally",
+            )
     partitions = {}  # name -> is the default, from "debug*"
     for name in _sinfo("-o", "%P"):
         partitions[name.rstrip("*")] = partitions.get(name.rstrip("*"), False) or name.endswith("*")
@@ -110,20 +127,32 @@ def slurm_ready(launcher: DictConfig) -> None:
     if partition is None:
         defaults = [p for p, default in partitions.items() if default]
         if not defaults:
-            raise ConfigError("hydra.launcher.partition", None, "this cluster has no default partition: name one of "
-                              f"{', '.join(sorted(partitions)) or '(none listed by sinfo)'}")
+            raise ConfigError(
+                "hydra.launcher.partition",
+                None,
+                "this cluster has no default partition: name one of "
+                f"{', '.join(sorted(partitions)) or '(none listed by sinfo)'}",
+            )
         partition = defaults[0]
     else:  # sbatch takes a comma-separated list
         unknown = [p for p in str(partition).split(",") if p.strip() not in partitions]
         if unknown:
-            raise ConfigError("hydra.launcher.partition", partition, f"{unknown[0]} is not a partition of this "
-                              f"cluster: one of {', '.join(sorted(partitions)) or '(none)'}")
+            raise ConfigError(
+                "hydra.launcher.partition",
+                partition,
+                f"{unknown[0]} is not a partition of this cluster: one of {', '.join(sorted(partitions)) or '(none)'}",
+            )
     cpus = launcher.get("cpus_per_task")
     if cpus is not None:
-        node_cpus = [int(c.rstrip("+")) for c in _sinfo("-N", "-p", str(partition), "-o", "%c") if c.rstrip("+").isdigit()]
+        node_cpus = [
+            int(c.rstrip("+")) for c in _sinfo("-N", "-p", str(partition), "-o", "%c") if c.rstrip("+").isdigit()
+        ]
         if node_cpus and int(cpus) > max(node_cpus):
-            raise ConfigError("hydra.launcher.cpus_per_task", cpus, f"at most {max(node_cpus)}, the most CPUs "
-                              f"of a node in partition {partition}")
+            raise ConfigError(
+                "hydra.launcher.cpus_per_task",
+                cpus,
+                f"at most {max(node_cpus)}, the most CPUs of a node in partition {partition}",
+            )
 
 
 def datasets_present(config: DictConfig) -> None:
@@ -136,8 +165,13 @@ def datasets_present(config: DictConfig) -> None:
 
 class Preflight(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._check(lambda: (writable_folder("hydra.run.dir", str(config.hydra.run.dir)),
-                             no_links(Path(str(config.hydra.run.dir))), datasets_present(config)))
+        self._check(
+            lambda: (
+                writable_folder("hydra.run.dir", str(config.hydra.run.dir)),
+                no_links(Path(str(config.hydra.run.dir))),
+                datasets_present(config),
+            )
+        )
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

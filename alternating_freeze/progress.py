@@ -4,6 +4,7 @@ so that parallel jobs, in other processes or on other nodes of a shared filesyst
 
 Not part of the results: a job that cannot read or write it just logs less.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -5,6 +5,7 @@ writes (checkpoint, metrics so far) skip the fsync: a rename is already atomic a
 process, the next epoch rewrites them anyway, and an fsync per epoch costs more than a small
 model's epoch of evaluation. What a run leaves when it ends is written durably.
 """
+
 from __future__ import annotations
 
 import io
@@ -93,9 +94,9 @@ def load_checkpoint(path: Path, config_hash: str) -> tuple[dict, dict]:
     if not data.startswith(CHECKPOINT_MAGIC):
         raise ValueError("not a checkpoint of this version")
     end = data.find(b"\n", len(CHECKPOINT_MAGIC))
-    header = json.loads(data[len(CHECKPOINT_MAGIC):end])
+    header = json.loads(data[len(CHECKPOINT_MAGIC) : end])
     if not isinstance(header, dict):
         raise ValueError("malformed header")
     if header.get("config_hash") != config_hash:
         raise ForeignCheckpoint(header.get("config_hash"), header.get("config"))
-    return header, torch.load(io.BytesIO(data[end + 1:]), map_location="cpu", weights_only=True)
+    return header, torch.load(io.BytesIO(data[end + 1 :]), map_location="cpu", weights_only=True)

@@ -1,4 +1,5 @@
 """End-of-sweep accounting: one table of what every job of the sweep folder ended as, and the exit code."""
+
 from __future__ import annotations
 
 import logging
@@ -55,8 +56,10 @@ def job_status(job: Path, launched_at: float) -> tuple[str, str]:
         launched_cfg = _launched(job)
         if launched_cfg is None or summary.get("config_hash") != config_hash(launched_cfg):
             changed = changed_keys(summary.get("config"), launched_cfg) if launched_cfg is not None else "unreadable"
-            return "refused", f"holds results of a different config ({changed}); use a new sweep dir or the " \
-                              f"original overrides"
+            return (
+                "refused",
+                f"holds results of a different config ({changed}); use a new sweep dir or the original overrides",
+            )
         return ("skipped" if status == "completed" else status), error
     return status, error
 
@@ -102,8 +105,11 @@ class SweepReport(Callback):
         except OSError:
             launched_at = self.launched_at
         counts, problems, earlier = report(sweep_dir, launched_at - 1.0)
-        lines = [f"sweep {sweep_dir}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")
-                 + (f" ({earlier} folder(s) of earlier launches with other overrides not counted)" if earlier else "")]
+        lines = [
+            f"sweep {sweep_dir}: "
+            + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")
+            + (f" ({earlier} folder(s) of earlier launches with other overrides not counted)" if earlier else "")
+        ]
         lines += [f"  {status:<10} {name}  {error}" for status, name, error in problems]
         print("\n".join(lines), flush=True)
         _exit_code = 1 if any(counts.get(s) for s in FAILURES) else 0

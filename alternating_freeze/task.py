@@ -1,5 +1,6 @@
 """The task Hydra runs for every job (``af-train``): the run policy (``policy``) around ``train.execute``.
 ``run_job`` is what the launchers call; joblib and submitit pickle it by its module path."""
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 ``execute`` trains a job; ``task.run_job`` puts the run policy (``policy``) around it for Hydra, and
 ``cli.main`` is af-train.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +12,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -26,8 +27,8 @@ from .budget import budget_epochs
 from .config import RunConfig, changed_keys, config_hash, validate
 from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, write_json
 from .data import Data, load_dataset
-from .errors import ForeignFolder
 from .epoch import TrainState
+from .errors import ForeignFolder
 from .loop import Progress, TrainerConfig, fit
 from .machine import available_cores, load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _versions() -> dict:
@@ -92,8 +93,21 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     if trainer.budget is not None:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
-    return Job(run, cfg, device, data, model, build_optimizer(run.optimizer, model.parameters()), strategy,
-               torch.Generator().manual_seed(run.seed), load_average(), trainer, budget, threads_why, notes)
+    return Job(
+        run,
+        cfg,
+        device,
+        data,
+        model,
+        build_optimizer(run.optimizer, model.parameters()),
+        strategy,
+        torch.Generator().manual_seed(run.seed),
+        load_average(),
+        trainer,
+        budget,
+        threads_why,
+        notes,
+    )
 
 
 def resume(path: Path, job: Job) -> TrainState:
@@ -103,8 +117,11 @@ def resume(path: Path, job: Job) -> TrainState:
     try:  # tensors on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
         header, tensors = records.load_checkpoint(path, config_hash(job.cfg))
     except records.ForeignCheckpoint as e:
-        raise ForeignFolder(*folder_key(path.parent), f"holds a checkpoint of a different config "
-                            f"({changed_keys(e.args[1] if len(e.args) > 1 else None, job.cfg)}); use a new folder")
+        raise ForeignFolder(
+            *folder_key(path.parent),
+            f"holds a checkpoint of a different config "
+            f"({changed_keys(e.args[1] if len(e.args) > 1 else None, job.cfg)}); use a new folder",
+        ) from None
     except Exception as e:  # cut short by a crash of the machine (per-epoch writes skip the fsync), or not ours
         log.warning("ignoring unreadable checkpoint %s (%s: %s); starting over", path, type(e).__name__, e)
         return TrainState()
@@ -128,29 +145,54 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
         # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
         # none after the last epoch, whose results are written (durably) right after fit returns
         if trainer.checkpoint and state.epoch < trainer.epochs:
-            records.save_checkpoint(out / CHECKPOINT_FILE, {"config_hash": h, "config": config,
-                                                            "state": state.to_json()}, {
-                "model": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
-                "gen": job.gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
-            }, durable=False)
+            records.save_checkpoint(
+                out / CHECKPOINT_FILE,
+                {"config_hash": h, "config": config, "state": state.to_json()},
+                {
+                    "model": job.model.state_dict(),
+                    "optimizer": job.optimizer.state_dict(),
+                    "gen": job.gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(job.device) if job.device.type == "cuda" else None,
+                },
+                durable=False,
+            )
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
         r = state.rows[-1]
         if tracker is not None:
             tracker.log_epoch(r)
         if bar is not None:
-            bar.set_postfix(train_loss=f"{r['train_loss']:.4f}", val_acc=f"{r['val_acc']:.4f}",
-                            test_acc=f"{r['test_acc']:.4f}", trained=r["trained"])
+            bar.set_postfix(
+                train_loss=f"{r['train_loss']:.4f}",
+                val_acc=f"{r['val_acc']:.4f}",
+                test_acc=f"{r['test_acc']:.4f}",
+                trained=r["trained"],
+            )
             bar.update(1)
-        log.info("epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs", r["epoch"],
-                 trainer.epochs, r["trained"], r["train_loss"], r["val_acc"], r["test_acc"], r["epoch_s"],
-                 extra={EPOCH_LINE: True})
+        log.info(
+            "epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs",
+            r["epoch"],
+            trainer.epochs,
+            r["trained"],
+            r["train_loss"],
+            r["val_acc"],
+            r["test_acc"],
+            r["epoch_s"],
+            extra={EPOCH_LINE: True},
+        )
 
     return on_epoch
 
 
-def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: float, started_at: str,
-           tracker: loggers.Logger | None = None) -> str:
+def finish(
+    out: Path,
+    cfg: DictConfig,
+    job: Job,
+    state: TrainState,
+    t_start: float,
+    started_at: str,
+    tracker: loggers.Logger | None = None,
+) -> str:
     """Write the run's final metrics.csv and summary.json (durably) and remove the checkpoint."""
     run, data = job.run, job.data
     splits = run.model.block_starts
@@ -167,19 +209,29 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
         "device": str(job.device),
         "resolved": {
             "epochs": job.trainer.epochs,
-            "split": splits[0] if len(splits) == 1 else None, "splits": splits, "n_blocks": job.model.n_blocks,
-            "steps": schedule.get("steps"), "schedule": schedule, "device": str(job.device),
-            "num_threads": torch.get_num_threads(), "threads_chosen_by": job.threads_why,
-            "input_dim": data.input_dim, "num_classes": data.num_classes,
-            "n_train": len(data.y_train), "n_val": 0 if data.y_val is None else len(data.y_val),
-            "n_test": len(data.y_test), "cores": available_cores(),
+            "split": splits[0] if len(splits) == 1 else None,
+            "splits": splits,
+            "n_blocks": job.model.n_blocks,
+            "steps": schedule.get("steps"),
+            "schedule": schedule,
+            "device": str(job.device),
+            "num_threads": torch.get_num_threads(),
+            "threads_chosen_by": job.threads_why,
+            "input_dim": data.input_dim,
+            "num_classes": data.num_classes,
+            "n_train": len(data.y_train),
+            "n_val": 0 if data.y_val is None else len(data.y_val),
+            "n_test": len(data.y_test),
+            "cores": available_cores(),
             "n_params": sum(p.numel() for p in job.model.parameters()),
         },
     }
     if len(summary["thread_counts"]) > 1:  # resumed under another thread count: low bits may differ
-        job.notes.append(f"epochs ran under different thread counts ({', '.join(map(str, summary['thread_counts']))})"
-                         f": a resume under another thread count; results may differ in their last bits from an "
-                         f"uninterrupted run")
+        job.notes.append(
+            f"epochs ran under different thread counts ({', '.join(map(str, summary['thread_counts']))})"
+            f": a resume under another thread count; results may differ in their last bits from an "
+            f"uninterrupted run"
+        )
     summary["notes"] = job.notes
     if job.batched_with:
         summary["batched_with"] = job.batched_with
@@ -189,9 +241,15 @@ def finish(out: Path, cfg: DictConfig, job: Job, state: TrainState, t_start: flo
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
     if tracker is not None:
         tracker.finish(summary)
-    log.info("%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s", state.status,
-             summary["final_test_acc"] or float("nan"), summary["best_test_acc"] or float("nan"),
-             summary["train_s"], summary["train_gflops_per_s"] or 0.0, out)
+    log.info(
+        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s",
+        state.status,
+        summary["final_test_acc"] or float("nan"),
+        summary["best_test_acc"] or float("nan"),
+        summary["train_s"],
+        summary["train_gflops_per_s"] or 0.0,
+        out,
+    )
     return state.status
 
 
@@ -206,8 +264,15 @@ class _NotEpochLines(logging.Filter):
 @contextlib.contextmanager
 def epoch_lines_in_file_only(quiet: bool) -> Iterator[None]:
     """Keep per-epoch lines off the terminal (a bar shows them, or the user asked for none)."""
-    consoles = [h for h in logging.getLogger().handlers
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)] if quiet else []
+    consoles = (
+        [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        ]
+        if quiet
+        else []
+    )
     only = _NotEpochLines()
     for h in consoles:
         h.addFilter(only)
@@ -222,8 +287,13 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
     """Train the job in ``out`` to its end; ``hc``: its Hydra config (None: a job run from Python)."""
     job = build(validate(cfg, overrides_of(hc)), hc.launcher if hc else None, cfg)
     state = resume(out / CHECKPOINT_FILE, job)
-    tracker = loggers.open_logger(job.run.logger, out, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
-                                  *loggers.hydra_job(out), start_epoch=state.epoch)
+    tracker = loggers.open_logger(
+        job.run.logger,
+        out,
+        OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        *loggers.hydra_job(out),
+        start_epoch=state.epoch,
+    )
     bar = None
     if use_bar(job.run.trainer.progress):
         from tqdm import tqdm
@@ -233,9 +303,16 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
     try:
         try:
             with epoch_lines_in_file_only(bar is not None or job.run.trainer.progress == Progress.none):
-                job.optimizer = fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer,
-                                    trainer=job.trainer, gen=job.gen, state=state,
-                                    on_epoch=epoch_writer(out, job, bar, tracker))
+                job.optimizer = fit(
+                    model=job.model,
+                    data=job.data,
+                    strategy=job.strategy,
+                    optimizer=job.optimizer,
+                    trainer=job.trainer,
+                    gen=job.gen,
+                    state=state,
+                    on_epoch=epoch_writer(out, job, bar, tracker),
+                )
         finally:
             if bar is not None:
                 bar.close()
@@ -268,19 +345,24 @@ def overrides_of(hc) -> list[str]:
 def write_summary(out: Path, cfg: DictConfig, summary: dict, started_at: str) -> None:
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     config, h = _config_record(cfg)
-    summary.update({
-        "config": config,
-        "config_hash": h,
-        "overrides": overrides_of(hc),
-        "versions": _versions(),
-        "started_at": started_at,
-        "finished_at": now(),
-    })
+    summary.update(
+        {
+            "config": config,
+            "config_hash": h,
+            "overrides": overrides_of(hc),
+            "versions": _versions(),
+            "started_at": started_at,
+            "finished_at": now(),
+        }
+    )
     write_json(out / SUMMARY_FILE, summary)
 
 
 if __name__ == "__main__":  # the module entry was `python -m alternating_freeze.train`: still accepted
     import runpy
 
-    print("note: `python -m alternating_freeze.train` is now `python -m alternating_freeze` (or af-train)", file=sys.stderr)
+    print(
+        "note: `python -m alternating_freeze.train` is now `python -m alternating_freeze` (or af-train)",
+        file=sys.stderr,
+    )
     runpy.run_module("alternating_freeze", run_name="__main__")

@@ -5,6 +5,7 @@ Pure functions over override strings and the summary.json files of finished tria
 choice can be recomputed from disk on every launch (a resumed sweep reruns no trial and makes the
 same choice) and tested without a sweep. The sweeper (arms_sweeper.py) launches what they plan.
 """
+
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -50,8 +51,11 @@ def check(conf: TuneConf, grid: Dict[str, List[str]], tuning_seeds: Sequence[str
         raise ConfigError("hydra.sweeper.tune.seeds", conf.seeds, "at least one seed")
     shared = sorted(set(tuning_seeds) & set(final_seeds), key=str)
     if shared:
-        raise ConfigError("hydra.sweeper.tune.seeds", conf.seeds, f"must not overlap the final seeds "
-                          f"({', '.join(final_seeds)}): {', '.join(shared)} in both")
+        raise ConfigError(
+            "hydra.sweeper.tune.seeds",
+            conf.seeds,
+            f"must not overlap the final seeds ({', '.join(final_seeds)}): {', '.join(shared)} in both",
+        )
 
 
 def score(summary: Optional[dict], metric: str) -> Optional[float]:
@@ -72,37 +76,68 @@ def choose(trials: List[Trial], sweep_dir: Path, metric: str, grid: Dict[str, Li
     for t in trials:
         summary = read_summary(sweep_dir / t.job) if t.job else None
         s = score(summary, metric)
-        rows.append({"values": t.values, "seed": t.seed, "job": t.job, "score": s,
-                     "status": (summary or {}).get("status", "missing")})
+        rows.append(
+            {
+                "values": t.values,
+                "seed": t.seed,
+                "job": t.job,
+                "score": s,
+                "status": (summary or {}).get("status", "missing"),
+            }
+        )
     for point in grid_points(grid):
         mine = [r for r in rows if r["values"] == point]
         scores = [worst if r["score"] is None else r["score"] for r in mine]
-        points.append({"values": point, "mean": sum(scores) / len(scores) if scores else worst, "n": len(mine),
-                       "n_failed": sum(r["score"] is None for r in mine)})
+        points.append(
+            {
+                "values": point,
+                "mean": sum(scores) / len(scores) if scores else worst,
+                "n": len(mine),
+                "n_failed": sum(r["score"] is None for r in mine),
+            }
+        )
     all_failed = all(r["score"] is None for r in rows)
     best = None if all_failed else max(points, key=lambda p: p["mean"])  # max keeps the first of equals
     chosen = None if best is None else best["values"]
-    edge = [] if chosen is None else [k for k, v in chosen.items() if len(grid[k]) > 1 and v in (grid[k][0], grid[k][-1])]
+    edge = (
+        [] if chosen is None else [k for k, v in chosen.items() if len(grid[k]) > 1 and v in (grid[k][0], grid[k][-1])]
+    )
     return {"trials": rows, "scores": points, "chosen": chosen, "at_edge": edge, "all_failed": all_failed}
 
 
-def write(sweep_dir: Path, conf: TuneConf, grid: Dict[str, List[str]], tuning_seeds: Sequence[str],
-          final_seeds: Sequence[str], arms: Dict[str, dict]) -> None:
+def write(
+    sweep_dir: Path,
+    conf: TuneConf,
+    grid: Dict[str, List[str]],
+    tuning_seeds: Sequence[str],
+    final_seeds: Sequence[str],
+    arms: Dict[str, dict],
+) -> None:
     n_trials = {name: len(a["trials"]) for name, a in arms.items()}
-    write_json(Path(sweep_dir) / TUNING_FILE, {
-        "version": 1, "metric": conf.metric, "mode": "max", "grid": {k: _numbers(v) for k, v in grid.items()},
-        "tuning_seeds": _numbers(tuning_seeds), "final_seeds": _numbers(final_seeds),
-        "trials_per_arm": max(n_trials.values(), default=0),
-        "arms": {name: _as_json(a) for name, a in arms.items()},
-    })
+    write_json(
+        Path(sweep_dir) / TUNING_FILE,
+        {
+            "version": 1,
+            "metric": conf.metric,
+            "mode": "max",
+            "grid": {k: _numbers(v) for k, v in grid.items()},
+            "tuning_seeds": _numbers(tuning_seeds),
+            "final_seeds": _numbers(final_seeds),
+            "trials_per_arm": max(n_trials.values(), default=0),
+            "arms": {name: _as_json(a) for name, a in arms.items()},
+        },
+    )
 
 
 def _as_json(arm: dict) -> dict:
     """Tuned values and seeds as numbers where they are numbers."""
     values = lambda d: None if d is None else {k: _number(v) for k, v in d.items()}  # noqa: E731
-    return {**arm, "chosen": values(arm["chosen"]),
-            "trials": [{**t, "values": values(t["values"]), "seed": _number(t["seed"])} for t in arm["trials"]],
-            "scores": [{**p, "values": values(p["values"])} for p in arm["scores"]]}
+    return {
+        **arm,
+        "chosen": values(arm["chosen"]),
+        "trials": [{**t, "values": values(t["values"]), "seed": _number(t["seed"])} for t in arm["trials"]],
+        "scores": [{**p, "values": values(p["values"])} for p in arm["scores"]],
+    }
 
 
 def _number(text: str):

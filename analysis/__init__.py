@@ -3,6 +3,7 @@ seeds, paired comparisons with standard training, figures and a report. ``analys
 table once; ``analysis.analyze(folders, out)`` writes them too (what af-analyze runs). Importing the package pulls in
 neither torch nor the training code, and pandas/scipy only when a name below is first used: the callback and the
 command line start fast."""
+
 from __future__ import annotations
 
 import importlib

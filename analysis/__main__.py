@@ -1,4 +1,5 @@
 """``python -m analysis``: the same as ``af-analyze``."""
+
 import sys
 
 from .cli import main

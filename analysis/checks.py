@@ -1,5 +1,6 @@
 """What a reader must know before trusting the numbers, as the template's sentences (``warn_*``) for the report and
 the log: excluded, duplicate and missing runs, too few seeds, missing partners, mixed hardware or threads, timing."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,19 +9,27 @@ import pandas as pd
 
 from .describe import MAX_LISTED, counted, fmt_value, listing, say, seeds_text
 from .reading import column
-from .tuning import final_jobs
 from .stats import MIN_SEEDS
+from .tuning import final_jobs
 
 
 def missing_runs(runs: pd.DataFrame) -> list[str]:
     """Seeds some configurations of a sweep folder have and others lack (never launched, or removed)."""
     notes = []
     for sweep, group in runs[runs["config_id"].notna() & runs["seed"].notna()].groupby("sweep_dir", sort=True):
-        lost = group.groupby("config_id")["seed"].agg(lambda s: tuple(sorted(set(group["seed"]) - set(s))))
+        every = set(group["seed"])
+        lost = group.groupby("config_id")["seed"].agg(lambda s, every=every: tuple(sorted(every - set(s))))
         labels = group.drop_duplicates("config_id").set_index("config_id")["label"]
         for seeds, ids in sorted(lost[lost.map(len) > 0].groupby(lost).groups.items(), key=lambda kv: (len(kv[0]), kv)):
-            notes.append(say("warn_missing", seeds=seeds_text(seeds), n=len(ids), sweep=Path(str(sweep)).name,
-                             which=listing(sorted(labels[ids]))))
+            notes.append(
+                say(
+                    "warn_missing",
+                    seeds=seeds_text(seeds),
+                    n=len(ids),
+                    sweep=Path(str(sweep)).name,
+                    which=listing(sorted(labels[ids])),
+                )
+            )
     return notes
 
 
@@ -38,48 +47,63 @@ def pairing(paired: pd.DataFrame) -> list[str]:
     """Configurations without a baseline, and seeds completed in one arm only."""
     notes = []
     for r in paired.drop_duplicates("config_id").to_dict("records"):
-        parts = [f"seed(s) {s} only in {who}" for s, who in ((r["seeds_only_config"], r["label"]),
-                                                            (r["seeds_only_baseline"], r["baseline_label"])) if s]
+        parts = [
+            f"seed(s) {s} only in {who}"
+            for s, who in ((r["seeds_only_config"], r["label"]), (r["seeds_only_baseline"], r["baseline_label"]))
+            if s
+        ]
         if pd.isna(r["baseline_id"]):
             notes.append(say("warn_no_baseline", label=r["label"]))
         elif parts:
-            notes.append(say("warn_unpaired", label=r["label"], baseline=r["baseline_label"],
-                             parts=" and ".join(parts)))
+            notes.append(
+                say("warn_unpaired", label=r["label"], baseline=r["baseline_label"], parts=" and ".join(parts))
+            )
     return notes
 
 
 def timing(done: pd.DataFrame) -> list[str]:
     """Completed runs whose seconds cannot be compared (``speed``), counted by reason; mixed thread counts."""
     flagged = done.loc[done["timing_flag"] != "", "timing_flag"]
-    kinds = ", ".join(f"{n} {k}" for k in ("batch", "throughput", "starved", "resumed", "too few")
-                      if (n := int(flagged.str.contains(k).sum())))
+    kinds = ", ".join(
+        f"{n} {k}"
+        for k in ("batch", "throughput", "starved", "resumed", "too few")
+        if (n := int(flagged.str.contains(k).sum()))
+    )
     mixed = done[done["thread_counts"].fillna("").str.contains(",")]
     which = listing(mixed["run_id"] + " (" + mixed["thread_counts"] + " threads)")
-    return [say("warn_timing", n=len(flagged), of=len(done), kinds=kinds)] * bool(len(flagged)) + \
-        [say("warn_threads", n=len(mixed), which=which)] * bool(len(mixed))
+    return [say("warn_timing", n=len(flagged), of=len(done), kinds=kinds)] * bool(len(flagged)) + [
+        say("warn_threads", n=len(mixed), which=which)
+    ] * bool(len(mixed))
 
 
 def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
     """Final runs of a tuned sweep whose tuned values are not their arm's recorded choice (a job folder reused or
     edited by hand): the verdict would compare other settings than the protocol says."""
     chosen = {path: choice for path, _, choice in final_jobs(sweeps)}
-    off = [f"{r['run_id']} ({key}={fmt_value(r.get(column(key)))}, chosen {fmt_value(value)})"
-           for r in runs[runs["config_id"].notna()].to_dict("records")
-           for key, value in chosen.get(Path(r["run_dir"]), {}).items()
-           if fmt_value(r.get(column(key))) != fmt_value(value)]
+    off = [
+        f"{r['run_id']} ({key}={fmt_value(r.get(column(key)))}, chosen {fmt_value(value)})"
+        for r in runs[runs["config_id"].notna()].to_dict("records")
+        for key, value in chosen.get(Path(r["run_dir"]), {}).items()
+        if fmt_value(r.get(column(key))) != fmt_value(value)
+    ]
     return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 
 
 def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
     """Everything a reader must know before trusting the numbers, as sentences."""
     runs = runs[runs["role"].ne("trial")]  # a tuned sweep's trials are reported with the tuning
-    done, bad, unknown, dups = (runs[m] for m in (runs["in_stats"], runs["status"] != "completed",
-                                                  runs["config_id"].isna(), runs["note"].notna()))
+    done, bad, unknown, dups = (
+        runs[m]
+        for m in (runs["in_stats"], runs["status"] != "completed", runs["config_id"].isna(), runs["note"].notna())
+    )
     notes = [say("warn_no_runs")] * done.empty
     notes += [say("warn_excluded", n=len(bad), of=len(runs), counts=counted(bad["status"]))] * bool(len(bad))
     notes += [say("warn_unknown", n=len(unknown), which=listing(unknown["run_id"]))] * bool(len(unknown))
-    notes += [say("warn_duplicates", n=len(dups), which=listing(
-        f"{r} is a {n}" for r, n in zip(dups["run_id"], dups["note"])))] * bool(len(dups))
+    notes += [
+        say(
+            "warn_duplicates", n=len(dups), which=listing(f"{r} is a {n}" for r, n in zip(dups["run_id"], dups["note"]))
+        )
+    ] * bool(len(dups))
     notes += missing_runs(runs)
     for r in stats.drop_duplicates("config_id").to_dict("records"):
         lost = runs.loc[(runs["config_id"] == r["config_id"]) & runs["status"].isin(["diverged", "failed"]), "status"]

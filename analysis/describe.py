@@ -1,5 +1,6 @@
 """Text from values: every table, figure, warning and report says a number, a list or a unit the same way, and
 its prose comes from ``report.md.tmpl`` (string.Template, one section per ``%% name`` line)."""
+
 from __future__ import annotations
 
 import functools
@@ -51,7 +52,7 @@ def listing(items: Iterable[Any]) -> str:
 
 
 def counted(values: pd.Series) -> str:
-    """"2 diverged, 1 failed": each value with how often it occurs, most frequent first."""
+    """ "2 diverged, 1 failed": each value with how often it occurs, most frequent first."""
     return ", ".join(f"{n} {v}" for v, n in values.value_counts().items())
 
 
@@ -63,5 +64,7 @@ def family(label: str) -> str:
 def flops_unit(values: Iterable[Any]) -> tuple[float, str]:
     """The unit that shows the largest of ``values`` in 1-999: (1e9, "GFLOP")."""
     top = max((abs(float(v)) for v in values if not is_missing(v) and math.isfinite(float(v))), default=0.0)
-    return next(((s, n) for s, n in ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")) if top >= s),
-                (1.0, "FLOP"))
+    return next(
+        ((s, n) for s, n in ((1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")) if top >= s),
+        (1.0, "FLOP"),
+    )

@@ -1,5 +1,6 @@
 """Every figure of the report (PNG and SVG at its width, PDF at a paper's), on ``matplotlib.figure.Figure``: no pyplot
 state, no display. Bands and bars are seaborn's with ``errorbar=boot.interval``, the tables' bootstrap."""
+
 from __future__ import annotations
 
 import io
@@ -26,9 +27,20 @@ DPI = 150
 # report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
 # paper: 5.5 in, the text width of a single-column paper (NeurIPS, ICLR): the PDF goes in at natural size.
 WIDTHS, FONTS = {"report": 7.5, "paper": 5.5}, {"report": 9.0, "paper": 8.0}  # fonts in points
-STYLES = {kind: {"font.size": s, "axes.titlesize": s, "axes.labelsize": s, "xtick.labelsize": s - 1,
-                 "ytick.labelsize": s - 1, "legend.fontsize": s - 1.5, "lines.linewidth": 1.3,
-                 "svg.hashsalt": "alternating-freeze", "svg.fonttype": "path"} for kind, s in FONTS.items()}
+STYLES = {
+    kind: {
+        "font.size": s,
+        "axes.titlesize": s,
+        "axes.labelsize": s,
+        "xtick.labelsize": s - 1,
+        "ytick.labelsize": s - 1,
+        "legend.fontsize": s - 1.5,
+        "lines.linewidth": 1.3,
+        "svg.hashsalt": "alternating-freeze",
+        "svg.fonttype": "path",
+    }
+    for kind, s in FONTS.items()
+}
 KINDS = {"report": ("png", "svg"), "paper": ("pdf",)}  # drawn at the report's width, and at a paper's
 METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
 FORMATS = tuple(METADATA)
@@ -60,8 +72,10 @@ def grid(width: float, nrows: int, ncols: int, height: float = 0.0, **kw) -> tup
 def palette(names) -> dict:
     """Colour-blind-safe colours per name, standard training near-black."""
     names = list(dict.fromkeys(names))
-    return {n: STANDARD if str(n).startswith("standard") else c
-            for n, c in zip(names, sns.color_palette("colorblind", max(len(names), 1)))}
+    return {
+        n: STANDARD if str(n).startswith("standard") else c
+        for n, c in zip(names, sns.color_palette("colorblind", max(len(names), 1)))
+    }
 
 
 def points(res, data: pd.DataFrame, hue: str, names, **kw) -> None:
@@ -88,25 +102,40 @@ def ticks(ax, values) -> None:
 
 def short(label: str, where: str) -> str:
     """A label inside its panel, without its family (the panel's title) and its context (``where``)."""
-    text = str(label)[len(family(label)):]
+    text = str(label)[len(family(label)) :]
     for part in filter(None, where.split(", ")):
         text = text.replace(part, "")
     return text.strip(", ").replace(", , ", ", ") or family(label)
 
 
-def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str = "epoch", scale: float = 100.0,
-           logy: bool = False, timed: bool = False) -> Figure:
+def curves(
+    res,
+    width: float,
+    y: str,
+    ylabel: str,
+    x: str = "epoch",
+    xlabel: str = "epoch",
+    scale: float = 100.0,
+    logy: bool = False,
+    timed: bool = False,
+) -> Figure:
     """Mean over seeds of ``y`` against ``x`` per epoch, a panel per context and arm family, standard in each."""
     shown = res.done.loc[res.done["timing_ok"] | (not timed), "run_id"]
-    c = need(res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],
-             UNTIMED if timed else "no per-epoch metrics of completed runs")
+    c = need(
+        res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],
+        UNTIMED if timed else "no per-epoch metrics of completed runs",
+    )
     configs = res.configs.set_index("config_id")
     c = c.sort_values("config_id", key=lambda ids: ids.map({k: i for i, k in enumerate(configs.index)}), kind="stable")
     ctx, where = c["config_id"].map(configs["context_id"]), context_names(res.configs)
     xscale, unit = flops_unit(c[x]) if x == "train_flops" else (1.0, "")
-    c = c.assign(value=c[y] * scale, ctx=ctx if ctx.nunique() <= MAX_ROWS else "", family=c["label"].map(family),
-                 shown=[short(lab, where.get(k, "")) for lab, k in zip(c["label"], ctx)],
-                 x=c.groupby(["config_id", "epoch"])[x].transform("mean") / xscale)
+    c = c.assign(
+        value=c[y] * scale,
+        ctx=ctx if ctx.nunique() <= MAX_ROWS else "",
+        family=c["label"].map(family),
+        shown=[short(lab, where.get(k, "")) for lab, k in zip(c["label"], ctx)],
+        x=c.groupby(["config_id", "epoch"])[x].transform("mean") / xscale,
+    )
     rows, cols = list(dict.fromkeys(c["ctx"])), list(dict.fromkeys(c.loc[c["strategy"] != "standard", "family"]))
     fig, axes = grid(width, len(rows), max(len(cols), 1), sharex=True, sharey=True)
     title_pt = FontProperties(size=matplotlib.rcParams["axes.titlesize"]).get_size_in_points()
@@ -118,12 +147,24 @@ def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str
         common = [p for p in names[0].split(", ") if all(p in n.split(", ") for n in names)] if len(names) > 1 else []
         if len(alt):
             alt = alt.assign(shown=[", ".join(p for p in n.split(", ") if p not in common) for n in alt["shown"]])
-            sns.lineplot(alt, x="x", y="value", hue="shown", hue_order=list(dict.fromkeys(alt["shown"])),
-                         palette=palette(alt["shown"]), errorbar=res.boot.interval, ax=ax)
+            sns.lineplot(
+                alt,
+                x="x",
+                y="value",
+                hue="shown",
+                hue_order=list(dict.fromkeys(alt["shown"])),
+                palette=palette(alt["shown"]),
+                errorbar=res.boot.interval,
+                ax=ax,
+            )
         for name, std in here[here["strategy"] == "standard"].groupby("shown", sort=False):
             sns.lineplot(std, x="x", y="value", color=STANDARD, ls="--", errorbar=res.boot.interval, ax=ax, label=name)
-        ax.set(title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols), xlabel=xlabel.format(unit=unit),
-               yscale="log" if logy else "linear", ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0))
+        ax.set(
+            title=textwrap.fill(" ".join([fam, *common]), room) * bool(cols),
+            xlabel=xlabel.format(unit=unit),
+            yscale="log" if logy else "linear",
+            ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0),
+        )
         ax.legend(frameon=False, loc="upper right" if logy else "lower right")
     return fig
 
@@ -131,8 +172,10 @@ def curves(res, width: float, y: str, ylabel: str, x: str = "epoch", xlabel: str
 def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
     """Every run a grey dot, per configuration the mean and its CI."""
     data = res.done[res.done["timing_ok"] | (not timed)]
-    data = need(data.assign(value=pd.to_numeric(data[metric], errors="coerce") * scale).dropna(subset=["value"]),
-                UNTIMED if timed else f"no completed run has {metric}")
+    data = need(
+        data.assign(value=pd.to_numeric(data[metric], errors="coerce") * scale).dropna(subset=["value"]),
+        UNTIMED if timed else f"no completed run has {metric}",
+    )
     order = [lab for lab in res.configs["label"] if lab in set(data["label"])]
     fig, axes = grid(width, 1, 1, height=0.24 * len(order) + 0.7)
     outside = np.random.get_state()  # seaborn jitters with numpy's global generator: seeded, same input same bytes
@@ -141,8 +184,20 @@ def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool 
         sns.stripplot(data, x="value", y="label", order=order, color="0.55", size=3.5, jitter=0.15, ax=axes[0, 0])
     finally:
         np.random.set_state(outside)
-    sns.pointplot(data, x="value", y="label", order=order, errorbar=res.boot.interval, color="black", linestyle="none",
-                  marker="D", markersize=3.5, capsize=0.3, err_kws={"linewidth": 1.2}, ax=axes[0, 0])
+    sns.pointplot(
+        data,
+        x="value",
+        y="label",
+        order=order,
+        errorbar=res.boot.interval,
+        color="black",
+        linestyle="none",
+        marker="D",
+        markersize=3.5,
+        capsize=0.3,
+        err_kws={"linewidth": 1.2},
+        ax=axes[0, 0],
+    )
     if (std := data[data["strategy"] == "standard"])["config_id"].nunique() == 1:
         axes[0, 0].axvline(std["value"].mean(), color=STANDARD, ls="--", lw=1, zorder=0)
     axes[0, 0].set(xlabel=xlabel, ylabel="")
@@ -150,16 +205,29 @@ def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool 
 
 
 def paired_difference(res, width: float) -> Figure:
-    p = need(res.pairs[(res.pairs["left_out"] == "") & res.pairs["metric"].isin(list(VIEWS))],
-             "no configuration has a standard baseline with matching seeds")
-    p = p.assign(label=p["config_id"].map(res.configs.set_index("config_id")["label"]), pp=p["diff"] * 100,
-                 view=p["metric"].map(VIEWS))
+    p = need(
+        res.pairs[(res.pairs["left_out"] == "") & res.pairs["metric"].isin(list(VIEWS))],
+        "no configuration has a standard baseline with matching seeds",
+    )
+    p = p.assign(
+        label=p["config_id"].map(res.configs.set_index("config_id")["label"]),
+        pp=p["diff"] * 100,
+        view=p["metric"].map(VIEWS),
+    )
     order, views = [lab for lab in res.configs["label"] if lab in set(p["label"])], list(dict.fromkeys(p["view"]))
     n = p[p["metric"] == "final_test_acc"].groupby("label").size()
     fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9)
     both = dict(x="pp", y="label", order=order, hue_order=views, dodge=0.45, linestyle="none", ax=axes[0, 0])
-    sns.pointplot(p, hue="view", errorbar=lambda v: t_interval(v, res.boot.confidence), palette=["0.8"] * len(views),
-                  markersize=0, err_kws={"linewidth": 4.5}, legend=False, **both)
+    sns.pointplot(
+        p,
+        hue="view",
+        errorbar=lambda v: t_interval(v, res.boot.confidence),
+        palette=["0.8"] * len(views),
+        markersize=0,
+        err_kws={"linewidth": 4.5},
+        legend=False,
+        **both,
+    )
     points(res, p, "view", views, capsize=0.15, **both)
     axes[0, 0].axvline(0, color="0.3", lw=1, ls="--")
     axes[0, 0].set(xlabel="difference from standard training in test accuracy (pp)", ylabel="")
@@ -174,8 +242,12 @@ def blocks_data(res) -> pd.DataFrame:
     alt = res.done[res.done["strategy"] != "standard"]
     alt = alt[alt.groupby("context_id")["n_blocks"].transform("nunique") > 1]
     std = res.done[res.done["strategy"] == "standard"].groupby("context_id")["train_flops"].mean()
-    return alt.assign(K=alt["n_blocks"].astype(int), schedule=alt["strategy_label"], acc=alt["final_test_acc"] * 100,
-                      flops=alt["train_flops"].astype(float) / alt["context_id"].map(std) * 100)
+    return alt.assign(
+        K=alt["n_blocks"].astype(int),
+        schedule=alt["strategy_label"],
+        acc=alt["final_test_acc"] * 100,
+        flops=alt["train_flops"].astype(float) / alt["context_id"].map(std) * 100,
+    )
 
 
 def blocks(res, width: float) -> Figure:
@@ -183,14 +255,28 @@ def blocks(res, width: float) -> Figure:
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
     for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
-        points(res, d[d["context_id"] == k], "schedule", d["schedule"], x="K", y=y, ax=axes[i, j], native_scale=True,
-               dodge=0.2, legend=i + j == 0)
+        points(
+            res,
+            d[d["context_id"] == k],
+            "schedule",
+            d["schedule"],
+            x="K",
+            y=y,
+            ax=axes[i, j],
+            native_scale=True,
+            dodge=0.2,
+            legend=i + j == 0,
+        )
         if i == 0:
             standard_line(axes[i, j], res, k)
         else:
             axes[i, j].axhline(100, color=STANDARD, ls="--", lw=1)
-        axes[i, j].set(xticks=sorted(d["K"].unique()), xlabel="blocks (K)", title=where.get(k, "") * (i == 0),
-                       ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i])
+        axes[i, j].set(
+            xticks=sorted(d["K"].unique()),
+            xlabel="blocks (K)",
+            title=where.get(k, "") * (i == 0),
+            ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i],
+        )
     handles, labels = axes[0, 0].get_legend_handles_labels()
     axes[0, 0].get_legend().remove()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3), frameon=False)
@@ -203,13 +289,25 @@ def frequency_data(res) -> pd.DataFrame:
     alt = alt[[pd.isna(s) or set(str(s).split(":")) == {fmt_value(e)} for s, e in zip(alt["steps"], alt["every"])]]
     first = res.curves[res.curves["in_stats"] & (res.curves["epoch"] == 1)]
     spe = alt["config_id"].map(first.groupby("config_id")["step"].median()).to_numpy(float)  # steps per epoch
-    others = [c for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits") if
-              c in alt and alt[c].nunique() > 1]
-    line = [", ".join(["every N batches" if r["unit"] == "batch" else f"every N {r['unit']}s (= N × {fmt_value(s)} "
-                       f"steps)", *(f"{c}={fmt_value(r[c])}" for c in others)])
-            for r, s in zip(alt.to_dict("records"), spe)]
-    alt = alt.assign(line=line, acc=alt["final_test_acc"] * 100, period=alt["every"].astype(float).to_numpy()
-                     * np.where(alt["unit"] == "batch", 1, spe))
+    others = [
+        c
+        for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits")
+        if c in alt and alt[c].nunique() > 1
+    ]
+    line = [
+        ", ".join(
+            [
+                "every N batches" if r["unit"] == "batch" else f"every N {r['unit']}s (= N × {fmt_value(s)} steps)",
+                *(f"{c}={fmt_value(r[c])}" for c in others),
+            ]
+        )
+        for r, s in zip(alt.to_dict("records"), spe)
+    ]
+    alt = alt.assign(
+        line=line,
+        acc=alt["final_test_acc"] * 100,
+        period=alt["every"].astype(float).to_numpy() * np.where(alt["unit"] == "batch", 1, spe),
+    )
     alt = alt[np.isfinite(alt["period"])]
     return alt[alt.groupby("context_id")["period"].transform("nunique") > 1]
 
@@ -219,8 +317,17 @@ def frequency(res, width: float) -> Figure:
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 1, len(ctxs), sharey=True)
     for ax, k in zip(axes[0], ctxs):
-        points(res, d[d["context_id"] == k], "line", d["line"], x="period", y="acc", ax=ax, native_scale=True,
-               log_scale=(2, False))
+        points(
+            res,
+            d[d["context_id"] == k],
+            "line",
+            d["line"],
+            x="period",
+            y="acc",
+            ax=ax,
+            native_scale=True,
+            log_scale=(2, False),
+        )
         standard_line(ax, res, k)
         ticks(ax, d.loc[d["context_id"] == k, "period"])
         ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)", title=where.get(k))
@@ -234,14 +341,29 @@ def isolation(res, width: float) -> Figure:
     fig, axes = grid(width, 1, len(keys), sharey=True)
     for ax, key in zip(axes[0], keys):
         d = t[t["key"] == key].assign(value=lambda f: f["value"].astype(float), score=lambda f: f["score"] * 100)
-        sns.lineplot(d, x="value", y="score", hue="arm", palette=(pal := palette(d["arm"])), marker="o", errorbar=None,
-                     ax=ax)
+        sns.lineplot(
+            d, x="value", y="score", hue="arm", palette=(pal := palette(d["arm"])), marker="o", errorbar=None, ax=ax
+        )
         chosen = d[d["chosen"]]
-        ax.scatter(chosen["value"], chosen["score"], s=90, marker="*", c=[pal[a] for a in chosen["arm"]],
-                   edgecolors="black", linewidths=0.6, zorder=5, label="chosen")
+        ax.scatter(
+            chosen["value"],
+            chosen["score"],
+            s=90,
+            marker="*",
+            c=[pal[a] for a in chosen["arm"]],
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=5,
+            label="chosen",
+        )
         for r in d[d["n_failed"] > 0].dropna(subset=["score"]).to_dict("records"):
-            ax.annotate(f"{r['n_failed']} failed", (r["value"], r["score"]), textcoords="offset points", xytext=(4, 4),
-                        fontsize="small")
+            ax.annotate(
+                f"{r['n_failed']} failed",
+                (r["value"], r["score"]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize="small",
+            )
         if d["value"].min() > 0 and d["value"].max() / d["value"].min() >= 10:
             ax.set_xscale("log")
         ticks(ax, d["value"])
@@ -254,17 +376,26 @@ ACCURACY, SECONDS = "test accuracy (%)", "training seconds (evaluation excluded)
 FIGURES = {  # name: (the report's heading, drawing(result, width))
     "learning_curves": ("Learning curves", partial(curves, y="test_acc", ylabel=ACCURACY)),
     "loss_curves": ("Train loss", partial(curves, y="train_loss", ylabel="train loss", scale=1.0, logy=True)),
-    "final_accuracy": ("Final test accuracy per configuration", partial(
-        dots, metric="final_test_acc", scale=100, xlabel="final test accuracy (%)")),
+    "final_accuracy": (
+        "Final test accuracy per configuration",
+        partial(dots, metric="final_test_acc", scale=100, xlabel="final test accuracy (%)"),
+    ),
     "paired_difference": ("Paired difference from standard training", paired_difference),
     "blocks": ("Accuracy and FLOPs against the number of blocks", blocks),
     "frequency": ("Final test accuracy against switching frequency", frequency),
     "isolation": ("Tuning: validation metric against each tuned setting", isolation),
-    "compute": ("Accuracy against training FLOPs", partial(
-        curves, y="test_acc", ylabel=ACCURACY, x="train_flops", xlabel="cumulative training {unit}")),
-    "compute_time": ("Accuracy against training seconds", partial(
-        curves, y="test_acc", ylabel=ACCURACY, x="train_s_cum", xlabel="cumulative training seconds", timed=True)),
-    "train_time": ("Training time per run", partial(dots, metric="train_s", scale=1, xlabel=SECONDS, timed=True))}
+    "compute": (
+        "Accuracy against training FLOPs",
+        partial(curves, y="test_acc", ylabel=ACCURACY, x="train_flops", xlabel="cumulative training {unit}"),
+    ),
+    "compute_time": (
+        "Accuracy against training seconds",
+        partial(
+            curves, y="test_acc", ylabel=ACCURACY, x="train_s_cum", xlabel="cumulative training seconds", timed=True
+        ),
+    ),
+    "train_time": ("Training time per run", partial(dots, metric="train_s", scale=1, xlabel=SECONDS, timed=True)),
+}
 
 
 def render(res) -> tuple[dict, list]:

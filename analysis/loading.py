@@ -1,5 +1,6 @@
 """Run folders into tidy tables: ``runs`` (one row per run, its ``config_id``: what it computed, seed aside, its
 ``context_id``: what its standard baseline must share, and a ``label``), ``curves`` (per run and epoch), sweeps."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,16 +25,48 @@ STATUSES = ("completed", "diverged", "failed", "incomplete", "corrupt")
 STRATEGY = {v for k, v in ALIASES.items() if k.startswith("strategy.")}
 RANK = {column: i for i, column in enumerate(ALIASES.values())}  # config columns in the order of ALIASES
 BLOCKS = ("split", "splits")  # where blocks begin: standard training does not depend on it
-FIRST = ("run_id", "label", "status", "in_stats", "seed", "config_id", "context_id", "strategy_label", "n_blocks",
-         "role", "arm", "error", "note", "epochs_completed")
-LAST = (*RESULT_KEYS, "selection", *RESOLVED_KEYS, "planned_epochs", "device", "num_threads", "thread_counts",
-        "notes", "config_hash", "started_at", "finished_at", "overrides", "job", "sweep_dir", "run_dir")
+FIRST = (
+    "run_id",
+    "label",
+    "status",
+    "in_stats",
+    "seed",
+    "config_id",
+    "context_id",
+    "strategy_label",
+    "n_blocks",
+    "role",
+    "arm",
+    "error",
+    "note",
+    "epochs_completed",
+)
+LAST = (
+    *RESULT_KEYS,
+    "selection",
+    *RESOLVED_KEYS,
+    "planned_epochs",
+    "device",
+    "num_threads",
+    "thread_counts",
+    "notes",
+    "config_hash",
+    "started_at",
+    "finished_at",
+    "overrides",
+    "job",
+    "sweep_dir",
+    "run_dir",
+)
 
 
 def key_columns(columns: Iterable[str]) -> list[str]:
     """What makes a configuration: every result-affecting config column but the seed, in table order."""
-    return [c for c in columns if c != "seed" and (c in ALIASES.values() or c.split(".")[0] in (*GROUPS, "config")
-                                                   and "." in c)]
+    return [
+        c
+        for c in columns
+        if c != "seed" and (c in ALIASES.values() or c.split(".")[0] in (*GROUPS, "config") and "." in c)
+    ]
 
 
 def context_columns(columns: Iterable[str]) -> list[str]:
@@ -66,8 +99,13 @@ def digest(values: dict) -> str:
 
 def blocks_text(row: dict, with_k: bool) -> str:
     """Where blocks begin: "split=2", "splits=1,3", led by "K=3 " when the number of blocks varies."""
-    text = f"splits={row['splits']}" if not is_missing(row.get("splits")) else \
-        f"split={fmt_value(row['split'])}" if not is_missing(row.get("split")) else ""
+    text = (
+        f"splits={row['splits']}"
+        if not is_missing(row.get("splits"))
+        else f"split={fmt_value(row['split'])}"
+        if not is_missing(row.get("split"))
+        else ""
+    )
     return f"K={fmt_value(row.get('n_blocks'))} {text}" if text and with_k else text
 
 
@@ -82,15 +120,40 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     where = key[context_columns(keys)].assign(budget=[b if isinstance(b, (int, float)) else None for b in budget])
     where.loc[runs["role"].eq("final"), [c for c in tuned if c in where]] = None  # tuned per arm: not shared
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
-    said = {"steps", *",".join(runs.pop("labelled").dropna() if "labelled" in runs else []).split(",")}  # what strategy labels already say
-    varying = [c for c in key if c not in said and key.loc[known, c].dropna().map(plain).astype(
-        str).nunique() > 1 or c == "budget" and key[c].notna().any()]  # a budget is always named
+    said = {
+        "steps",
+        *",".join(runs.pop("labelled").dropna() if "labelled" in runs else []).split(","),
+    }  # what strategy labels already say
+    varying = [
+        c
+        for c in key
+        if c not in said
+        and key.loc[known, c].dropna().map(plain).astype(str).nunique() > 1
+        or c == "budget"
+        and key[c].notna().any()
+    ]  # a budget is always named
     with_k = runs.loc[known & ~std, "n_blocks"].nunique() > 1
     blocks = next((c for c in varying if c in BLOCKS), None)
-    runs["label"] = [", ".join([r["strategy_label"], *filter(None, (
-        blocks_text(k | {"n_blocks": r["n_blocks"]}, with_k) if c == blocks else f"{c}={fmt_value(k[c])}"
-        for c in varying if c == blocks or c not in BLOCKS and k[c] is not None))]) if ok else None
-        for r, k, ok in zip(runs.to_dict("records"), key.to_dict("records"), known)]
+    runs["label"] = [
+        ", ".join(
+            [
+                r["strategy_label"],
+                *filter(
+                    None,
+                    (
+                        blocks_text(k | {"n_blocks": r["n_blocks"]}, with_k)
+                        if c == blocks
+                        else f"{c}={fmt_value(k[c])}"
+                        for c in varying
+                        if c == blocks or c not in BLOCKS and k[c] is not None
+                    ),
+                ),
+            ]
+        )
+        if ok
+        else None
+        for r, k, ok in zip(runs.to_dict("records"), key.to_dict("records"), known)
+    ]
     first = runs[known].drop_duplicates("config_id")
     clash = runs["config_id"].isin(first.loc[first["label"].duplicated(keep=False), "config_id"])
     runs.loc[clash, "label"] += " [" + runs.loc[clash, "config_id"].str[:6] + "]"
@@ -98,13 +161,16 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
 
 def mark_duplicates(runs: pd.DataFrame) -> None:
     """Completed runs of one configuration and seed are one observation: the last finished counts (trials never)."""
-    runs["in_stats"] = runs["status"].eq("completed") & runs["config_id"].notna() & runs["seed"].notna() & \
-        runs["role"].ne("trial")
+    runs["in_stats"] = (
+        runs["status"].eq("completed") & runs["config_id"].notna() & runs["seed"].notna() & runs["role"].ne("trial")
+    )
     done = runs[runs["in_stats"]].assign(f=runs["finished_at"].astype(str)).sort_values(["f", "run_dir"])
     runs["note"] = runs["note"].astype(object)
     for _, group in done.groupby(["config_id", "seed"]):
-        runs.loc[group.index[:-1], ["in_stats", "note"]] = [False, f"duplicate of {group['run_id'].iloc[-1]} (same "
-                                                            f"configuration and seed); not counted"]
+        runs.loc[group.index[:-1], ["in_stats", "note"]] = [
+            False,
+            f"duplicate of {group['run_id'].iloc[-1]} (same configuration and seed); not counted",
+        ]
 
 
 def tidy(frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
@@ -121,17 +187,22 @@ def load(paths: Sequence[Path | str]) -> Loaded:
     roots = [Path(p).expanduser().resolve() for p in paths]
     for p, root in zip(paths, roots):
         if not root.is_dir():
-            raise NotADirectoryError(f"not a folder: {p}") if root.exists() else \
-                FileNotFoundError(f"no such folder: {p}")
+            raise (
+                NotADirectoryError(f"not a folder: {p}") if root.exists() else FileNotFoundError(f"no such folder: {p}")
+            )
     rows, metrics, sweeps = {}, {}, []
     for root in roots:
-        sweeps += [read_sweep(f) for f in sorted({p.parent for n in (MULTIRUN_FILE, TUNING_FILE)
-                                                  for p in root.rglob(n)})]
+        sweeps += [
+            read_sweep(f) for f in sorted({p.parent for n in (MULTIRUN_FILE, TUNING_FILE) for p in root.rglob(n)})
+        ]
         for run_dir in (d for d in find_run_dirs(root) if str(d) not in rows):
             row, metrics[str(run_dir)] = read_run(run_dir)
             job = run_dir.relative_to(root).as_posix()
-            rows[str(run_dir)] = row | {"job": run_dir.name if job == "." else job, "sweep_dir": str(root),
-                                        "run_id": job if len(roots) == 1 else f"{root.name}/{job}"}
+            rows[str(run_dir)] = row | {
+                "job": run_dir.name if job == "." else job,
+                "sweep_dir": str(root),
+                "run_id": job if len(roots) == 1 else f"{root.name}/{job}",
+            }
     records, arms = list(rows.values()), tuning.roles(sweeps)
     if len({r["run_id"] for r in records}) < len(records):  # hostA/sweep and hostB/sweep: below their common parent
         for r in records:
@@ -140,8 +211,9 @@ def load(paths: Sequence[Path | str]) -> Loaded:
         r["arm"], r["role"] = arms.get(Path(r["run_dir"]), (None, None))
     runs = pd.DataFrame.from_records(records)
     config = sorted({"strategy", *key_columns(runs)}, key=lambda c: (RANK.get(c, len(RANK)), c))
-    runs = tidy(runs.reindex(columns=[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]),
-                records)
+    runs = tidy(
+        runs.reindex(columns=[*FIRST, *config, *(c for c in runs if c not in {*FIRST, *config, *LAST}), *LAST]), records
+    )
     if len(runs):
         identify(runs, sorted({column(k) for s in sweeps if s.tuning for k in s.tuning["grid"]}))
         mark_duplicates(runs)

@@ -1,5 +1,6 @@
 """The whole analysis in one call: read, judge, compute every table once, then write the tables, figures and report,
 each atomically and never through a link (a shared results folder may hold one planted where an output goes)."""
+
 from __future__ import annotations
 
 import time
@@ -69,29 +70,50 @@ class AnalysisResult:
         return self.runs[self.runs["in_stats"]]
 
 
-def compute(paths: Sequence[Path | str], *, boot: Bootstrap = DEFAULT, alpha: float = ALPHA,
-            target_acc: Optional[float] = None, target_fraction: float = speed.FRACTION) -> AnalysisResult:
+def compute(
+    paths: Sequence[Path | str],
+    *,
+    boot: Bootstrap = DEFAULT,
+    alpha: float = ALPHA,
+    target_acc: Optional[float] = None,
+    target_fraction: float = speed.FRACTION,
+) -> AnalysisResult:
     """Every table of the analysis of the run folders under ``paths``, nothing written. A missing folder or none
     with runs raises (FileNotFoundError, NotADirectoryError, NoRunsError); what is wrong inside a run is its status."""
     loaded = load(paths)
     if loaded.runs.empty:
-        raise NoRunsError(f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under "
-                          f"{', '.join(map(str, paths))}")
+        raise NoRunsError(
+            f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under {', '.join(map(str, paths))}"
+        )
     goal = speed.targets(loaded.runs, target_acc, target_fraction)
     runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
     configs = configurations(runs)  # every table below reads this one
     stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
     paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
     tuned = [s.tuning for s in loaded.sweeps if s.tuning]
-    rule = f"{target_acc:.1%} accuracy (given)" if target_acc is not None else \
-        f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
+    rule = (
+        f"{target_acc:.1%} accuracy (given)"
+        if target_acc is not None
+        else f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
+    )
     return AnalysisResult(
-        [str(p) for p in paths], runs, curves, configs, stats, paired, pairs,
+        [str(p) for p in paths],
+        runs,
+        curves,
+        configs,
+        stats,
+        paired,
+        pairs,
         speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
-        collect_warnings(runs, stats, paired) + [w for t in tuned for w in tuning.warnings(t)]
-        + off_choice(runs, loaded.sweeps), loaded.sweeps,
-        boot, alpha, rule)
+        collect_warnings(runs, stats, paired)
+        + [w for t in tuned for w in tuning.warnings(t)]
+        + off_choice(runs, loaded.sweeps),
+        loaded.sweeps,
+        boot,
+        alpha,
+        rule,
+    )
 
 
 def folder(path: Path) -> Path:
@@ -115,8 +137,15 @@ def write(path: Path, data: str | bytes) -> Path:
     return path
 
 
-def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, figures: bool = True,
-            latex: bool = False, command: Optional[str] = None, **settings) -> AnalysisResult:
+def analyze(
+    paths: Sequence[Path | str],
+    out: Optional[Path | str] = None,
+    *,
+    figures: bool = True,
+    latex: bool = False,
+    command: Optional[str] = None,
+    **settings,
+) -> AnalysisResult:
     """``compute`` (``settings``: its keywords) written into ``out`` (default: the one folder given, or
     ./outputs/analysis for several): the tables as .csv, figures/, report.md|html, with ``latex`` tables/*.tex."""
     t0 = time.perf_counter()
@@ -136,8 +165,12 @@ def analyze(paths: Sequence[Path | str], out: Optional[Path | str] = None, *, fi
         from .figures import FIGURES, FORMATS, render  # matplotlib and seaborn only when drawing
 
         drawn, result.skipped = render(result)
-        result.figures = [FigureFile(name, FIGURES[name][0], *(write(out / "figures" / f"{name}.{fmt}", files[fmt])
-                                                                for fmt in FORMATS)) for name, files in drawn.items()]
+        result.figures = [
+            FigureFile(
+                name, FIGURES[name][0], *(write(out / "figures" / f"{name}.{fmt}", files[fmt]) for fmt in FORMATS)
+            )
+            for name, files in drawn.items()
+        ]
         for name, fmt in ((n, f) for n, _ in result.skipped for f in FORMATS):  # no stale file of a figure not drawn
             (folder(out / "figures") / f"{name}.{fmt}").unlink(missing_ok=True)
     result.seconds["figures"] = time.perf_counter() - t

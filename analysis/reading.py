@@ -1,5 +1,6 @@
 """The files of a run folder (a row of runs.csv, its metrics) or a sweep folder (its launch record), strictly: never
 the training code, never an interpolation resolved; anything unreadable or impossible makes a run ``corrupt``."""
+
 from __future__ import annotations
 
 import io
@@ -18,17 +19,37 @@ from . import tuning
 from .describe import fmt_value, is_missing
 
 # Config leaves with a column of their own (``<group>.name``: the group's); any other leaf keeps its dotted path.
-SHORT = {"dataset": "name subset test_fraction val_fraction split_seed standardize",
-         "model": "name depth width batchnorm dropout split splits",
-         "strategy": "name unit every steps order start t_0 schedule seed optimizer_state freeze_bn_stats",
-         "optimizer": "name lr betas eps weight_decay momentum nesterov", "trainer": "epochs batch_size budget"}
-ALIASES = {f"{group}.{k}": group if k == "name" else "strategy_seed" if k == "seed" else k
-           for group, keys in SHORT.items() for k in keys.split()} | {"seed": "seed"}
+SHORT = {
+    "dataset": "name subset test_fraction val_fraction split_seed standardize",
+    "model": "name depth width batchnorm dropout split splits",
+    "strategy": "name unit every steps order start t_0 schedule seed optimizer_state freeze_bn_stats",
+    "optimizer": "name lr betas eps weight_decay momentum nesterov",
+    "trainer": "epochs batch_size budget",
+}
+ALIASES = {
+    f"{group}.{k}": group if k == "name" else "strategy_seed" if k == "seed" else k
+    for group, keys in SHORT.items()
+    for k in keys.split()
+} | {"seed": "seed"}
 GROUPS = tuple(SHORT)
 ACCURACIES = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val")
-RESULT_KEYS = (*ACCURACIES, "best_val_epoch", "final_train_loss", "epochs_to_90pct", "loss_std", "train_s",
-               "train_cpu_s", "eval_s", "total_s", "train_flops", "train_gflops_per_s", "budget_flops", "batched_with",
-               "load_avg_start", "load_avg_end")
+RESULT_KEYS = (
+    *ACCURACIES,
+    "best_val_epoch",
+    "final_train_loss",
+    "epochs_to_90pct",
+    "loss_std",
+    "train_s",
+    "train_cpu_s",
+    "eval_s",
+    "total_s",
+    "train_flops",
+    "train_gflops_per_s",
+    "budget_flops",
+    "batched_with",
+    "load_avg_start",
+    "load_avg_end",
+)
 RESOLVED_KEYS = ("n_params", "n_train", "n_val", "n_test", "input_dim", "num_classes", "cores")
 LOWEST = {"best_val_epoch": 1, "epochs_to_90pct": 1, "batched_with": 1}  # all others: 0 (accuracies at most 1)
 NAN_TEXT = ["nan", "NaN", "-nan"]  # a value that does not exist, as Python's csv module writes it
@@ -77,8 +98,10 @@ def read_summary(path: Path) -> dict:
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg}, line {e.lineno})") from None
     if not isinstance(data, dict) or data.get("status") not in c.RUN_STATUSES:
-        raise ValueError(f"status={short(data.get('status') if isinstance(data, dict) else data)} is not one of "
-                         f"{', '.join(c.RUN_STATUSES)}")
+        raise ValueError(
+            f"status={short(data.get('status') if isinstance(data, dict) else data)} is not one of "
+            f"{', '.join(c.RUN_STATUSES)}"
+        )
     return data
 
 
@@ -97,21 +120,37 @@ def block_starts(config: dict, resolved: dict) -> Optional[list]:
     """Where the run's blocks 1..K-1 began: ``resolved``'s record, else the config's, else the MLP default."""
     model = config.get("model") if isinstance(config.get("model"), dict) else {}
     depth = [model["depth"] // 2] if is_int(model.get("depth")) else None
-    return next((s for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"),
-                             [model.get("split")], depth) if isinstance(s, list) and s and None not in s), None)
+    return next(
+        (
+            s
+            for s in (resolved.get("splits"), [resolved.get("split")], model.get("splits"), [model.get("split")], depth)
+            if isinstance(s, list) and s and None not in s
+        ),
+        None,
+    )
 
 
 def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
     """The config as columns, the blocks the run used and its configuration's identity and strategy label."""
     tree = c.without_added_defaults(json.loads(json.dumps({k: v for k, v in config.items() if k != "hydra"})))
     flat = c.flatten(tree)
-    cols = {column(k): json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in flat.items()
-            if c.affects_results(k) and k not in hidden}
+    cols = {
+        column(k): json.dumps(v) if isinstance(v, (list, dict)) else v
+        for k, v in flat.items()
+        if c.affects_results(k) and k not in hidden
+    }
     if starts := block_starts(config, resolved):
-        cols |= {"split": starts[0] if len(starts) == 1 else None, "n_blocks": len(starts) + 1,
-                 "splits": ",".join(map(fmt_value, starts)) if len(starts) > 1 else None}
-    steps = resolved["steps"] if "steps" in resolved else flat.get("strategy.steps") or (
-        [flat["strategy.every"]] * cols.get("n_blocks", 2) if "strategy.every" in flat else None)
+        cols |= {
+            "split": starts[0] if len(starts) == 1 else None,
+            "n_blocks": len(starts) + 1,
+            "splits": ",".join(map(fmt_value, starts)) if len(starts) > 1 else None,
+        }
+    steps = (
+        resolved["steps"]
+        if "steps" in resolved
+        else flat.get("strategy.steps")
+        or ([flat["strategy.every"]] * cols.get("n_blocks", 2) if "strategy.every" in flat else None)
+    )
     strategy = tree.get("strategy")
     if isinstance(strategy, dict) and "name" in strategy:
         cols["steps"] = ":".join(map(fmt_value, steps)) if isinstance(steps, list) and len(steps) > 1 else None
@@ -136,8 +175,10 @@ def value_problems(summary: dict) -> list[str]:
     if "epochs_completed" in summary and not is_int(summary["epochs_completed"], 0):
         out.append(f"epochs_completed={short(summary['epochs_completed'])} is not a count")
     for key, kind in (("thread_counts", int), ("notes", str)):
-        if summary.get(key) is not None and not (isinstance(summary[key], list) and all(
-                isinstance(x, kind) and not isinstance(x, bool) for x in summary[key])):
+        if summary.get(key) is not None and not (
+            isinstance(summary[key], list)
+            and all(isinstance(x, kind) and not isinstance(x, bool) for x in summary[key])
+        ):
             out.append(f"{key}={short(summary[key])} is not a list of {kind.__name__}")
     return [f"summary.json: {p}" for p in out]
 
@@ -152,8 +193,8 @@ def metric_problems(metrics: pd.DataFrame, completed: bool) -> list[str]:
     return [] if ((flops >= 0) & (flops < math.inf)).all() else ["metrics.csv: train_flops negative or not finite"]
 
 
-def is_int(value: Any, lowest: int = -2 ** 63) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2 ** 63
+def is_int(value: Any, lowest: int = -(2**63)) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lowest <= value < 2**63
 
 
 def last_line(text: Any) -> Optional[str]:
@@ -186,8 +227,11 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
         problems.append(f"config: {', '.join(unknown)} need(s) an interpolation resolved (value not read)")
     overrides = s.get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
     resolved = s["resolved"] if isinstance(s.get("resolved"), dict) else {}
-    row = {"run_dir": str(run_dir), "overrides": " ".join(map(str, overrides)) if isinstance(overrides, list) else None,
-           **(flatten_config(config, resolved, hidden) if config else {})}
+    row = {
+        "run_dir": str(run_dir),
+        "overrides": " ".join(map(str, overrides)) if isinstance(overrides, list) else None,
+        **(flatten_config(config, resolved, hidden) if config else {}),
+    }
     seed = next((v for v in ((config or {}).get("seed"), s.get("seed")) if v is not None), None)
     row["seed"] = seed if is_int(seed) else None  # as read, before flattening made a list text
     if seed is not None and not is_int(seed):
@@ -199,27 +243,41 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
         row |= {k: s[k] if isinstance(s.get(k), (int, float)) else math.nan for k in RESULT_KEYS}
         row |= {k: resolved.get(k) for k in (*RESOLVED_KEYS, "num_threads")}
         row |= {k: s.get(k) for k in ("config_hash", "started_at", "finished_at")} | {
-            "error": last_line(s.get("error")), "planned_epochs": resolved.get("epochs"),
+            "error": last_line(s.get("error")),
+            "planned_epochs": resolved.get("epochs"),
             "epochs_completed": s["epochs_completed"] if is_int(s.get("epochs_completed"), 0) else n,
-            "selection": s.get("selection") or "test", "device": resolved.get("device") or s.get("device"),
-            "notes": "; ".join(map(str, s.get("notes") or []))}
+            "selection": s.get("selection") or "test",
+            "device": resolved.get("device") or s.get("device"),
+            "notes": "; ".join(map(str, s.get("notes") or [])),
+        }
     else:
         of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
-        row |= {"epochs_completed": n,
-                "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)"}
+        row |= {
+            "epochs_completed": n,
+            "error": f"no summary.json: killed or still running ({n}{of} epochs in metrics.csv)",
+        }
     if metrics is not None:
         problems += metric_problems(metrics, status == c.COMPLETED)
         counts = counts if isinstance(counts, list) else sorted(metrics["threads"].dropna().astype(int).unique())
     row["thread_counts"] = ",".join(map(str, counts)) if isinstance(counts, list) and counts else None
     if status == c.COMPLETED and not problems:
-        problems += [why for bad, why in (
-            (metrics is None, "metrics.csv missing for a completed run"),
-            (metrics is not None and n != row["epochs_completed"],
-             f"metrics.csv has {n} epochs, summary.json says {row['epochs_completed']}"),
-            (math.isnan(row["final_test_acc"]), "summary.json: completed without final_test_acc"),
-            (config is None, "no config (neither summary.json config nor .hydra/config.yaml)"),
-            (config is not None and is_missing(row.get("seed")),
-             "no seed (config and summary.json lack one): cannot be paired or counted")) if bad]
+        problems += [
+            why
+            for bad, why in (
+                (metrics is None, "metrics.csv missing for a completed run"),
+                (
+                    metrics is not None and n != row["epochs_completed"],
+                    f"metrics.csv has {n} epochs, summary.json says {row['epochs_completed']}",
+                ),
+                (math.isnan(row["final_test_acc"]), "summary.json: completed without final_test_acc"),
+                (config is None, "no config (neither summary.json config nor .hydra/config.yaml)"),
+                (
+                    config is not None and is_missing(row.get("seed")),
+                    "no seed (config and summary.json lack one): cannot be paired or counted",
+                ),
+            )
+            if bad
+        ]
     if problems:
         status, row["error"] = "corrupt", "; ".join(problems)
     if status == c.FAILED and not row.get("error"):
@@ -247,10 +305,12 @@ def read_sweep(folder: Path) -> SweepInfo:
             hydra = tree.get("hydra") or {}
             given = hydra.get("overrides") or {}
             task = [o for o in given.get("hydra") or [] if not str(o).startswith("hydra.mode")] + list(
-                given.get("task") or [])
+                given.get("task") or []
+            )
             info.command = " ".join(["af-train", "--multirun", *map(shlex.quote, map(str, task))])
-            info.sweeper = {k: v for k, v in (hydra.get("sweeper") or {}).items()
-                            if k != "_target_" and v not in (None, {}, [])} or None
+            info.sweeper = {
+                k: v for k, v in (hydra.get("sweeper") or {}).items() if k != "_target_" and v not in (None, {}, [])
+            } or None
             info.config = {k: v for k, v in tree.items() if k != "hydra"} or None
         if (folder / c.TUNING_FILE).is_file():
             info.tuning = json.loads((folder / c.TUNING_FILE).read_text(encoding="utf-8"))

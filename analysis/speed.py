@@ -1,6 +1,7 @@
 """How fast, fairly: whose seconds can be trusted (seeds of one configuration do the same work, so a run whose
 throughput is far from theirs measured the machine's other load), and the cost of reaching a target accuracy
 (AlgoPerf's time to target; a run that never reaches it is censored, never dropped)."""
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,11 @@ def timing_usable(n_trusted: int, n_pairs: int) -> bool:
 def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
     """``runs`` with ``timing_ok`` (its seconds can be compared) and ``timing_flag`` (why not), run by run, then
     each configuration as a whole."""
-    num = runs.reindex(columns=["train_flops", "train_s", "batched_with", "num_threads", "train_cpu_s"]).apply(
-        pd.to_numeric, errors="coerce").astype(float)
+    num = (
+        runs.reindex(columns=["train_flops", "train_s", "batched_with", "num_threads", "train_cpu_s"])
+        .apply(pd.to_numeric, errors="coerce")
+        .astype(float)
+    )
     done, wall, batched = runs["in_stats"].to_numpy(bool), num["train_s"].to_numpy(), num["batched_with"].to_numpy()
     speed = (num["train_flops"] / num["train_s"].where(num["train_s"] > 0)).to_numpy()
     alone = pd.Series(np.where(done & ~(batched > 1), speed, np.nan))
@@ -49,12 +53,22 @@ def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
     threads = np.fmax(num["num_threads"].to_numpy(), [max(map(float, c), default=np.nan) for c in counts])
     threads[[len(c) > 1 for c in counts]] = np.nan  # resumed under another count: no one number of threads
     share = cpu_share(num["train_cpu_s"].to_numpy(), wall, threads)
-    flags = ["; ".join(filter(None, [
-        f"trained in a batch of {int(b)} runs: its seconds are the group's" if b > 1 else "",
-        f"throughput {v / 1e9:.3g} GFLOP/s, {f:.1f}x from its configuration's median" if f > THROUGHPUT_FACTOR else "",
-        f"starved of CPU: {s:.0%} of wall time x {int(t)} thread(s) computing" if s < STARVED_SHARE else "",
-        f"ran under {' and '.join(c)} threads (resumed under another count)" if len(c) > 1 else ""]))
-        for b, v, f, s, t, c in zip(batched, speed, far, share, threads, counts)]
+    flags = [
+        "; ".join(
+            filter(
+                None,
+                [
+                    f"trained in a batch of {int(b)} runs: its seconds are the group's" if b > 1 else "",
+                    f"throughput {v / 1e9:.3g} GFLOP/s, {f:.1f}x from its configuration's median"
+                    if f > THROUGHPUT_FACTOR
+                    else "",
+                    f"starved of CPU: {s:.0%} of wall time x {int(t)} thread(s) computing" if s < STARVED_SHARE else "",
+                    f"ran under {' and '.join(c)} threads (resumed under another count)" if len(c) > 1 else "",
+                ],
+            )
+        )
+        for b, v, f, s, t, c in zip(batched, speed, far, share, threads, counts)
+    ]
     ok = done & (np.array(flags) == "") & np.isfinite(wall)
     for cid in runs.loc[done, "config_id"].unique():  # a configuration is judged as a whole too
         mine = done & (runs["config_id"] == cid).to_numpy()
@@ -99,9 +113,15 @@ def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
     for run in runs[runs["in_stats"] & runs["context_id"].isin(goal)].to_dict("records"):
         (target, split), c = goal[run["context_id"]], by_run[run["run_id"]]
         acc = c[f"{split}_acc"].to_numpy(float)
-        rows.append({"run_id": run["run_id"], "target_acc": target, "target_on": split,
-                     "flops_to_target": first_reach(acc, c["train_flops"], target),
-                     "s_to_target": first_reach(acc, c["train_s_cum"], target) if run["timing_ok"] else math.nan})
+        rows.append(
+            {
+                "run_id": run["run_id"],
+                "target_acc": target,
+                "target_on": split,
+                "flops_to_target": first_reach(acc, c["train_flops"], target),
+                "s_to_target": first_reach(acc, c["train_s_cum"], target) if run["timing_ok"] else math.nan,
+            }
+        )
     return pd.DataFrame(rows, columns=["run_id", "target_acc", "target_on", "flops_to_target", "s_to_target"])
 
 
@@ -112,18 +132,28 @@ def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.Da
     out = []
     for cfg in configs[configs["config_id"].isin(done["config_id"])].to_dict("records"):
         mine = done[done["config_id"] == cfg["config_id"]]
-        row = {"config_id": cfg["config_id"], "label": cfg["label"], "target_acc": mine["target_acc"].iloc[0],
-               "target_on": mine["target_on"].iloc[0], "runs": len(mine),
-               "reached": int(np.isfinite(mine["flops_to_target"]).sum()),
-               "median_flops": censored_median(mine["flops_to_target"]),
-               "median_s": censored_median(mine["s_to_target"].dropna())}
+        row = {
+            "config_id": cfg["config_id"],
+            "label": cfg["label"],
+            "target_acc": mine["target_acc"].iloc[0],
+            "target_on": mine["target_on"].iloc[0],
+            "runs": len(mine),
+            "reached": int(np.isfinite(mine["flops_to_target"]).sum()),
+            "median_flops": censored_median(mine["flops_to_target"]),
+            "median_s": censored_median(mine["s_to_target"].dropna()),
+        }
         if base := baselines.get(cfg["config_id"]):
             theirs = done.loc[done["config_id"] == base["config_id"], ["seed", "flops_to_target"]]
             pairs = mine[["seed", "flops_to_target"]].merge(theirs, on="seed")
             ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["flops_to_target_x"], pairs["flops_to_target_y"])])
             known = ratio[~np.isnan(ratio)]
-            row |= {"baseline_label": base["label"], "pairs": len(pairs), "sooner": int((ratio < 1).sum()),
-                    "later": int((ratio > 1).sum()), "neither": int(np.isnan(ratio).sum()),
-                    "median_flops_ratio": float(np.median(known)) if known.size else math.nan}
+            row |= {
+                "baseline_label": base["label"],
+                "pairs": len(pairs),
+                "sooner": int((ratio < 1).sum()),
+                "later": int((ratio > 1).sum()),
+                "neither": int(np.isnan(ratio).sum()),
+                "median_flops_ratio": float(np.median(known)) if known.size else math.nan,
+            }
         out.append(row)
     return pd.DataFrame(out)

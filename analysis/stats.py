@@ -1,5 +1,6 @@
 """Statistics across seeds, per configuration: mean, spread and confidence interval of the mean. One function computes
 every interval (``bootstrap_ci``), for the tables and as seaborn's ``errorbar`` for the figures' bands and bars."""
+
 from __future__ import annotations
 
 import functools
@@ -17,13 +18,33 @@ from scipy import stats as st
 from .describe import counted, fmt_value, is_missing
 from .loading import BLOCKS, context_columns, key_columns
 
-METRICS = ("final_test_acc", "best_test_acc", "test_acc_at_best_val", "best_val_acc", "train_s", "train_flops",
-           "epochs_to_90pct", "loss_std")
+METRICS = (
+    "final_test_acc",
+    "best_test_acc",
+    "test_acc_at_best_val",
+    "best_val_acc",
+    "train_s",
+    "train_flops",
+    "epochs_to_90pct",
+    "loss_std",
+)
 TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``speed``)
 MIN_SEEDS = 5  # fewer completed seeds than this per configuration is warned about
 CI_METHODS = {"percentile": "percentile", "bca": "BCa"}
-ORDER = ("strategy", "unit", "n_blocks", "every", "steps", "order", "schedule", "t_0", "start", "strategy_seed",
-         "optimizer_state", "freeze_bn_stats")
+ORDER = (
+    "strategy",
+    "unit",
+    "n_blocks",
+    "every",
+    "steps",
+    "order",
+    "schedule",
+    "t_0",
+    "start",
+    "strategy_seed",
+    "optimizer_state",
+    "freeze_bn_stats",
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +69,10 @@ class Bootstrap:
         return CI_METHODS[self.method.lower()]
 
     def describe(self) -> str:
-        return (f"{self.confidence:.0%} {self.scipy_method} bootstrap confidence interval of the mean over seeds "
-                f"(scipy.stats.bootstrap, {self.n_resamples} resamples, seed {self.seed})")
+        return (
+            f"{self.confidence:.0%} {self.scipy_method} bootstrap confidence interval of the mean over seeds "
+            f"(scipy.stats.bootstrap, {self.n_resamples} resamples, seed {self.seed})"
+        )
 
     def interval(self, values: Any) -> tuple[float, float]:
         """``bootstrap_ci`` with these settings: the ``errorbar`` of every seaborn plot."""
@@ -77,8 +100,15 @@ def _bootstrap(x: tuple, boot: Bootstrap) -> tuple[float, float]:
         return (x[0], x[0]) if len(x) > 1 else (math.nan, math.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = st.bootstrap((np.array(x),), np.mean, vectorized=True, n_resamples=boot.n_resamples, confidence_level=
-                           boot.confidence, method=boot.scipy_method, **{_RNG: np.random.default_rng(boot.seed)})
+        res = st.bootstrap(
+            (np.array(x),),
+            np.mean,
+            vectorized=True,
+            n_resamples=boot.n_resamples,
+            confidence_level=boot.confidence,
+            method=boot.scipy_method,
+            **{_RNG: np.random.default_rng(boot.seed)},
+        )
     lo, hi = map(float, res.confidence_interval)
     if not (math.isfinite(lo) and math.isfinite(hi)):  # BCa's jackknife degenerated: the percentile interval
         return _bootstrap(x, Bootstrap(boot.confidence, "percentile", boot.n_resamples, boot.seed))
@@ -98,10 +128,19 @@ def estimate(values: Any, boot: Bootstrap = DEFAULT) -> dict[str, float]:
     """n, mean, std (ddof=1), the bootstrap CI and t-interval of the mean, min and max of the finite ``values``."""
     x = finite(values)
     some, nan = x.size > 0, math.nan
-    return {"n": x.size, "mean": x.mean() if some else nan, "std": x.std(ddof=1) if x.size > 1 else nan,
-            **dict(zip(("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
-                       (*bootstrap_ci(x, boot), *t_interval(x, boot.confidence)))),
-            "min": x.min() if some else nan, "max": x.max() if some else nan}
+    return {
+        "n": x.size,
+        "mean": x.mean() if some else nan,
+        "std": x.std(ddof=1) if x.size > 1 else nan,
+        **dict(
+            zip(
+                ("ci_low", "ci_high", "t_ci_low", "t_ci_high"),
+                (*bootstrap_ci(x, boot), *t_interval(x, boot.confidence)),
+            )
+        ),
+        "min": x.min() if some else nan,
+        "max": x.max() if some else nan,
+    }
 
 
 def _sort_key(value: Any) -> tuple:
@@ -123,11 +162,18 @@ def context_keys(table: pd.DataFrame) -> list[str]:
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (trials aside) in reading order: by context, standard first, then by schedule."""
     known, keys = runs[runs["config_id"].notna() & runs["role"].ne("trial")], key_columns(runs)
-    table = known.drop_duplicates("config_id")[["config_id", "label", "strategy_label", "context_id", "n_blocks",
-                                                 *keys]].assign(_alt=lambda t: t["strategy"] != "standard")
+    table = known.drop_duplicates("config_id")[
+        ["config_id", "label", "strategy_label", "context_id", "n_blocks", *keys]
+    ].assign(_alt=lambda t: t["strategy"] != "standard")
     ctx = context_keys(table)
-    order = [*ctx, "context_id", "_alt", *(c for c in ORDER if c in table), *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
-             *(b for b in BLOCKS if b in table)]
+    order = [
+        *ctx,
+        "context_id",
+        "_alt",
+        *(c for c in ORDER if c in table),
+        *(c for c in keys if c not in (*ctx, *ORDER, *BLOCKS)),
+        *(b for b in BLOCKS if b in table),
+    ]
     ranks = [tuple(map(_sort_key, r)) for r in table[order].itertuples(index=False)]
     return table.iloc[sorted(range(len(table)), key=ranks.__getitem__)].drop(columns="_alt").reset_index(drop=True)
 
@@ -141,8 +187,12 @@ def context_names(configs: pd.DataFrame) -> dict[str, str]:
     return names
 
 
-def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootstrap = DEFAULT,
-              configs: Optional[pd.DataFrame] = None) -> pd.DataFrame:
+def summarize(
+    runs: pd.DataFrame,
+    metrics: Sequence[str] = METRICS,
+    boot: Bootstrap = DEFAULT,
+    configs: Optional[pd.DataFrame] = None,
+) -> pd.DataFrame:
     """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings)."""
     configs = configurations(runs) if configs is None else configs
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
@@ -151,12 +201,40 @@ def summarize(runs: pd.DataFrame, metrics: Sequence[str] = METRICS, boot: Bootst
         mine = runs[(runs["config_id"] == cfg["config_id"]) & runs["role"].ne("trial")]
         done = mine[mine["in_stats"]]
         dup = int((mine["status"].eq("completed") & ~mine["in_stats"]).sum())
-        excluded = ", ".join(filter(None, [counted(mine.loc[mine["status"] != "completed", "status"]),
-                                           f"{dup} duplicate" * bool(dup)]))
-        out += [{"config_id": cfg["config_id"], "label": cfg["label"], "metric": metric,
-                 **estimate(done.loc[done["timing_ok"], metric] if metric in TIMED else done[metric], boot),
-                 "n_runs": len(mine), "n_excluded": len(mine) - len(done), "excluded": excluded,
-                 **{c: v for c, v in cfg.items() if c not in ("config_id", "label")}} for metric in metrics]
-    return pd.DataFrame.from_records(out, columns=["config_id", "label", "metric", "n", "mean", "std", "ci_low",
-                                                   "ci_high", "t_ci_low", "t_ci_high", "min", "max", "n_runs",
-                                                   "n_excluded", "excluded", *configs.columns[2:]])
+        excluded = ", ".join(
+            filter(None, [counted(mine.loc[mine["status"] != "completed", "status"]), f"{dup} duplicate" * bool(dup)])
+        )
+        out += [
+            {
+                "config_id": cfg["config_id"],
+                "label": cfg["label"],
+                "metric": metric,
+                **estimate(done.loc[done["timing_ok"], metric] if metric in TIMED else done[metric], boot),
+                "n_runs": len(mine),
+                "n_excluded": len(mine) - len(done),
+                "excluded": excluded,
+                **{c: v for c, v in cfg.items() if c not in ("config_id", "label")},
+            }
+            for metric in metrics
+        ]
+    return pd.DataFrame.from_records(
+        out,
+        columns=[
+            "config_id",
+            "label",
+            "metric",
+            "n",
+            "mean",
+            "std",
+            "ci_low",
+            "ci_high",
+            "t_ci_low",
+            "t_ci_high",
+            "min",
+            "max",
+            "n_runs",
+            "n_excluded",
+            "excluded",
+            *configs.columns[2:],
+        ],
+    )

@@ -1,5 +1,6 @@
 """The report's tables as Markdown, and the two a paper needs as booktabs LaTeX (pandas' Styler). A cell is text or
 an estimate ``(mean, sd, ci_low, ci_high)``; its column's ``Col`` says how to print it and which end is best."""
+
 from __future__ import annotations
 
 import math
@@ -47,24 +48,35 @@ def cell(v: Any, col: Col = Col(), tex: bool = False) -> str:
 
 
 def markdown(frame: pd.DataFrame, cols: Optional[dict] = None) -> str:
-    rows = [[cell(v, (cols or {}).get(c, Col())).replace("|", "\\|") for c, v in r.items()]
-            for r in frame.to_dict("records")]
+    rows = [
+        [cell(v, (cols or {}).get(c, Col())).replace("|", "\\|") for c, v in r.items()]
+        for r in frame.to_dict("records")
+    ]
     return "\n".join("| " + " | ".join(r) + " |" for r in [list(frame.columns), ["---"] * frame.shape[1], *rows])
 
 
 def latex(frame: pd.DataFrame, cols: dict, caption: str) -> str:
     """A booktabs table (``\\usepackage{booktabs}``): mean [CI] per cell, the best mean of a column bold."""
+
     def bold(column: pd.Series) -> list[str]:
         means = pd.Series([v[0] if isinstance(v, tuple) else math.nan for v in column], dtype=float)
         best = means.max() if cols[column.name].best == "max" else means.min()
         return ["textbf:--rwrap;" if m == best else "" for m in means]
 
-    styler = frame.style.hide(axis="index").format_index(escape="latex", axis=1).format(
-        {c: partial(cell, col=cols.get(c, Col()), tex=True) for c in frame}, escape="latex")
+    styler = (
+        frame.style.hide(axis="index")
+        .format_index(escape="latex", axis=1)
+        .format({c: partial(cell, col=cols.get(c, Col()), tex=True) for c in frame}, escape="latex")
+    )
     styler = styler.apply(bold, subset=[c for c, col in cols.items() if col.best])
     return styler.set_table_styles([{"selector": "small", "props": ":;"}]).to_latex(
-        column_format="l" + "r" * (frame.shape[1] - 1), position="t", position_float="centering", hrules=True,
-        caption=caption, environment="table")
+        column_format="l" + "r" * (frame.shape[1] - 1),
+        position="t",
+        position_float="centering",
+        hrules=True,
+        caption=caption,
+        environment="table",
+    )
 
 
 def estimate(row: Any, mean: str = "mean") -> tuple:
@@ -75,56 +87,97 @@ def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dic
     """Every configuration (standard training first in its context) against standard training, in one row each."""
     acc = stats[stats["metric"] == "final_test_acc"].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
-    by = {m: paired[(paired["metric"] == m) & paired["baseline_id"].notna()].set_index("config_id")
-          for m in ("final_test_acc", EQUAL_FLOPS)}
+    by = {
+        m: paired[(paired["metric"] == m) & paired["baseline_id"].notna()].set_index("config_id")
+        for m in ("final_test_acc", EQUAL_FLOPS)
+    }
     rows = []
     for cid, r in acc.iterrows():
         p, e = (by[m].loc[cid] if cid in by[m].index else None for m in by)
         std = r["strategy"] == "standard"
-        rows.append({"configuration": r["label"], "seeds": str(int(r["n"])), "test accuracy (%)": estimate(r),
-                     "vs standard, equal epochs (pp)": estimate(p, "mean_diff") if p is not None else
-                     "baseline" if std else "no baseline", "p (Holm)": p_text(p["p_holm"]) if p is not None else "",
-                     "vs standard, equal FLOPs (pp)": estimate(e, "mean_diff") if e is not None else "",
-                     "p (Holm), FLOPs": p_text(e["p_holm"]) if e is not None else "",
-                     "FLOPs (% of standard)": (100.0 if std else flops.get(cid) / flops.get(p["baseline_id"]) * 100,
-                                               *NONE[1:]) if std or p is not None else ""})
+        rows.append(
+            {
+                "configuration": r["label"],
+                "seeds": str(int(r["n"])),
+                "test accuracy (%)": estimate(r),
+                "vs standard, equal epochs (pp)": estimate(p, "mean_diff")
+                if p is not None
+                else "baseline"
+                if std
+                else "no baseline",
+                "p (Holm)": p_text(p["p_holm"]) if p is not None else "",
+                "vs standard, equal FLOPs (pp)": estimate(e, "mean_diff") if e is not None else "",
+                "p (Holm), FLOPs": p_text(e["p_holm"]) if e is not None else "",
+                "FLOPs (% of standard)": (
+                    100.0 if std else flops.get(cid) / flops.get(p["baseline_id"]) * 100,
+                    *NONE[1:],
+                )
+                if std or p is not None
+                else "",
+            }
+        )
     diff = Col(100, signed=True, best="max")
-    return pd.DataFrame(rows), {"test accuracy (%)": Col(100, best="max"), "vs standard, equal epochs (pp)": diff,
-                                "vs standard, equal FLOPs (pp)": diff, "FLOPs (% of standard)": Col(1, 1, best="min")}
+    return pd.DataFrame(rows), {
+        "test accuracy (%)": Col(100, best="max"),
+        "vs standard, equal epochs (pp)": diff,
+        "vs standard, equal FLOPs (pp)": diff,
+        "FLOPs (% of standard)": Col(1, 1, best="min"),
+    }
 
 
-PER_CONFIG = (("final_test_acc", "final test acc (%)", Col(100, best="max")),
-              ("test_acc_at_best_val", "test acc at best val epoch (%)", Col(100, best="max")),
-              ("best_test_acc", "best test acc (%)", Col(100, best="max")),
-              ("train_s", "train time (s)", Col(best="min")),
-              ("train_flops", "train {unit}", Col(1, 3, best="min")), ("epochs_to_90pct", "epochs to 90%", Col(1, 1)),
-              ("loss_std", "loss std", Col(1, 4)))
+PER_CONFIG = (
+    ("final_test_acc", "final test acc (%)", Col(100, best="max")),
+    ("test_acc_at_best_val", "test acc at best val epoch (%)", Col(100, best="max")),
+    ("best_test_acc", "best test acc (%)", Col(100, best="max")),
+    ("train_s", "train time (s)", Col(best="min")),
+    ("train_flops", "train {unit}", Col(1, 3, best="min")),
+    ("epochs_to_90pct", "epochs to 90%", Col(1, 1)),
+    ("loss_std", "loss std", Col(1, 4)),
+)
 
 
 def per_config(stats: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """mean ± sd [CI] of every metric some configuration has, one row per configuration."""
     scale, unit = flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
-    shown = [(m, name.format(unit=unit), Col(1 / scale, col.digits, best=col.best) if m == "train_flops" else col)
-             for m, name, col in PER_CONFIG if (stats.loc[stats["metric"] == m, "n"] > 0).any()]
+    shown = [
+        (m, name.format(unit=unit), Col(1 / scale, col.digits, best=col.best) if m == "train_flops" else col)
+        for m, name, col in PER_CONFIG
+        if (stats.loc[stats["metric"] == m, "n"] > 0).any()
+    ]
     rows = []
     for _, g in stats.groupby("config_id", sort=False):
         g, r = g.set_index("metric"), g.iloc[0]
         n = int(g.loc["final_test_acc", "n"])
-        rows.append({"configuration": r["label"], "completed seeds": f"{n} of {r['n_runs']} ({r['excluded']})"
-                     if r["n_excluded"] else str(n)} | {name: estimate(g.loc[m]) for m, name, _ in shown})
+        rows.append(
+            {
+                "configuration": r["label"],
+                "completed seeds": f"{n} of {r['n_runs']} ({r['excluded']})" if r["n_excluded"] else str(n),
+            }
+            | {name: estimate(g.loc[m]) for m, name, _ in shown}
+        )
     return pd.DataFrame(rows), {name: col for _, name, col in shown}
 
 
 def latex_tables(result) -> list[tuple[str, str]]:
     """(name, booktabs text) of the tables a paper takes: at a glance, and per configuration."""
-    return [("glance", latex(*glance(result.stats, result.paired), "Each configuration and its paired difference "
-                                                                   "from standard training (mean [CI]).")),
-            ("per_configuration", latex(*per_config(result.stats), "Per configuration: mean over seeds [CI]."))]
+    return [
+        (
+            "glance",
+            latex(
+                *glance(result.stats, result.paired),
+                "Each configuration and its paired difference from standard training (mean [CI]).",
+            ),
+        ),
+        ("per_configuration", latex(*per_config(result.stats), "Per configuration: mean over seeds [CI].")),
+    ]
 
 
-QUANTITIES = {"final_test_acc": ("test accuracy, equal epochs (%)", 100, 2),  # name, scale (None: FLOPs), digits
-              EQUAL_FLOPS: ("test accuracy, equal FLOPs (%)", 100, 2), "train_s": ("train time (s)", 1, 2),
-              "train_flops": ("train {unit}", None, 3)}
+QUANTITIES = {
+    "final_test_acc": ("test accuracy, equal epochs (%)", 100, 2),  # name, scale (None: FLOPs), digits
+    EQUAL_FLOPS: ("test accuracy, equal FLOPs (%)", 100, 2),
+    "train_s": ("train time (s)", 1, 2),
+    "train_flops": ("train {unit}", None, 3),
+}
 
 
 def comparison(paired: pd.DataFrame) -> pd.DataFrame:
@@ -132,20 +185,32 @@ def comparison(paired: pd.DataFrame) -> pd.DataFrame:
     scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_config"])
     rows = []
     for r in paired.sort_values("metric", key=lambda m: m.map(list(QUANTITIES).index), kind="stable").to_dict(
-            "records"):
+        "records"
+    ):
         name, k, digits = QUANTITIES[r["metric"]]
         k = 1 / scale if k is None else k
         lo, hi = (number(r[c] * k, digits, True) for c in ("t_ci_low", "t_ci_high"))
-        rows.append({
-            "configuration": r["label"], "quantity": name.format(unit=unit), "baseline": r["baseline_label"]
-            if isinstance(r["baseline_label"], str) else "none", "pairs": str(int(r["n_pairs"])),
-            "configuration mean": number(r["mean_config"] * k, digits),
-            "standard mean": number(r["mean_baseline"] * k, digits),
-            "difference [bootstrap CI]": cell(estimate(r, "mean_diff"), Col(k, digits, True)),
-            "change (%)": number(r["mean_diff"] / r["mean_baseline"] * 100 if r["mean_baseline"] else None, 1, True),
-            "t-interval": f"[{lo}, {hi}]", "sd of differences": number(r["sd_diff"] * k, digits),
-            "d_z": number(r["d_z"]), "p (paired t)": p_text(r["p_ttest"]), "p (Holm)": p_text(r["p_holm"]),
-            "p (Wilcoxon)": p_text(r["p_wilcoxon"]), "notes": r["note"]})
+        rows.append(
+            {
+                "configuration": r["label"],
+                "quantity": name.format(unit=unit),
+                "baseline": r["baseline_label"] if isinstance(r["baseline_label"], str) else "none",
+                "pairs": str(int(r["n_pairs"])),
+                "configuration mean": number(r["mean_config"] * k, digits),
+                "standard mean": number(r["mean_baseline"] * k, digits),
+                "difference [bootstrap CI]": cell(estimate(r, "mean_diff"), Col(k, digits, True)),
+                "change (%)": number(
+                    r["mean_diff"] / r["mean_baseline"] * 100 if r["mean_baseline"] else None, 1, True
+                ),
+                "t-interval": f"[{lo}, {hi}]",
+                "sd of differences": number(r["sd_diff"] * k, digits),
+                "d_z": number(r["d_z"]),
+                "p (paired t)": p_text(r["p_ttest"]),
+                "p (Holm)": p_text(r["p_holm"]),
+                "p (Wilcoxon)": p_text(r["p_wilcoxon"]),
+                "notes": r["note"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -155,13 +220,18 @@ def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, whe
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
     cfg = configs[configs["config_id"].isin(acc.index)]
     cfg = cfg[cfg.groupby("context_id")["n_blocks"].transform("nunique") > 1]
-    cells = {(", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])), f"K={r['n_blocks']}"):
-             f"{number(acc.loc[r['config_id'], 'mean_diff'] * 100, 2, True)} pp at "
-             f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
-             for r in cfg.to_dict("records")}
+    cells = {
+        (
+            ", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])),
+            f"K={r['n_blocks']}",
+        ): f"{number(acc.loc[r['config_id'], 'mean_diff'] * 100, 2, True)} pp at "
+        f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
+        for r in cfg.to_dict("records")
+    }
     ks = sorted({k for _, k in cells}, key=lambda k: int(k[2:]))
-    return pd.DataFrame([{"schedule": r} | {k: cells.get((r, k), DASH) for k in ks} for r in dict.fromkeys(
-        r for r, _ in cells)])
+    return pd.DataFrame(
+        [{"schedule": r} | {k: cells.get((r, k), DASH) for k in ks} for r in dict.fromkeys(r for r, _ in cells)]
+    )
 
 
 def _cost(x: Any, scale: float = 1.0) -> str:
@@ -171,13 +241,25 @@ def _cost(x: Any, scale: float = 1.0) -> str:
 def target(frame: pd.DataFrame) -> pd.DataFrame:
     """Time to target per configuration (``speed.summary``), for reading."""
     scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan))
-    return pd.DataFrame([{
-        "configuration": r["label"], "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
-        "reached": f"{r['reached']} of {r['runs']}", f"median {unit} to target": _cost(r["median_flops"], scale),
-        "median s to target": _cost(r["median_s"]),
-        "vs standard: sooner / later / neither": " / ".join(str(int(r[k])) for k in ("sooner", "later", "neither"))
-        + f" of {int(r['pairs'])}" if r.get("pairs", 0) > 0 else "",
-        "median FLOPs ratio to standard": _cost(r.get("median_flops_ratio"))} for r in frame.to_dict("records")])
+    return pd.DataFrame(
+        [
+            {
+                "configuration": r["label"],
+                "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
+                "reached": f"{r['reached']} of {r['runs']}",
+                f"median {unit} to target": _cost(r["median_flops"], scale),
+                "median s to target": _cost(r["median_s"]),
+                "vs standard: sooner / later / neither": " / ".join(
+                    str(int(r[k])) for k in ("sooner", "later", "neither")
+                )
+                + f" of {int(r['pairs'])}"
+                if r.get("pairs", 0) > 0
+                else "",
+                "median FLOPs ratio to standard": _cost(r.get("median_flops_ratio")),
+            }
+            for r in frame.to_dict("records")
+        ]
+    )
 
 
 def tuning(grid: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ seconds). The functions are wrapped, not replaced: the run computes and writes e
 first only moves torch's import ahead of Hydra's; the entrypoint imports both either way, so the
 time to the first ``fit`` is unchanged.
 """
+
 import json
 import os
 import runpy
@@ -26,7 +27,6 @@ def mark(event: str, t: float | None = None, **extra) -> None:
 
 mark("python_up", T_UP)
 import alternating_freeze.loop as loop  # noqa: E402  (imports torch)
-
 import alternating_freeze.optim as optim  # noqa: E402
 
 mark("torch_imported")

@@ -16,6 +16,7 @@ metrics and checkpoint writes, summary.json, Hydra launching the next job (confi
 output folder, .hydra/*.yaml, logging) and the next job's data loading and model building. The
 process start-up, paid once per sweep, is reported apart (and, amortised over N, as well).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ def _run(cmd: list[str], probe_log: Path | None = None) -> tuple[float, float, s
 # The baseline child prints when torch is imported, and whether torch's bytecode came from a cache: without
 # one (PYTHONDONTWRITEBYTECODE=1 and a venv installed without --compile-bytecode) every process compiles
 # torch's sources again, which makes every import here several times slower.
-TORCH_IMPORT = ("import torch, time; t = time.time(); import os; "
-                "print(repr(t), int(os.path.exists(torch.__spec__.cached or '')))")
+TORCH_IMPORT = (
+    "import torch, time; t = time.time(); import os; print(repr(t), int(os.path.exists(torch.__spec__.cached or '')))"
+)
 
 
 def _events(log: Path) -> list[dict]:
@@ -67,8 +69,9 @@ def time_startup(workdir: Path, repeats: int, warmup: int = 1) -> dict:
         t_imported, cached = proc.stdout.split()[-2:]
         torch_import_s = float(t_imported) - t_spawn
         run_dir, log = workdir / f"startup{i}", workdir / f"startup{i}.jsonl"
-        t_spawn2, wall2, _ = _run(_probe_cmd("trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}"),
-                                  log)
+        t_spawn2, wall2, _ = _run(
+            _probe_cmd("trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}"), log
+        )
         ev = {}
         for e in _events(log):
             ev.setdefault(e["event"], e)  # the first of each
@@ -98,8 +101,12 @@ def import_profile(workdir: Path, top: int = 10) -> list[dict]:
     """Where the import time of one default ``af-train`` run goes: ``-X importtime`` self times summed
     per top-level package (they add up to all import time; -X importtime itself inflates them a little)."""
     run_dir, log = workdir / "importtime", workdir / "importtime.jsonl"
-    _, _, proc = _run(_probe_cmd("trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}",
-                                 python_flags=("-X", "importtime")), log)
+    _, _, proc = _run(
+        _probe_cmd(
+            "trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}", python_flags=("-X", "importtime")
+        ),
+        log,
+    )
     per_package = defaultdict(float)
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line)
@@ -115,8 +122,14 @@ def time_sweep(workdir: Path, jobs: int, epochs: int, repeats: int, overrides: t
     samples = defaultdict(list)
     for i in range(repeats):
         sweep_dir, log = workdir / f"sweep{i}", workdir / f"sweep{i}.jsonl"
-        args = ["-m", f"hydra.sweep.dir={sweep_dir}", "seed=" + ",".join(map(str, range(jobs))),
-                f"trainer.epochs={epochs}", "trainer.progress=none", *overrides]
+        args = [
+            "-m",
+            f"hydra.sweep.dir={sweep_dir}",
+            "seed=" + ",".join(map(str, range(jobs))),
+            f"trainer.epochs={epochs}",
+            "trainer.progress=none",
+            *overrides,
+        ]
         t_spawn, wall, _ = _run(_probe_cmd(*args), log)
         ev = _events(log)
         entries = [e["t"] for e in ev if e["event"] == "fit_entry"]

@@ -11,6 +11,7 @@ same sizes and strides. A frozen half changes which products run, so each of the
 gets its own recording. torch's FlopCounterMode counts the same step, as a cross-check of the
 project's FLOP model (``BlockNet.train_flops_per_sample``).
 """
+
 from __future__ import annotations
 
 import copy
@@ -54,9 +55,11 @@ class Matmul:
     @property
     def name(self) -> str:
         """e.g. ``addmm 128x784 @ 784x256^T``: ``^T`` marks an operand stored transposed (column-major)."""
+
         def operand(spec):
             (rows, cols), (s0, s1) = spec
             return f"{rows}x{cols}" + ("^T" if s0 == 1 and s1 != 1 else "")
+
         a, b = self.args[-2], self.args[-1]
         return f"{self.op.__name__.split('.')[0]:5s} {operand(a)} @ {operand(b)}"
 
@@ -128,8 +131,9 @@ def square_gemm(n: int, device: torch.device) -> Replay:
     return Replay([Matmul(aten.mm.default, (((n, n), (n, 1)), ((n, n), (n, 1))), ())], device)
 
 
-def per_shape_rates(calls: list[Matmul], device: torch.device, repeats: int = 5,
-                    budget_flops: float = 5e8) -> list[dict]:
+def per_shape_rates(
+    calls: list[Matmul], device: torch.device, repeats: int = 5, budget_flops: float = 5e8
+) -> list[dict]:
     """GFLOP/s of each distinct recorded product alone (median of ``repeats``), for the table."""
     rows, seen = [], set()
     for c in calls:

@@ -25,6 +25,7 @@ real run) is a no-op here; those writes are part of the sweep overhead measured 
 
 The contenders live in loop_contenders.py, the targets and the printed report in loop_report.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ def flop_models(data: Data, s: Sizes, device) -> tuple[dict, dict, dict]:
     """Per phase: recorded matmuls of one step at the full batch, FlopCounterMode's count of that step,
     and the project's FLOP model per sample."""
     model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
-    x, y = data.x_train[:s.batch_size], data.y_train[:s.batch_size]
+    x, y = data.x_train[: s.batch_size], data.y_train[: s.batch_size]
     steps, counted, per_sample = {}, {}, {}
     for phase, trainable in PHASES.items():
         steps[phase], counted[phase] = record_step(model, x, y, trainable)
@@ -100,8 +101,14 @@ def summarize(rows: list[dict]) -> dict:
     else:
         train_s = statistics.median(r["train_s"] for r in rows)
         flops = statistics.mean(r["flops"] for r in rows)
-    return {"train_s": train_s, "eval_s": statistics.median(r["eval_s"] for r in rows), "flops": flops,
-            "phases": phase_median, "epochs_counted": len(rows), "seeds": rows[0].get("seeds", 1)}
+    return {
+        "train_s": train_s,
+        "eval_s": statistics.median(r["eval_s"] for r in rows),
+        "flops": flops,
+        "phases": phase_median,
+        "epochs_counted": len(rows),
+        "seeds": rows[0].get("seeds", 1),
+    }
 
 
 def machine(device: torch.device) -> dict:
@@ -113,10 +120,21 @@ def machine(device: torch.device) -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    blas = next((line.strip() for line in torch.__config__.parallel_info().splitlines()
-                 if "Math Kernel Library" in line or "BLAS" in line), "")
-    info = {"cpu": cpu, "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "torch": torch.__version__, "blas": blas, "python": platform.python_version()}
+    blas = next(
+        (
+            line.strip()
+            for line in torch.__config__.parallel_info().splitlines()
+            if "Math Kernel Library" in line or "BLAS" in line
+        ),
+        "",
+    )
+    info = {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "blas": blas,
+        "python": platform.python_version(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
@@ -137,10 +155,12 @@ def profile_ours(s: Sizes, device, row_limit: int = 18) -> None:
     steps = 3 * math.ceil(s.n_train / s.batch_size)
     ka = {e.key: e for e in prof.key_averages()}
     self_ms = lambda *keys: sum(ka[k].self_cpu_time_total for k in keys if k in ka) / 1e3 / steps  # noqa: E731
-    print(f"\nProfile of ours standard, {steps} steps. Per step (profiler overhead included): wall"
-          f" {train_s * 1e3 / steps:.2f} ms;\n  matmuls (aten::mm + aten::addmm) {self_ms('aten::mm', 'aten::addmm'):.2f} ms;"
-          f" optimizer step (aten::_fused_adam_) {self_ms('aten::_fused_adam_'):.2f} ms; batch gather (aten::index)"
-          f" {self_ms('aten::index'):.2f} ms")
+    print(
+        f"\nProfile of ours standard, {steps} steps. Per step (profiler overhead included): wall"
+        f" {train_s * 1e3 / steps:.2f} ms;\n  matmuls (aten::mm + aten::addmm) {self_ms('aten::mm', 'aten::addmm'):.2f} ms;"
+        f" optimizer step (aten::_fused_adam_) {self_ms('aten::_fused_adam_'):.2f} ms; batch gather (aten::index)"
+        f" {self_ms('aten::index'):.2f} ms"
+    )
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit, max_name_column_width=50))
 
 
@@ -158,8 +178,10 @@ def main(argv=None) -> dict:
     p.add_argument("--profile", action="store_true", help="only profile ours (torch.profiler) and exit")
     args = p.parse_args(argv)
 
-    s = replace(QUICK if args.quick else Sizes(), **{k: v for k in ("epochs", "repeats", "batch_size")
-                                                      if (v := getattr(args, k)) is not None})
+    s = replace(
+        QUICK if args.quick else Sizes(),
+        **{k: v for k in ("epochs", "repeats", "batch_size") if (v := getattr(args, k)) is not None},
+    )
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -170,8 +192,9 @@ def main(argv=None) -> dict:
     data = random_data(s, device)
     steps, counted, per_sample = flop_models(data, s, device)
     for phase in PHASES:
-        assert counted[phase] == per_sample[phase] * s.batch_size == sum(c.flops for c in steps[phase]), \
+        assert counted[phase] == per_sample[phase] * s.batch_size == sum(c.flops for c in steps[phase]), (
             f"{phase}: FlopCounterMode {counted[phase]}, FLOP model {per_sample[phase] * s.batch_size}"
+        )
 
     def make_contenders():
         return [
@@ -180,14 +203,18 @@ def main(argv=None) -> dict:
             Ours("ours alternating/batch", data, Alternating(unit=Unit.batch), s, device),
             Seed("seed standard", data, False, s, device, per_sample),
             Seed("seed alternating/epoch", data, True, s, device, per_sample),
-        ] + ([] if args.no_what_if else [manual_step(data, s, device, per_sample["all"]),
-                                         batched_seeds(data, s, device, per_sample["all"])])
+        ] + (
+            []
+            if args.no_what_if
+            else [manual_step(data, s, device, per_sample["all"]), batched_seeds(data, s, device, per_sample["all"])]
+        )
 
     host = machine(device)
     print(f"{host['cpu']}, {host['cores']} cores; torch {torch.__version__}, {args.threads} threads, {device}; {s}")
     print("GEMM rate of each matmul of a training step, alone ...")
-    shapes = per_shape_rates(steps["all"] + steps["second"], device, repeats=3 if args.quick else 5,
-                             budget_flops=2e7 if args.quick else 5e8)
+    shapes = per_shape_rates(
+        steps["all"] + steps["second"], device, repeats=3 if args.quick else 5, budget_flops=2e7 if args.quick else 5e8
+    )
     floor = Floor(steps, device, args.quick)
     print(f"training: {s.repeats} repeat(s) x {s.epochs} epochs, every contender one epoch per round ...")
     rows, floor_rounds = run_rounds(make_contenders(), floor, s, make_contenders)
@@ -203,7 +230,11 @@ def main(argv=None) -> dict:
 
     def floor_of(name):  # the floor of one epoch of every seed the contender trains
         phases = res[name]["phases"]
-        one = statistics.mean(floor_epoch[ph] for ph in ("first", "second")) if "all" not in phases else floor_epoch["all"]
+        one = (
+            statistics.mean(floor_epoch[ph] for ph in ("first", "second"))
+            if "all" not in phases
+            else floor_epoch["all"]
+        )
         return res[name]["seeds"] * one
 
     std, alt, alt_b = res["ours standard"], res["ours alternating/epoch"], res["ours alternating/batch"]
@@ -226,10 +257,25 @@ def main(argv=None) -> dict:
         "gemm_gflops_per_phase": mix_gflops,
         "gemm_shapes": shapes,
         "floor_epoch_s": floor_epoch,
-        "contenders": {name: {**r, "floor_s": floor_of(name), "fraction_of_floor": floor_of(name) / r["train_s"],
-                              "gflops": r["flops"] / r["train_s"] / 1e9} for name, r in res.items()},
-        "config": {**asdict(s), "threads": args.threads, "device": str(device), "quick": args.quick,
-                   "depth": 4, "split": 2, "torch": torch.__version__, "gemm_n": gemm_n},
+        "contenders": {
+            name: {
+                **r,
+                "floor_s": floor_of(name),
+                "fraction_of_floor": floor_of(name) / r["train_s"],
+                "gflops": r["flops"] / r["train_s"] / 1e9,
+            }
+            for name, r in res.items()
+        },
+        "config": {
+            **asdict(s),
+            "threads": args.threads,
+            "device": str(device),
+            "quick": args.quick,
+            "depth": 4,
+            "split": 2,
+            "torch": torch.__version__,
+            "gemm_n": gemm_n,
+        },
         "machine": host,
     }
     batched = next((r for name, r in res.items() if r["seeds"] > 1), None)
@@ -245,8 +291,12 @@ def main(argv=None) -> dict:
             if not args.quick:
                 out["import_profile"] = entrypoint.import_profile(tmp)
             out["sweep"] = entrypoint.time_sweep(
-                tmp, jobs=2 if args.quick else 4, epochs=1 if args.quick else MNIST_JOB_EPOCHS,
-                repeats=1 if args.quick else 3, overrides=("model=mlp_notebook",))
+                tmp,
+                jobs=2 if args.quick else 4,
+                epochs=1 if args.quick else MNIST_JOB_EPOCHS,
+                repeats=1 if args.quick else 3,
+                overrides=("model=mlp_notebook",),
+            )
         mnist_job_s = MNIST_JOB_EPOCHS * (std["train_s"] + std["eval_s"])
         out["sweep"]["mnist_job_s"] = mnist_job_s
         out["sweep_overhead"] = out["sweep"]["per_job_overhead_s"] / mnist_job_s

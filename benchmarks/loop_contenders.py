@@ -3,6 +3,7 @@
 Each contender advances one epoch per call and says how long its training took; the floor runs one
 round per call. The benchmark interleaves them round by round.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -43,11 +44,14 @@ QUICK = Sizes(n_train=512, n_test=128, input_dim=64, width=32, epochs=3, repeats
 def random_data(s: Sizes, device: torch.device, seed: int = 0) -> Data:
     """Pixels in [0, 1) and uniform labels: the loop's cost does not depend on what the numbers are."""
     g = torch.Generator().manual_seed(seed)
-    return Data(x_train=torch.rand(s.n_train, s.input_dim, generator=g).to(device),
-                y_train=torch.randint(0, s.num_classes, (s.n_train,), generator=g).to(device),
-                x_test=torch.rand(s.n_test, s.input_dim, generator=g).to(device),
-                y_test=torch.randint(0, s.num_classes, (s.n_test,), generator=g).to(device),
-                num_classes=s.num_classes, name="random")
+    return Data(
+        x_train=torch.rand(s.n_train, s.input_dim, generator=g).to(device),
+        y_train=torch.randint(0, s.num_classes, (s.n_train,), generator=g).to(device),
+        x_test=torch.rand(s.n_test, s.input_dim, generator=g).to(device),
+        y_test=torch.randint(0, s.num_classes, (s.n_test,), generator=g).to(device),
+        num_classes=s.num_classes,
+        name="random",
+    )
 
 
 def model_config(s: Sizes) -> ModelConfig:
@@ -63,18 +67,30 @@ class Ours:
         self.model = build_model(model_config(s), data.input_dim, data.num_classes).to(device)
         self.strategy = strategy.bind(Run(self.model.n_blocks, -(-s.n_train // s.batch_size), s.epochs, seed))
         self.optimizer = build_optimizer(OptimizerConfig(name="adam", lr=s.lr), self.model.parameters())
-        self.tcfg = TrainerConfig(epochs=1, batch_size=s.batch_size, device=str(device), progress=Progress.none,
-                                  checkpoint=False)
+        self.tcfg = TrainerConfig(
+            epochs=1, batch_size=s.batch_size, device=str(device), progress=Progress.none, checkpoint=False
+        )
         self.gen, self.state = torch.Generator().manual_seed(seed), TrainState()
 
     def epoch(self) -> dict:
         flops_before = self.state.flops
         cfg = replace(self.tcfg, epochs=self.state.epoch + 1)
-        self.optimizer = fit(model=self.model, data=self.data, strategy=self.strategy, optimizer=self.optimizer,
-                             trainer=cfg, gen=self.gen, state=self.state)
+        self.optimizer = fit(
+            model=self.model,
+            data=self.data,
+            strategy=self.strategy,
+            optimizer=self.optimizer,
+            trainer=cfg,
+            gen=self.gen,
+            state=self.state,
+        )
         row = self.state.rows[-1]
-        return {"train_s": row["epoch_s"], "eval_s": row["eval_s"], "phase": PHASE_OF[row["trained"]],
-                "flops": self.state.flops - flops_before}
+        return {
+            "train_s": row["epoch_s"],
+            "eval_s": row["eval_s"],
+            "phase": PHASE_OF[row["trained"]],
+            "flops": self.state.flops - flops_before,
+        }
 
 
 class Seed:

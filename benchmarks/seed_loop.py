@@ -9,6 +9,7 @@ batch). The network is the notebook's SimpleNN: four Linear layers, halves [fc1 
 
 Only the training part of an epoch is timed, as for our loop; evaluation runs after it, untimed.
 """
+
 from __future__ import annotations
 
 import torch
@@ -74,16 +75,19 @@ class SeedLoop:
     the notebook would do. Epoch ``e`` trains the first half when ``e`` is even (notebook order).
     """
 
-    def __init__(self, data, alternating: bool, batch_size: int, lr: float, width: int, device: torch.device,
-                 seed: int):
+    def __init__(
+        self, data, alternating: bool, batch_size: int, lr: float, width: int, device: torch.device, seed: int
+    ):
         torch.manual_seed(seed)
         self.alternating, self.lr, self.device, self.epoch_idx = alternating, lr, device, 0
         self.model = SimpleNN(data.input_dim, width, data.num_classes).to(device)
         cpu = lambda t: t.detach().to("cpu")  # noqa: E731
-        self.train_loader = DataLoader(TensorDataset(cpu(data.x_train), cpu(data.y_train)), batch_size=batch_size,
-                                       shuffle=True)
-        self.test_loader = DataLoader(TensorDataset(cpu(data.x_test), cpu(data.y_test)), batch_size=batch_size,
-                                      shuffle=False)
+        self.train_loader = DataLoader(
+            TensorDataset(cpu(data.x_train), cpu(data.y_train)), batch_size=batch_size, shuffle=True
+        )
+        self.test_loader = DataLoader(
+            TensorDataset(cpu(data.x_test), cpu(data.y_test)), batch_size=batch_size, shuffle=False
+        )
         self.criterion = nn.CrossEntropyLoss()
         self.optimizer = optim.Adam(self.model.parameters(), lr=lr)
 

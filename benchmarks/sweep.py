@@ -13,6 +13,7 @@ same job under the basic launcher (the first basic sweep): the largest differenc
 The batched launcher logs where its time went (composing, folders and callbacks, training and
 results); the per-job cost of a full Hydra composition is measured in this process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,14 +33,25 @@ from .loop import machine
 from .sweep_in_process import curve, step_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
-BREAKDOWN = re.compile(r"batched launch of (\d+) jobs: composing ([\d.]+)s \((\d+) in full\), folders and callbacks "
-                       r"([\d.]+)s, training and results ([\d.]+)s, job ends ([\d.]+)s")
+BREAKDOWN = re.compile(
+    r"batched launch of (\d+) jobs: composing ([\d.]+)s \((\d+) in full\), folders and callbacks "
+    r"([\d.]+)s, training and results ([\d.]+)s, job ends ([\d.]+)s"
+)
 TARGETS = {"cpu": 5.0, "cuda": 20.0}
 
 
 def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool, threads) -> tuple[float, str]:
-    cmd = [sys.executable, "-m", "alternating_freeze.train", "-m", f"experiment={preset}", f"trainer.epochs={epochs}",
-           f"trainer.device={device}", "hydra.callbacks.analyze.enabled=false", f"hydra.sweep.dir={folder}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alternating_freeze.train",
+        "-m",
+        f"experiment={preset}",
+        f"trainer.epochs={epochs}",
+        f"trainer.device={device}",
+        "hydra.callbacks.analyze.enabled=false",
+        f"hydra.sweep.dir={folder}",
+    ]
     cmd += [f"trainer.num_threads={threads}"] if threads else []
     cmd += ["hydra/launcher=batched"] if batched else []
     t0 = time.perf_counter()
@@ -62,21 +74,32 @@ def differences(basic: Path, batched: Path, first_epochs: int = 3) -> dict:
     """The largest differences of batched members' results from the same jobs' under the basic launcher."""
     a, b = _runs(basic), _runs(batched)
     assert a.keys() == b.keys(), "the launchers wrote different job folders"
-    worst = {"final_test_acc_samples": 0, "best_val_acc_samples": 0, "final_train_loss_rel": 0.0,
-             f"epoch_loss_rel_first_{first_epochs}": 0.0, "epoch_loss_rel_all": 0.0, "steps_flops_trained_equal": True}
+    worst = {
+        "final_test_acc_samples": 0,
+        "best_val_acc_samples": 0,
+        "final_train_loss_rel": 0.0,
+        f"epoch_loss_rel_first_{first_epochs}": 0.0,
+        "epoch_loss_rel_all": 0.0,
+        "steps_flops_trained_equal": True,
+    }
     for job, (sa, ra) in a.items():
         sb, rb = b[job]
         n_test, n_val = sa["resolved"]["n_test"], sa["resolved"]["n_val"]
-        worst["final_test_acc_samples"] = max(worst["final_test_acc_samples"],
-                                              round(abs(sa["final_test_acc"] - sb["final_test_acc"]) * n_test))
+        worst["final_test_acc_samples"] = max(
+            worst["final_test_acc_samples"], round(abs(sa["final_test_acc"] - sb["final_test_acc"]) * n_test)
+        )
         if n_val:
-            worst["best_val_acc_samples"] = max(worst["best_val_acc_samples"],
-                                                round(abs(sa["best_val_acc"] - sb["best_val_acc"]) * n_val))
+            worst["best_val_acc_samples"] = max(
+                worst["best_val_acc_samples"], round(abs(sa["best_val_acc"] - sb["best_val_acc"]) * n_val)
+            )
         loss = abs(sa["final_train_loss"] - sb["final_train_loss"]) / sa["final_train_loss"]
         worst["final_train_loss_rel"] = max(worst["final_train_loss_rel"], loss)
         for i, (x, y) in enumerate(zip(ra, rb)):
-            rel = max(abs(float(x[k]) - float(y[k])) / abs(float(x[k])) for k in ("train_loss", "val_loss", "test_loss")
-                      if x[k] not in ("", "nan"))
+            rel = max(
+                abs(float(x[k]) - float(y[k])) / abs(float(x[k]))
+                for k in ("train_loss", "val_loss", "test_loss")
+                if x[k] not in ("", "nan")
+            )
             worst["epoch_loss_rel_all"] = max(worst["epoch_loss_rel_all"], rel)
             if i < first_epochs:
                 worst[f"epoch_loss_rel_first_{first_epochs}"] = max(worst[f"epoch_loss_rel_first_{first_epochs}"], rel)
@@ -92,6 +115,7 @@ def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
     from hydra.types import HydraContext, RunMode
 
     import alternating_freeze.config  # noqa: F401 - registers the config schemas, as af-train does
+
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
     master = loader.load_configuration("train", overrides=[f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
     from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
@@ -100,8 +124,9 @@ def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
     sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
     sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
     params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
-    jobs = sweeper.split_arguments(OverridesParser.create(config_loader=loader).parse_overrides(
-        params + [f"experiment={preset}"]), None)[0]
+    jobs = sweeper.split_arguments(
+        OverridesParser.create(config_loader=loader).parse_overrides(params + [f"experiment={preset}"]), None
+    )[0]
     t0 = time.perf_counter()
     for job in jobs[:jobs_limit]:
         loader.load_sweep_config(master, list(job))
@@ -130,38 +155,64 @@ def sweeps(args) -> dict:
                     m = BREAKDOWN.search(out)
                     if m:
                         n, comp, full, prep, train, end = m.groups()
-                        breakdown.append({"jobs": int(n), "compose_s": float(comp), "full_compositions": int(full),
-                                          "folders_callbacks_s": float(prep), "training_results_s": float(train),
-                                          "job_ends_s": float(end), "wall_s": wall})
+                        breakdown.append(
+                            {
+                                "jobs": int(n),
+                                "compose_s": float(comp),
+                                "full_compositions": int(full),
+                                "folders_callbacks_s": float(prep),
+                                "training_results_s": float(train),
+                                "job_ends_s": float(end),
+                                "wall_s": wall,
+                            }
+                        )
                     diffs.append(differences(tmp / "basic0", folder))
     speedup = statistics.median(walls["basic"]) / statistics.median(walls["batched"])
-    worst = {k: max(d[k] for d in diffs) if not isinstance(diffs[0][k], bool) else all(d[k] for d in diffs)
-             for k in diffs[0]}
-    return {"walls_s": walls, "load_avg_1min": load, "threads": args.threads or "torch's default",
-            "sweep_speedup": speedup,
-            "pair_speedups": [a / b for a, b in zip(walls["basic"], walls["batched"])],
-            "largest_difference": worst, "batched_breakdown": breakdown}
+    worst = {
+        k: max(d[k] for d in diffs) if not isinstance(diffs[0][k], bool) else all(d[k] for d in diffs) for k in diffs[0]
+    }
+    return {
+        "walls_s": walls,
+        "load_avg_1min": load,
+        "threads": args.threads or "torch's default",
+        "sweep_speedup": speedup,
+        "pair_speedups": [a / b for a, b in zip(walls["basic"], walls["batched"])],
+        "largest_difference": worst,
+        "batched_breakdown": breakdown,
+    }
 
 
 def report(out: dict) -> None:
     if "sweep_speedup" in out:
         w, d = out["walls_s"], out["largest_difference"]
-        print(f"\n{out['preset']}, {out['epochs']} epochs, {out['device']}: basic "
-              f"{', '.join(f'{x:.1f}' for x in w['basic'])} s; batched {', '.join(f'{x:.1f}' for x in w['batched'])} s")
-        print(f"  machine load (1-minute average) after each sweep: basic {out['load_avg_1min']['basic']}, "
-              f"batched {out['load_avg_1min']['batched']}")
-        print(f"  sweep_speedup {out['sweep_speedup']:.2f} (target {out['targets']['sweep_speedup']['target']}: "
-              f"{'met' if out['targets']['sweep_speedup']['met'] else 'MISSED'})")
-        print("  largest difference from the basic launcher's runs: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float)
-                                                                               else f"{k} {v}" for k, v in d.items()))
+        print(
+            f"\n{out['preset']}, {out['epochs']} epochs, {out['device']}: basic "
+            f"{', '.join(f'{x:.1f}' for x in w['basic'])} s; batched {', '.join(f'{x:.1f}' for x in w['batched'])} s"
+        )
+        print(
+            f"  machine load (1-minute average) after each sweep: basic {out['load_avg_1min']['basic']}, "
+            f"batched {out['load_avg_1min']['batched']}"
+        )
+        print(
+            f"  sweep_speedup {out['sweep_speedup']:.2f} (target {out['targets']['sweep_speedup']['target']}: "
+            f"{'met' if out['targets']['sweep_speedup']['met'] else 'MISSED'})"
+        )
+        print(
+            "  largest difference from the basic launcher's runs: "
+            + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in d.items())
+        )
         for b in out["batched_breakdown"]:
-            print(f"  batched sweep of {b['jobs']} jobs, {b['wall_s']:.1f} s: composing {b['compose_s']:.2f} s "
-                  f"({b['full_compositions']} in full), folders and callbacks {b['folders_callbacks_s']:.2f} s, "
-                  f"training and results {b['training_results_s']:.2f} s, the rest (start-up, sweeper) "
-                  f"{b['wall_s'] - b['compose_s'] - b['folders_callbacks_s'] - b['training_results_s']:.2f} s")
+            print(
+                f"  batched sweep of {b['jobs']} jobs, {b['wall_s']:.1f} s: composing {b['compose_s']:.2f} s "
+                f"({b['full_compositions']} in full), folders and callbacks {b['folders_callbacks_s']:.2f} s, "
+                f"training and results {b['training_results_s']:.2f} s, the rest (start-up, sweeper) "
+                f"{b['wall_s'] - b['compose_s'] - b['folders_callbacks_s'] - b['training_results_s']:.2f} s"
+            )
         c = out["compose"]
-        print(f"  composing a job: Hydra in full {c['full_ms']:.1f} ms, ours {c['ours_ms']:.1f} ms "
-              f"({c['ours_full_compositions']} of {c['jobs']} in full)")
+        print(
+            f"  composing a job: Hydra in full {c['full_ms']:.1f} ms, ours {c['ours_ms']:.1f} ms "
+            f"({c['ours_full_compositions']} of {c['jobs']} in full)"
+        )
 
 
 def main(argv=None) -> dict:
@@ -190,8 +241,13 @@ def main(argv=None) -> dict:
         out.update(sweeps(args))
         out["compose"] = compose_cost(args.preset)
         target = TARGETS["cuda" if device.type == "cuda" else "cpu"]
-        out["targets"] = {"sweep_speedup": {"value": out["sweep_speedup"], "target": f">= {target}",
-                                            "met": out["sweep_speedup"] >= target}}
+        out["targets"] = {
+            "sweep_speedup": {
+                "value": out["sweep_speedup"],
+                "target": f">= {target}",
+                "met": out["sweep_speedup"] >= target,
+            }
+        }
     if args.curve:
         out["curve"] = curve(device, args.max_members or (256 if device.type == "cuda" else 64), args.threads)
     report(out)

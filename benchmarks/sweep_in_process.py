@@ -1,6 +1,7 @@
 """The sweep benchmark's measurements in this process (``benchmarks.sweep --curve`` and ``--step``): one group
 epoch against separate epochs as the group grows, and one batched step, ours against torch.func.vmap.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -13,12 +14,21 @@ def _frequency_runs(n: int, epochs: int, device: str, threads=None) -> list:
     from alternating_freeze.strategies.alternating import Alternating
     from alternating_freeze.strategies.standard import Standard
 
-    arms = [Standard()] + [Alternating(every=e) for e in (1, 2, 4, 8, 16, 32)] + \
-        [Alternating(unit="epoch", every=e) for e in (1, 2, 4)]
-    return [RunConfig(seed=i // len(arms), strategy=arms[i % len(arms)],
-                      trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, device=device,
-                                            num_threads=threads))
-            for i in range(n)]
+    arms = (
+        [Standard()]
+        + [Alternating(every=e) for e in (1, 2, 4, 8, 16, 32)]
+        + [Alternating(unit="epoch", every=e) for e in (1, 2, 4)]
+    )
+    return [
+        RunConfig(
+            seed=i // len(arms),
+            strategy=arms[i % len(arms)],
+            trainer=TrainerConfig(
+                epochs=epochs, progress=Progress.none, checkpoint=False, device=device, num_threads=threads
+            ),
+        )
+        for i in range(n)
+    ]
 
 
 def _group_epochs(runs, data) -> list[float]:
@@ -44,8 +54,15 @@ def _separate_epochs(run, data) -> list[float]:
     from alternating_freeze.loop import fit
 
     job, state = train.build(run, None, "h", data=data), TrainState()
-    fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
-        gen=job.gen, state=state)
+    fit(
+        model=job.model,
+        data=job.data,
+        strategy=job.strategy,
+        optimizer=job.optimizer,
+        trainer=job.trainer,
+        gen=job.gen,
+        state=state,
+    )
     return [r["epoch_s"] + r["eval_s"] for r in state.rows[1:]]
 
 
@@ -64,8 +81,11 @@ def curve(device, max_members: int, threads=None, epochs: int = 3) -> list[dict]
         group = statistics.median(_group_epochs(runs[:k], data))
         one = statistics.median(separate)
         out.append({"members": k, "group_epoch_s": group, "separate_epoch_s": one, "speedup": k * one / group})
-        print(f"  {k:4d} members: group epoch {group * 1e3:8.1f} ms, {k} separate {k * one * 1e3:8.1f} ms, "
-              f"speedup {k * one / group:5.2f}", flush=True)
+        print(
+            f"  {k:4d} members: group epoch {group * 1e3:8.1f} ms, {k} separate {k * one * 1e3:8.1f} ms, "
+            f"speedup {k * one / group:5.2f}",
+            flush=True,
+        )
         k *= 2
     return out
 
@@ -105,9 +125,11 @@ def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict
             h = F.relu(h) if j + 2 < len(ws) else h
         return F.cross_entropy(h.reshape(-1, 10), y.reshape(-1), reduction="none").view(k, -1).mean(1)
 
-    contenders = {"vmap": (lambda: loss(params, buffers, x, y), list(params.values())),
-                  "baddbmm_autograd": (plain, ws),
-                  "ours": (lambda: stacked.loss(x, y, everything, {})[1], stacked.params)}
+    contenders = {
+        "vmap": (lambda: loss(params, buffers, x, y), list(params.values())),
+        "baddbmm_autograd": (plain, ws),
+        "ours": (lambda: stacked.loss(x, y, everything, {})[1], stacked.params),
+    }
     times = {name: [] for name in contenders}
     for i in range(rounds + 3):
         for name, (fn, ps) in contenders.items():
@@ -118,5 +140,5 @@ def step_comparison(device, threads=None, k: int = 50, rounds: int = 30) -> dict
             if i >= 3:
                 times[name].append(clock(device) - t0)
     out = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    print("  step of %d members, ms: %s" % (k, ", ".join(f"{n} {v:.2f}" for n, v in out.items())), flush=True)
+    print(f"  step of {k} members, ms: " + ", ".join(f"{n} {v:.2f}" for n, v in out.items()), flush=True)
     return {"members": k, "threads": torch.get_num_threads(), "ms_per_step": out}

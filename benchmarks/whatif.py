@@ -10,6 +10,7 @@ They answer "what would reach the target", not "how fast is the project": no tar
                             with batched matmuls: what batching the seeds of a sweep into one
                             process would buy (the harness runs one seed a process)
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,8 +47,9 @@ class ManualStep:
     def _gradients(self, x, y) -> None:
         hs = [x]
         for i, layer in enumerate(self.layers):
-            z = torch.addmm(layer.bias, hs[-1], layer.weight.t(),
-                            out=self._buffer(("z", i), (len(x), layer.out_features), x))
+            z = torch.addmm(
+                layer.bias, hs[-1], layer.weight.t(), out=self._buffer(("z", i), (len(x), layer.out_features), x)
+            )
             if i < len(self.layers) - 1:
                 z.relu_()
             hs.append(z)
@@ -62,7 +64,7 @@ class ManualStep:
                 g = torch.mm(g, layer.weight, out=self._buffer(("g", i), (len(x), layer.in_features), x)).mul_(h > 0)
 
     def _check_gradients(self, model) -> None:
-        x, y = self.data.x_train[:self.bs], self.data.y_train[:self.bs]
+        x, y = self.data.x_train[: self.bs], self.data.y_train[: self.bs]
         model.zero_grad(set_to_none=True)
         torch.nn.functional.cross_entropy(model(x), y).backward()
         expected = [p.grad.clone() for p in model.parameters()]
@@ -76,7 +78,7 @@ class ManualStep:
         t0 = clock(device)
         perm = torch.randperm(n, generator=self.gen).to(device)
         for start in range(0, n, self.bs):
-            idx = perm[start:start + self.bs]
+            idx = perm[start : start + self.bs]
             self._gradients(x_train[idx], y_train[idx])
             self.optimizer.step()
         return {"train_s": clock(device) - t0, "eval_s": 0.0, "phase": "all", "flops": self.flops_per_sample * n}
@@ -98,10 +100,13 @@ class BatchedSeeds:
         self.name, self.data, self.bs, self.k = name, data, batch_size, len(models)
         self.flops_per_sample = flops_per_sample
         layers = [[m for _, m in model.linear_layers()] for model in models]
-        self.weights = [torch.nn.Parameter(torch.stack([ls[j].weight.detach() for ls in layers]))
-                        for j in range(len(layers[0]))]
-        self.biases = [torch.nn.Parameter(torch.stack([ls[j].bias.detach() for ls in layers]).unsqueeze(1))
-                       for j in range(len(layers[0]))]
+        self.weights = [
+            torch.nn.Parameter(torch.stack([ls[j].weight.detach() for ls in layers])) for j in range(len(layers[0]))
+        ]
+        self.biases = [
+            torch.nn.Parameter(torch.stack([ls[j].bias.detach() for ls in layers]).unsqueeze(1))
+            for j in range(len(layers[0]))
+        ]
         self.gens = [torch.Generator().manual_seed(seed + i) for i in range(self.k)]
         self._check_gradients(models)
         self.optimizer = build_optimizer(OptimizerConfig(name="adam", lr=lr), [*self.weights, *self.biases])
@@ -116,16 +121,19 @@ class BatchedSeeds:
         return F.cross_entropy(h.reshape(-1, h.shape[-1]), y.reshape(-1)) * self.k
 
     def _check_gradients(self, models) -> None:
-        x, y = self.data.x_train[:self.bs], self.data.y_train[:self.bs]
+        x, y = self.data.x_train[: self.bs], self.data.y_train[: self.bs]
         self._loss(x.expand(self.k, *x.shape), y.expand(self.k, *y.shape)).backward()
         for i, model in enumerate(models):
             model.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             for j, (_, layer) in enumerate(model.linear_layers()):
-                for batched, own in ((self.weights[j].grad[i], layer.weight.grad),
-                                     (self.biases[j].grad[i, 0], layer.bias.grad)):
-                    assert torch.allclose(batched, own, rtol=1e-4, atol=1e-6), \
+                for batched, own in (
+                    (self.weights[j].grad[i], layer.weight.grad),
+                    (self.biases[j].grad[i, 0], layer.bias.grad),
+                ):
+                    assert torch.allclose(batched, own, rtol=1e-4, atol=1e-6), (
                         "batched seeds disagree with the separate models"
+                    )
         for p in (*self.weights, *self.biases):
             p.grad = None
 
@@ -135,9 +143,14 @@ class BatchedSeeds:
         t0 = clock(device)
         perms = torch.stack([torch.randperm(n, generator=g) for g in self.gens]).to(device)
         for start in range(0, n, self.bs):
-            idx = perms[:, start:start + self.bs]
+            idx = perms[:, start : start + self.bs]
             self._loss(x_train[idx], y_train[idx]).backward()
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-        return {"train_s": clock(device) - t0, "eval_s": 0.0, "phase": "all",
-                "flops": self.k * self.flops_per_sample * n, "seeds": self.k}
+        return {
+            "train_s": clock(device) - t0,
+            "eval_s": 0.0,
+            "phase": "all",
+            "flops": self.k * self.flops_per_sample * n,
+            "seeds": self.k,
+        }

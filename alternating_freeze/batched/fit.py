@@ -8,6 +8,7 @@ step, and shrinks as members finish. What a member "executed" is counted as in i
 forward, the backward's matrix products its separate run computes (net._Linear), and the backward's
 elementwise work (ReLU, BatchNorm, the loss) for every member, frozen blocks included.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,12 @@ class Group:
             if not isinstance(m.job.optimizer, FusedOptimizer):
                 raise Unsupported(f"the batched step needs the fused optimizers (device {m.job.device})")
         # members that step alike side by side: the optimizer passes runs of them to its kernels as one slice
-        members = sorted(members, key=lambda m: json.dumps([asdict(m.job.run.optimizer), asdict(m.job.run.strategy),
-                                                            m.job.run.model.block_starts], default=str))
+        members = sorted(
+            members,
+            key=lambda m: json.dumps(
+                [asdict(m.job.run.optimizer), asdict(m.job.run.strategy), m.job.run.model.block_starts], default=str
+            ),
+        )
         self.members = members
         self.net = StackedNet([m.job.model for m in members])
         self.net.rngs = [m.rng for m in members]
@@ -116,10 +121,13 @@ class Group:
         correct = torch.zeros(k, dtype=torch.long, device=x.device)
         rows = max(1, min(self.eval_batch_size, EVAL_ROWS // k))
         for i in range(0, len(y), rows):
-            logits, target = self.net.logits(x[i:i + rows]), y[i:i + rows]
+            logits, target = self.net.logits(x[i : i + rows]), y[i : i + rows]
             _, batch, classes = logits.shape
-            loss += F.cross_entropy(logits.reshape(k * batch, classes), target.repeat(k), reduction="none") \
-                .view(k, batch).sum(1)
+            loss += (
+                F.cross_entropy(logits.reshape(k * batch, classes), target.repeat(k), reduction="none")
+                .view(k, batch)
+                .sum(1)
+            )
             correct += (logits.argmax(2) == target).sum(1)
         return [v / len(y) for v in loss.tolist()], [c / len(y) for c in correct.tolist()]
 
@@ -136,7 +144,7 @@ class Group:
         flops0 = [m.state.flops for m in members]
         for start in range(0, n, bs):
             trains, _, bn_update = self._schedule(trained)
-            idx = perms[:, start:start + bs]
+            idx = perms[:, start : start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
             logits, losses = self.net.loss(x, y, [m.state.trainable for m in members], bn_update)
             losses.sum().backward()
@@ -154,10 +162,20 @@ class Group:
         now = clock(device)
         losses, corrects = loss_sum.tolist(), correct.tolist()
         for i, m in enumerate(members):
-            close_epoch(m.state, trained=trained[i], n_blocks=m.job.model.n_blocks, loss_sum=losses[i],
-                        correct=corrects[i], n=n, evals={k: v[i] for k, v in evals.items()}, epoch_s=epoch_s,
-                        eval_s=now - t0 - epoch_s, epoch_cpu_s=epoch_cpu_s, elapsed_s=now - m.started,
-                        flops0=flops0[i])
+            close_epoch(
+                m.state,
+                trained=trained[i],
+                n_blocks=m.job.model.n_blocks,
+                loss_sum=losses[i],
+                correct=corrects[i],
+                n=n,
+                evals={k: v[i] for k, v in evals.items()},
+                epoch_s=epoch_s,
+                eval_s=now - t0 - epoch_s,
+                epoch_cpu_s=epoch_cpu_s,
+                elapsed_s=now - m.started,
+                flops0=flops0[i],
+            )
 
     def leave(self) -> list[Member]:
         """Members that are done (trained their epochs, or diverged) leave; returns them."""
@@ -170,8 +188,12 @@ class Group:
         return gone
 
 
-def fit_group(group: Group, on_epoch: Callable[[Member], None], on_leave: Callable[[Member], None],
-              on_group_epoch: Callable[[], None] = lambda: None) -> None:
+def fit_group(
+    group: Group,
+    on_epoch: Callable[[Member], None],
+    on_leave: Callable[[Member], None],
+    on_group_epoch: Callable[[], None] = lambda: None,
+) -> None:
     """Train every member to its last epoch. After each epoch ``on_epoch(member)`` runs with the member's
     weights, optimizer state and random streams in its own job's objects (its checkpoint, metrics.csv),
     then ``on_group_epoch()`` (progress); ``on_leave(member)`` when it is done (its final files)."""

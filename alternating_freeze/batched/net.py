@@ -10,6 +10,7 @@ in the order its separate run draws them (on the CPU the same masks, bit for bit
 Only what ``models.build_model`` builds from Linear, BatchNorm1d, ReLU and Dropout is stacked; a
 network with any other module raises ``Unsupported`` and its run trains separately.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -117,8 +118,10 @@ class StackedNet:
                     self.params.append(torch.stack([getattr(ms[i], name).detach() for ms in modules]).requires_grad_())
                     self.param_ops.append(i)
             if op.kind == "bn":
-                self.bn[i] = {name: torch.stack([getattr(ms[i], name).detach() for ms in modules]).clone()
-                              for name in ("running_mean", "running_var", "num_batches_tracked")}
+                self.bn[i] = {
+                    name: torch.stack([getattr(ms[i], name).detach() for ms in modules]).clone()
+                    for name in ("running_mean", "running_var", "num_batches_tracked")
+                }
         self.param_blocks = [[blocks[i] for i in self.param_ops] for blocks in self.op_blocks]
         self.rngs: list[Optional[torch.Generator]] = [None] * len(models)  # set by the group: dropout streams
         self.linear = [i for i, op in enumerate(ops) if op.kind == "linear"]
@@ -158,18 +161,22 @@ class StackedNet:
             if len(self._needs) > 256:
                 self._needs.clear()
             device, needs = self.params[0].device, {}
-            earliest = [min((i for i in self.linear if blocks[i] in t), default=len(self.ops))
-                        for blocks, t in zip(self.op_blocks, trainable)]
+            earliest = [
+                min((i for i in self.linear if blocks[i] in t), default=len(self.ops))
+                for blocks, t in zip(self.op_blocks, trainable)
+            ]
             for i in self.linear:
                 w = [k for k, (blocks, t) in enumerate(zip(self.op_blocks, trainable)) if blocks[i] in t]
                 h = [k for k, e in enumerate(earliest) if e < i]
-                needs[i] = tuple(None if len(m) == self.k else torch.tensor(m, dtype=torch.long, device=device)
-                                 for m in (w, h))
+                needs[i] = tuple(
+                    None if len(m) == self.k else torch.tensor(m, dtype=torch.long, device=device) for m in (w, h)
+                )
             self._needs[key] = needs
         return self._needs[key]
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor, trainable: Sequence[frozenset],
-             bn_update: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor, trainable: Sequence[frozenset], bn_update: dict
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training forward of ``x`` (K, B, D) with labels ``y`` (K, B): (logits (K, B, C), each member's
         mean cross-entropy (K,)). ``trainable[k]``: member k's trainable blocks at this step;
         ``bn_update[i]``: (K,) bool, whose running statistics BatchNorm op ``i`` updates (a frozen
@@ -211,8 +218,9 @@ class StackedNet:
         mean, var = buf["running_mean"], buf["running_var"]
         if training and update is not None:  # updated on copies (autograd keeps what batch_norm was given)
             mean, var = mean.clone(), var.clone()
-        out = F.batch_norm(flat, mean.view(-1), var.view(-1), weight.reshape(-1), bias.reshape(-1), training,
-                           op.momentum, op.eps)
+        out = F.batch_norm(
+            flat, mean.view(-1), var.view(-1), weight.reshape(-1), bias.reshape(-1), training, op.momentum, op.eps
+        )
         if training:
             with torch.no_grad():
                 if update is None:

@@ -15,6 +15,7 @@ Odd-sized parameters (a 10-class output bias) are passed member by member. On th
 run on one thread: they open a parallel region per tensor, which for a group's many slices costs
 more than it gains, and their units make the result the same on any number of threads.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -45,8 +46,11 @@ class StackedOptimizer:
             momentum = any(c.momentum for c in cfgs)
             self.buffers = {"momentum_buffer": [torch.zeros_like(p) for p in params]} if momentum else {}
         else:
-            self.buffers = {"step": list(self.steps.unbind(0)), "exp_avg": [torch.zeros_like(p) for p in params],
-                            "exp_avg_sq": [torch.zeros_like(p) for p in params]}
+            self.buffers = {
+                "step": list(self.steps.unbind(0)),
+                "exp_avg": [torch.zeros_like(p) for p in params],
+                "exp_avg_sq": [torch.zeros_like(p) for p in params],
+            }
         self.count = [[0] * len(params) for _ in cfgs]
         with torch.no_grad():
             for m, state in enumerate(states):  # a member's FusedOptimizer.state: parameter index -> its tensors
@@ -72,8 +76,10 @@ class StackedOptimizer:
         idx = torch.tensor(list(members), device=params[0].device)
         self.params = params
         self.steps = self.steps.index_select(1, idx)
-        self.buffers = {name: list(self.steps.unbind(0)) if name == "step" else [t.index_select(0, idx) for t in ts]
-                        for name, ts in self.buffers.items()}
+        self.buffers = {
+            name: list(self.steps.unbind(0)) if name == "step" else [t.index_select(0, idx) for t in ts]
+            for name, ts in self.buffers.items()
+        }
         self.cfgs = [self.cfgs[m] for m in members]
         self.count = [self.count[m] for m in members]
         self._views()
@@ -114,8 +120,9 @@ class StackedOptimizer:
             if key not in self._masks:
                 if len(self._masks) > 256:
                     self._masks.clear()
-                self._masks[key] = torch.tensor([[float(j in t) for t in trains] for j in range(len(self.params))],
-                                                device=self.steps.device)
+                self._masks[key] = torch.tensor(
+                    [[float(j in t) for t in trains] for j in range(len(self.params))], device=self.steps.device
+                )
             self.steps.add_(self._masks[key])  # as FusedOptimizer's _foreach_add_(steps, 1), for the training ones
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one parallel region per tensor costs more than it parallelizes here
@@ -135,26 +142,50 @@ class StackedOptimizer:
         gs = [grads[j][a:b] for j, a, b in runs]
         if self.name != "sgd":
             kernel = torch._fused_adamw_ if self.name == "adamw" else torch._fused_adam_
-            kernel(params, gs, [self.bv["exp_avg"][j][a:b] for j, a, b in runs],
-                   [self.bv["exp_avg_sq"][j][a:b] for j, a, b in runs], [],
-                   [self.steps[j, a] for j, a, b in runs], lr=cfg.lr, beta1=cfg.betas[0], beta2=cfg.betas[1],
-                   weight_decay=cfg.weight_decay, eps=cfg.eps, amsgrad=False, maximize=False)
+            kernel(
+                params,
+                gs,
+                [self.bv["exp_avg"][j][a:b] for j, a, b in runs],
+                [self.bv["exp_avg_sq"][j][a:b] for j, a, b in runs],
+                [],
+                [self.steps[j, a] for j, a, b in runs],
+                lr=cfg.lr,
+                beta1=cfg.betas[0],
+                beta2=cfg.betas[1],
+                weight_decay=cfg.weight_decay,
+                eps=cfg.eps,
+                amsgrad=False,
+                maximize=False,
+            )
             return
-        kwargs = dict(weight_decay=cfg.weight_decay, momentum=cfg.momentum, lr=cfg.lr, dampening=0.0,
-                      nesterov=cfg.nesterov, maximize=False)
+        kwargs = dict(
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.momentum,
+            lr=cfg.lr,
+            dampening=0.0,
+            nesterov=cfg.nesterov,
+            maximize=False,
+        )
         if cfg.momentum == 0:
             torch._fused_sgd_(params, gs, [], is_first_step=False, **kwargs)
             return
         for first in (False, True):  # a parameter's first step initialises its buffer to its gradient
             at = [i for i, (j, a, b) in enumerate(runs) if (self.count[a][j] == 0) == first]
             if at:
-                torch._fused_sgd_([params[i] for i in at], [gs[i] for i in at],
-                                  [self.bv["momentum_buffer"][runs[i][0]][runs[i][1]:runs[i][2]] for i in at],
-                                  is_first_step=first, **kwargs)
+                torch._fused_sgd_(
+                    [params[i] for i in at],
+                    [gs[i] for i in at],
+                    [self.bv["momentum_buffer"][runs[i][0]][runs[i][1] : runs[i][2]] for i in at],
+                    is_first_step=first,
+                    **kwargs,
+                )
 
     def member_state(self, k: int) -> dict:
         """Member k's optimizer state as its separate run's FusedOptimizer holds it (copies)."""
         if not self.buffers:
             return {}
-        return {j: {name: self.bv[name][j][k].clone() for name in self.buffers}
-                for j in range(len(self.params)) if self.count[k][j]}
+        return {
+            j: {name: self.bv[name][j][k].clone() for name in self.buffers}
+            for j in range(len(self.params))
+            if self.count[k][j]
+        }

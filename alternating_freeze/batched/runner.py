@@ -7,6 +7,7 @@ group. A killed group resumes every unfinished member from its own checkpoint, i
 (or alone). This module only groups: out of device memory, a group is split in halves and retried from its
 members' checkpoints; a group of one trains as a separate run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,17 +35,23 @@ from .fit import Group, Member, fit_group
 from .net import Unsupported
 
 log = logging.getLogger(__name__)
-NOTE = ("trained in a group of up to {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
-        "every epoch_s are the group's seconds, not this run's, and cannot be compared with other runs' seconds; "
-        "compare FLOPs")
+NOTE = (
+    "trained in a group of up to {n} runs in one vectorized process (hydra/launcher=batched): train_s, eval_s and "
+    "every epoch_s are the group's seconds, not this run's, and cannot be compared with other runs' seconds; "
+    "compare FLOPs"
+)
 # What the batched step reproduces, by name, besides the execution keys: a key added to these groups later (mixed
 # precision, augmentation, ...) makes a run train separately unless it is left at its default, until the batched
 # step learns it. (trainer.channels_last only lays out convolutions, which train separately.)
-REPRODUCED = {"trainer": {"epochs", "batch_size", "budget"},
-              "dataset": {"name", "subset", "test_fraction", "val_fraction", "split_seed", "standardize"},
-              "": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"}}
-KNOWN = {group: keys | {k.split(".")[1] for k in EXECUTION_KEYS if k.startswith(f"{group}.")}
-         for group, keys in REPRODUCED.items()}
+REPRODUCED = {
+    "trainer": {"epochs", "batch_size", "budget"},
+    "dataset": {"name", "subset", "test_fraction", "val_fraction", "split_seed", "standardize"},
+    "": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"},
+}
+KNOWN = {
+    group: keys | {k.split(".")[1] for k in EXECUTION_KEYS if k.startswith(f"{group}.")}
+    for group, keys in REPRODUCED.items()
+}
 
 
 @dataclass
@@ -84,8 +91,14 @@ def group_key(run: RunConfig) -> tuple:
     dataset = {k: v for k, v in asdict(run.dataset).items() if k != "download"}
     model = {k: v for k, v in asdict(run.model).items() if k not in ("split", "splits")}
     t = run.trainer
-    return ("group", json.dumps([dataset, model], sort_keys=True, default=str), run.optimizer.name, t.batch_size,
-            t.device, t.num_threads)
+    return (
+        "group",
+        json.dumps([dataset, model], sort_keys=True, default=str),
+        run.optimizer.name,
+        t.batch_size,
+        t.device,
+        t.num_threads,
+    )
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -212,8 +225,11 @@ class Runner:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             left = [t for t in tasks if t.status is None]
-            log.warning("out of memory with %d runs in one group: splitting it in halves (each resumes from its "
-                        "last checkpoint)", len(left))
+            log.warning(
+                "out of memory with %d runs in one group: splitting it in halves (each resumes from its "
+                "last checkpoint)",
+                len(left),
+            )
             half = (len(left) + 1) // 2
             for part in (left[:half], left[half:]):
                 if part:
@@ -230,11 +246,19 @@ class Runner:
         if use_bar(progress):
             from tqdm import tqdm
 
-            bar = tqdm(total=max(m.job.trainer.epochs - m.state.epoch for _, m in built), unit="epoch",
-                       desc=f"{size} runs batched")
+            bar = tqdm(
+                total=max(m.job.trainer.epochs - m.state.epoch for _, m in built),
+                unit="epoch",
+                desc=f"{size} runs batched",
+            )
         for t, m in built:  # opened once the group stands: a member that trains separately opens its own
-            self._trackers[id(t)] = loggers.open_logger(m.job.run.logger, t.out, OmegaConf.to_container(
-                t.cfg, resolve=True, enum_to_str=True), *loggers.hydra_job(t.out), start_epoch=m.state.epoch)
+            self._trackers[id(t)] = loggers.open_logger(
+                m.job.run.logger,
+                t.out,
+                OmegaConf.to_container(t.cfg, resolve=True, enum_to_str=True),
+                *loggers.hydra_job(t.out),
+                start_epoch=m.state.epoch,
+            )
         writers = {id(m): epoch_writer(t.out, m.job, None, self._trackers[id(t)]) for t, m in built}
 
         def on_epoch(m: Member) -> None:
@@ -247,8 +271,9 @@ class Runner:
                 m.job.batched_with = self._sizes[id(t)]
                 m.job.notes.append(NOTE.format(n=m.job.batched_with))
                 tracker = self._trackers.pop(id(t))
-                ended = policy.attempt(t.job, lambda: finish(t.out, t.cfg, m.job, m.state, t.job.t_start,
-                                                             t.job.started_at, tracker))
+                ended = policy.attempt(
+                    t.job, lambda: finish(t.out, t.cfg, m.job, m.state, t.job.t_start, t.job.started_at, tracker)
+                )
                 if ended == policy.FAILED:
                     tracker.close()  # ends as failed, like the run
                 t.job.end()
@@ -262,8 +287,13 @@ class Runner:
                 bar.update(1)
             elif progress != Progress.none:
                 r = group.members[0].state.rows[-1]
-                log.info("batched: epoch %d, %d of %d runs training, %.2fs", epochs_done, len(group.members), size,
-                         r["epoch_s"])
+                log.info(
+                    "batched: epoch %d, %d of %d runs training, %.2fs",
+                    epochs_done,
+                    len(group.members),
+                    size,
+                    r["epoch_s"],
+                )
 
         try:
             with epoch_lines_in_file_only(bar is not None or progress == Progress.none):  # the group's bar or lines

@@ -9,6 +9,7 @@ default run imports nothing of theirs. They are optional dependencies: ``uv sync
     logger.finish(summary)       # once summary.json is written
     logger.close()               # always (a run that never finished: its tracker run ends as failed)
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,8 +31,9 @@ def option_keys() -> list[str]:
     return sorted({f"logger.{f.name}" for schema in LOGGERS.values() for f in fields(schema) if f.name != "name"})
 
 
-def open_logger(cfg_logger: Any, run_dir: Path, config: dict, sweep_dir: Optional[Path], job_name: str,
-                start_epoch: int = 0) -> Logger:
+def open_logger(
+    cfg_logger: Any, run_dir: Path, config: dict, sweep_dir: Optional[Path], job_name: str, start_epoch: int = 0
+) -> Logger:
     """The tracker of one run: ``cfg_logger`` is a schema of LOGGERS (or None: no tracker), ``config``
     the run's resolved config, ``sweep_dir`` its sweep folder (None for a single run), ``job_name``
     its folder's name, ``start_epoch`` the epochs it had finished before (a resumed run).
@@ -42,9 +44,14 @@ def open_logger(cfg_logger: Any, run_dir: Path, config: dict, sweep_dir: Optiona
     run_dir = Path(run_dir)
 
     def start() -> Tracker:
-        info = RunInfo(run_dir=run_dir, config=flatten({k: v for k, v in config.items() if k != "logger"}),
-                       group=group_name(run_dir, sweep_dir), job_name=job_name, configuration=strategy_label(config.get("strategy") or {})[0],
-                       start_epoch=start_epoch)
+        info = RunInfo(
+            run_dir=run_dir,
+            config=flatten({k: v for k, v in config.items() if k != "logger"}),
+            group=group_name(run_dir, sweep_dir),
+            job_name=job_name,
+            configuration=strategy_label(config.get("strategy") or {})[0],
+            start_epoch=start_epoch,
+        )
         return importlib.import_module(f".{name}", __name__).TRACKER(cfg_logger, info)
 
     return Logger(name, run_dir, start)

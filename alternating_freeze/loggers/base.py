@@ -7,6 +7,7 @@ exception into one warning line and a note in summary.json, and makes no further
 tracker. One ``Logger`` per run folder and no module state: a process that trains several runs
 (the basic launcher, a batched launcher) gives each its own tracker run.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -132,8 +133,11 @@ def text(value: Any) -> str:
 
 def numbers(row: dict, skip: tuple = ("epoch",)) -> dict[str, float]:
     """The finite numeric values of a metrics row or a summary (NaN: a split that does not exist)."""
-    return {k: float(v) for k, v in row.items() if k not in skip and isinstance(v, (int, float))
-            and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def group_name(run_dir: Path, sweep_dir: Optional[Path]) -> str:

@@ -8,6 +8,7 @@ that sweep's jobs (run name = job folder), to sort, filter, compare and chart; r
 lands in the same experiment. Runs carry the tag ``configuration`` (the strategy and its options)
 to group the seeds of one configuration by, and ``config_hash`` and ``run_dir`` to find the results.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,14 +59,21 @@ class MLflowTracker(Tracker):
             self.run_id = previous["run_id"]  # a resumed job: its run goes on (params are logged already)
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        run = self.client.create_run(self._experiment(cfg.experiment or info.group), run_name=info.job_name, tags={
-            "configuration": info.configuration, "sweep": info.group, "run_dir": str(info.run_dir.resolve()),
-            "mlflow.source.name": "af-train"})
+        run = self.client.create_run(
+            self._experiment(cfg.experiment or info.group),
+            run_name=info.job_name,
+            tags={
+                "configuration": info.configuration,
+                "sweep": info.group,
+                "run_dir": str(info.run_dir.resolve()),
+                "mlflow.source.name": "af-train",
+            },
+        )
         self.run_id = run.info.run_id
         remember(info.run_dir, "mlflow", {"tracking_uri": uri, "run_id": self.run_id})
         params = [Param(k, text(v)) for k, v in info.config.items()]
         for i in range(0, len(params), BATCH):
-            self.client.log_batch(self.run_id, params=params[i:i + BATCH])
+            self.client.log_batch(self.run_id, params=params[i : i + BATCH])
 
     def _experiment(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -81,8 +89,11 @@ class MLflowTracker(Tracker):
 
     def _log(self, values: dict, step: int, tags: Optional[dict] = None) -> None:
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[self.Metric(k, v, now, step) for k, v in values.items()],
-                              tags=[self.RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items() if v is not None])
+        self.client.log_batch(
+            self.run_id,
+            metrics=[self.Metric(k, v, now, step) for k, v in values.items()],
+            tags=[self.RunTag(k, str(v)[:5000]) for k, v in (tags or {}).items() if v is not None],
+        )
 
     def log_epoch(self, row: dict) -> None:
         self.epoch = row["epoch"]
@@ -91,8 +102,11 @@ class MLflowTracker(Tracker):
     def finish(self, summary: dict) -> None:
         # summary/ keeps the final numbers apart from the per-epoch series of the same name (train_flops)
         status = summary.get("status")
-        self._log({f"summary/{k}": v for k, v in numbers(summary, skip=("seed",)).items()}, self.epoch,
-                  tags={"status": status, "config_hash": summary.get("config_hash"), "error": summary.get("error")})
+        self._log(
+            {f"summary/{k}": v for k, v in numbers(summary, skip=("seed",)).items()},
+            self.epoch,
+            tags={"status": status, "config_hash": summary.get("config_hash"), "error": summary.get("error")},
+        )
         if (self.run_dir / SUMMARY_FILE).exists():
             self.client.log_artifact(self.run_id, str(self.run_dir / SUMMARY_FILE))
         self.client.set_terminated(self.run_id, "FINISHED" if status == COMPLETED else "FAILED")

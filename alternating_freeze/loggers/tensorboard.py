@@ -5,6 +5,7 @@ metrics.csv column at step = epoch, and in the HParams tab the flattened config 
 metrics (the hparams plugin's three summaries written into the run's own event file, rather than
 ``add_hparams``, which writes them to a new timestamped folder that TensorBoard lists as a run).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ class TensorBoardTracker(Tracker):
         # (a resumed run continues after its checkpoint; a run started over starts at epoch 1)
         self.writer = SummaryWriter(str(info.run_dir / cfg.log_dir), purge_step=info.start_epoch + 1)
         # numbers as numbers; the rest as text, booleans too (torch's hparams would make them 1.0 and 0.0)
-        self.hparams = {k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else text(v)
-                        for k, v in info.config.items()}
+        self.hparams = {
+            k: v if isinstance(v, (int, float)) and not isinstance(v, bool) else text(v) for k, v in info.config.items()
+        }
         self.epoch = info.start_epoch
 
     def log_epoch(self, row: dict) -> None:
@@ -59,8 +61,9 @@ def session_end(ok: bool):
 
     end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS if ok else api_pb2.STATUS_FAILURE)
     data = plugin_data_pb2.HParamsPluginData(session_end_info=end, version=metadata.PLUGIN_DATA_VERSION)
-    return Summary(value=[Summary.Value(tag=metadata.SESSION_END_INFO_TAG,
-                                        metadata=metadata.create_summary_metadata(data))])
+    return Summary(
+        value=[Summary.Value(tag=metadata.SESSION_END_INFO_TAG, metadata=metadata.create_summary_metadata(data))]
+    )
 
 
 TRACKER = TensorBoardTracker

@@ -4,6 +4,7 @@ later with ``wandb sync``), so that a sweep needs neither network nor an account
 ``group`` is the sweep folder and ``job_type`` the configuration (the strategy and its options), so
 that W&B's "group by" shows a sweep, and within it the seeds of each configuration, together.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,16 @@ class WandbConfig(LoggerConfig):
 def init_args(cfg: WandbConfig, info: RunInfo, resume_id: Optional[str]) -> dict:
     """``wandb.init``'s arguments for this run (apart, so that they can be checked without wandb)."""
     return {
-        "project": cfg.project, "entity": cfg.entity, "mode": cfg.mode, "dir": str(info.run_dir),
-        "group": info.group, "job_type": info.configuration, "name": info.job_name, "config": info.config,
-        "id": resume_id, "resume": "allow" if resume_id else None,
+        "project": cfg.project,
+        "entity": cfg.entity,
+        "mode": cfg.mode,
+        "dir": str(info.run_dir),
+        "group": info.group,
+        "job_type": info.configuration,
+        "name": info.job_name,
+        "config": info.config,
+        "id": resume_id,
+        "resume": "allow" if resume_id else None,
         "reinit": "create_new",  # a process training several runs holds one W&B run for each
     }
 

@@ -4,6 +4,7 @@ Families (``model.name``): ``mlp``, ``cnn`` (VGG-style) and ``resnet`` (the CIFA
 builds its units (layers, residual blocks) in order and groups them into blocks at
 ``ModelConfig.block_starts``; ``BlockNet`` does the freezing for all of them.
 """
+
 from __future__ import annotations
 
 from typing import Sequence, Union

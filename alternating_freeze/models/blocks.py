@@ -1,4 +1,5 @@
 """A network as a sequence of blocks that are frozen independently, and what one training step costs."""
+
 from __future__ import annotations
 
 import copy
@@ -177,8 +178,11 @@ def image_shape(input_shape: Sequence[int], family: str) -> tuple[int, int, int]
     from ..errors import ConfigError
 
     if len(input_shape) != 3:
-        raise ConfigError("model.name", family, f"needs images (C, H, W), but the data are {tuple(input_shape)} "
-                          "feature vectors; use model=mlp")
+        raise ConfigError(
+            "model.name",
+            family,
+            f"needs images (C, H, W), but the data are {tuple(input_shape)} feature vectors; use model=mlp",
+        )
     return tuple(input_shape)  # type: ignore[return-value]
 
 

@@ -1,4 +1,5 @@
 """The MLP family: ``depth`` Linear layers, one unit each; its FLOPs have a closed form."""
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@ head. Shortcuts are option A: the identity, and where the shape changes, the inp
 Units (what ``model.split``/``model.splits`` index): the stem is unit 0, residual block j is unit
 1 + j (stage s begins at unit 1 + s*n), the head is unit 3n + 1.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -33,7 +34,7 @@ class BasicBlock(nn.Module):
     def shortcut(self, x: torch.Tensor) -> torch.Tensor:
         """Option A: subsample by the stride and append zero channels."""
         if self.stride > 1:
-            x = x[:, :, ::self.stride, ::self.stride]
+            x = x[:, :, :: self.stride, :: self.stride]
         if self.extra:
             x = F.pad(x, (0, 0, 0, 0, 0, self.extra))
         return x
@@ -55,7 +56,7 @@ def build(cfg, input_shape: Sequence[int], num_classes: int) -> BlockNet:
     channels = cfg.width
     for s in range(3):
         for j in range(n):
-            out = cfg.width * 2 ** s
+            out = cfg.width * 2**s
             units.append(BasicBlock(channels, out, 2 if s and not j else 1, cfg.batchnorm))
             channels = out
     units.append(head(channels, num_classes, cfg.dropout))

@@ -1,4 +1,5 @@
 """Schema of the `model` config group: one family, its size, and where its blocks begin."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,26 +25,50 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         one_of("model.name", self.name, MODELS)
-        low = {"mlp": (2, "must be >= 2 (two blocks need two layers)"),
-               "cnn": (1, "must be >= 1 (conv layers; the head is a unit of its own)")}.get(self.name)
+        low = {
+            "mlp": (2, "must be >= 2 (two blocks need two layers)"),
+            "cnn": (1, "must be >= 1 (conv layers; the head is a unit of its own)"),
+        }.get(self.name)
         if low:
             require(self.depth >= low[0], "model.depth", self.depth, low[1])
-        require(self.name != "resnet" or (self.depth >= 8 and (self.depth - 2) % 6 == 0), "model.depth", self.depth,
-                "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, 32, 44, 56, 110, ...")
+        require(
+            self.name != "resnet" or (self.depth >= 8 and (self.depth - 2) % 6 == 0),
+            "model.depth",
+            self.depth,
+            "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, 32, 44, 56, 110, ...",
+        )
         integer("model.width", self.width)
         number("model.dropout", self.dropout, 0, 1, high_open=True)
-        require(self.stages is None or self.name == "cnn", "model.stages", self.stages,
-                f"only model=cnn has a number of stages ({self.name}: null)")
-        require(self.stages is None or 1 <= self.stages <= self.depth, "model.stages", self.stages,
-                f"between 1 and depth={self.depth} (each stage has a conv layer at least), or null")
-        require(self.split is None or 1 <= self.split <= self.units - 1, "model.split", self.split,
-                f"must be between 1 and {self._last_unit()}, or null")
+        require(
+            self.stages is None or self.name == "cnn",
+            "model.stages",
+            self.stages,
+            f"only model=cnn has a number of stages ({self.name}: null)",
+        )
+        require(
+            self.stages is None or 1 <= self.stages <= self.depth,
+            "model.stages",
+            self.stages,
+            f"between 1 and depth={self.depth} (each stage has a conv layer at least), or null",
+        )
+        require(
+            self.split is None or 1 <= self.split <= self.units - 1,
+            "model.split",
+            self.split,
+            f"must be between 1 and {self._last_unit()}, or null",
+        )
         if self.splits is not None:
             s = list(self.splits)
-            require(self.split is None, "model.splits", s, "set either model.split (two blocks) or model.splits, not both")
-            require(bool(s) and s == sorted(set(s)) and 1 <= s[0] <= s[-1] <= self.units - 1, "model.splits", s,
-                    f"a non-empty increasing list of the unit indices where blocks 1, 2, ... begin, each between 1 "
-                    f"and {self._last_unit()}")
+            require(
+                self.split is None, "model.splits", s, "set either model.split (two blocks) or model.splits, not both"
+            )
+            require(
+                bool(s) and s == sorted(set(s)) and 1 <= s[0] <= s[-1] <= self.units - 1,
+                "model.splits",
+                s,
+                f"a non-empty increasing list of the unit indices where blocks 1, 2, ... begin, each between 1 "
+                f"and {self._last_unit()}",
+            )
 
     def _last_unit(self) -> str:
         """The highest index a block may begin at, and what the indices count, for error messages."""

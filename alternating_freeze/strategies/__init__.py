@@ -5,6 +5,7 @@ module of this package except ``base`` defines one and names it ``STRATEGY``; a 
 one module here and one YAML there (whose defaults list starts with
 ``/schema/strategy@_here_: <name>``), found without being registered anywhere else.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@ With two blocks this is GAN-style alternation (``steps`` as in n_critic); with K
 cyclic block-coordinate descent of BAdam. The clock counts ``unit``s; block b trains for
 ``steps[b]`` units at each visit, and ``order`` says in which order the blocks are visited.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -33,7 +34,9 @@ class Alternating(Strategy):
     every: int = 1  # units each block trains at a visit (when `steps` is null)
     steps: Optional[List[int]] = None  # units per visit of each block, in block order (n_critic style); null: `every`
     order: Order = Order.cyclic  # cyclic | reverse | pingpong | random
-    start: Optional[str] = None  # the block that trains first: first, second, last or its index; null: the order's first
+    start: Optional[str] = (
+        None  # the block that trains first: first, second, last or its index; null: the order's first
+    )
     seed: Optional[int] = None  # order=random: seed of its own generator; null: the run's seed
     optimizer_state: OptimizerState = OptimizerState.keep  # keep | reset (clear the moments at every switch)
     freeze_bn_stats: bool = True  # frozen BatchNorm layers stop updating their running statistics
@@ -46,11 +49,17 @@ class Alternating(Strategy):
             for s in self.steps:
                 integer("strategy.steps", s)
             if self.every != 1:
-                raise ConfigError("strategy.every", self.every, "is not used when strategy.steps is set: leave it "
-                                  "at 1, or set strategy.steps=null")
+                raise ConfigError(
+                    "strategy.every",
+                    self.every,
+                    "is not used when strategy.steps is set: leave it at 1, or set strategy.steps=null",
+                )
         if self.start is not None and self.order == Order.random:
-            raise ConfigError("strategy.start", self.start, "only with a fixed order (cyclic, reverse, pingpong); "
-                              "order=random draws every cycle's first block")
+            raise ConfigError(
+                "strategy.start",
+                self.start,
+                "only with a fixed order (cyclic, reverse, pingpong); order=random draws every cycle's first block",
+            )
         if self.start is not None and self.start not in (*START_NAMES, "last") and not str(self.start).isdigit():
             raise ConfigError("strategy.start", self.start, "first, second, last, a block index, or null")
 
@@ -58,7 +67,9 @@ class Alternating(Strategy):
         if self.steps is not None and len(self.steps) != n_blocks:
             raise ConfigError("strategy.steps", list(self.steps), f"needs one entry per block: {n_blocks} blocks")
         if self.start is not None and not 0 <= self._start_block(n_blocks) < n_blocks:
-            raise ConfigError("strategy.start", self.start, f"must name one of the {n_blocks} blocks (0..{n_blocks - 1})")
+            raise ConfigError(
+                "strategy.start", self.start, f"must name one of the {n_blocks} blocks (0..{n_blocks - 1})"
+            )
 
     def _start_block(self, n_blocks: int) -> int:
         if self.start == "last":
@@ -71,8 +82,9 @@ class Alternating(Strategy):
     def visits(self, n_blocks: int) -> List[int]:
         """One cycle of a fixed order, as the sequence of blocks visited."""
         forward = list(range(n_blocks))
-        seq = {Order.cyclic: forward, Order.reverse: forward[::-1],
-               Order.pingpong: forward + forward[-2:0:-1]}[self.order]
+        seq = {Order.cyclic: forward, Order.reverse: forward[::-1], Order.pingpong: forward + forward[-2:0:-1]}[
+            self.order
+        ]
         if self.start is not None:
             first = seq.index(self._start_block(n_blocks))
             seq = seq[first:] + seq[:first]
@@ -95,8 +107,9 @@ class Alternating(Strategy):
         if self.order != Order.random:
             return self._seq, self._ends
         if self._cached[0] != index:
-            seq = draw(self.run.seed if self.seed is None else self.seed, index).sample(range(self.run.n_blocks),
-                                                                                       self.run.n_blocks)
+            seq = draw(self.run.seed if self.seed is None else self.seed, index).sample(
+                range(self.run.n_blocks), self.run.n_blocks
+            )
             self._cached = (index, (seq, list(itertools.accumulate(self._units[b] for b in seq))))
         return self._cached[1]
 
@@ -106,8 +119,10 @@ class Alternating(Strategy):
         return frozenset((seq[bisect.bisect_right(ends, at)],))
 
     def resolved(self) -> dict:
-        return {"steps": self.units(self.run.n_blocks),
-                "visits": None if self.order == Order.random else self.visits(self.run.n_blocks)}
+        return {
+            "steps": self.units(self.run.n_blocks),
+            "visits": None if self.order == Order.random else self.visits(self.run.n_blocks),
+        }
 
 
 STRATEGY = Alternating

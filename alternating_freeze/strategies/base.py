@@ -1,11 +1,11 @@
 """What every strategy shares: the clock units, the optimizer-state policy and the run it is bound to."""
+
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
-
 
 
 class Unit(str, Enum):
@@ -41,7 +41,7 @@ class Strategy:
     def check(self, n_blocks: int) -> None:
         """Raise ConfigError for options that do not fit a network of ``n_blocks`` blocks."""
 
-    def bind(self, run: Run) -> "Strategy":
+    def bind(self, run: Run) -> Strategy:
         """Bind to a run (its options were checked against its network once, in ``config.RunConfig``)."""
         self.run = run
         return self
@@ -63,4 +63,3 @@ def draw(seed: int, index: int) -> random.Random:
     every machine, whatever was drawn before, so that a resumed run continues the same sequence
     and the run's torch generators (initial weights, batch order) are never touched."""
     return random.Random(f"{seed}:{index}")
-

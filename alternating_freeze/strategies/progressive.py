@@ -8,6 +8,7 @@ trains to the end. Only the freezing is reproduced: FreezeOut also anneals each 
 rate to zero by its freezing point, which would make the optimizer differ between strategies;
 here every strategy shares the optimizer and its learning rate.
 """
+
 from __future__ import annotations
 
 import math

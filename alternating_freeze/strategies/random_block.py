@@ -5,6 +5,7 @@ Each draw comes from a generator of its own, seeded from ``seed`` and the draw's
 sequence is the same on every machine, survives a resume, and never touches the run's torch
 generators, so initial weights and batch order stay those of the same seed's other strategies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Every block trains at every step: the baseline."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

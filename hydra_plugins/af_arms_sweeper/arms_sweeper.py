@@ -58,12 +58,16 @@ ConfigStore.instance().store(group="hydra/sweeper", name="arms", node=ArmsSweepe
 
 
 def _values(override: Override) -> List[str]:
-    return list(override.sweep_string_iterator()) if override.is_sweep_override() else \
-        [override.get_value_element_as_str()]
+    return (
+        list(override.sweep_string_iterator())
+        if override.is_sweep_override()
+        else [override.get_value_element_as_str()]
+    )
 
 
 def seed_major(jobs: List[List[str]]) -> List[List[str]]:
     """Jobs reordered (stably) by their seed, seeds in order of first appearance."""
+
     def seed(job: Sequence[str]) -> Optional[str]:
         return next((o for o in job if o.startswith("seed=")), None)
 
@@ -74,8 +78,13 @@ def seed_major(jobs: List[List[str]]) -> List[List[str]]:
 
 
 class ArmsSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, str]] = None,
-                 arms: Optional[Dict[str, List[str]]] = None, tune: Optional[Any] = None) -> None:
+    def __init__(
+        self,
+        max_batch_size: Optional[int] = None,
+        params: Optional[Dict[str, str]] = None,
+        arms: Optional[Dict[str, List[str]]] = None,
+        tune: Optional[Any] = None,
+    ) -> None:
         super().__init__(max_batch_size=max_batch_size, params=params)
         self.arms = dict(arms or {})
         self.tune = tuning.TuneConf(**OmegaConf.to_container(tune)) if tune is not None else None
@@ -92,9 +101,9 @@ class ArmsSweeper(BasicSweeper):
             groups = [loader.repository.group_exists(o.key_or_group) for o in parsed]
             leaves = [o for o, group in zip(parsed, groups) if not group]
             keys = [o.key_or_group for o in leaves]
-            if (any(o.is_add() or o.is_force_add() or o.is_delete() or isinstance(o.value(), (dict, list))
-                    for o in leaves)
-                    or any(a.startswith(b + ".") for a in keys for b in keys)):
+            if any(
+                o.is_add() or o.is_force_add() or o.is_delete() or isinstance(o.value(), (dict, list)) for o in leaves
+            ) or any(a.startswith(b + ".") for a in keys for b in keys):
                 todo.append(job)  # overrides that can interact: compose this job as it is
                 continue
             options = tuple(sorted(line for line, group in zip(job, groups) if group))
@@ -146,8 +155,10 @@ class ArmsSweeper(BasicSweeper):
         rest = [o for o in overrides if o.get_key_element() != "seed"]
         final_seeds = _values(seeds[-1]) if seeds else [str(self.config.get("seed", 0))]
         tuning_seeds = _values(parser.parse_overrides([f"seed={self.tune.seeds}"])[0])
-        grid = {k: [x for x in _values(parser.parse_overrides([f"{k}={v}"])[0]) if x != ""]
-                for k, v in self.tune.grid.items()}
+        grid = {
+            k: [x for x in _values(parser.parse_overrides([f"{k}={v}"])[0]) if x != ""]
+            for k, v in self.tune.grid.items()
+        }
         tuning.check(self.tune, grid, tuning_seeds, final_seeds)
         configs = self._configurations(rest)
         self._check_keys(configs, grid)
@@ -156,15 +167,29 @@ class ArmsSweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         self._count(len(configs) * (len(tuning.grid_points(grid)) * len(tuning_seeds) + len(final_seeds)))
-        trials = {name: [tuning.Trial(point, seed, [*c, *(f"{k}={v}" for k, v in point.items()), f"seed={seed}"])
-                         for seed in tuning_seeds for point in tuning.grid_points(grid)]
-                  for name, c in configs.items()}
+        trials = {
+            name: [
+                tuning.Trial(point, seed, [*c, *(f"{k}={v}" for k, v in point.items()), f"seed={seed}"])
+                for seed in tuning_seeds
+                for point in tuning.grid_points(grid)
+            ]
+            for name, c in configs.items()
+        }
         returns = [self._launch([t.overrides for ts in trials.values() for t in ts], sweep_dir, trials)]
-        arms = {name: {"overrides": configs[name], **tuning.choose(trials[name], sweep_dir, self.tune.metric, grid)}
-                for name in configs}
-        finals = {name: [tuning.Trial(a["chosen"], s, [*configs[name], *(f"{k}={v}" for k, v in a["chosen"].items()),
-                                                        f"seed={s}"]) for s in final_seeds]
-                  for name, a in arms.items() if a["chosen"] is not None}
+        arms = {
+            name: {"overrides": configs[name], **tuning.choose(trials[name], sweep_dir, self.tune.metric, grid)}
+            for name in configs
+        }
+        finals = {
+            name: [
+                tuning.Trial(
+                    a["chosen"], s, [*configs[name], *(f"{k}={v}" for k, v in a["chosen"].items()), f"seed={s}"]
+                )
+                for s in final_seeds
+            ]
+            for name, a in arms.items()
+            if a["chosen"] is not None
+        }
         for arm in arms.values():
             arm["final_jobs"] = []
         tuning.write(sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms)  # the choice, before the finals
@@ -206,11 +231,17 @@ class ArmsSweeper(BasicSweeper):
             cfg = loader.load_sweep_config(self.config, list(job))
             for key in grid:
                 if OmegaConf.select(cfg, key, default=missing) is missing:
-                    raise ConfigError("hydra.sweeper.tune.grid", key, f"not a key of the config of arm {name!r} "
-                                      f"(tuned keys must exist, e.g. optimizer.lr)")
+                    raise ConfigError(
+                        "hydra.sweeper.tune.grid",
+                        key,
+                        f"not a key of the config of arm {name!r} (tuned keys must exist, e.g. optimizer.lr)",
+                    )
             if not OmegaConf.select(cfg, "dataset.val_fraction", default=0):
-                raise ConfigError("dataset.val_fraction", OmegaConf.select(cfg, "dataset.val_fraction"),
-                                  f"tuning selects on the validation split: arm {name!r} needs a value in (0, 1)")
+                raise ConfigError(
+                    "dataset.val_fraction",
+                    OmegaConf.select(cfg, "dataset.val_fraction"),
+                    f"tuning selects on the validation split: arm {name!r} needs a value in (0, 1)",
+                )
 
     def _launch(self, jobs: List[List[str]], sweep_dir: Path, planned: Dict[str, list]) -> list:
         """Launch ``jobs`` seed-major, in chunks of max_batch_size, and record each planned job's folder."""

@@ -13,6 +13,7 @@ the console) while code runs on its behalf. A job that changes directory (``hydr
 as under the basic launcher, and so does every job of a task function other than af-train's.
 (No ``from __future__ import annotations``: Hydra scans plugin modules without registering them.)
 """
+
 import contextlib
 import copy
 import logging
@@ -25,8 +26,16 @@ from typing import List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import (JobReturn, JobRuntime, JobStatus, configure_log, env_override, filter_overrides, run_job,
-                              setup_globals)
+from hydra.core.utils import (
+    JobReturn,
+    JobRuntime,
+    JobStatus,
+    configure_log,
+    env_override,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
 from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -54,8 +63,9 @@ class BatchedLauncherConf:
     fast_compose: bool = True
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="batched", node=BatchedLauncherConf,
-                             provider="alternating_freeze")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="alternating_freeze"
+)
 
 
 def _error(key: str, value, allowed: str) -> CompactHydraException:
@@ -72,8 +82,11 @@ class BatchedLauncher(Launcher):
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         """Bad options are one line each, before any job is composed."""
         if isinstance(self.max_members, bool) or not isinstance(self.max_members, int) or self.max_members < 1:
-            raise _error("hydra.launcher.max_members", self.max_members,
-                         "an integer >= 1 (the most runs trained together in one group)")
+            raise _error(
+                "hydra.launcher.max_members",
+                self.max_members,
+                "an integer >= 1 (the most runs trained together in one group)",
+            )
         if self.device is not None:
             from alternating_freeze.errors import ConfigError
             from alternating_freeze.machine import resolve_device
@@ -127,7 +140,7 @@ class BatchedLauncher(Launcher):
 
                 Runner(self.max_members).run([task for _, task, _ in prepared])
         finally:
-            for cfg, task, ret in prepared:
+            for _, task, _ in prepared:
                 task.release()
             HydraConfig.instance().cfg = hydra_before  # as run_job leaves it
         clock["train"] = time.perf_counter() - t
@@ -136,12 +149,24 @@ class BatchedLauncher(Launcher):
             if job is not None:
                 returns[i] = self._end(*job)
         clock["end"] = time.perf_counter() - t
-        log.info("batched launch of %d jobs: composing %.2fs (%d in full), folders and callbacks %.2fs, training "
-                 "and results %.2fs, job ends %.2fs", len(jobs), clock["compose"], composer.full, clock["prepare"],
-                 clock["train"], clock["end"])
+        log.info(
+            "batched launch of %d jobs: composing %.2fs (%d in full), folders and callbacks %.2fs, training "
+            "and results %.2fs, job ends %.2fs",
+            len(jobs),
+            clock["compose"],
+            composer.full,
+            clock["prepare"],
+            clock["train"],
+            clock["end"],
+        )
         for i, cfg in alone:
-            returns[i] = run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=cfg,
-                                 job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            returns[i] = run_job(
+                hydra_context=self.hydra_context,
+                task_function=self.task_function,
+                config=cfg,
+                job_dir_key="hydra.sweep.dir",
+                job_subdir_key="hydra.sweep.subdir",
+            )
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
@@ -154,19 +179,22 @@ class BatchedLauncher(Launcher):
 
         instance = HydraConfig.instance()
         instance.set_config(cfg)  # the folder may name ${hydra:...} values
-        out = os.path.join(str(OmegaConf.select(cfg, "hydra.sweep.dir")),
-                           str(OmegaConf.select(cfg, "hydra.sweep.subdir")))
+        out = os.path.join(
+            str(OmegaConf.select(cfg, "hydra.sweep.dir")), str(OmegaConf.select(cfg, "hydra.sweep.subdir"))
+        )
         hydra_cfg = instance.cfg  # run_job sets the config again once output_dir is set; the same copy, set in both
         for node in (cfg, hydra_cfg):
-            with read_write(node.hydra.runtime):
-                with open_dict(node.hydra.runtime):
-                    node.hydra.runtime.output_dir = os.path.abspath(out)
+            with read_write(node.hydra.runtime), open_dict(node.hydra.runtime):
+                node.hydra.runtime.output_dir = os.path.abspath(out)
         task_cfg = copy.deepcopy(cfg)
-        with read_write(task_cfg):
-            with open_dict(task_cfg):
-                del task_cfg["hydra"]
-        ret = JobReturn(overrides=OmegaConf.to_container(cfg.hydra.overrides.task), cfg=task_cfg,
-                        hydra_cfg=hydra_cfg, working_dir=os.getcwd())
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        ret = JobReturn(
+            overrides=OmegaConf.to_container(cfg.hydra.overrides.task),
+            cfg=task_cfg,
+            hydra_cfg=hydra_cfg,
+            working_dir=os.getcwd(),
+        )
         Path(out).mkdir(parents=True, exist_ok=True)
         if cfg.hydra.output_subdir is not None:
             record = Path(cfg.hydra.runtime.output_dir) / str(cfg.hydra.output_subdir)

@@ -13,6 +13,7 @@ included): on any difference that base is given up and its jobs are composed in 
 ``hydra.`` override is always composed in full.
 (No ``from __future__ import annotations``: Hydra scans plugin modules without registering them.)
 """
+
 import copy
 import logging
 from typing import Dict, List, Optional, Tuple
@@ -71,13 +72,16 @@ class Composer:
         job = cfg.hydra.job.config.override_dirname
         task = [o for o in parsed if not o.is_hydra_override()]
         cfg.hydra.overrides.task = [o.input_line for o in task]
-        cfg.hydra.job.override_dirname = get_overrides_dirname(overrides=task, kv_sep=job.kv_sep,
-                                                               item_sep=job.item_sep, exclude_keys=job.exclude_keys)
+        cfg.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=task, kv_sep=job.kv_sep, item_sep=job.item_sep, exclude_keys=job.exclude_keys
+        )
         if groups not in self.verified:
             full = self._compose(overrides)
             if OmegaConf.to_yaml(full) != OmegaConf.to_yaml(cfg):
-                log.warning("composing the jobs of %s in full: a derived config differed from Hydra's",
-                            " ".join(groups) or "the primary config")
+                log.warning(
+                    "composing the jobs of %s in full: a derived config differed from Hydra's",
+                    " ".join(groups) or "the primary config",
+                )
                 self.bases[groups] = None
                 return full
             self.verified.add(groups)

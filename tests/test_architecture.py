@@ -1,0 +1,77 @@
+"""The house's structure, read from the source: no import circle, no private name imported across modules,
+and the analysis importing nothing of the training side but the contract."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("alternating_freeze", "analysis", "hydra_plugins")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def imports(name: str, path: Path, known: dict) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import outside a function body (what runs when the module is imported)."""
+    tree, package = ast.parse(path.read_text()), name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((a.name, []) for a in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[: len(package.split(".")) - child.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                names = [a.name for a in child.names]
+                if not all(f"{base}.{n}" in known for n in names):  # not only submodules of a package
+                    found.append((base, names))
+                found.extend((f"{base}.{n}", []) for n in names if f"{base}.{n}" in known)  # a submodule
+            visit(child)
+
+    visit(tree)
+    return [(m, n) for m, n in found if m in known]
+
+
+def test_no_import_circle():
+    known = modules()
+    graph = {m: {dep for dep, _ in imports(m, p, known) if dep != m} for m, p in known.items()}
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                if nxt == goal:
+                    return True
+                seen.add(nxt)
+                todo.append(nxt)
+        return False
+
+    circles = sorted(f"{a} -> {b} -> ... -> {a}" for a in graph for b in graph[a]
+                     if not b.startswith(a + ".") and not a.startswith(b + ".") and reaches(b, a))
+    assert circles == []
+
+
+def test_no_private_name_is_imported_across_modules():
+    known = modules()
+    private = [f"{m}: from {dep} import {n}" for m, p in known.items() for dep, names in imports(m, p, known)
+               for n in names if n.startswith("_") and not n.startswith("__")]
+    assert private == []
+
+
+def test_the_analysis_reads_the_training_side_through_the_contract_only():
+    known = modules()
+    training = [f"{m}: {dep}" for m, p in known.items() if m.startswith("analysis")
+                for dep, _ in imports(m, p, known)
+                if dep.startswith("alternating_freeze") and dep != "alternating_freeze.contract"]
+    assert training == []

@@ -279,11 +279,6 @@ TUNED = ["experiment=frequency_tuned", "trainer.epochs=2", "trainer.num_threads=
          'hydra.sweeper.params.seed="0"']
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "TuneConf is copied by value into the job pickle: Hydra's plugin scan re-executes "
-    "hydra_plugins/af_arms_sweeper/tuning.py, so cloudpickle no longer finds the class by reference and every job "
-    "fails composing experiment/frequency_tuned ('Cannot assign _MISSING_TYPE to Dict[str, str] full_key: grid'); "
-    "fixed by moving TuneConf into alternating_freeze/ (issue 23)"))
 def test_the_tuned_presets_two_stages_run_through_slurm(tmp_path, cancel):
     cancel(tmp_path)
     proc = run_sweep(tmp_path, *TUNED, *SLURM[:-2], env=slurm_env(), check=False, timeout=600)

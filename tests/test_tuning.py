@@ -150,3 +150,22 @@ def test_bad_tuning_settings_are_one_line_before_anything_runs(tmp_path, cli_env
     assert proc.returncode != 0 and "Traceback" not in out
     assert f"error: {message}" in out, out[-2000:]
     assert not list((tmp_path / "bad").glob("*/summary.json"))
+
+
+@pytest.mark.slow
+def test_the_tuned_protocol_runs_through_submitit(tmp_path, cli_env):
+    """Issue 23: every job of a tuned preset failed under the submitit launchers (its TuneConf was pickled by value
+    after Hydra's plugin scan re-executed the module that held it); both stages now run and choose as locally."""
+    args = ["experiment=frequency_tuned", "trainer.epochs=1", "trainer.num_threads=1", "trainer.progress=none",
+            "hydra.callbacks.analyze.enabled=false", 'hydra.sweeper.arms.standard=["strategy=standard"]',
+            "~hydra.sweeper.arms.epoch", 'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch"]',
+            'hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}', 'hydra.sweeper.tune.seeds="100"',
+            'hydra.sweeper.params.seed="0"']
+    submitit = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"]
+    for name, launcher in (("local", []), ("submitit", submitit)):
+        proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path / name}", *args, *launcher), cwd=ROOT,
+                              env=cli_env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    local, remote = (json.loads((tmp_path / n / "tuning.json").read_text())["arms"] for n in ("local", "submitit"))
+    assert {a: arm["chosen"] for a, arm in remote.items()} == {a: arm["chosen"] for a, arm in local.items()}
+    assert all(len(arm["final_jobs"]) == 1 for arm in remote.values())

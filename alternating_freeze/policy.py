@@ -64,15 +64,18 @@ class Claim:
 
 
 @contextlib.contextmanager
-def claim(out: Path, cfg: DictConfig, sweep_dir: Optional[Path], parallel: int = 1) -> Iterator[Claim]:
-    """Hold the job's lock for the block; the claim's ``status`` is set if the job must not train."""
+def claim(
+    out: Path, cfg: DictConfig, sweep_dir: Optional[Path], parallel: int = 1, announce: bool = True
+) -> Iterator[Claim]:
+    """Hold the job's lock for the block; the claim's ``status`` is set if the job must not train. ``announce``:
+    log "job k/N, ETA" as it starts (a batched group claims all its jobs before any trains, and says nothing)."""
     job = Claim(Path(out), cfg, sweep_dir, time.perf_counter(), now())
     with joblock.hold(job.out) as other:
         if other is not None:  # nothing in the folder is touched
             log.error("error: %s: running elsewhere (%s)", job.out, other)
             job.status = RUNNING_ELSEWHERE
         else:
-            if sweep_dir is not None and (where := progress.started(sweep_dir, parallel)):
+            if announce and sweep_dir is not None and (where := progress.started(sweep_dir, parallel)):
                 log.info("%s: %s", where, job.out.name)
             if remove_temporaries(job.out):
                 log.info("removed temporary files of interrupted writes in %s", job.out)

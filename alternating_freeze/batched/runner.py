@@ -147,7 +147,7 @@ class Runner:
             for t in tasks:
                 lock = contextlib.ExitStack()
                 with t.act():
-                    t.job = lock.enter_context(policy.claim(t.out, t.cfg, _sweep_dir()))
+                    t.job = lock.enter_context(policy.claim(t.out, t.cfg, _sweep_dir(), announce=False))
                     if t.job.status is not None:  # running elsewhere, done, or another config's folder
                         lock.close()
                         t.release()

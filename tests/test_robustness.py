@@ -164,7 +164,8 @@ def test_bad_values_are_refused_by_name(overrides, key):
     assert e.value.key == key and str(e.value).startswith(f"{key}=") and "\n" not in str(e.value)
 
 
-def test_preflight_checks_say_one_line(tmp_path):
+def test_preflight_checks_say_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # no sbatch, even on a machine with SLURM installed
     file = tmp_path / "a-file"
     file.write_text("x")
     cases = [

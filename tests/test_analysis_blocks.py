@@ -76,6 +76,7 @@ def pd_na(value) -> bool:
     return bool(pd.isna(value))
 
 
+@pytest.mark.slow
 def test_blocks_figure_data_and_table_equal_hand_computation(blocks):
     res = analysis.compute([blocks], boot=FAST)
     stats, paired = res.stats, res.paired

@@ -175,6 +175,7 @@ def tuned(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
     result = analysis.analyze([tuned], boot=FAST)
     runs = result.runs

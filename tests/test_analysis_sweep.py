@@ -34,6 +34,7 @@ def test_presets_analyse_at_sweep_end_unless_turned_off(name):
     assert instantiate(off.hydra.callbacks.analyze).enabled is False
 
 
+@pytest.mark.slow
 def test_real_tiny_sweep_gets_figures_and_reports(tmp_path, cli_env):
     """digits, 2 seeds x 2 strategies, 2 epochs, analysed by the callback as the presets do it."""
     sweep = tmp_path / "sweep"

@@ -36,6 +36,7 @@ def loaded_machine(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_machine):
     result = analysis.analyze([loaded_machine], boot=FAST)
     runs = result.runs.set_index(["strategy", "seed"])

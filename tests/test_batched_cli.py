@@ -18,6 +18,7 @@ from alternating_freeze.contract import TIMING_COLUMNS
 from conftest import ROOT, af_train, run_sweep, summaries
 from test_sweep_plan import preset_sweeper
 
+pytestmark = pytest.mark.slow  # af-train in subprocesses, and whole presets composed in process
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "final_train_loss",

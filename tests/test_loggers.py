@@ -55,6 +55,7 @@ def fake_rows(n, offset=0.0):
 # ---------------------------------------------------------------- TensorBoard
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_every_epoch_and_the_config_as_hparams(tmp_path, cli_env):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import api_pb2, metadata
@@ -118,6 +119,7 @@ def file_store(tmp_path, monkeypatch):
     return store, lambda: MlflowClient(store.as_uri())
 
 
+@pytest.mark.slow
 def test_mlflow_sweep_is_one_experiment_with_a_run_per_job(tmp_path, cli_env, file_store):
     store, client = file_store
     sweep = tmp_path / "sweep"
@@ -232,6 +234,7 @@ TensorBoardTracker.log_epoch = failing
 """
 
 
+@pytest.mark.slow
 def test_a_failing_tracker_leaves_the_run_completed_with_a_note(tmp_path, cli_env):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -291,6 +294,7 @@ def test_logger_stops_calling_a_failed_tracker_and_adds_to_the_notes(tmp_path):
     assert Logger("wandb", tmp_path, no_such_entity).notes == ["logger wandb failed: ValueError: no such entity"]
 
 
+@pytest.mark.slow
 def test_a_missing_tracker_is_one_line_before_training(tmp_path, cli_env):
     proc = cli([f"hydra.run.dir={tmp_path}", "logger=mlflow"], cli_env, code="import sys; sys.modules['mlflow'] = None",
                check=False)
@@ -319,6 +323,7 @@ def test_every_logger_composes_validates_and_leaves_hash_and_folder_names_alone(
     assert {"logger", *loggers.option_keys()} <= set(excluded)  # exact keys only: every option listed
 
 
+@pytest.mark.slow
 def test_the_default_run_imports_no_tracker(tmp_path):
     code = f"""
 import sys

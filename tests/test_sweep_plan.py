@@ -38,9 +38,14 @@ def preset_jobs(name):
     return jobs
 
 
-@pytest.mark.parametrize("name, n_jobs", [("frequency", 50), ("split", 5 * (4 + 1 + 2 + 3 + 5)),
-                                          ("seed_notebook", 10), ("seed_repo", 25), ("blocks", 5 * (2 + 2 * 3 * 3)),
-                                          ("digits_cnn", 15), ("cifar_resnet", 25)])
+SLOW = pytest.mark.slow  # the larger presets take seconds each to compose; two small ones stay in the fast lane
+
+
+@pytest.mark.parametrize("name, n_jobs", [pytest.param("frequency", 50, marks=SLOW),
+                                          pytest.param("split", 5 * (4 + 1 + 2 + 3 + 5), marks=SLOW),
+                                          ("seed_notebook", 10), pytest.param("seed_repo", 25, marks=SLOW),
+                                          pytest.param("blocks", 5 * (2 + 2 * 3 * 3), marks=SLOW),
+                                          ("digits_cnn", 15), pytest.param("cifar_resnet", 25, marks=SLOW)])
 def test_presets_compose_without_duplicates(name, n_jobs):
     jobs = preset_jobs(name)
     assert len(jobs) == n_jobs

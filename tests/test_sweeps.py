@@ -14,6 +14,7 @@ from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.records import save_checkpoint
 from conftest import ROOT, af_train, run_sweep, summaries
 
+pytestmark = pytest.mark.slow  # every test here launches af-train (or a benchmark) in a subprocess
 FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
 
 

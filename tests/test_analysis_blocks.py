@@ -13,7 +13,7 @@ import yaml
 import analysis
 from analysis import figures, tables
 from analysis.stats import context_names
-from analysis_fixtures import FAST, make_config, write_run
+from helpers import FAST, make_config, write_run
 
 HERE = Path(__file__).resolve().parent
 SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth 4

@@ -14,7 +14,7 @@ from matplotlib import image as mpimg
 
 import analysis
 from analysis import figures, tables
-from analysis_fixtures import EVERY1, FAST, ROOT, STANDARD
+from helpers import EVERY1, FAST, ROOT, STANDARD
 
 
 def _rows(tex: str) -> list[list[str]]:

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 import analysis
 from analysis.callback import AnalyzeCallback
 from analysis.figures import DPI, FIGURES, WIDTHS
-from analysis_fixtures import FAST, ROOT, by_label, make_config, write_run
+from helpers import FAST, ROOT, by_label, make_config, write_run
 
 
 def _check_report(out: Path, n_figures: int) -> str:

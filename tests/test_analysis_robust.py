@@ -14,7 +14,7 @@ import yaml
 
 import analysis
 from analysis import cli, pipeline
-from analysis_fixtures import FAST, ROOT, make_config, write_run
+from helpers import FAST, ROOT, make_config, write_run
 
 
 def _with_summary(run, **changes):

@@ -11,8 +11,7 @@ import pytest
 
 import analysis
 from analysis import speed
-from analysis_fixtures import FAST, make_config
-from test_analysis_fair import write_val_run
+from helpers import FAST, make_config, write_val_run
 
 EPOCH_S = 0.5  # every run's training seconds per epoch on a quiet machine
 

@@ -15,18 +15,13 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from conftest import ROOT, af_train, run_sweep, summaries
-from test_sweep_plan import preset_sweeper
+from helpers import ROOT, af_train, preset_sweeper, run_sweep, summaries
 
 pytestmark = pytest.mark.slow  # af-train in subprocesses, and whole presets composed in process
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "final_train_loss",
                "train_flops", "epochs_completed", "epochs_to_90pct", "config_hash")
-
-
-def sweep(sweep_dir, *args, env=None, check=True):
-    return run_sweep(sweep_dir, *FAST, *args, env=env, check=check)
 
 
 def files(d):
@@ -47,8 +42,8 @@ def assert_close(a, b, n_test=360):
 def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
     args = ["seed=0,1", "strategy=standard,alternating"]
     basic, batched = tmp_path / "basic", tmp_path / "batched"
-    sweep(basic, *args, env=cli_env)
-    out = sweep(batched, *args, *BATCHED, env=cli_env).stdout
+    run_sweep(basic, *FAST, *args, env=cli_env)
+    out = run_sweep(batched, *FAST, *args, *BATCHED, env=cli_env).stdout
     assert "sweep" in out and "4 completed" in out
     assert files(basic) == files(batched)
     a, b = summaries(basic), summaries(batched)
@@ -79,7 +74,7 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
     its members (files untouched) and ends with an uninterrupted sweep's results."""
     args = ["seed=0,1,2,3,4,5", "strategy=alternating", "model.width=512", *BATCHED, "hydra.launcher.max_members=2"]
     reference = tmp_path / "reference"
-    sweep(reference, *args, env=cli_env)
+    run_sweep(reference, *FAST, *args, env=cli_env)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={killed}", *FAST, *args), cwd=ROOT, env=cli_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -91,7 +86,7 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
     done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in killed.glob("*/*")
             if p.name in ("summary.json", "metrics.csv") and (p.parent / "summary.json").exists()}
     assert 0 < len(done) < 12, "the kill should land between the first and the last group"
-    out = sweep(killed, *args, env=cli_env).stdout
+    out = run_sweep(killed, *FAST, *args, env=cli_env).stdout
     for path, (mtime, content) in done.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was recomputed"
     assert "skipped" in out and not list(killed.glob("*/checkpoint.pt"))
@@ -103,7 +98,7 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
 
 def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path, cli_env):
     # lr 1e+30 diverges; split 2 of a depth-2 network fails; as under the basic launcher (test_sweeps.py)
-    proc = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
+    proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
                  *BATCHED, env=cli_env, check=False)
     assert proc.returncode == 1
     status = {k: v["status"] for k, v in summaries(tmp_path).items()}
@@ -119,7 +114,7 @@ def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path,
     ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
 ])
 def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, message):
-    proc = sweep(tmp_path, "seed=0,1", *BATCHED, option, env=cli_env, check=False)
+    proc = run_sweep(tmp_path, *FAST, "seed=0,1", *BATCHED, option, env=cli_env, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in out
     assert any(line.startswith(message) for line in out.splitlines()), out[-2000:]
@@ -127,7 +122,7 @@ def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, mes
 
 
 def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
-    proc = sweep(tmp_path, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
+    proc = run_sweep(tmp_path, *FAST, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
                  'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}', 'hydra.sweeper.tune.seeds="100"',
                  "hydra.callbacks.analyze.enabled=false", env=cli_env)
     tuning = json.loads((tmp_path / "tuning.json").read_text())
@@ -185,10 +180,10 @@ def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_pat
 def test_members_keep_epoch_lines_in_their_logs_and_open_one_tracker_run(tmp_path, cli_env):
     """As a separate run with progress=none: no epoch lines on the terminal, all of them in train.log. A member
     that ends up training separately (a CNN, which the batched step does not stack) opens one tracker run, not two."""
-    proc = sweep(tmp_path / "mlp", "seed=0,1", "trainer.progress=none", *BATCHED, env=cli_env)
+    proc = run_sweep(tmp_path / "mlp", *FAST, "seed=0,1", "trainer.progress=none", *BATCHED, env=cli_env)
     assert "epoch 1/2" not in proc.stdout + proc.stderr
     logs = sorted((tmp_path / "mlp").glob("*/train.log"))
     assert len(logs) == 2 and all("epoch 2/2" in log.read_text() for log in logs)
-    sweep(tmp_path / "cnn", "seed=0,1", "model=cnn", "logger=tensorboard", *BATCHED, env=cli_env)
+    run_sweep(tmp_path / "cnn", *FAST, "seed=0,1", "model=cnn", "logger=tensorboard", *BATCHED, env=cli_env)
     runs = [d for d in (tmp_path / "cnn").iterdir() if (d / "summary.json").exists()]
     assert len(runs) == 2 and all(len(list(d.rglob("events.out.tfevents.*"))) == 1 for d in runs)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT
+from helpers import ROOT
 
 REQUIRED = ("gemm_gflops", "fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
             "alternating_flop_ratio", "startup_ratio", "sweep_overhead", "seed_batching_speedup")

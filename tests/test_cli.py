@@ -7,7 +7,7 @@ import pytest
 from alternating_freeze import progress
 from alternating_freeze.cli import check_strategy_keys, groups_help
 from alternating_freeze.errors import ConfigError
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
 
 
 @pytest.mark.slow

@@ -20,10 +20,7 @@ from alternating_freeze.strategies import Run
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.train import build, epoch_writer, resume
-from conftest import ROOT, af_train
-from test_cnn import DIGITS, cnn, resnet
-from test_data_torchvision import write_cifar
-from test_freezing import Recorder, block_state, changed
+from helpers import DIGITS, ROOT, Recorder, af_train, block_state, changed, cnn, resnet, write_cifar
 
 
 def images(n=64, shape=DIGITS, classes=10, seed=0, augment="none"):

@@ -9,22 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from alternating_freeze import loggers
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import METRICS_COLUMNS, TEXT_COLUMNS
 from alternating_freeze.loggers.base import Logger, Tracker
-from conftest import ROOT, af_train
+from helpers import CONF, ROOT, af_train, cfg_of
 
-CONF = ROOT / "conf"
 NUMERIC = [c for c in METRICS_COLUMNS if c not in TEXT_COLUMNS and c != "epoch"]
-
-
-def cfg_of(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def cli(args, env, code=None, check=True):

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from alternating_freeze import joblock, preflight
@@ -16,14 +15,9 @@ from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import agrees
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.records import CHECKPOINT_MAGIC
-from conftest import ROOT, af_train, run_sweep
+from helpers import ROOT, af_train, cfg_of, run_sweep
 
 RUN = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
-
-
-def cfg_of(*overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def train(run_dir, *overrides, env=None):

@@ -8,22 +8,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import open_dict
 
 from alternating_freeze.config import config_hash, validate
-from conftest import ROOT
-
-
-def preset_sweeper(name):
-    """(config loader, master config, arms sweeper, job overrides) of an experiment preset, as a sweep sets them up."""
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
-    master = loader.load_configuration("train", overrides=[f"experiment={name}"], run_mode=RunMode.MULTIRUN)
-    # Imported only now: Hydra's plugin scan (above) re-executes plugin modules in place, and a class
-    # imported before it would subclass a BasicSweeper that no longer is the module's own.
-    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
-
-    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
-    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
-    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
-    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + [f"experiment={name}"])
-    return loader, master, sweeper, sweeper.split_arguments(overrides, None)[0]
+from helpers import ROOT, preset_sweeper
 
 
 def preset_jobs(name):

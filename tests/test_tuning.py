@@ -10,7 +10,7 @@ import time
 import pytest
 
 from alternating_freeze.contract import TIMING_COLUMNS, write_json
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
 from hydra_plugins.af_arms_sweeper import tuning
 
 GRID = {"optimizer.lr": ["0.001", "0.01", "0.1"]}

@@ -64,6 +64,8 @@ def cfg_of(*overrides):
     """The train config composed in process with Hydra's compose API, as af-train composes it."""
     from hydra import compose, initialize_config_dir
 
+    import alternating_freeze.config  # noqa: F401  registers the schemas the config composes with
+
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
@@ -74,6 +76,8 @@ def preset_sweeper(name):
     from hydra._internal.utils import create_config_search_path
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.types import HydraContext, RunMode
+
+    import alternating_freeze.config  # noqa: F401  registers the schemas the presets compose with
 
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
     master = loader.load_configuration("train", overrides=[f"experiment={name}"], run_mode=RunMode.MULTIRUN)

@@ -17,7 +17,6 @@ from omegaconf import OmegaConf
 from alternating_freeze.contract import TIMING_COLUMNS
 from helpers import ROOT, af_train, preset_sweeper, run_sweep, summaries
 
-pytestmark = pytest.mark.slow  # af-train in subprocesses, and whole presets composed in process
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "final_train_loss",
@@ -39,6 +38,7 @@ def assert_close(a, b, n_test=360):
             assert a[k] == b[k], k
 
 
+@pytest.mark.slow
 def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
     args = ["seed=0,1", "strategy=standard,alternating"]
     basic, batched = tmp_path / "basic", tmp_path / "batched"
@@ -69,6 +69,7 @@ def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
         assert log.count("epoch 1/2") == 1  # its own lines only
 
 
+@pytest.mark.slow
 def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_env):
     """Groups of two, one after the other: SIGKILL once the first group has finished; the relaunch skips
     its members (files untouched) and ends with an uninterrupted sweep's results."""
@@ -96,6 +97,7 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
         assert {k: resumed[job][k] for k in RESULT_KEYS} == {k: whole[job][k] for k in RESULT_KEYS}
 
 
+@pytest.mark.slow
 def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path, cli_env):
     # lr 1e+30 diverges; split 2 of a depth-2 network fails; as under the basic launcher (test_sweeps.py)
     proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
@@ -109,6 +111,7 @@ def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path,
     assert "2 completed" in proc.stdout and "2 diverged" in proc.stdout and "4 failed" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, message", [
     ("hydra.launcher.max_members=0", "error: hydra.launcher.max_members=0: an integer >= 1"),
     ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
@@ -121,6 +124,7 @@ def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, mes
     assert not summaries(tmp_path) and "Launching" not in out
 
 
+@pytest.mark.slow
 def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
     proc = run_sweep(tmp_path, *FAST, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
                  'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}', 'hydra.sweeper.tune.seeds="100"',
@@ -134,7 +138,9 @@ def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
     assert "completed" in proc.stdout
 
 
-@pytest.mark.parametrize("preset, n", [("frequency", 50), ("blocks", 12)])
+# in process; the two large presets take seconds, the small one keeps compose.py in the fast lane
+@pytest.mark.parametrize("preset, n", [pytest.param("frequency", 50, marks=pytest.mark.slow),
+                                       pytest.param("blocks", 12, marks=pytest.mark.slow), ("digits_cnn", 6)])
 def test_configs_are_composed_as_hydra_composes_them(preset, n):
     """Derived configs (a composed base with the job's value overrides applied) equal Hydra's composition of
     every job, hydra node included, errors included; only a few jobs are composed in full."""
@@ -158,6 +164,7 @@ def test_configs_are_composed_as_hydra_composes_them(preset, n):
     assert composer.full <= 2 * len(composer.bases) + 1, (composer.full, len(jobs))
 
 
+@pytest.mark.slow
 def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_path):
     import sys
 
@@ -177,6 +184,7 @@ def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_pat
         assert proc.stderr.strip().splitlines()[-1].endswith("--device cuda: CUDA is not available on this machine")
 
 
+@pytest.mark.slow
 def test_members_keep_epoch_lines_in_their_logs_and_open_one_tracker_run(tmp_path, cli_env):
     """As a separate run with progress=none: no epoch lines on the terminal, all of them in train.log. A member
     that ends up training separately (a CNN, which the batched step does not stack) opens one tracker run, not two."""

@@ -13,7 +13,7 @@ import yaml
 import analysis
 from analysis import figures, tables
 from analysis.stats import context_names
-from analysis_fixtures import FAST, make_config, write_run
+from helpers import FAST, make_config, write_run
 
 HERE = Path(__file__).resolve().parent
 SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth 4
@@ -76,6 +76,7 @@ def pd_na(value) -> bool:
     return bool(pd.isna(value))
 
 
+@pytest.mark.slow
 def test_blocks_figure_data_and_table_equal_hand_computation(blocks):
     res = analysis.compute([blocks], boot=FAST)
     stats, paired = res.stats, res.paired

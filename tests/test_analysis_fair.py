@@ -5,44 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 import analysis
-from alternating_freeze.contract import metrics_csv
 from analysis import speed, tables, tuning
-from analysis_fixtures import FAST, make_config, overrides_of
-
-
-def write_val_run(root: Path, cfg: dict, val: list, test: list, *, flops: float = 3e9, epoch_s: float = 0.5,
-                  status: str = "completed", job: str = "", budget=None) -> Path:
-    """A run folder as training writes it now: validation columns and the new summary.json keys."""
-    if budget is not None:
-        cfg = cfg | {"trainer": cfg["trainer"] | {"budget": budget}}
-    run = Path(root) / (job or ",".join(sorted(overrides_of(cfg))) + f",lr={cfg['optimizer']['lr']}")
-    (run / ".hydra").mkdir(parents=True, exist_ok=True)
-    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "trained": "all", "train_loss": 1 / (e + 1), "train_acc": 0.5,
-             "val_loss": 1.0, "val_acc": v, "test_loss": 1.0, "test_acc": t, "epoch_s": epoch_s, "eval_s": 0.01,
-             "elapsed_s": (e + 1) * epoch_s, "train_flops": int(flops * (e + 1)), "epoch_cpu_s": epoch_s, "threads": 1,
-             "gflops_per_s": flops / epoch_s / 1e9} for e, (v, t) in enumerate(zip(val, test))]
-    (run / "metrics.csv").write_bytes(metrics_csv(rows))
-    best = int(np.argmax(val))
-    summary = {"status": status, "error": None, "epochs_completed": len(val), "final_test_acc": test[-1],
-               "best_test_acc": max(test), "final_val_acc": val[-1], "best_val_acc": val[best],
-               "best_val_epoch": best + 1, "test_acc_at_best_val": test[best], "selection": "val",
-               "final_train_loss": 1 / len(val), "epochs_to_90pct": 1, "loss_std": 0.1, "train_s": epoch_s * len(val),
-               "train_cpu_s": epoch_s * len(val), "eval_s": 0.01, "total_s": 1.0, "train_flops": int(flops * len(val)),
-               "train_gflops_per_s": flops / epoch_s / 1e9, "thread_counts": [1], "seed": cfg["seed"], "device": "cpu",
-               "budget_flops": None if budget is None else 9e9,
-               "resolved": {"split": 1, "splits": [1], "n_blocks": 2, "steps": None, "device": "cpu", "num_threads": 1,
-                            "n_train": 100, "n_val": 10, "n_test": 30, "epochs": len(val)},
-               "config": cfg, "overrides": overrides_of(cfg), "finished_at": "2026-11-29T10:00:00+00:00"}
-    (run / "summary.json").write_text(json.dumps(summary))
-    return run
+from helpers import FAST, make_config, write_val_run
 
 
 # ---------------------------------------------------------------- selection on validation
@@ -175,6 +144,7 @@ def tuned(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
     result = analysis.analyze([tuned], boot=FAST)
     runs = result.runs

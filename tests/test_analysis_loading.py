@@ -1,5 +1,5 @@
 """The analysis reads run folders into its tables: effective values from the config, and every way a run
-can go wrong reported and kept out of the statistics (run folders from analysis_fixtures)."""
+can go wrong reported and kept out of the statistics (run folders from helpers.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import analysis
-from analysis_fixtures import FAST, STANDARD, by_label, make_config, write_run
+from helpers import FAST, STANDARD, by_label, make_config, write_run
 
 
 def test_runs_table_flattens_config_with_effective_values(sweep):

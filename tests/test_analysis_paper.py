@@ -14,7 +14,7 @@ from matplotlib import image as mpimg
 
 import analysis
 from analysis import figures, tables
-from analysis_fixtures import EVERY1, FAST, ROOT, STANDARD
+from helpers import EVERY1, FAST, ROOT, STANDARD
 
 
 def _rows(tex: str) -> list[list[str]]:
@@ -65,6 +65,7 @@ def test_latex_escapes_what_latex_would_read_as_commands():
     assert tables.cell((0.5, np.nan, np.nan, np.nan), tables.Col(100)) == "50.00"
 
 
+@pytest.mark.slow
 def test_cli_latex_option(sweep, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "analysis", str(sweep), "--out", str(tmp_path), "--latex",
                            "--no-figures", "--resamples", "200", "-q"], cwd=ROOT, capture_output=True, text=True,
@@ -87,6 +88,7 @@ def test_learning_curves_are_small_multiples_with_standard_in_every_panel(sweep)
         assert ends == pytest.approx([np.mean(list(STANDARD.values())) * 100] * 2)
 
 
+@pytest.mark.slow
 def test_every_figure_has_one_width_per_kind_and_a_pdf(sweep, tmp_path):
     result = analysis.analyze([sweep], tmp_path, boot=FAST)
     for f in result.figures:
@@ -99,6 +101,7 @@ def test_every_figure_has_one_width_per_kind_and_a_pdf(sweep, tmp_path):
         assert md.count(f"### {f.title}\n") == 1
 
 
+@pytest.mark.slow
 def test_the_same_runs_draw_the_same_bytes(sweep, tmp_path):
     """Figures are files a paper's repository keeps: a rerun of the analysis must not change them (the strip
     plots' jitter included, which seaborn draws from numpy's global generator)."""

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 import analysis
 from analysis.callback import AnalyzeCallback
 from analysis.figures import DPI, FIGURES, WIDTHS
-from analysis_fixtures import FAST, ROOT, by_label, make_config, write_run
+from helpers import FAST, ROOT, by_label, make_config, write_run
 
 
 def _check_report(out: Path, n_figures: int) -> str:
@@ -30,6 +30,7 @@ def _check_report(out: Path, n_figures: int) -> str:
     return md
 
 
+@pytest.mark.slow
 def test_figures_and_reports_on_a_sweep(messy):
     result = analysis.analyze([messy], boot=FAST)
     assert result.out == messy
@@ -53,6 +54,7 @@ def test_figures_and_reports_on_a_sweep(messy):
         assert text in md, text
 
 
+@pytest.mark.slow
 def test_one_seed_gives_nan_not_a_crash(tmp_path):
     write_run(tmp_path, make_config(0), 0.9)
     write_run(tmp_path, make_config(0, "alternating", every=1), 0.92)
@@ -132,6 +134,7 @@ def test_no_runs_is_an_error(tmp_path):
 # ---------------------------------------------------------------- entry points
 
 
+@pytest.mark.slow
 def test_cli_writes_everything(sweep, tmp_path):
     out = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "analysis", str(sweep), "--out", str(out), "--resamples", "999"],
@@ -144,6 +147,7 @@ def test_cli_writes_everything(sweep, tmp_path):
     assert "af-analyze" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_cli_missing_folder_is_a_one_line_error(tmp_path):
     script = Path(sys.executable).parent / "af-analyze"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "analysis"]
@@ -156,6 +160,7 @@ def test_cli_missing_folder_is_a_one_line_error(tmp_path):
         "af-analyze: error: --confidence=95.0: must lie strictly between 0 and 1")
 
 
+@pytest.mark.slow
 def test_import_does_not_pull_in_training_code():
     """Only the results contract, which is the standard library's, is shared with the training package."""
     code = ("import sys, analysis, analysis.cli, analysis.callback, analysis.pipeline, analysis.figures, "
@@ -166,6 +171,7 @@ def test_import_does_not_pull_in_training_code():
     assert proc.stdout.strip() == "['alternating_freeze', 'alternating_freeze.contract']"
 
 
+@pytest.mark.slow
 def test_callback_analyses_the_sweep_and_never_raises(sweep, tmp_path, caplog):
     out = tmp_path / "cb"
     AnalyzeCallback(out=str(out)).on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))

@@ -14,7 +14,7 @@ import yaml
 
 import analysis
 from analysis import cli, pipeline
-from analysis_fixtures import FAST, ROOT, make_config, write_run
+from helpers import FAST, ROOT, make_config, write_run
 
 
 def _with_summary(run, **changes):
@@ -65,6 +65,7 @@ def test_malformed_and_impossible_values_make_a_run_corrupt_with_the_reason(bad)
     assert acc["n_pairs"] == 2 and acc["mean_diff"] == pytest.approx(0.01)  # the impossible 5.0 is not in it
 
 
+@pytest.mark.slow
 def test_a_config_that_needs_an_interpolation_is_corrupt_and_its_secret_stays_out(tmp_path, monkeypatch):
     secret = "hunter2-not-for-reports"
     monkeypatch.setenv("MY_SECRET", secret)
@@ -84,6 +85,7 @@ def test_a_config_that_needs_an_interpolation_is_corrupt_and_its_secret_stays_ou
             assert secret not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.slow
 def test_outputs_replace_planted_symlinks_instead_of_following_them(tmp_path):
     sweep, victim = tmp_path / "sweep", tmp_path / "victim"
     for seed in range(2):
@@ -133,6 +135,7 @@ def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path, arm):
     assert "The arms were not tuned" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_help_says_what_the_tool_does_and_where_the_docs_are():
     proc = subprocess.run([sys.executable, "-m", "analysis", "--help"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60)

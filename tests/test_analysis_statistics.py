@@ -12,7 +12,7 @@ from scipy import stats as st
 import analysis
 from analysis.speed import judge_timing
 from analysis.stats import context_names
-from analysis_fixtures import EPOCH1, EVERY1, EVERY4, FAST, STANDARD, by_label, curve_of, make_config, write_run
+from helpers import EPOCH1, EVERY1, EVERY4, FAST, STANDARD, by_label, curve_of, make_config, write_run
 
 
 def test_summary_statistics_equal_hand_computation(sweep):

@@ -1,7 +1,7 @@
 """The analysis on a real sweep: af-train writes the run folders, the experiment presets' callback
 analyses them at the end, and one override turns that off.
 
-Kept apart from the tests on hand-written run folders (analysis_fixtures.py), which need neither torch nor
+Kept apart from the tests on hand-written run folders (helpers.py), which need neither torch nor
 the training code; these tests run them (a 4-job sweep on digits takes a few seconds).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib import image as mpimg
 
 import alternating_freeze.config  # noqa: F401  registers the schemas the presets compose with
 from analysis import figures
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
 
 CONF = ROOT / "conf"
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -34,6 +34,7 @@ def test_presets_analyse_at_sweep_end_unless_turned_off(name):
     assert instantiate(off.hydra.callbacks.analyze).enabled is False
 
 
+@pytest.mark.slow
 def test_real_tiny_sweep_gets_figures_and_reports(tmp_path, cli_env):
     """digits, 2 seeds x 2 strategies, 2 epochs, analysed by the callback as the presets do it."""
     sweep = tmp_path / "sweep"

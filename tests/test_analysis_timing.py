@@ -11,8 +11,7 @@ import pytest
 
 import analysis
 from analysis import speed
-from analysis_fixtures import FAST, make_config
-from test_analysis_fair import write_val_run
+from helpers import FAST, make_config, write_val_run
 
 EPOCH_S = 0.5  # every run's training seconds per epoch on a quiet machine
 
@@ -36,6 +35,7 @@ def loaded_machine(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_machine):
     result = analysis.analyze([loaded_machine], boot=FAST)
     runs = result.runs.set_index(["strategy", "seed"])

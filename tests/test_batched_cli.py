@@ -15,17 +15,12 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from conftest import ROOT, af_train, run_sweep, summaries
-from test_sweep_plan import preset_sweeper
+from helpers import ROOT, af_train, preset_sweeper, run_sweep, summaries
 
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "final_train_loss",
                "train_flops", "epochs_completed", "epochs_to_90pct", "config_hash")
-
-
-def sweep(sweep_dir, *args, env=None, check=True):
-    return run_sweep(sweep_dir, *FAST, *args, env=env, check=check)
 
 
 def files(d):
@@ -43,11 +38,12 @@ def assert_close(a, b, n_test=360):
             assert a[k] == b[k], k
 
 
+@pytest.mark.slow
 def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
     args = ["seed=0,1", "strategy=standard,alternating"]
     basic, batched = tmp_path / "basic", tmp_path / "batched"
-    sweep(basic, *args, env=cli_env)
-    out = sweep(batched, *args, *BATCHED, env=cli_env).stdout
+    run_sweep(basic, *FAST, *args, env=cli_env)
+    out = run_sweep(batched, *FAST, *args, *BATCHED, env=cli_env).stdout
     assert "sweep" in out and "4 completed" in out
     assert files(basic) == files(batched)
     a, b = summaries(basic), summaries(batched)
@@ -73,12 +69,13 @@ def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
         assert log.count("epoch 1/2") == 1  # its own lines only
 
 
+@pytest.mark.slow
 def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_env):
     """Groups of two, one after the other: SIGKILL once the first group has finished; the relaunch skips
     its members (files untouched) and ends with an uninterrupted sweep's results."""
     args = ["seed=0,1,2,3,4,5", "strategy=alternating", "model.width=512", *BATCHED, "hydra.launcher.max_members=2"]
     reference = tmp_path / "reference"
-    sweep(reference, *args, env=cli_env)
+    run_sweep(reference, *FAST, *args, env=cli_env)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={killed}", *FAST, *args), cwd=ROOT, env=cli_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -90,7 +87,7 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
     done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in killed.glob("*/*")
             if p.name in ("summary.json", "metrics.csv") and (p.parent / "summary.json").exists()}
     assert 0 < len(done) < 12, "the kill should land between the first and the last group"
-    out = sweep(killed, *args, env=cli_env).stdout
+    out = run_sweep(killed, *FAST, *args, env=cli_env).stdout
     for path, (mtime, content) in done.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was recomputed"
     assert "skipped" in out and not list(killed.glob("*/checkpoint.pt"))
@@ -100,9 +97,10 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
         assert {k: resumed[job][k] for k in RESULT_KEYS} == {k: whole[job][k] for k in RESULT_KEYS}
 
 
+@pytest.mark.slow
 def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path, cli_env):
     # lr 1e+30 diverges; split 2 of a depth-2 network fails; as under the basic launcher (test_sweeps.py)
-    proc = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
+    proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
                  *BATCHED, env=cli_env, check=False)
     assert proc.returncode == 1
     status = {k: v["status"] for k, v in summaries(tmp_path).items()}
@@ -113,20 +111,22 @@ def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path,
     assert "2 completed" in proc.stdout and "2 diverged" in proc.stdout and "4 failed" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, message", [
     ("hydra.launcher.max_members=0", "error: hydra.launcher.max_members=0: an integer >= 1"),
     ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
 ])
 def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, message):
-    proc = sweep(tmp_path, "seed=0,1", *BATCHED, option, env=cli_env, check=False)
+    proc = run_sweep(tmp_path, *FAST, "seed=0,1", *BATCHED, option, env=cli_env, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in out
     assert any(line.startswith(message) for line in out.splitlines()), out[-2000:]
     assert not summaries(tmp_path) and "Launching" not in out
 
 
+@pytest.mark.slow
 def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
-    proc = sweep(tmp_path, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
+    proc = run_sweep(tmp_path, *FAST, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
                  'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}', 'hydra.sweeper.tune.seeds="100"',
                  "hydra.callbacks.analyze.enabled=false", env=cli_env)
     tuning = json.loads((tmp_path / "tuning.json").read_text())
@@ -138,7 +138,9 @@ def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
     assert "completed" in proc.stdout
 
 
-@pytest.mark.parametrize("preset, n", [("frequency", 50), ("blocks", 12)])
+# in process; the two large presets take seconds, the small one keeps compose.py in the fast lane
+@pytest.mark.parametrize("preset, n", [pytest.param("frequency", 50, marks=pytest.mark.slow),
+                                       pytest.param("blocks", 12, marks=pytest.mark.slow), ("digits_cnn", 6)])
 def test_configs_are_composed_as_hydra_composes_them(preset, n):
     """Derived configs (a composed base with the job's value overrides applied) equal Hydra's composition of
     every job, hydra node included, errors included; only a few jobs are composed in full."""
@@ -162,6 +164,7 @@ def test_configs_are_composed_as_hydra_composes_them(preset, n):
     assert composer.full <= 2 * len(composer.bases) + 1, (composer.full, len(jobs))
 
 
+@pytest.mark.slow
 def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_path):
     import sys
 
@@ -181,13 +184,14 @@ def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_pat
         assert proc.stderr.strip().splitlines()[-1].endswith("--device cuda: CUDA is not available on this machine")
 
 
+@pytest.mark.slow
 def test_members_keep_epoch_lines_in_their_logs_and_open_one_tracker_run(tmp_path, cli_env):
     """As a separate run with progress=none: no epoch lines on the terminal, all of them in train.log. A member
     that ends up training separately (a CNN, which the batched step does not stack) opens one tracker run, not two."""
-    proc = sweep(tmp_path / "mlp", "seed=0,1", "trainer.progress=none", *BATCHED, env=cli_env)
+    proc = run_sweep(tmp_path / "mlp", *FAST, "seed=0,1", "trainer.progress=none", *BATCHED, env=cli_env)
     assert "epoch 1/2" not in proc.stdout + proc.stderr
     logs = sorted((tmp_path / "mlp").glob("*/train.log"))
     assert len(logs) == 2 and all("epoch 2/2" in log.read_text() for log in logs)
-    sweep(tmp_path / "cnn", "seed=0,1", "model=cnn", "logger=tensorboard", *BATCHED, env=cli_env)
+    run_sweep(tmp_path / "cnn", *FAST, "seed=0,1", "model=cnn", "logger=tensorboard", *BATCHED, env=cli_env)
     runs = [d for d in (tmp_path / "cnn").iterdir() if (d / "summary.json").exists()]
     assert len(runs) == 2 and all(len(list(d.rglob("events.out.tfevents.*"))) == 1 for d in runs)

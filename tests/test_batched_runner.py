@@ -12,7 +12,7 @@ from alternating_freeze.batched.fit import Group
 from alternating_freeze.batched.runner import Runner, Task, group_key
 from alternating_freeze.config import validate
 from alternating_freeze.contract import TIMING_COLUMNS
-from conftest import ROOT
+from helpers import ROOT
 
 FAST = ["trainer.epochs=3", "trainer.progress=log", "trainer.num_threads=1"]
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import ROOT
+from helpers import ROOT
 
 REQUIRED = ("gemm_gflops", "fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
             "alternating_flop_ratio", "startup_ratio", "sweep_overhead", "seed_batching_speedup")
@@ -45,6 +45,7 @@ def flop_ratio(dims, batch, split) -> float:
     return (first + second) / 2 / full
 
 
+@pytest.mark.slow
 def test_flop_counts_of_the_issue():
     """784-256-256-256-10 at batch 128: 205.4, 188.0 (second half frozen) and 103.7 MFLOP, ratio ~0.71."""
     dims = [784, 256, 256, 256, 10]
@@ -54,6 +55,7 @@ def test_flop_counts_of_the_issue():
     assert flop_ratio(dims, 128, 2) == pytest.approx(0.71, abs=0.005)
 
 
+@pytest.mark.slow
 def test_quick_benchmark_reports_every_number(tmp_path):
     out = tmp_path / "bench.json"
     # one thread: tiny ops on two threads of a loaded machine wait on each other (seconds, not ms)

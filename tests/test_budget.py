@@ -13,7 +13,7 @@ from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
-from test_freezing import random_data
+from helpers import random_data
 
 N, BS = 256, 48  # 6 batches an epoch, the last one of 16
 

@@ -8,9 +8,10 @@ import pytest
 from alternating_freeze import progress
 from alternating_freeze.cli import check_strategy_keys, groups_help
 from alternating_freeze.errors import ConfigError
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
 
 
+@pytest.mark.slow
 def test_help_explains_the_tool_and_lists_every_group_but_the_internal_ones(cli_env):
     proc = subprocess.run(af_train("--help"), cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
@@ -47,6 +48,7 @@ def test_keys_of_the_chosen_strategy_and_presets_pass():
     check_strategy_keys(["-m", "experiment=frequency", "strategy.unit=epoch"])
 
 
+@pytest.mark.slow
 def test_a_refused_resume_names_what_changed(tmp_path, cli_env):
     run = ["trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1"]
     subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}", "seed=0", *run), cwd=ROOT, env=cli_env,
@@ -72,6 +74,7 @@ def test_sweep_progress_counts_jobs_and_estimates_the_rest(tmp_path):
     assert progress.started(tmp_path / "elsewhere") is None
 
 
+@pytest.mark.slow
 def test_every_job_says_how_far_the_sweep_is_and_logs_epochs_to_file_in_bar_mode(tmp_path, cli_env):
     proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}", "seed=0,1", "trainer.epochs=2",
                                    "trainer.progress=bar", "trainer.num_threads=1"),
@@ -85,3 +88,12 @@ def test_every_job_says_how_far_the_sweep_is_and_logs_epochs_to_file_in_bar_mode
     for log in logs:
         text = log.read_text()
         assert "epoch 1/2" in text and "epoch 2/2" in text and "val_acc=" in text and "test_acc=" in text
+
+
+@pytest.mark.slow
+def test_the_old_module_entry_still_runs_with_a_note(tmp_path):
+    """`python -m alternating_freeze` is the module entry; the old `python -m alternating_freeze.train` still works."""
+    proc = subprocess.run([sys.executable, "-m", "alternating_freeze.train", "--cfg", "job"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "strategy:" in proc.stdout, proc.stderr[-2000:]
+    assert "now `python -m alternating_freeze`" in proc.stderr

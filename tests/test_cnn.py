@@ -10,16 +10,7 @@ from alternating_freeze.errors import ConfigError
 from alternating_freeze.models import ModelConfig, build_model, measure_train_flops
 from alternating_freeze.models.blocks import traced_train_flops
 from alternating_freeze.models.resnet import BasicBlock
-
-DIGITS = (1, 8, 8)
-
-
-def cnn(**kw):
-    return ModelConfig(**{"name": "cnn", "depth": 4, "width": 4, "batchnorm": True, **kw})
-
-
-def resnet(**kw):
-    return ModelConfig(**{"name": "resnet", "depth": 8, "width": 4, "batchnorm": True, **kw})
+from helpers import DIGITS, cnn, resnet
 
 
 def units_of(model):

@@ -21,10 +21,7 @@ from alternating_freeze.strategies import Run
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.train import build, epoch_writer, resume
-from conftest import ROOT, af_train
-from test_cnn import DIGITS, cnn, resnet
-from test_data_torchvision import write_cifar
-from test_freezing import Recorder, block_state, changed
+from helpers import DIGITS, ROOT, Recorder, af_train, block_state, changed, cnn, resnet, write_cifar
 
 
 def images(n=64, shape=DIGITS, classes=10, seed=0, augment="none"):
@@ -191,6 +188,7 @@ def test_bad_values_before_training():
         assert e.value.key == key, overrides
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, n_blocks", [(["model=cnn", "strategy=alternating_batch"], 2),
                                                  (["model=resnet", "model.depth=8", "model.splits=[1,4]"], 3)])
 def test_af_train_trains_convolutional_networks_on_digits(tmp_path, cli_env, overrides, n_blocks):
@@ -202,6 +200,7 @@ def test_af_train_trains_convolutional_networks_on_digits(tmp_path, cli_env, ove
     assert summary["resolved"]["n_blocks"] == n_blocks and summary["train_flops"] > 0
 
 
+@pytest.mark.slow
 def test_a_cnn_too_deep_for_digits_is_one_line_before_training(tmp_path, cli_env):
     proc = subprocess.run(af_train(f"hydra.run.dir={tmp_path}", "model=cnn", "model.depth=10", "model.stages=5"),
                           cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
@@ -211,6 +210,7 @@ def test_a_cnn_too_deep_for_digits_is_one_line_before_training(tmp_path, cli_env
     assert not (tmp_path / "metrics.csv").exists()
 
 
+@pytest.mark.slow
 def test_cnn_benchmark_reports_its_numbers(tmp_path):
     out = tmp_path / "cnn.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.cnn", "--quick", "--threads", "1", "--json", str(out)],

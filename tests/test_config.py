@@ -1,8 +1,6 @@
 """Every config option composes through Hydra's compose API, validates, and bad values fail early."""
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
 import alternating_freeze.config  # noqa: F401  registers the schemas
@@ -11,17 +9,12 @@ from alternating_freeze.errors import ConfigError
 from alternating_freeze.models import build_model
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
+from helpers import CONF, cfg_of
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def options(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-
-
-def cfg_of(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 @pytest.mark.parametrize("group", ["dataset", "model", "strategy", "optimizer", "trainer"])

@@ -165,10 +165,12 @@ def fresh():
         proc.communicate()
 
 
+@pytest.mark.slow
 def test_import_and_digits_load_skip_torchvision_and_sklearn_datasets(fresh):
     assert fresh()["on_import"] == []
     assert fresh()["after_digits"] == []
 
 
+@pytest.mark.slow
 def test_digits_file_equals_sklearn_load_digits(fresh):
     assert fresh()["equals_load_digits"] == [True, True]

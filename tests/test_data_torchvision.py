@@ -1,7 +1,5 @@
 """MNIST, FashionMNIST and CIFAR-10 offline, through the real torchvision readers on tiny files written in their
 on-disk formats: official splits, pixel order and scaling, subsets, and corrupt or missing files named."""
-import hashlib
-import pickle
 import struct
 
 import numpy as np
@@ -10,7 +8,7 @@ import torch
 
 from alternating_freeze.data import DatasetConfig, load_dataset
 from alternating_freeze.errors import ConfigError
-from conftest import ROOT
+from helpers import ROOT, write_cifar
 
 
 # ------------------------------------------------------------------------ MNIST / FashionMNIST
@@ -100,32 +98,6 @@ def test_label_count_mismatch_is_corrupt(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- CIFAR-10
-
-def write_cifar(root, monkeypatch, per_batch=4, n_test=3):
-    """Image j (counted over the five batches) is filled with j, except one channel-1 pixel of image 0 at 255;
-    torchvision's md5 table is pointed at these files so its integrity check really runs."""
-    from torchvision.datasets import CIFAR10
-
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir()
-
-    def dump(name, obj):  # Python 3 str keys: torchvision unpickles with encoding="latin1" and reads entry["data"]
-        (folder / name).write_bytes(pickle.dumps(obj))
-        return [name, hashlib.md5((folder / name).read_bytes()).hexdigest()]
-
-    train = []
-    for b in range(5):
-        data = np.repeat(np.arange(b * per_batch, (b + 1) * per_batch, dtype=np.uint8), 3072).reshape(per_batch, 3072)
-        if b == 0:
-            data[0, 1 * 1024 + 2 * 32 + 3] = 255  # channel 1, row 2, column 3 in CIFAR's channel-major rows
-        train.append(dump(f"data_batch_{b + 1}", {"data": data, "labels": [(b * per_batch + i) % 10
-                                                                           for i in range(per_batch)]}))
-    test = [dump("test_batch", {"data": np.full((n_test, 3072), 200, np.uint8), "labels": [7] * n_test})]
-    meta = dump("batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
-    monkeypatch.setattr(CIFAR10, "train_list", train)
-    monkeypatch.setattr(CIFAR10, "test_list", test)
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": meta[1]})
-    return folder
 
 
 def test_cifar10_channel_order_and_scaling(tmp_path, monkeypatch):

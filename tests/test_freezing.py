@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from alternating_freeze.data import Data
 from alternating_freeze.epoch import TrainState
 from alternating_freeze.loop import TrainerConfig, fit
 from alternating_freeze.models import ModelConfig, build_model
@@ -16,37 +15,9 @@ from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
+from helpers import Recorder, block_state, changed, random_data
 
 SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth-4 networks in 2, 3 and 4 blocks
-
-
-def random_data(n=256, d=20, classes=4, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, d, generator=g)
-    y = torch.randint(0, classes, (n,), generator=g)
-    return Data(x, y, x[:64], y[:64], classes, "random")
-
-
-def block_state(model, b):
-    """Parameters and buffers (BatchNorm running statistics) of one block, copied."""
-    return {k: v.detach().clone() for k, v in model.blocks[b].state_dict().items()}
-
-
-def changed(a, b):
-    return [k for k in a if not torch.equal(a[k], b[k])]
-
-
-class Recorder:
-    """Wraps a strategy: at the start of every step, snapshots every block and records what trains."""
-
-    def __init__(self, strategy, model):
-        self.strategy, self.model, self.snaps, self.sets = strategy, model, [], []
-        self.optimizer_state, self.freeze_bn_stats = strategy.optimizer_state, strategy.freeze_bn_stats
-
-    def trainable(self, epoch, step):
-        self.snaps.append([block_state(self.model, b) for b in range(self.model.n_blocks)])
-        self.sets.append(self.strategy.trainable(epoch, step))
-        return self.sets[-1]
 
 
 def train(opt_cfg, strategy, n_blocks, epochs=3, batchnorm=True, dropout=0.1):

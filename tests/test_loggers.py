@@ -9,22 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from alternating_freeze import loggers
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import METRICS_COLUMNS, TEXT_COLUMNS
 from alternating_freeze.loggers.base import Logger, Tracker
-from conftest import ROOT, af_train
+from helpers import CONF, ROOT, af_train, cfg_of
 
-CONF = ROOT / "conf"
 NUMERIC = [c for c in METRICS_COLUMNS if c not in TEXT_COLUMNS and c != "epoch"]
-
-
-def cfg_of(*overrides):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def cli(args, env, code=None, check=True):
@@ -55,6 +48,7 @@ def fake_rows(n, offset=0.0):
 # ---------------------------------------------------------------- TensorBoard
 
 
+@pytest.mark.slow
 def test_tensorboard_holds_every_epoch_and_the_config_as_hparams(tmp_path, cli_env):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import api_pb2, metadata
@@ -118,6 +112,7 @@ def file_store(tmp_path, monkeypatch):
     return store, lambda: MlflowClient(store.as_uri())
 
 
+@pytest.mark.slow
 def test_mlflow_sweep_is_one_experiment_with_a_run_per_job(tmp_path, cli_env, file_store):
     store, client = file_store
     sweep = tmp_path / "sweep"
@@ -232,6 +227,7 @@ TensorBoardTracker.log_epoch = failing
 """
 
 
+@pytest.mark.slow
 def test_a_failing_tracker_leaves_the_run_completed_with_a_note(tmp_path, cli_env):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -291,6 +287,7 @@ def test_logger_stops_calling_a_failed_tracker_and_adds_to_the_notes(tmp_path):
     assert Logger("wandb", tmp_path, no_such_entity).notes == ["logger wandb failed: ValueError: no such entity"]
 
 
+@pytest.mark.slow
 def test_a_missing_tracker_is_one_line_before_training(tmp_path, cli_env):
     proc = cli([f"hydra.run.dir={tmp_path}", "logger=mlflow"], cli_env, code="import sys; sys.modules['mlflow'] = None",
                check=False)
@@ -317,6 +314,7 @@ def test_every_logger_composes_validates_and_leaves_hash_and_folder_names_alone(
         validate(cfg_of("logger=wandb", "logger.mode=cloud"))
 
 
+@pytest.mark.slow
 def test_the_default_run_imports_no_tracker(tmp_path):
     code = f"""
 import sys

@@ -8,7 +8,6 @@ import time
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from alternating_freeze import joblock, preflight
@@ -16,14 +15,9 @@ from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import agrees
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.records import CHECKPOINT_MAGIC
-from conftest import ROOT, af_train, run_sweep
+from helpers import ROOT, af_train, cfg_of, run_sweep
 
 RUN = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
-
-
-def cfg_of(*overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
 
 
 def train(run_dir, *overrides, env=None):
@@ -41,6 +35,7 @@ class Planted:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["old format", "our header with the right hash"])
 def test_a_planted_checkpoint_never_runs_code(tmp_path, cli_env, form):
     run_dir, marker = tmp_path / "run", tmp_path / "PWNED"
@@ -59,6 +54,7 @@ def test_a_planted_checkpoint_never_runs_code(tmp_path, cli_env, form):
     assert json.loads((run_dir / "summary.json").read_text())["epochs_completed"] == 2
 
 
+@pytest.mark.slow
 def test_two_launches_of_one_sweep_compute_each_job_once(tmp_path, cli_env):
     sweep = tmp_path / "sweep"
     args = af_train("-m", f"hydra.sweep.dir={sweep}", "seed=0,1,2,3", "model.width=1024", "trainer.epochs=3",
@@ -81,6 +77,7 @@ def test_two_launches_of_one_sweep_compute_each_job_once(tmp_path, cli_env):
         assert sum(counts.values()) == 4 and set(counts) <= {"completed", "skipped", "running elsewhere"}, table
 
 
+@pytest.mark.slow
 def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
     """The race above, made deterministic: this test holds one job's lock as a twin launch would."""
     sweep = tmp_path / "sweep"
@@ -98,6 +95,7 @@ def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
     assert json.loads((held / "summary.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_a_summary_that_disagrees_with_metrics_is_run_again(tmp_path, cli_env):
     assert train(tmp_path, env=cli_env).returncode == 0
     metrics = tmp_path / "metrics.csv"
@@ -108,6 +106,7 @@ def test_a_summary_that_disagrees_with_metrics_is_run_again(tmp_path, cli_env):
     assert agrees(tmp_path, json.loads((tmp_path / "summary.json").read_text()))
 
 
+@pytest.mark.slow
 def test_an_unresolvable_interpolation_is_a_recorded_one_line_failure(tmp_path, cli_env):
     env = {k: v for k, v in cli_env.items() if k != "AF_UNSET_VARIABLE"}
     proc = train(tmp_path / "run", "optimizer.lr=${oc.env:AF_UNSET_VARIABLE}", env=env)
@@ -123,6 +122,7 @@ def test_an_unresolvable_interpolation_is_a_recorded_one_line_failure(tmp_path, 
     assert sweep.returncode == 1 and f"sweep {tmp_path / 'sweep'}: 0 completed, 2 failed" in sweep.stdout
 
 
+@pytest.mark.slow
 def test_a_glob_over_a_config_group(tmp_path, cli_env):
     proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}", "strategy=glob(alternating*)",
                                    "trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1"),
@@ -132,6 +132,7 @@ def test_a_glob_over_a_config_group(tmp_path, cli_env):
         f"strategy={s},trainer.epochs=1" for s in ("alternating", "alternating_batch", "alternating_epoch")}
 
 
+@pytest.mark.slow
 def test_more_threads_than_cores_are_cut_and_recorded(tmp_path, cli_env):
     assert train(tmp_path, "trainer.num_threads=100000", env=cli_env).returncode == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -140,6 +141,7 @@ def test_more_threads_than_cores_are_cut_and_recorded(tmp_path, cli_env):
     assert any("100000" in note and "cores" in note for note in summary["notes"])
 
 
+@pytest.mark.slow
 def test_stale_temporaries_of_killed_writes_are_removed(tmp_path, cli_env):
     tmp_path.mkdir(exist_ok=True)
     stale = [tmp_path / f".checkpoint.pt.{pid}.0123abcd.tmp" for pid in (11, 12)]
@@ -183,6 +185,7 @@ def test_preflight_checks_say_one_line(tmp_path, monkeypatch):
             check()
 
 
+@pytest.mark.slow
 def test_a_sweep_without_its_dataset_stops_before_any_job(tmp_path, cli_env):
     proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "dataset=mnist",
                                    f"dataset.root={tmp_path / 'data'}", "seed=0,1,2"),
@@ -193,6 +196,7 @@ def test_a_sweep_without_its_dataset_stops_before_any_job(tmp_path, cli_env):
     assert not list((tmp_path / "sweep").glob("*/.hydra"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", [".hydra/config.yaml", "train.log"])
 def test_a_folder_with_links_where_hydra_writes_is_refused(tmp_path, cli_env, planted):
     target = tmp_path / "precious.txt"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from conftest import ROOT, af_train, run_sweep, summaries
+from helpers import ROOT, af_train, run_sweep, summaries
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

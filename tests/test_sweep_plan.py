@@ -8,22 +8,7 @@ from hydra.types import HydraContext, RunMode
 from omegaconf import open_dict
 
 from alternating_freeze.config import config_hash, validate
-from conftest import ROOT
-
-
-def preset_sweeper(name):
-    """(config loader, master config, arms sweeper, job overrides) of an experiment preset, as a sweep sets them up."""
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
-    master = loader.load_configuration("train", overrides=[f"experiment={name}"], run_mode=RunMode.MULTIRUN)
-    # Imported only now: Hydra's plugin scan (above) re-executes plugin modules in place, and a class
-    # imported before it would subclass a BasicSweeper that no longer is the module's own.
-    from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
-
-    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
-    sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
-    sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master
-    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + [f"experiment={name}"])
-    return loader, master, sweeper, sweeper.split_arguments(overrides, None)[0]
+from helpers import ROOT, preset_sweeper
 
 
 def preset_jobs(name):
@@ -38,9 +23,14 @@ def preset_jobs(name):
     return jobs
 
 
-@pytest.mark.parametrize("name, n_jobs", [("frequency", 50), ("split", 5 * (4 + 1 + 2 + 3 + 5)),
-                                          ("seed_notebook", 10), ("seed_repo", 25), ("blocks", 5 * (2 + 2 * 3 * 3)),
-                                          ("digits_cnn", 15), ("cifar_resnet", 25)])
+SLOW = pytest.mark.slow  # the larger presets take seconds each to compose; two small ones stay in the fast lane
+
+
+@pytest.mark.parametrize("name, n_jobs", [pytest.param("frequency", 50, marks=SLOW),
+                                          pytest.param("split", 5 * (4 + 1 + 2 + 3 + 5), marks=SLOW),
+                                          ("seed_notebook", 10), pytest.param("seed_repo", 25, marks=SLOW),
+                                          pytest.param("blocks", 5 * (2 + 2 * 3 * 3), marks=SLOW),
+                                          ("digits_cnn", 15), pytest.param("cifar_resnet", 25, marks=SLOW)])
 def test_presets_compose_without_duplicates(name, n_jobs):
     jobs = preset_jobs(name)
     assert len(jobs) == n_jobs

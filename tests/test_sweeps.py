@@ -12,18 +12,15 @@ import pytest
 
 from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.records import save_checkpoint
-from conftest import ROOT, af_train, run_sweep, summaries
+from helpers import ROOT, af_train, run_sweep, summaries
 
+pytestmark = pytest.mark.slow  # every test here launches af-train (or a benchmark) in a subprocess
 FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
 
 
 def folder(*overrides):
     """A job's folder name: its result-affecting overrides, FAST's epochs included, sorted (Hydra's override_dirname)."""
     return ",".join(sorted([*overrides, "trainer.epochs=2"]))
-
-
-def sweep(sweep_dir, *args, env=None, check=True):
-    return run_sweep(sweep_dir, *FAST, *args, env=env, check=check)
 
 
 RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_train_loss", "train_flops", "epochs_completed",
@@ -35,7 +32,7 @@ def results(summary):
 
 
 def test_grid_sweep_names_folders_from_overrides(tmp_path, cli_env):
-    proc = sweep(tmp_path, "seed=0,1", "strategy=standard,alternating", env=cli_env)
+    proc = run_sweep(tmp_path, *FAST, "seed=0,1", "strategy=standard,alternating", env=cli_env)
     runs = summaries(tmp_path)
     assert set(runs) == {folder(f"seed={s}", f"strategy={k}") for s in (0, 1) for k in ("standard", "alternating")}
     assert all(r["status"] == "completed" for r in runs.values())
@@ -45,7 +42,7 @@ def test_grid_sweep_names_folders_from_overrides(tmp_path, cli_env):
 def test_killed_sweep_resumes_without_recomputing(tmp_path, cli_env):
     args = ["seed=0,1,2", "strategy=alternating", "model.width=512"]
     reference = tmp_path / "reference"
-    sweep(reference, *args, env=cli_env)
+    run_sweep(reference, *FAST, *args, env=cli_env)
 
     resumed = tmp_path / "resumed"
     cmd = af_train("-m", f"hydra.sweep.dir={resumed}", *FAST, *args)
@@ -60,7 +57,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path, cli_env):
             and p.parent.joinpath("summary.json").exists() and p.name in ("summary.json", "metrics.csv")}
     assert 0 < len(done) < 6, "the kill should land between the first and the last job"
 
-    out = sweep(resumed, *args, env=cli_env).stdout
+    out = run_sweep(resumed, *FAST, *args, env=cli_env).stdout
     for path, (mtime, content) in done.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was recomputed"
     assert "skipped" in out
@@ -70,7 +67,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path, cli_env):
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path, cli_env):
     # lr 1e+30 diverges (written as Hydra writes it in folder names); split 2 of a depth-2 network is invalid and fails; the rest complete
-    proc = sweep(tmp_path, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2",
+    proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2",
                  env=cli_env, check=False)
     assert proc.returncode == 1
     runs = summaries(tmp_path)
@@ -135,7 +132,7 @@ def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
     ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"],
 ])
 def test_parallel_launchers(tmp_path, cli_env, launcher):
-    sweep(tmp_path, "seed=0,1", *launcher, env=cli_env)
+    run_sweep(tmp_path, *FAST, "seed=0,1", *launcher, env=cli_env)
     runs = summaries(tmp_path)
     assert set(runs) == {folder("seed=0"), folder("seed=1")} and all(r["status"] == "completed" for r in runs.values())
     assert all(r["resolved"]["num_threads"] == 1 for r in runs.values())
@@ -162,7 +159,7 @@ def test_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tmp_
     # with 15 min asked, submitit takes a signal in the first 5 min for a preemption (a timeout counts down requeues)
     submitit = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=15"]
     reference = tmp_path / "reference"
-    sweep(reference, *args, env=cli_env)
+    run_sweep(reference, *FAST, *args, env=cli_env)
 
     preempted = tmp_path / "preempted"
     proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={preempted}", *FAST, *args, *submitit), cwd=ROOT,
@@ -208,24 +205,24 @@ def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cl
 def test_a_relaunch_with_fewer_jobs_counts_only_its_own(tmp_path, cli_env):
     """Folders an earlier launch left (finished, or killed mid-run) are not this sweep's jobs: they
     are neither counted as skipped nor make a clean relaunch fail."""
-    sweep(tmp_path, "seed=0,1", env=cli_env)
+    run_sweep(tmp_path, *FAST, "seed=0,1", env=cli_env)
     killed = tmp_path / folder("seed=2")  # an earlier launch's job, killed before it finished
     (killed / ".hydra").mkdir(parents=True)
     (killed / ".hydra" / "config.yaml").write_text((tmp_path / folder("seed=0") / ".hydra" / "config.yaml").read_text())
     past = time.time() - 3600
     for path in (*killed.rglob("*"), *(tmp_path / folder("seed=1")).rglob("*")):
         os.utime(path, (past, past))
-    proc = sweep(tmp_path, "seed=0", env=cli_env)
+    proc = run_sweep(tmp_path, *FAST, "seed=0", env=cli_env)
     assert f"sweep {tmp_path}: 0 completed, 1 skipped (2 folder(s) of earlier launches" in proc.stdout
 
 
 def test_a_job_folder_with_another_configs_results_is_refused_not_skipped(tmp_path, cli_env):
-    sweep(tmp_path, "seed=0,1", env=cli_env)
+    run_sweep(tmp_path, *FAST, "seed=0,1", env=cli_env)
     theirs = tmp_path / folder("seed=1") / "summary.json"
     other = json.loads(theirs.read_text()) | {"config_hash": "another config"}  # e.g. a preset edited since
     theirs.write_text(json.dumps(other))
     before = theirs.read_bytes()
-    proc = sweep(tmp_path, "seed=0,1", env=cli_env, check=False)
+    proc = run_sweep(tmp_path, *FAST, "seed=0,1", env=cli_env, check=False)
     assert proc.returncode == 1
     assert "1 skipped" in proc.stdout and "1 refused" in proc.stdout
     assert f"refused    {folder('seed=1')}" in proc.stdout

@@ -8,8 +8,9 @@ import subprocess
 import pytest
 
 from alternating_freeze.contract import METRICS_COLUMNS, TIMING_COLUMNS
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
 
+pytestmark = pytest.mark.slow  # every test here launches af-train (or a benchmark) in a subprocess
 TIMING = set(TIMING_COLUMNS)
 
 

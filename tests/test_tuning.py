@@ -10,7 +10,8 @@ import time
 import pytest
 
 from alternating_freeze.contract import TIMING_COLUMNS, write_json
-from conftest import ROOT, af_train
+from helpers import ROOT, af_train
+
 from alternating_freeze import tuning
 
 GRID = {"optimizer.lr": ["0.001", "0.01", "0.1"]}
@@ -92,6 +93,7 @@ def reference(tmp_path_factory):
     return sweep_dir
 
 
+@pytest.mark.slow
 def test_every_arm_gets_the_same_trials_and_its_final_seeds_at_its_choice(reference):
     data = json.loads((reference / "tuning.json").read_text())
     assert data["grid"] == {"optimizer.lr": [0.01, 1e30]} and data["tuning_seeds"] == [100, 101]
@@ -115,6 +117,7 @@ def test_every_arm_gets_the_same_trials_and_its_final_seeds_at_its_choice(refere
     assert statuses == {"diverged"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["tuning", "final"])
 def test_a_tuned_sweep_killed_mid_stage_resumes_without_recomputing(reference, tmp_path, cli_env, stage):
     resumed = tmp_path / "resumed"
@@ -137,6 +140,7 @@ def test_a_tuned_sweep_killed_mid_stage_resumes_without_recomputing(reference, t
     assert results(resumed) == results(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("override, message", [
     ('hydra.sweeper.tune.grid={optimizer.lr:""}', "hydra.sweeper.tune.grid="),
     ('+hydra.sweeper.tune.grid.strategy_foo="1,2"', "hydra.sweeper.tune.grid='strategy_foo': not a key"),

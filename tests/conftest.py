@@ -1,10 +1,10 @@
 """Fixtures only; the helpers they call, and that tests import, live in helpers.py."""
+
 from pathlib import Path
 
+import helpers
 import pytest
 import yaml
-
-import helpers
 from helpers import EPOCH1, EVERY1, EVERY4, STANDARD, make_config, write_multirun, write_run
 
 
@@ -37,8 +37,13 @@ def sweep(tmp_path):
 def messy(sweep):
     """The sweep plus every way a run can go wrong, all on seeds whose good runs exist elsewhere."""
     write_run(sweep, make_config(7, "alternating", every=4), 0.5, status="diverged", epochs_done=2)
-    write_run(sweep, make_config(8, "alternating", every=4), status="failed", epochs_done=0,
-              error="RuntimeError: CUDA out of memory")
+    write_run(
+        sweep,
+        make_config(8, "alternating", every=4),
+        status="failed",
+        epochs_done=0,
+        error="RuntimeError: CUDA out of memory",
+    )
     write_run(sweep, make_config(9), summary=False, epochs_done=1)  # killed after one epoch
     truncated = write_run(sweep, make_config(10), 0.99)
     text = (truncated / "metrics.csv").read_text()

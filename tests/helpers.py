@@ -8,6 +8,7 @@ disk" contract exactly, so those tests need neither torch nor the training code,
 checked against a hand computation). torch, torchvision and Hydra are imported inside the helpers that need
 them, so that the analysis tests stay free of the training code.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,14 @@ def af_train(*args: str) -> list[str]:
 
 def run_sweep(sweep_dir, *args: str, env=None, check: bool = True, timeout: int = 900):
     """``af-train -m`` into ``sweep_dir``; with ``check``, a failed sweep fails the test with its output."""
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={sweep_dir}", *args),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        af_train("-m", f"hydra.sweep.dir={sweep_dir}", *args),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -170,8 +177,9 @@ def write_cifar(root, monkeypatch, per_batch=4, n_test=3):
         data = np.repeat(np.arange(b * per_batch, (b + 1) * per_batch, dtype=np.uint8), 3072).reshape(per_batch, 3072)
         if b == 0:
             data[0, 1 * 1024 + 2 * 32 + 3] = 255  # channel 1, row 2, column 3 in CIFAR's channel-major rows
-        train.append(dump(f"data_batch_{b + 1}", {"data": data, "labels": [(b * per_batch + i) % 10
-                                                                           for i in range(per_batch)]}))
+        train.append(
+            dump(f"data_batch_{b + 1}", {"data": data, "labels": [(b * per_batch + i) % 10 for i in range(per_batch)]})
+        )
     test = [dump("test_batch", {"data": np.full((n_test, 3072), 200, np.uint8), "labels": [7] * n_test})]
     meta = dump("batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
     monkeypatch.setattr(CIFAR10, "train_list", train)
@@ -186,24 +194,65 @@ FAST = analysis.Bootstrap(n_resamples=2000)  # the default is 9999; fewer keep t
 METRICS_HEADER = "epoch,step,trained,train_loss,train_acc,test_loss,test_acc,epoch_s,eval_s,elapsed_s,train_flops"
 
 
-def make_config(seed=0, strategy="standard", unit="batch", every=1, steps=None, depth=3, width=32, split=None,
-                epochs=3, lr=0.001, dataset="digits", subset=None, optimizer_state="keep"):
+def make_config(
+    seed=0,
+    strategy="standard",
+    unit="batch",
+    every=1,
+    steps=None,
+    depth=3,
+    width=32,
+    split=None,
+    epochs=3,
+    lr=0.001,
+    dataset="digits",
+    subset=None,
+    optimizer_state="keep",
+):
     """The resolved config tree of one run, as Hydra composes it."""
     if strategy == "standard":
         strat = {"name": "standard"}
     else:
-        strat = {"name": strategy, "unit": unit, "every": every, "start": "first", "steps": steps,
-                 "optimizer_state": optimizer_state, "freeze_bn_stats": True}
+        strat = {
+            "name": strategy,
+            "unit": unit,
+            "every": every,
+            "start": "first",
+            "steps": steps,
+            "optimizer_state": optimizer_state,
+            "freeze_bn_stats": True,
+        }
     return {
         "seed": seed,
-        "dataset": {"name": dataset, "root": "data", "download": False, "subset": subset, "test_fraction": 0.2,
-                    "split_seed": 0, "standardize": False},
+        "dataset": {
+            "name": dataset,
+            "root": "data",
+            "download": False,
+            "subset": subset,
+            "test_fraction": 0.2,
+            "split_seed": 0,
+            "standardize": False,
+        },
         "model": {"name": "mlp", "depth": depth, "width": width, "batchnorm": False, "dropout": 0.0, "split": split},
         "strategy": strat,
-        "optimizer": {"name": "adam", "lr": lr, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0,
-                      "momentum": 0.0, "nesterov": False},
-        "trainer": {"epochs": epochs, "batch_size": 128, "eval_batch_size": 8192, "device": "cpu",
-                    "num_threads": 1, "checkpoint": True, "progress": "none"},
+        "optimizer": {
+            "name": "adam",
+            "lr": lr,
+            "betas": [0.9, 0.999],
+            "eps": 1e-08,
+            "weight_decay": 0.0,
+            "momentum": 0.0,
+            "nesterov": False,
+        },
+        "trainer": {
+            "epochs": epochs,
+            "batch_size": 128,
+            "eval_batch_size": 8192,
+            "device": "cpu",
+            "num_threads": 1,
+            "checkpoint": True,
+            "progress": "none",
+        },
     }
 
 
@@ -226,8 +275,19 @@ def curve_of(final_acc, epochs, seed):
     return accs, losses
 
 
-def write_run(sweep, cfg, final_acc=0.9, *, status="completed", epoch_s=0.5, flops_per_epoch=2e9,
-              summary=True, epochs_done=None, error=None, job=None):
+def write_run(
+    sweep,
+    cfg,
+    final_acc=0.9,
+    *,
+    status="completed",
+    epoch_s=0.5,
+    flops_per_epoch=2e9,
+    summary=True,
+    epochs_done=None,
+    error=None,
+    job=None,
+):
     """One run folder per the contract; returns it. ``summary=False``: killed or still running."""
     job = job or ",".join(sorted(overrides_of(cfg)))
     run = Path(sweep) / job
@@ -243,51 +303,89 @@ def write_run(sweep, cfg, final_acc=0.9, *, status="completed", epoch_s=0.5, flo
     rows, elapsed = [METRICS_HEADER], 0.0
     for e in range(epochs):
         elapsed += epoch_s + 0.05
-        rows.append(f"{e + 1},{(e + 1) * 12},{trained},{losses[e]},{accs[e] - 0.01},{losses[e] + 0.1},{accs[e]},"
-                    f"{epoch_s},0.05,{elapsed},{int(flops_per_epoch * (e + 1))}")
+        rows.append(
+            f"{e + 1},{(e + 1) * 12},{trained},{losses[e]},{accs[e] - 0.01},{losses[e] + 0.1},{accs[e]},"
+            f"{epoch_s},0.05,{elapsed},{int(flops_per_epoch * (e + 1))}"
+        )
     if status != "failed" or epochs:
         (run / "metrics.csv").write_text("\n".join(rows) + "\n")
     if summary:
         finite = [x for x in losses if math.isfinite(x)]
         depth = cfg["model"]["depth"]
         s = {
-            "status": status, "error": error if status != "diverged" else "loss became NaN or infinite",
+            "status": status,
+            "error": error if status != "diverged" else "loss became NaN or infinite",
             "epochs_completed": epochs,
-            "final_test_acc": accs[-1] if accs else None, "best_test_acc": max(accs) if accs else None,
+            "final_test_acc": accs[-1] if accs else None,
+            "best_test_acc": max(accs) if accs else None,
             "final_train_loss": losses[-1] if losses and math.isfinite(losses[-1]) else None,
             "epochs_to_90pct": next((i + 1 for i, a in enumerate(accs) if a >= 0.9 * accs[-1]), None) if accs else None,
             "loss_std": statistics.pstdev(finite) if len(finite) > 1 else None,
-            "train_s": epoch_s * epochs, "eval_s": 0.05 * epochs, "total_s": elapsed + 1.0,
-            "train_flops": int(flops_per_epoch * epochs), "train_gflops_per_s": 4.0,
-            "seed": cfg["seed"], "device": "cpu",
-            "resolved": {"split": cfg["model"]["split"] or depth // 2,
-                         "steps": None if cfg["strategy"]["name"] == "standard" else
-                         (cfg["strategy"]["steps"] or [cfg["strategy"]["every"]] * 2),
-                         "device": "cpu", "num_threads": 1, "input_dim": 64, "num_classes": 10, "n_train": 1437,
-                         "n_test": 360, "n_params": 5000},
-            "config": cfg, "config_hash": "0123456789abcdef", "overrides": overrides_of(cfg),
+            "train_s": epoch_s * epochs,
+            "eval_s": 0.05 * epochs,
+            "total_s": elapsed + 1.0,
+            "train_flops": int(flops_per_epoch * epochs),
+            "train_gflops_per_s": 4.0,
+            "seed": cfg["seed"],
+            "device": "cpu",
+            "resolved": {
+                "split": cfg["model"]["split"] or depth // 2,
+                "steps": None
+                if cfg["strategy"]["name"] == "standard"
+                else (cfg["strategy"]["steps"] or [cfg["strategy"]["every"]] * 2),
+                "device": "cpu",
+                "num_threads": 1,
+                "input_dim": 64,
+                "num_classes": 10,
+                "n_train": 1437,
+                "n_test": 360,
+                "n_params": 5000,
+            },
+            "config": cfg,
+            "config_hash": "0123456789abcdef",
+            "overrides": overrides_of(cfg),
             "versions": {"python": "3.11", "torch": "2.5", "alternating_freeze": "0.1.0"},
-            "started_at": "2026-11-24T10:00:00+00:00", "finished_at": "2026-11-24T10:01:00+00:00",
+            "started_at": "2026-11-24T10:00:00+00:00",
+            "finished_at": "2026-11-24T10:01:00+00:00",
         }
         if status == "failed":
-            s = {k: s[k] for k in ("status", "error", "seed", "total_s", "config", "config_hash", "overrides",
-                                   "versions", "started_at", "finished_at")}
+            s = {
+                k: s[k]
+                for k in (
+                    "status",
+                    "error",
+                    "seed",
+                    "total_s",
+                    "config",
+                    "config_hash",
+                    "overrides",
+                    "versions",
+                    "started_at",
+                    "finished_at",
+                )
+            }
             (run / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{error}\n")
         (run / "summary.json").write_text(json.dumps(s, indent=2))
     return run
 
 
 def write_multirun(sweep, task):
-    tree = {"hydra": {"run": {"dir": "outputs/runs/${now:%Y-%m-%d_%H-%M-%S}"},
-                      "sweep": {"dir": str(sweep), "subdir": "${hydra.job.override_dirname}"},
-                      "sweeper": {"_target_": "hydra_plugins.af_arms_sweeper.arms_sweeper.ArmsSweeper",
-                                  "max_batch_size": None, "params": {"seed": "range(5)"},
-                                  "arms": {"standard": ["strategy=standard"],
-                                           "batch": ["strategy=alternating", "strategy.every=1,4"]}},
-                      "launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"},
-                      "overrides": {"hydra": [f"hydra.sweep.dir={sweep}", "hydra.mode=MULTIRUN"], "task": task},
-                      "job": {"name": "train"}},
-            **make_config()}
+    tree = {
+        "hydra": {
+            "run": {"dir": "outputs/runs/${now:%Y-%m-%d_%H-%M-%S}"},
+            "sweep": {"dir": str(sweep), "subdir": "${hydra.job.override_dirname}"},
+            "sweeper": {
+                "_target_": "hydra_plugins.af_arms_sweeper.arms_sweeper.ArmsSweeper",
+                "max_batch_size": None,
+                "params": {"seed": "range(5)"},
+                "arms": {"standard": ["strategy=standard"], "batch": ["strategy=alternating", "strategy.every=1,4"]},
+            },
+            "launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"},
+            "overrides": {"hydra": [f"hydra.sweep.dir={sweep}", "hydra.mode=MULTIRUN"], "task": task},
+            "job": {"name": "train"},
+        },
+        **make_config(),
+    }
     Path(sweep).mkdir(parents=True, exist_ok=True)
     (Path(sweep) / "multirun.yaml").write_text(yaml.safe_dump(tree, sort_keys=False))
 
@@ -305,29 +403,86 @@ def by_label(frame, label, metric):
     return rows.iloc[0]
 
 
-def write_val_run(root: Path, cfg: dict, val: list, test: list, *, flops: float = 3e9, epoch_s: float = 0.5,
-                  status: str = "completed", job: str = "", budget=None) -> Path:
+def write_val_run(
+    root: Path,
+    cfg: dict,
+    val: list,
+    test: list,
+    *,
+    flops: float = 3e9,
+    epoch_s: float = 0.5,
+    status: str = "completed",
+    job: str = "",
+    budget=None,
+) -> Path:
     """A run folder as training writes it now: validation columns and the new summary.json keys."""
     if budget is not None:
         cfg = cfg | {"trainer": cfg["trainer"] | {"budget": budget}}
     run = Path(root) / (job or ",".join(sorted(overrides_of(cfg))) + f",lr={cfg['optimizer']['lr']}")
     (run / ".hydra").mkdir(parents=True, exist_ok=True)
     (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    rows = [{"epoch": e + 1, "step": 10 * (e + 1), "trained": "all", "train_loss": 1 / (e + 1), "train_acc": 0.5,
-             "val_loss": 1.0, "val_acc": v, "test_loss": 1.0, "test_acc": t, "epoch_s": epoch_s, "eval_s": 0.01,
-             "elapsed_s": (e + 1) * epoch_s, "train_flops": int(flops * (e + 1)), "epoch_cpu_s": epoch_s, "threads": 1,
-             "gflops_per_s": flops / epoch_s / 1e9} for e, (v, t) in enumerate(zip(val, test))]
+    rows = [
+        {
+            "epoch": e + 1,
+            "step": 10 * (e + 1),
+            "trained": "all",
+            "train_loss": 1 / (e + 1),
+            "train_acc": 0.5,
+            "val_loss": 1.0,
+            "val_acc": v,
+            "test_loss": 1.0,
+            "test_acc": t,
+            "epoch_s": epoch_s,
+            "eval_s": 0.01,
+            "elapsed_s": (e + 1) * epoch_s,
+            "train_flops": int(flops * (e + 1)),
+            "epoch_cpu_s": epoch_s,
+            "threads": 1,
+            "gflops_per_s": flops / epoch_s / 1e9,
+        }
+        for e, (v, t) in enumerate(zip(val, test))
+    ]
     (run / "metrics.csv").write_bytes(metrics_csv(rows))
     best = int(np.argmax(val))
-    summary = {"status": status, "error": None, "epochs_completed": len(val), "final_test_acc": test[-1],
-               "best_test_acc": max(test), "final_val_acc": val[-1], "best_val_acc": val[best],
-               "best_val_epoch": best + 1, "test_acc_at_best_val": test[best], "selection": "val",
-               "final_train_loss": 1 / len(val), "epochs_to_90pct": 1, "loss_std": 0.1, "train_s": epoch_s * len(val),
-               "train_cpu_s": epoch_s * len(val), "eval_s": 0.01, "total_s": 1.0, "train_flops": int(flops * len(val)),
-               "train_gflops_per_s": flops / epoch_s / 1e9, "thread_counts": [1], "seed": cfg["seed"], "device": "cpu",
-               "budget_flops": None if budget is None else 9e9,
-               "resolved": {"split": 1, "splits": [1], "n_blocks": 2, "steps": None, "device": "cpu", "num_threads": 1,
-                            "n_train": 100, "n_val": 10, "n_test": 30, "epochs": len(val)},
-               "config": cfg, "overrides": overrides_of(cfg), "finished_at": "2026-11-29T10:00:00+00:00"}
+    summary = {
+        "status": status,
+        "error": None,
+        "epochs_completed": len(val),
+        "final_test_acc": test[-1],
+        "best_test_acc": max(test),
+        "final_val_acc": val[-1],
+        "best_val_acc": val[best],
+        "best_val_epoch": best + 1,
+        "test_acc_at_best_val": test[best],
+        "selection": "val",
+        "final_train_loss": 1 / len(val),
+        "epochs_to_90pct": 1,
+        "loss_std": 0.1,
+        "train_s": epoch_s * len(val),
+        "train_cpu_s": epoch_s * len(val),
+        "eval_s": 0.01,
+        "total_s": 1.0,
+        "train_flops": int(flops * len(val)),
+        "train_gflops_per_s": flops / epoch_s / 1e9,
+        "thread_counts": [1],
+        "seed": cfg["seed"],
+        "device": "cpu",
+        "budget_flops": None if budget is None else 9e9,
+        "resolved": {
+            "split": 1,
+            "splits": [1],
+            "n_blocks": 2,
+            "steps": None,
+            "device": "cpu",
+            "num_threads": 1,
+            "n_train": 100,
+            "n_val": 10,
+            "n_test": 30,
+            "epochs": len(val),
+        },
+        "config": cfg,
+        "overrides": overrides_of(cfg),
+        "finished_at": "2026-11-29T10:00:00+00:00",
+    }
     (run / "summary.json").write_text(json.dumps(summary))
     return run

@@ -1,5 +1,6 @@
 """Networks in K blocks and the family of block schedules, in hand-written run folders: columns, labels,
 reading order by number of blocks, the blocks figure's data and the report's schedules-by-K table."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import FAST, make_config, write_run
 
 import analysis
 from analysis import figures, tables
 from analysis.stats import context_names
-from helpers import FAST, make_config, write_run
 
 HERE = Path(__file__).resolve().parent
 SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth 4
@@ -27,19 +28,34 @@ def write_blocks_run(root, seed, strategy, k=None, acc=0.9, flops=3e9, **strat):
     run = write_run(root, base, acc, flops_per_epoch=flops, job=f"{strategy}-{k}-{seed}-{json.dumps(strat)}")
     cfg = base | {"model": base["model"] | {"splits": SPLITS[k] if k else None}}
     if strategy != "standard":
-        cfg["strategy"] = {"name": strategy, "unit": "batch", "optimizer_state": "keep", "freeze_bn_stats": True} | (
-            {"every": 1, "steps": None, "order": "cyclic", "start": None, "seed": None} if strategy == "alternating" else
-            {"t_0": 0.5, "schedule": "linear"} if strategy == "progressive" else {"every": 1, "seed": None}) | strat
+        cfg["strategy"] = (
+            {"name": strategy, "unit": "batch", "optimizer_state": "keep", "freeze_bn_stats": True}
+            | (
+                {"every": 1, "steps": None, "order": "cyclic", "start": None, "seed": None}
+                if strategy == "alternating"
+                else {"t_0": 0.5, "schedule": "linear"}
+                if strategy == "progressive"
+                else {"every": 1, "seed": None}
+            )
+            | strat
+        )
     (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     summary = json.loads((run / "summary.json").read_text())
     splits = SPLITS[k or 2]
     steps = cfg["strategy"].get("steps") or [cfg["strategy"].get("every", 1)] * (len(splits) + 1)
     summary["config"] = cfg
-    summary["resolved"] |= {"split": splits[0] if len(splits) == 1 else None, "splits": splits,
-                            "n_blocks": len(splits) + 1, "steps": None if strategy in ("standard", "progressive") else steps}
+    summary["resolved"] |= {
+        "split": splits[0] if len(splits) == 1 else None,
+        "splits": splits,
+        "n_blocks": len(splits) + 1,
+        "steps": None if strategy in ("standard", "progressive") else steps,
+    }
     (run / "summary.json").write_text(json.dumps(summary))
-    text = (run / "metrics.csv").read_text().replace(",first+second,", "," + "+".join(map(str, range(len(splits) + 1)))
-                                                     + ",")
+    text = (
+        (run / "metrics.csv")
+        .read_text()
+        .replace(",first+second,", "," + "+".join(map(str, range(len(splits) + 1))) + ",")
+    )
     (run / "metrics.csv").write_text(text)
     return run
 
@@ -61,11 +77,15 @@ def test_k_blocks_have_their_columns_labels_and_order(blocks):
     two = runs[(runs["n_blocks"] == 2) & (runs["strategy"] == "alternating")].iloc[0]
     assert (two["split"], pd_na(two["splits"]), two["steps"]) == (2, True, "1:1")
     labels = list(analysis.configurations(runs)["label"])
-    assert labels == ["standard",
-                      "alternating/batch every 1, K=2 split=2", "alternating/batch every 1, K=3 splits=1,3",
-                      "alternating/batch every 1, K=4 splits=1,2,3",  # "1,2,3" sorts after "1,3": by K, not by text
-                      "progressive/batch linear t_0 0.5, K=2 split=2", "progressive/batch linear t_0 0.5, K=3 splits=1,3",
-                      "progressive/batch linear t_0 0.5, K=4 splits=1,2,3"]
+    assert labels == [
+        "standard",
+        "alternating/batch every 1, K=2 split=2",
+        "alternating/batch every 1, K=3 splits=1,3",
+        "alternating/batch every 1, K=4 splits=1,2,3",  # "1,2,3" sorts after "1,3": by K, not by text
+        "progressive/batch linear t_0 0.5, K=2 split=2",
+        "progressive/batch linear t_0 0.5, K=3 splits=1,3",
+        "progressive/batch linear t_0 0.5, K=4 splits=1,2,3",
+    ]
     curves = analysis.load_curves([blocks])
     assert set(curves.loc[curves["run_id"] == four["run_id"], "trained"]) == {"0+1+2+3"}
     paired = analysis.paired_comparison(runs, boot=FAST)
@@ -107,8 +127,13 @@ def test_schedules_are_named_by_what_they_do(tmp_path):
         write_blocks_run(tmp_path, seed, "random_block", 3, 0.9, every=2)
         write_blocks_run(tmp_path, seed, "progressive", 3, 0.9, schedule="cubic", t_0=0.8)
     labels = set(analysis.load_runs([tmp_path])["label"])
-    assert labels == {"standard", "alternating/batch every 1 reverse", "alternating/batch steps 5:1:1",
-                      "random_block/batch every 2", "progressive/batch cubic t_0 0.8"}
+    assert labels == {
+        "standard",
+        "alternating/batch every 1 reverse",
+        "alternating/batch steps 5:1:1",
+        "random_block/batch every 2",
+        "progressive/batch cubic t_0 0.8",
+    }
 
 
 def test_a_two_half_folder_means_what_it_meant(tmp_path):

@@ -1,6 +1,7 @@
 """Fair comparison in hand-written run folders: selection on validation, time to target with censoring, equal
 FLOP budgets, a tuned sweep's verdict at the tuned settings, its isolation-plot data and warnings, and the
 report's headline sentence, each against a hand computation."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import FAST, make_config, write_val_run
 
 import analysis
 from analysis import speed, tables, tuning
-from helpers import FAST, make_config, write_val_run
-
 
 # ---------------------------------------------------------------- selection on validation
+
 
 def test_selection_reads_validation_and_says_when_it_could_not(tmp_path, sweep):
     # best validation epoch 2 (0.95), where test accuracy is 0.80; the best test epoch is 3 (0.90)
@@ -56,8 +57,10 @@ def test_time_to_target_counts_runs_that_never_reach_it(targets):
     result = analysis.analyze([targets], boot=FAST, figures=False)
     goal = 0.95 * np.mean([VAL["standard"][s][-1] for s in range(3)])  # 0.95 x 0.92 = 0.874
     runs = result.runs.set_index(["label", "seed"])
-    first = {name: {s: next((e + 1 for e, a in enumerate(VAL[name][s]) if a >= goal), None) for s in range(3)}
-             for name in VAL}  # hand: the first epoch at or above the target
+    first = {
+        name: {s: next((e + 1 for e, a in enumerate(VAL[name][s]) if a >= goal), None) for s in range(3)}
+        for name in VAL
+    }  # hand: the first epoch at or above the target
     assert first == {"standard": {0: 3, 1: 3, 2: 2}, "fast": {0: 2, 1: 2, 2: None}, "slow": {0: None, 1: 4, 2: None}}
     labels = {"standard": "standard", "fast": "alternating/batch every 1", "slow": "alternating/batch every 2"}
     for name, label in labels.items():
@@ -93,26 +96,37 @@ def test_a_given_target_and_the_censored_median_by_hand(targets):
 
 # ---------------------------------------------------------------- equal budget
 
+
 def test_budget_runs_pair_with_standard_and_are_named(tmp_path):
     for seed in range(3):
         write_val_run(tmp_path, make_config(seed), [0.9] * 3, [0.90 + 0.01 * seed] * 3, budget="standard")
-        write_val_run(tmp_path, make_config(seed, "alternating"), [0.9] * 4, [0.88 + 0.01 * seed] * 4, flops=2.25e9,
-                      budget="standard")  # four epochs of 2.25 GFLOP: standard's 9
+        write_val_run(
+            tmp_path,
+            make_config(seed, "alternating"),
+            [0.9] * 4,
+            [0.88 + 0.01 * seed] * 4,
+            flops=2.25e9,
+            budget="standard",
+        )  # four epochs of 2.25 GFLOP: standard's 9
     result = analysis.analyze([tmp_path], boot=FAST, figures=False)
     acc = result.paired[result.paired["metric"] == "final_test_acc"].iloc[0]
     assert acc["label"] == "alternating/batch every 1, budget=standard" and acc["baseline_label"] == "standard"
     assert acc["n_pairs"] == 3 and acc["mean_diff"] == pytest.approx(-0.02)
     md = (tmp_path / "report.md").read_text()
-    assert "1 configuration(s) trained under a FLOP budget (trainer.budget) instead of an epoch count: " \
-           "alternating/batch every 1, budget=standard." in md
+    assert (
+        "1 configuration(s) trained under a FLOP budget (trainer.budget) instead of an epoch count: "
+        "alternating/batch every 1, budget=standard." in md
+    )
 
 
 # ---------------------------------------------------------------- a tuned sweep
 
 GRID = [0.001, 0.003, 0.01]
-SCORES = {"standard": {0.001: [0.90, 0.92], 0.003: [0.93, 0.95], 0.01: [0.80, None]},  # None: diverged
-          "alt": {0.001: [0.85, 0.87], 0.003: [0.88, 0.90], 0.01: [0.91, 0.93]},  # best at the grid's end
-          "broken": {lr: [None, None] for lr in GRID}}
+SCORES = {
+    "standard": {0.001: [0.90, 0.92], 0.003: [0.93, 0.95], 0.01: [0.80, None]},  # None: diverged
+    "alt": {0.001: [0.85, 0.87], 0.003: [0.88, 0.90], 0.01: [0.91, 0.93]},  # best at the grid's end
+    "broken": {lr: [None, None] for lr in GRID},
+}
 FINAL = {"standard": [0.95, 0.96, 0.94], "alt": [0.93, 0.95, 0.90]}  # test accuracy of the final seeds 0-2
 
 
@@ -126,21 +140,46 @@ def tuned(tmp_path):
             for seed, score in zip((1000, 1001), SCORES[arm][lr]):
                 cfg = make_config(seed, strategy, every=every, lr=lr)
                 job = f"tuning/{arm}/lr={lr},seed={seed}"
-                write_val_run(tmp_path, cfg, [score or 0.1] * 3, [0.5] * 3, job=job,
-                              status="completed" if score else "diverged")
-                trials.append({"values": {"optimizer.lr": lr}, "seed": seed, "job": job,
-                               "status": "completed" if score else "diverged", "score": score})
+                write_val_run(
+                    tmp_path, cfg, [score or 0.1] * 3, [0.5] * 3, job=job, status="completed" if score else "diverged"
+                )
+                trials.append(
+                    {
+                        "values": {"optimizer.lr": lr},
+                        "seed": seed,
+                        "job": job,
+                        "status": "completed" if score else "diverged",
+                        "score": score,
+                    }
+                )
         means = {lr: np.mean([s for s in SCORES[arm][lr] if s]) for lr in GRID if any(SCORES[arm][lr])}
         chosen = max(means, key=means.get) if means else None
         for seed, acc in enumerate(FINAL.get(arm, [])):
             job = f"final/{arm}/seed={seed}"
             write_val_run(tmp_path, make_config(seed, strategy, every=every, lr=chosen), [0.9] * 3, [acc] * 3, job=job)
             finals.append(job)
-        arms[arm] = {"overrides": [f"strategy={strategy}"], "trials": trials, "chosen": chosen and {"optimizer.lr": chosen},
-                     "at_edge": [], "all_failed": chosen is None, "final_jobs": finals}
-    (tmp_path / "tuning.json").write_text(json.dumps({
-        "version": 1, "metric": "best_val_acc", "mode": "max", "grid": {"optimizer.lr": GRID},
-        "tuning_seeds": [1000, 1001], "final_seeds": [0, 1, 2], "trials_per_arm": 6, "arms": arms}))
+        arms[arm] = {
+            "overrides": [f"strategy={strategy}"],
+            "trials": trials,
+            "chosen": chosen and {"optimizer.lr": chosen},
+            "at_edge": [],
+            "all_failed": chosen is None,
+            "final_jobs": finals,
+        }
+    (tmp_path / "tuning.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "metric": "best_val_acc",
+                "mode": "max",
+                "grid": {"optimizer.lr": GRID},
+                "tuning_seeds": [1000, 1001],
+                "final_seeds": [0, 1, 2],
+                "trials_per_arm": 6,
+                "arms": arms,
+            }
+        )
+    )
     return tmp_path
 
 
@@ -155,11 +194,16 @@ def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
     assert acc["baseline_label"] == "standard, lr=0.003" and acc["n_pairs"] == 3
     assert acc["mean_diff"] == pytest.approx(np.mean(np.subtract(FINAL["alt"], FINAL["standard"])))
     md = (tuned / "report.md").read_text()
-    assert md.split("\n")[2].startswith("**No configuration beats standard training at tuned settings: at equal "
-                                        "epochs the best, alternating/batch every 1, lr=0.01, is 2.33 pp lower")
-    assert "every arm had the same budget of 6 trials, the grid optimizer.lr ∈ {0.001, 0.003, 0.01} (3 settings) on " \
-           "tuning seeds 1000 1001" in md and "Chosen: standard: optimizer.lr=0.003; alt: optimizer.lr=0.01; broken: " \
-           "none (every trial failed)." in md
+    assert md.split("\n")[2].startswith(
+        "**No configuration beats standard training at tuned settings: at equal "
+        "epochs the best, alternating/batch every 1, lr=0.01, is 2.33 pp lower"
+    )
+    assert (
+        "every arm had the same budget of 6 trials, the grid optimizer.lr ∈ {0.001, 0.003, 0.01} (3 settings) on "
+        "tuning seeds 1000 1001"
+        in md
+        and "Chosen: standard: optimizer.lr=0.003; alt: optimizer.lr=0.01; broken: none (every trial failed)." in md
+    )
     assert "isolation" in {f.name for f in result.figures} and (tuned / "tuning.csv").exists()
     assert "No run folder for seed(s)" not in md  # trials use other seeds than the final runs: not missing runs
     # standard training leads its context in the at-a-glance table even where its tuned learning rate sorts last
@@ -167,9 +211,13 @@ def test_a_tuned_sweep_compares_the_final_runs_at_their_tuned_settings(tuned):
         write_val_run(tuned, make_config(seed, lr=0.03), [0.9] * 3, [acc] * 3, job=f"final/standard/seed={seed}")
     again = analysis.analyze([tuned], boot=FAST, figures=False)
     assert list(tables.glance(again.stats, again.paired)[0]["configuration"]) == [
-        "standard, lr=0.03", "alternating/batch every 1, lr=0.01"]
-    assert "Tuning: 3 final run(s) did not run at their arm's recorded choice (tuning.json): final/standard/seed=0 " \
-           "(optimizer.lr=0.03, chosen 0.003); final/standard/seed=1" in " ".join(again.warnings)
+        "standard, lr=0.03",
+        "alternating/batch every 1, lr=0.01",
+    ]
+    assert (
+        "Tuning: 3 final run(s) did not run at their arm's recorded choice (tuning.json): final/standard/seed=0 "
+        "(optimizer.lr=0.03, chosen 0.003); final/standard/seed=1" in " ".join(again.warnings)
+    )
     assert not [w for w in result.warnings if "recorded choice" in w]  # the untouched sweep followed its protocol
 
 
@@ -177,8 +225,11 @@ def test_tuning_grid_edges_and_failures_by_hand(tuned):
     spec = json.loads((tuned / "tuning.json").read_text())
     grid = tuning.grid(spec).set_index(["arm", "value"])
     assert grid.loc[("standard", 0.003), "score"] == pytest.approx(0.94) and grid.loc[("standard", 0.003), "chosen"]
-    assert (grid.loc[("standard", 0.01), "score"], grid.loc[("standard", 0.01), "n"],
-            grid.loc[("standard", 0.01), "n_failed"]) == (pytest.approx(0.80), 1, 1)
+    assert (
+        grid.loc[("standard", 0.01), "score"],
+        grid.loc[("standard", 0.01), "n"],
+        grid.loc[("standard", 0.01), "n_failed"],
+    ) == (pytest.approx(0.80), 1, 1)
     assert grid.loc[("alt", 0.01), "score"] == pytest.approx(0.92) and grid.loc[("alt", 0.01), "chosen"]
     assert grid.loc["broken", "score"].isna().all() and not grid.loc["broken", "chosen"].any()
     assert tuning.at_edge(spec) == [("alt", "optimizer.lr")]
@@ -197,8 +248,12 @@ def test_an_untuned_sweep_says_so_and_its_headline_has_numbers(sweep):
     best = acc.loc[acc["mean_diff"].idxmax()]  # every 1: +1, +1.5, -0.5, +2, +1 pp on the five paired seeds
     assert best.name == "alternating/batch every 1" and best["mean_diff"] == pytest.approx(0.01)
     head = md.split("\n")[2]  # at equal FLOPs (the fixture's curves) every alternating arm is clearly ahead
-    assert head.startswith("**0 of 3 configurations beat standard training at the settings given (not tuned) at equal "
-                           "epochs and 3 at equal FLOPs (Holm-adjusted p < 0.05): at equal epochs the best, "
-                           "alternating/batch every 1, is 1.00 pp higher [")
-    assert "which these seeds cannot tell from no difference; at equal FLOPs the best, alternating/batch every 1, is " \
-           "10.10 pp higher [" in head
+    assert head.startswith(
+        "**0 of 3 configurations beat standard training at the settings given (not tuned) at equal "
+        "epochs and 3 at equal FLOPs (Holm-adjusted p < 0.05): at equal epochs the best, "
+        "alternating/batch every 1, is 1.00 pp higher ["
+    )
+    assert (
+        "which these seeds cannot tell from no difference; at equal FLOPs the best, alternating/batch every 1, is "
+        "10.10 pp higher [" in head
+    )

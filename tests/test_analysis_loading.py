@@ -1,21 +1,46 @@
 """The analysis reads run folders into its tables: effective values from the config, and every way a run
 can go wrong reported and kept out of the statistics (run folders from helpers.py)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import FAST, STANDARD, by_label, make_config, write_run
 
 import analysis
-from helpers import FAST, STANDARD, by_label, make_config, write_run
 
 
 def test_runs_table_flattens_config_with_effective_values(sweep):
     runs = analysis.load_runs([sweep])
     assert len(runs) == 19 and set(runs["status"]) == {"completed"} and runs["in_stats"].all()
-    for col in ("dataset", "subset", "depth", "width", "batchnorm", "dropout", "split", "strategy", "unit", "every",
-                "steps", "start", "optimizer", "optimizer_state", "freeze_bn_stats", "lr", "weight_decay",
-                "batch_size", "epochs", "seed", "label", "status", "run_dir", "final_test_acc", "train_flops"):
+    for col in (
+        "dataset",
+        "subset",
+        "depth",
+        "width",
+        "batchnorm",
+        "dropout",
+        "split",
+        "strategy",
+        "unit",
+        "every",
+        "steps",
+        "start",
+        "optimizer",
+        "optimizer_state",
+        "freeze_bn_stats",
+        "lr",
+        "weight_decay",
+        "batch_size",
+        "epochs",
+        "seed",
+        "label",
+        "status",
+        "run_dir",
+        "final_test_acc",
+        "train_flops",
+    ):
         assert col in runs.columns, col
     # where and how a run executed is recorded, but never makes a configuration of its own
     assert {"device", "num_threads"} <= set(runs.columns)

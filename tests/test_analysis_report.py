@@ -1,5 +1,6 @@
 """The analysis end to end: figures and reports on whole sweeps (including degenerate ones), the af-analyze
 command line, and the sweep-end callback."""
+
 from __future__ import annotations
 
 import logging
@@ -10,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FAST, ROOT, by_label, make_config, write_run
 from matplotlib import image as mpimg
 from omegaconf import OmegaConf
 
 import analysis
 from analysis.callback import AnalyzeCallback
 from analysis.figures import DPI, FIGURES, WIDTHS
-from helpers import FAST, ROOT, by_label, make_config, write_run
 
 
 def _check_report(out: Path, n_figures: int) -> str:
@@ -34,11 +35,21 @@ def _check_report(out: Path, n_figures: int) -> str:
 def test_figures_and_reports_on_a_sweep(messy):
     result = analysis.analyze([messy], boot=FAST)
     assert result.out == messy
-    assert dict(result.skipped) == {"blocks": "no setting has more than one number of blocks",
-                                    "isolation": "not a tuned sweep (no tuning.json)"}
+    assert dict(result.skipped) == {
+        "blocks": "no setting has more than one number of blocks",
+        "isolation": "not a tuned sweep (no tuning.json)",
+    }
     names = {f.name for f in result.figures}
-    assert names == {"learning_curves", "loss_curves", "final_accuracy", "frequency", "compute", "compute_time",
-                     "paired_difference", "train_time"}
+    assert names == {
+        "learning_curves",
+        "loss_curves",
+        "final_accuracy",
+        "frequency",
+        "compute",
+        "compute_time",
+        "paired_difference",
+        "train_time",
+    }
     for f in result.figures:
         img = mpimg.imread(f.png)  # the report's width: 7.5 in at 150 dpi, shown unscaled in its 1150 px column
         assert img.shape[1] == WIDTHS["report"] * DPI and img.shape[0] > 150 and img.std() > 0.01, f.name
@@ -47,10 +58,19 @@ def test_figures_and_reports_on_a_sweep(messy):
     for name in ("runs", "curves", "stats", "paired"):
         assert (messy / f"{name}.csv").stat().st_size > 100
     md = _check_report(messy, 8)
-    assert md.startswith("# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 3-6 seeds per "
-                         "configuration\n")
-    for text in ("RuntimeError: CUDA out of memory", "corrupt", "incomplete", "diverged",
-                 "af-train --multirun", "experiment=frequency", "range(5)", "seed(s) 5 only"):
+    assert md.startswith(
+        "# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 3-6 seeds per configuration\n"
+    )
+    for text in (
+        "RuntimeError: CUDA out of memory",
+        "corrupt",
+        "incomplete",
+        "diverged",
+        "af-train --multirun",
+        "experiment=frequency",
+        "range(5)",
+        "seed(s) 5 only",
+    ):
         assert text in md, text
 
 
@@ -68,7 +88,8 @@ def test_one_seed_gives_nan_not_a_crash(tmp_path):
     assert len(result.figures) == 6 and {"compute_time", "train_time"} <= dict(result.skipped).keys()
     md = _check_report(tmp_path, len(result.figures))
     assert "One completed seed only: every configuration (3)" in md and md.startswith(
-        "# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 1 seed per configuration\n")
+        "# Alternating-freeze analysis: digits, MLP depth 3 width 32, 3 epochs, 1 seed per configuration\n"
+    )
 
 
 def test_one_strategy_skips_what_needs_two(tmp_path):
@@ -137,12 +158,25 @@ def test_no_runs_is_an_error(tmp_path):
 @pytest.mark.slow
 def test_cli_writes_everything(sweep, tmp_path):
     out = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "analysis", str(sweep), "--out", str(out), "--resamples", "999"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", str(sweep), "--out", str(out), "--resamples", "999"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "19 runs (19 completed)" in proc.stdout and "warning: " in proc.stdout
-    for name in ("runs.csv", "curves.csv", "stats.csv", "paired.csv", "report.md", "report.html",
-                 "figures/final_accuracy.png", "figures/final_accuracy.svg"):
+    for name in (
+        "runs.csv",
+        "curves.csv",
+        "stats.csv",
+        "paired.csv",
+        "report.md",
+        "report.html",
+        "figures/final_accuracy.png",
+        "figures/final_accuracy.svg",
+    ):
         assert (out / name).exists(), name
     assert "af-analyze" in (out / "report.md").read_text()
 
@@ -154,18 +188,22 @@ def test_cli_missing_folder_is_a_one_line_error(tmp_path):
     proc = subprocess.run([*cmd, str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0 and "no such folder" in proc.stderr
-    proc = subprocess.run([*cmd, str(tmp_path), "--confidence", "95"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [*cmd, str(tmp_path), "--confidence", "95"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        "af-analyze: error: --confidence=95.0: must lie strictly between 0 and 1")
+        "af-analyze: error: --confidence=95.0: must lie strictly between 0 and 1"
+    )
 
 
 @pytest.mark.slow
 def test_import_does_not_pull_in_training_code():
     """Only the results contract, which is the standard library's, is shared with the training package."""
-    code = ("import sys, analysis, analysis.cli, analysis.callback, analysis.pipeline, analysis.figures, "
-            "analysis.report; analysis.load_runs, analysis.summarize, analysis.analyze; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'alternating_freeze')))")
+    code = (
+        "import sys, analysis, analysis.cli, analysis.callback, analysis.pipeline, analysis.figures, "
+        "analysis.report; analysis.load_runs, analysis.summarize, analysis.analyze; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'alternating_freeze')))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['alternating_freeze', 'alternating_freeze.contract']"

@@ -1,5 +1,6 @@
 """Nothing in a results folder crashes the analysis, falsifies a number, leaks a secret or redirects a write;
 the command line explains itself."""
+
 from __future__ import annotations
 
 import base64
@@ -11,10 +12,10 @@ import sys
 
 import pytest
 import yaml
+from helpers import FAST, ROOT, make_config, write_run
 
 import analysis
 from analysis import cli, pipeline
-from helpers import FAST, ROOT, make_config, write_run
 
 
 def _with_summary(run, **changes):
@@ -30,9 +31,16 @@ def bad(tmp_path):
         write_run(root, make_config(seed), 0.9)
         write_run(root, make_config(seed, "alternating"), 0.91)
     cases = {
-        10: {"seed": "10"}, 11: {"seed": [11]}, 12: {"status": 3}, 13: {"final_test_acc": 5.0},
-        14: {"final_test_acc": float("inf")}, 15: {"train_s": "fast"}, 16: {"thread_counts": "2"},
-        17: {"best_test_acc": -0.5}, 18: {"notes": [1, 2]}}
+        10: {"seed": "10"},
+        11: {"seed": [11]},
+        12: {"status": 3},
+        13: {"final_test_acc": 5.0},
+        14: {"final_test_acc": float("inf")},
+        15: {"train_s": "fast"},
+        16: {"thread_counts": "2"},
+        17: {"best_test_acc": -0.5},
+        18: {"notes": [1, 2]},
+    }
     for seed, change in cases.items():
         run = write_run(root, make_config(seed, "alternating"), 0.91)
         _with_summary(run, **change)
@@ -53,11 +61,18 @@ def test_malformed_and_impossible_values_make_a_run_corrupt_with_the_reason(bad)
     corrupt = runs[runs["status"] == "corrupt"]
     assert len(corrupt) == 10 and runs["in_stats"].sum() == 4
     why = "\n".join(corrupt["error"])
-    for text in ("seed='10' is not an integer", "seed=[11] is not an integer", "status=3 is not one of completed",
-                 "final_test_acc=5.0 is outside [0, 1]", "final_test_acc=inf is not finite",
-                 "train_s='fast' is not a number", "thread_counts='2' is not a list of int",
-                 "best_test_acc=-0.5 is outside [0, 1]", "notes=[1, 2] is not a list of str",
-                 "metrics.csv: test_acc=nan at epoch 2 is not an accuracy in [0, 1]"):
+    for text in (
+        "seed='10' is not an integer",
+        "seed=[11] is not an integer",
+        "status=3 is not one of completed",
+        "final_test_acc=5.0 is outside [0, 1]",
+        "final_test_acc=inf is not finite",
+        "train_s='fast' is not a number",
+        "thread_counts='2' is not a list of int",
+        "best_test_acc=-0.5 is outside [0, 1]",
+        "notes=[1, 2] is not a list of str",
+        "metrics.csv: test_acc=nan at epoch 2 is not an accuracy in [0, 1]",
+    ):
         assert text in why, text
     md = (bad / "report.md").read_text()
     assert "final_test_acc=5.0 is outside [0, 1]" in md and "10 corrupt" in md
@@ -79,7 +94,8 @@ def test_a_config_that_needs_an_interpolation_is_corrupt_and_its_secret_stays_ou
     result = analysis.analyze([tmp_path], boot=FAST)
     row = result.runs.set_index("seed").loc[2]
     assert row["status"] == "corrupt" and row["error"] == (
-        "config: dataset.name need(s) an interpolation resolved (value not read)")
+        "config: dataset.name need(s) an interpolation resolved (value not read)"
+    )
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.suffix in (".csv", ".md", ".html", ".svg", ".tex") and "summary" not in path.name:
             assert secret not in path.read_text(errors="replace"), path
@@ -123,8 +139,14 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_was_there(tmp_path, monkey
     assert (tmp_path / "report.md").read_text() == before and not list(tmp_path.glob(".report.md.*"))
 
 
-@pytest.mark.parametrize("arm", [{"trials": "x"}, {"trials": [], "final_jobs": 5},
-                                 {"trials": [{"values": {"optimizer.lr": 0.1}, "score": "high"}]}])
+@pytest.mark.parametrize(
+    "arm",
+    [
+        {"trials": "x"},
+        {"trials": [], "final_jobs": 5},
+        {"trials": [{"values": {"optimizer.lr": 0.1}, "score": "high"}]},
+    ],
+)
 def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path, arm):
     for seed in range(2):
         write_run(tmp_path, make_config(seed), 0.9)
@@ -137,8 +159,9 @@ def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path, arm):
 
 @pytest.mark.slow
 def test_help_says_what_the_tool_does_and_where_the_docs_are():
-    proc = subprocess.run([sys.executable, "-m", "analysis", "--help"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0
     text = proc.stdout
     assert text.split("\n\n")[1].count("\n") == 1  # what it does, in two lines

@@ -1,5 +1,6 @@
 """The analysis's statistics against hand computations: summaries, paired tests, bootstrap intervals,
 Holm, accuracy at equal FLOPs, and the warnings about missing or noisy runs."""
+
 from __future__ import annotations
 
 import math
@@ -7,18 +8,22 @@ import statistics
 
 import numpy as np
 import pytest
+from helpers import EPOCH1, EVERY1, EVERY4, FAST, STANDARD, by_label, curve_of, make_config, write_run
 from scipy import stats as st
 
 import analysis
 from analysis.speed import judge_timing
 from analysis.stats import context_names
-from helpers import EPOCH1, EVERY1, EVERY4, FAST, STANDARD, by_label, curve_of, make_config, write_run
 
 
 def test_summary_statistics_equal_hand_computation(sweep):
     stats = analysis.summarize(analysis.load_runs([sweep]), boot=FAST)
-    for label, accs in (("standard", STANDARD), ("alternating/batch every 1", EVERY1),
-                        ("alternating/batch every 4", EVERY4), ("alternating/epoch every 1", EPOCH1)):
+    for label, accs in (
+        ("standard", STANDARD),
+        ("alternating/batch every 1", EVERY1),
+        ("alternating/batch every 4", EVERY4),
+        ("alternating/epoch every 1", EPOCH1),
+    ):
         r = by_label(stats, label, "final_test_acc")
         vals = list(accs.values())
         n = len(vals)
@@ -36,8 +41,9 @@ def test_summary_statistics_equal_hand_computation(sweep):
     flops = by_label(stats, "standard", "train_flops")
     assert flops["mean"] == 9e9 and flops["std"] == 0 and flops["ci_low"] == flops["ci_high"] == 9e9
     e90 = by_label(stats, "standard", "epochs_to_90pct")
-    expected = [next(i + 1 for i, a in enumerate(curve_of(acc, 3, 0)[0]) if a >= 0.9 * acc)
-                for acc in STANDARD.values()]
+    expected = [
+        next(i + 1 for i, a in enumerate(curve_of(acc, 3, 0)[0]) if a >= 0.9 * acc) for acc in STANDARD.values()
+    ]
     assert e90["mean"] == pytest.approx(np.mean(expected))
     loss_std = by_label(stats, "standard", "loss_std")
     assert loss_std["mean"] == pytest.approx(statistics.pstdev([1.0, 0.5, 1 / 3]))
@@ -200,8 +206,9 @@ def test_missing_and_noisy_runs_are_warned(sweep, tmp_path):
     runs = judge_timing(analysis.load_runs([tmp_path / "busy"]))  # 2x and 15x from the median seed's throughput
     notes = analysis.collect_warnings(runs, analysis.summarize(runs, boot=FAST), analysis.paired_comparison(runs))
     # the third seed alone is too few to stand for the configuration's timing
-    assert "Timing: the seconds of 3 of 3 completed runs cannot be compared (2 throughput, 1 too few; " in \
-        "\n".join(notes)
+    assert "Timing: the seconds of 3 of 3 completed runs cannot be compared (2 throughput, 1 too few; " in "\n".join(
+        notes
+    )
 
 
 def test_frequency_axis_counts_optimizer_steps(sweep):
@@ -227,8 +234,12 @@ def test_split_experiment_pairs_with_standard_of_the_same_depth(tmp_path):
         write_run(tmp_path, make_config(seed, "alternating", depth=6, split=3), 0.85)
     runs = analysis.load_runs([tmp_path])
     labels = list(analysis.configurations(runs)["label"])
-    assert labels[:4] == ["standard, depth=2", "standard, depth=4", "alternating/batch every 1, depth=4, split=1",
-                          "alternating/batch every 1, depth=4, split=2"]
+    assert labels[:4] == [
+        "standard, depth=2",
+        "standard, depth=4",
+        "alternating/batch every 1, depth=4, split=1",
+        "alternating/batch every 1, depth=4, split=2",
+    ]
     paired = analysis.paired_comparison(runs, boot=FAST)
     acc = paired[paired["metric"] == "final_test_acc"].set_index("label")
     for split in (1, 2, 3):

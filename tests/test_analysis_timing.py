@@ -1,6 +1,7 @@
 """Timings a reader can trust, with seconds injected into hand-written run folders: a load period that slowed
 half the seeds of one configuration is flagged, the report falls back to FLOPs and does not blame the strategy;
 batched and resumed runs never compare their seconds."""
+
 from __future__ import annotations
 
 import json
@@ -8,18 +9,24 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import FAST, make_config, write_val_run
 
 import analysis
 from analysis import speed
-from helpers import FAST, make_config, write_val_run
 
 EPOCH_S = 0.5  # every run's training seconds per epoch on a quiet machine
 
 
 def write_timed(root, seed, strategy, slow=1.0, **summary):
     """A run whose wall seconds were stretched ``slow`` times by other work while its CPU seconds were not."""
-    run = write_val_run(root, make_config(seed, strategy), [0.9] * 3, [0.90 + 0.01 * seed - 0.02 * (strategy != "standard")]
-                        * 3, flops=3e9 if strategy == "standard" else 2e9, epoch_s=EPOCH_S * slow)
+    run = write_val_run(
+        root,
+        make_config(seed, strategy),
+        [0.9] * 3,
+        [0.90 + 0.01 * seed - 0.02 * (strategy != "standard")] * 3,
+        flops=3e9 if strategy == "standard" else 2e9,
+        epoch_s=EPOCH_S * slow,
+    )
     data = json.loads((run / "summary.json").read_text())
     data |= {"train_cpu_s": EPOCH_S * 3} | summary
     (run / "summary.json").write_text(json.dumps(data))
@@ -45,8 +52,10 @@ def test_a_load_period_is_flagged_and_the_report_falls_back_to_flops(loaded_mach
     assert speed.departure(speeds) == pytest.approx([2.5] * 3 + [1.6] * 3)
     alt = runs.loc["alternating"]
     assert not alt["timing_ok"].any() and runs.loc["standard", "timing_ok"].all()
-    assert all("2.5x from its configuration's median" in f and "starved of CPU: 25% of wall time" in f
-               for f in alt.loc[[0, 1, 2], "timing_flag"])
+    assert all(
+        "2.5x from its configuration's median" in f and "starved of CPU: 25% of wall time" in f
+        for f in alt.loc[[0, 1, 2], "timing_flag"]
+    )
     assert all(f.startswith("throughput 4 GFLOP/s, 1.6x") for f in alt.loc[[3, 4, 5], "timing_flag"])
     secs = result.paired[result.paired["metric"] == "train_s"].iloc[0]
     assert secs["n_pairs"] == 0 and np.isnan(secs["mean_diff"]) and "0 of 6 pairs have trusted timing" in secs["note"]
@@ -92,16 +101,26 @@ def test_batched_and_resumed_runs_never_compare_their_seconds(tmp_path):
     assert runs.loc["alternating", "timing_flag"].str.startswith("trained in a batch of 4 runs").all()
     assert runs.loc[("standard", 0), "timing_flag"] == "ran under 1 and 2 threads (resumed under another count)"
     assert runs.loc["standard", "timing_ok"].tolist() == [False, True, True, True]
-    assert any(w.startswith("1 run(s) ran under more than one thread count") and "(1,2 threads)" in w
-               for w in result.warnings)
+    assert any(
+        w.startswith("1 run(s) ran under more than one thread count") and "(1,2 threads)" in w for w in result.warnings
+    )
     assert result.paired.set_index("metric").loc["train_s", "n_pairs"] == 0
 
 
 def test_cpu_share_and_departure_by_hand():
     assert speed.cpu_share(np.array([1.0, 0.5]), np.array([1.0, 1.0]), np.array([1, 2])) == pytest.approx([1, 0.25])
     assert speed.departure(np.array([1.0, 2.0, 4.0, np.nan])) == pytest.approx([2, 1, 2, np.nan], nan_ok=True)
-    frame = pd.DataFrame({"in_stats": [True], "config_id": ["a"], "train_flops": [1e9], "train_s": [1.0],
-                          "thread_counts": [None], "num_threads": [2], "train_cpu_s": [1.1]})
+    frame = pd.DataFrame(
+        {
+            "in_stats": [True],
+            "config_id": ["a"],
+            "train_flops": [1e9],
+            "train_s": [1.0],
+            "thread_counts": [None],
+            "num_threads": [2],
+            "train_cpu_s": [1.1],
+        }
+    )
     judged = speed.judge_timing(frame)  # 1.1 of 2 thread-seconds: 55%, starved
     assert judged["timing_flag"].iloc[0] == "starved of CPU: 55% of wall time x 2 thread(s) computing"
     four = pd.concat([frame] * 4, ignore_index=True).assign(train_cpu_s=[1.1, 1.1, 2.0, 2.0])  # two starved of four

@@ -57,21 +57,34 @@ def test_no_import_circle():
                 todo.append(nxt)
         return False
 
-    circles = sorted(f"{a} -> {b} -> ... -> {a}" for a in graph for b in graph[a]
-                     if not b.startswith(a + ".") and not a.startswith(b + ".") and reaches(b, a))
+    circles = sorted(
+        f"{a} -> {b} -> ... -> {a}"
+        for a in graph
+        for b in graph[a]
+        if not b.startswith(a + ".") and not a.startswith(b + ".") and reaches(b, a)
+    )
     assert circles == []
 
 
 def test_no_private_name_is_imported_across_modules():
     known = modules()
-    private = [f"{m}: from {dep} import {n}" for m, p in known.items() for dep, names in imports(m, p, known)
-               for n in names if n.startswith("_") and not n.startswith("__")]
+    private = [
+        f"{m}: from {dep} import {n}"
+        for m, p in known.items()
+        for dep, names in imports(m, p, known)
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
     assert private == []
 
 
 def test_the_analysis_reads_the_training_side_through_the_contract_only():
     known = modules()
-    training = [f"{m}: {dep}" for m, p in known.items() if m.startswith("analysis")
-                for dep, _ in imports(m, p, known)
-                if dep.startswith("alternating_freeze") and dep != "alternating_freeze.contract"]
+    training = [
+        f"{m}: {dep}"
+        for m, p in known.items()
+        if m.startswith("analysis")
+        for dep, _ in imports(m, p, known)
+        if dep.startswith("alternating_freeze") and dep != "alternating_freeze.contract"
+    ]
     assert training == []

@@ -1,5 +1,6 @@
 """Batched runs train the runs their separate runs train: the same per-epoch results within a stated
 tolerance, frozen members bit-identical through their frozen phases, and checkpoints a separate run reads."""
+
 import math
 import shutil
 from dataclasses import replace
@@ -24,30 +25,46 @@ REL = 1e-5  # per-epoch losses over the first epochs (README, "Batched runs": th
 EXACT = ("epoch", "step", "trained", "train_flops")
 
 
-def runs(model=ModelConfig(), opt="adam", epochs=3):
+def runs(model=None, opt="adam", epochs=3):
     """Members that differ in everything a group allows: seed, strategy and schedule, split, lr, optimizer settings."""
+    model = ModelConfig() if model is None else model
     other = replace(model, splits=[2, 3]) if model.splits else replace(model, split=1)
-    cases = [(0, model, Standard(), dict(lr=1e-3)),
-             (1, other, Alternating(every=1), dict(lr=3e-3)),
-             (2, model, Alternating(unit="epoch"), dict(lr=1e-3, momentum=0.9 if opt == "sgd" else 0.0)),
-             (0, model, Progressive(), dict(lr=1e-2, weight_decay=0.01)),
-             (3, model, RandomBlock(), dict(lr=1e-3, betas=[0.8, 0.99])),
-             (4, model, Alternating(every=2, optimizer_state="reset"), dict(lr=1e-3, eps=1e-6))]
+    cases = [
+        (0, model, Standard(), dict(lr=1e-3)),
+        (1, other, Alternating(every=1), dict(lr=3e-3)),
+        (2, model, Alternating(unit="epoch"), dict(lr=1e-3, momentum=0.9 if opt == "sgd" else 0.0)),
+        (0, model, Progressive(), dict(lr=1e-2, weight_decay=0.01)),
+        (3, model, RandomBlock(), dict(lr=1e-3, betas=[0.8, 0.99])),
+        (4, model, Alternating(every=2, optimizer_state="reset"), dict(lr=1e-3, eps=1e-6)),
+    ]
     out = []
     for seed, m, strategy, o in cases:
         if opt == "sgd":
             o = {k: v for k, v in o.items() if k not in ("betas", "eps")} | {"lr": o["lr"] * 10}
-        out.append(RunConfig(seed=seed, model=m, strategy=strategy, optimizer=OptimizerConfig(name=opt, **o),
-                             trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False,
-                                                   num_threads=1)))
+        out.append(
+            RunConfig(
+                seed=seed,
+                model=m,
+                strategy=strategy,
+                optimizer=OptimizerConfig(name=opt, **o),
+                trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, num_threads=1),
+            )
+        )
     return out
 
 
 def separate(run):
     job = train.build(run, None, OmegaConf.structured(run))
     state = TrainState()
-    fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
-        gen=job.gen, state=state)
+    fit(
+        model=job.model,
+        data=job.data,
+        strategy=job.strategy,
+        optimizer=job.optimizer,
+        trainer=job.trainer,
+        gen=job.gen,
+        state=state,
+    )
     return job, state
 
 
@@ -74,11 +91,14 @@ def assert_same_run(a: TrainState, b: TrainState, n_test: int, rel=REL):
         assert abs(ra["test_acc"] - rb["test_acc"]) <= 1 / n_test + 1e-12
 
 
-@pytest.mark.parametrize("model, opt", [
-    (ModelConfig(), "adam"),
-    (ModelConfig(depth=4, batchnorm=True, dropout=0.2, splits=[1, 2, 3]), "adamw"),
-    (ModelConfig(depth=4, batchnorm=True, dropout=0.2), "sgd"),
-])
+@pytest.mark.parametrize(
+    "model, opt",
+    [
+        (ModelConfig(), "adam"),
+        (ModelConfig(depth=4, batchnorm=True, dropout=0.2, splits=[1, 2, 3]), "adamw"),
+        (ModelConfig(depth=4, batchnorm=True, dropout=0.2), "sgd"),
+    ],
+)
 def test_members_train_as_their_separate_runs(model, opt):
     """Seeds, strategies, splits, learning rates and optimizer settings differ; BatchNorm statistics and
     dropout masks are each member's own (dropout masks drawn as its separate run draws them)."""
@@ -95,8 +115,12 @@ def test_a_frozen_member_does_not_change_bit_for_bit():
     """Through an epoch in which its block 1 is frozen, a member's block-1 weights, BatchNorm statistics,
     Adam moments and step counts are exactly what they were, while the group around it trains."""
     model = ModelConfig(depth=4, batchnorm=True, splits=[2])
-    frozen = RunConfig(seed=1, model=model, strategy=Alternating(unit="epoch"),
-                       trainer=TrainerConfig(epochs=3, progress=Progress.none, checkpoint=False, num_threads=1))
+    frozen = RunConfig(
+        seed=1,
+        model=model,
+        strategy=Alternating(unit="epoch"),
+        trainer=TrainerConfig(epochs=3, progress=Progress.none, checkpoint=False, num_threads=1),
+    )
     other = replace(frozen, seed=2, strategy=Standard())
     snaps = []
 
@@ -104,9 +128,15 @@ def test_a_frozen_member_does_not_change_bit_for_bit():
         if m.job.run is frozen:
             blocks = [m.job.model.blocks[b] for b in (0, 1)]
             state = m.job.optimizer.state
-            snaps.append([({k: v.clone() for k, v in block.state_dict().items()},
-                           [{n: t.clone() for n, t in state[p].items()} for p in block.parameters() if p in state])
-                          for block in blocks])
+            snaps.append(
+                [
+                    (
+                        {k: v.clone() for k, v in block.state_dict().items()},
+                        [{n: t.clone() for n, t in state[p].items()} for p in block.parameters() if p in state],
+                    )
+                    for block in blocks
+                ]
+            )
 
     members = batched([frozen, other], on_epoch)
     assert [r["trained"] for r in members[0].state.rows] == ["0", "1", "0"]
@@ -133,8 +163,9 @@ def test_members_leave_when_done_or_diverged_and_the_others_go_on():
         assert len(m.state.rows) == len(state.rows) == (job.trainer.epochs if r is not rs[2] else len(state.rows))
         if state.status == DIVERGED:
             assert len(state.rows) < 3 and not math.isfinite(m.state.rows[-1]["train_loss"])
-            assert [row["train_loss"] for row in m.state.rows[:-1]] == \
-                pytest.approx([row["train_loss"] for row in state.rows[:-1]], rel=REL)
+            assert [row["train_loss"] for row in m.state.rows[:-1]] == pytest.approx(
+                [row["train_loss"] for row in state.rows[:-1]], rel=REL
+            )
             continue
         assert_same_run(m.state, state, len(job.data.y_test))
 
@@ -158,17 +189,28 @@ def test_a_member_checkpoint_is_its_separate_runs_and_resumes_either_way(tmp_pat
     assert all(m.state.epoch == 2 for m in resumed)
     fit_group(Group(resumed), lambda m: None, lambda m: None)
     for a, b in zip(whole[1:], resumed):  # what a member computes does not depend on its group: bit for bit
-        assert [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in a.state.rows] == \
-            [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in b.state.rows]
-    job = train.build(rs[0], None, OmegaConf.structured(rs[0]))  # the first one as a separate run, from its member checkpoint
+        assert [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in a.state.rows] == [
+            {k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in b.state.rows
+        ]
+    job = train.build(
+        rs[0], None, OmegaConf.structured(rs[0])
+    )  # the first one as a separate run, from its member checkpoint
     state = train.resume(dirs[id(rs[0])] / "epoch2.pt", job)
-    fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
-        gen=job.gen, state=state)
+    fit(
+        model=job.model,
+        data=job.data,
+        strategy=job.strategy,
+        optimizer=job.optimizer,
+        trainer=job.trainer,
+        gen=job.gen,
+        state=state,
+    )
     assert_same_run(whole[0].state, state, len(job.data.y_test))
 
 
-@pytest.mark.parametrize("name, extra", [("adam", {}), ("adamw", {"weight_decay": 0.01}),
-                                         ("sgd", {"momentum": 0.9, "nesterov": True})])
+@pytest.mark.parametrize(
+    "name, extra", [("adam", {}), ("adamw", {"weight_decay": 0.01}), ("sgd", {"momentum": 0.9, "nesterov": True})]
+)
 def test_the_stacked_optimizer_is_each_members_fused_optimizer_bit_for_bit(name, extra):
     """Runs of members passed as one slice (a 128x64 weight) and odd sizes passed member by member (a
     10-element bias): every member's parameters and state equal its own FusedOptimizer's exactly."""

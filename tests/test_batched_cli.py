@@ -1,5 +1,6 @@
 """hydra/launcher=batched through the real CLI: the basic launcher's folders, resume after SIGKILL,
 failures, one-line errors for bad options, the tuning protocol, and configs composed as Hydra composes them."""
+
 import csv
 import json
 import os
@@ -9,18 +10,28 @@ import subprocess
 import time
 
 import pytest
+from helpers import ROOT, af_train, preset_sweeper, run_sweep, summaries
 from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.utils import create_config_search_path
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from helpers import ROOT, af_train, preset_sweeper, run_sweep, summaries
 
 FAST = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 BATCHED = ["hydra/launcher=batched"]
-RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "final_train_loss",
-               "train_flops", "epochs_completed", "epochs_to_90pct", "config_hash")
+RESULT_KEYS = (
+    "status",
+    "final_test_acc",
+    "best_test_acc",
+    "final_val_acc",
+    "best_val_acc",
+    "final_train_loss",
+    "train_flops",
+    "epochs_completed",
+    "epochs_to_90pct",
+    "config_hash",
+)
 
 
 def files(d):
@@ -62,8 +73,9 @@ def test_a_batched_sweep_writes_the_basic_launchers_folders(tmp_path, cli_env):
             ra, rb = list(csv.DictReader(fa)), list(csv.DictReader(fb))
         assert list(ra[0]) == list(rb[0]) and len(ra) == len(rb) == 2
         for x, y in zip(ra, rb):
-            assert {k: v for k, v in x.items() if k not in TIMING_COLUMNS and not k.endswith("loss")} == \
-                {k: v for k, v in y.items() if k not in TIMING_COLUMNS and not k.endswith("loss")}
+            assert {k: v for k, v in x.items() if k not in TIMING_COLUMNS and not k.endswith("loss")} == {
+                k: v for k, v in y.items() if k not in TIMING_COLUMNS and not k.endswith("loss")
+            }
         log = (batched / job / "train.log").read_text()
         assert "epoch 1/2" in log and "epoch 2/2" in log and "completed: final test acc" in log
         assert log.count("epoch 1/2") == 1  # its own lines only
@@ -77,15 +89,24 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
     reference = tmp_path / "reference"
     run_sweep(reference, *FAST, *args, env=cli_env)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={killed}", *FAST, *args), cwd=ROOT, env=cli_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        af_train("-m", f"hydra.sweep.dir={killed}", *FAST, *args),
+        cwd=ROOT,
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while len(list(killed.glob("*/summary.json"))) < 2 and time.time() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in killed.glob("*/*")
-            if p.name in ("summary.json", "metrics.csv") and (p.parent / "summary.json").exists()}
+    done = {
+        p: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in killed.glob("*/*")
+        if p.name in ("summary.json", "metrics.csv") and (p.parent / "summary.json").exists()
+    }
     assert 0 < len(done) < 12, "the kill should land between the first and the last group"
     out = run_sweep(killed, *FAST, *args, env=cli_env).stdout
     for path, (mtime, content) in done.items():
@@ -100,8 +121,18 @@ def test_a_killed_batched_sweep_resumes_every_unfinished_member(tmp_path, cli_en
 @pytest.mark.slow
 def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path, cli_env):
     # lr 1e+30 diverges; split 2 of a depth-2 network fails; as under the basic launcher (test_sweeps.py)
-    proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2", "seed=0,1",
-                 *BATCHED, env=cli_env, check=False)
+    proc = run_sweep(
+        tmp_path,
+        *FAST,
+        "optimizer=sgd",
+        "optimizer.lr=0.01,1e+30",
+        "model.depth=2",
+        "model.split=1,2",
+        "seed=0,1",
+        *BATCHED,
+        env=cli_env,
+        check=False,
+    )
     assert proc.returncode == 1
     status = {k: v["status"] for k, v in summaries(tmp_path).items()}
     assert sorted(status.values()) == ["completed"] * 2 + ["diverged"] * 2 + ["failed"] * 4
@@ -112,10 +143,13 @@ def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("option, message", [
-    ("hydra.launcher.max_members=0", "error: hydra.launcher.max_members=0: an integer >= 1"),
-    ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ("hydra.launcher.max_members=0", "error: hydra.launcher.max_members=0: an integer >= 1"),
+        ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
+    ],
+)
 def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, message):
     proc = run_sweep(tmp_path, *FAST, "seed=0,1", *BATCHED, option, env=cli_env, check=False)
     out = proc.stdout + proc.stderr
@@ -126,9 +160,18 @@ def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, mes
 
 @pytest.mark.slow
 def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
-    proc = run_sweep(tmp_path, *FAST, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
-                 'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}', 'hydra.sweeper.tune.seeds="100"',
-                 "hydra.callbacks.analyze.enabled=false", env=cli_env)
+    proc = run_sweep(
+        tmp_path,
+        *FAST,
+        "experiment=frequency_tuned",
+        *BATCHED,
+        "trainer.epochs=1",
+        "seed=0",
+        'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}',
+        'hydra.sweeper.tune.seeds="100"',
+        "hydra.callbacks.analyze.enabled=false",
+        env=cli_env,
+    )
     tuning = json.loads((tmp_path / "tuning.json").read_text())
     assert len(tuning["arms"]) == 10 and all(a["chosen"] for a in tuning["arms"].values())
     finals = [job for a in tuning["arms"].values() for job in a["final_jobs"]]
@@ -139,8 +182,14 @@ def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
 
 
 # in process; the two large presets take seconds, the small one keeps compose.py in the fast lane
-@pytest.mark.parametrize("preset, n", [pytest.param("frequency", 50, marks=pytest.mark.slow),
-                                       pytest.param("blocks", 12, marks=pytest.mark.slow), ("digits_cnn", 6)])
+@pytest.mark.parametrize(
+    "preset, n",
+    [
+        pytest.param("frequency", 50, marks=pytest.mark.slow),
+        pytest.param("blocks", 12, marks=pytest.mark.slow),
+        ("digits_cnn", 6),
+    ],
+)
 def test_configs_are_composed_as_hydra_composes_them(preset, n):
     """Derived configs (a composed base with the job's value overrides applied) equal Hydra's composition of
     every job, hydra node included, errors included; only a few jobs are composed in full."""
@@ -148,10 +197,17 @@ def test_configs_are_composed_as_hydra_composes_them(preset, n):
 
     _, _, _, jobs = preset_sweeper(preset)
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
-    master = loader.load_configuration("train", overrides=[f"experiment={preset}", "hydra/launcher=batched",
-                                                           "hydra.sweep.dir=/tmp/sweep"], run_mode=RunMode.MULTIRUN)
-    jobs = [*jobs[:n], [*jobs[0], "optimizer.lr=0.01", "+extra={a:1}"], [*jobs[1], "model.splits=[1]", "~model.split"],
-            [*jobs[2], "strategy.unit=week"]]
+    master = loader.load_configuration(
+        "train",
+        overrides=[f"experiment={preset}", "hydra/launcher=batched", "hydra.sweep.dir=/tmp/sweep"],
+        run_mode=RunMode.MULTIRUN,
+    )
+    jobs = [
+        *jobs[:n],
+        [*jobs[0], "optimizer.lr=0.01", "+extra={a:1}"],
+        [*jobs[1], "model.splits=[1]", "~model.split"],
+        [*jobs[2], "strategy.unit=week"],
+    ]
     composer = Composer(loader, master)
     for job in jobs:
         try:
@@ -171,15 +227,25 @@ def test_the_sweep_benchmark_compares_steps_and_refuses_cuda_without_one(tmp_pat
     import torch
 
     out = tmp_path / "step.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--step", "--no-sweeps", "--threads", "1",
-                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.sweep", "--step", "--no-sweeps", "--threads", "1", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     step = json.loads(out.read_text())
     assert set(step["step"]["ms_per_step"]) == {"vmap", "baddbmm_autograd", "ours"} and "cpu" in step["machine"]
     assert all(v > 0 for v in step["step"]["ms_per_step"].values())
     if not torch.cuda.is_available():
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep", "--device", "cuda"], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.sweep", "--device", "cuda"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert proc.stderr.strip().splitlines()[-1].endswith("--device cuda: CUDA is not available on this machine")
 

@@ -1,10 +1,12 @@
 """The batched runner's limits and bad input: groups by what can be shared, out-of-memory splits that
 lose nothing, members that fail to build, and options the batched step does not reproduce."""
+
 import contextlib
-import logging
 import json
+import logging
 
 import torch
+from helpers import ROOT
 from hydra import compose, initialize_config_dir
 
 from alternating_freeze.batched import runner as runner_module
@@ -12,7 +14,6 @@ from alternating_freeze.batched.fit import Group
 from alternating_freeze.batched.runner import Runner, Task, group_key
 from alternating_freeze.config import validate
 from alternating_freeze.contract import TIMING_COLUMNS
-from helpers import ROOT
 
 FAST = ["trainer.epochs=3", "trainer.progress=log", "trainer.num_threads=1"]
 
@@ -37,10 +38,13 @@ def rows(d):
     return [{h: v for h, v in zip(header, line.split(",")) if h not in TIMING_COLUMNS} for line in lines[1:]]
 
 
-
-
-JOBS = [["seed=0"], ["seed=1", "strategy=alternating"], ["seed=2", "strategy=alternating_epoch"],
-        ["seed=3", "optimizer.lr=0.003"], ["seed=4", "strategy=progressive"]]
+JOBS = [
+    ["seed=0"],
+    ["seed=1", "strategy=alternating"],
+    ["seed=2", "strategy=alternating_epoch"],
+    ["seed=3", "optimizer.lr=0.003"],
+    ["seed=4", "strategy=progressive"],
+]
 
 
 def test_out_of_memory_splits_the_group_in_halves_and_loses_nothing(tmp_path, monkeypatch, caplog):
@@ -86,8 +90,15 @@ def test_a_member_that_fails_to_build_is_recorded_and_the_others_go_on(tmp_path)
 
 
 def test_runs_that_cannot_share_a_group_form_separate_groups(tmp_path, monkeypatch):
-    cfgs = configs(["seed=0"], ["seed=1", "model.split=2"], ["seed=2", "model.width=64"], ["seed=3", "optimizer=sgd"],
-                   ["seed=4", "trainer.batch_size=64"], ["seed=5", "dataset.val_fraction=0.2"], ["seed=6", "seed=6"])
+    cfgs = configs(
+        ["seed=0"],
+        ["seed=1", "model.split=2"],
+        ["seed=2", "model.width=64"],
+        ["seed=3", "optimizer=sgd"],
+        ["seed=4", "trainer.batch_size=64"],
+        ["seed=5", "dataset.val_fraction=0.2"],
+        ["seed=6", "seed=6"],
+    )
     keys = [group_key(validate(c)) for c in cfgs]
     assert keys[0] == keys[1] == keys[6]  # another split point, another seed: the same group
     assert len({keys[0], *keys[2:6]}) == 5

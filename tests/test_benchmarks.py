@@ -4,6 +4,7 @@ No timing assertions: timings belong to the machine. What is checked is that eac
 exists and is a finite positive number, and that the FLOP model behind ``alternating_flop_ratio``
 agrees with torch's FlopCounterMode on a network built here independently of the project.
 """
+
 import json
 import math
 import subprocess
@@ -11,13 +12,20 @@ import sys
 
 import pytest
 import torch
+from helpers import ROOT
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from helpers import ROOT
-
-REQUIRED = ("gemm_gflops", "fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
-            "alternating_flop_ratio", "startup_ratio", "sweep_overhead", "seed_batching_speedup")
+REQUIRED = (
+    "gemm_gflops",
+    "fraction_of_peak",
+    "speedup_vs_seed_loop",
+    "alternating_time_ratio",
+    "alternating_flop_ratio",
+    "startup_ratio",
+    "sweep_overhead",
+    "seed_batching_speedup",
+)
 
 
 def step_flops(dims: list[int], batch: int, split: int, train_first: bool, train_second: bool) -> int:
@@ -59,16 +67,26 @@ def test_flop_counts_of_the_issue():
 def test_quick_benchmark_reports_every_number(tmp_path):
     out = tmp_path / "bench.json"
     # one thread: tiny ops on two threads of a loaded machine wait on each other (seconds, not ms)
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.loop", "--quick", "--threads", "1", "--json", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.loop", "--quick", "--threads", "1", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Targets (smoke run: tiny sizes, targets not applicable)" in proc.stdout and "MISSED" not in proc.stdout
     res = json.loads(out.read_text())
     for key in REQUIRED:
         value = res.get(key)
         assert isinstance(value, (int, float)) and math.isfinite(value) and value > 0, (key, value)
-    assert set(res["targets"]) == {"fraction_of_peak", "speedup_vs_seed_loop", "alternating_time_ratio",
-                                   "startup_ratio", "sweep_overhead"}
+    assert set(res["targets"]) == {
+        "fraction_of_peak",
+        "speedup_vs_seed_loop",
+        "alternating_time_ratio",
+        "startup_ratio",
+        "sweep_overhead",
+    }
 
     assert res["machine"]["cores"] >= 1 and res["machine"]["cpu"] and res["machine"]["torch"] == torch.__version__
 

@@ -1,10 +1,12 @@
 """trainer.budget: the epochs a FLOP budget buys, replayed from the schedule, against hand computations."""
+
 import pytest
 import torch
+from helpers import random_data
 
 from alternating_freeze.budget import budget_epochs, schedule_flops
-from alternating_freeze.errors import ConfigError
 from alternating_freeze.epoch import TrainState
+from alternating_freeze.errors import ConfigError
 from alternating_freeze.loop import TrainerConfig, fit
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.optim import OptimizerConfig, build_optimizer
@@ -13,7 +15,6 @@ from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
-from helpers import random_data
 
 N, BS = 256, 48  # 6 batches an epoch, the last one of 16
 
@@ -23,15 +24,29 @@ def model(splits=(2,)):
     return build_model(ModelConfig(depth=4, width=16, splits=list(splits)), 20, 4)
 
 
-@pytest.mark.parametrize("make", [Standard, lambda: Alternating(every=2), lambda: Alternating(unit="epoch"),
-                                  lambda: RandomBlock(), lambda: Progressive(t_0=0.4)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        Standard,
+        lambda: Alternating(every=2),
+        lambda: Alternating(unit="epoch"),
+        lambda: RandomBlock(),
+        lambda: Progressive(t_0=0.4),
+    ],
+)
 def test_replayed_flops_equal_what_training_counts(make):
     net, data = model((1, 2, 3)), random_data(n=N)
     run = Run(4, 6, 5, seed=3)
     state = TrainState()
-    fit(model=net, data=data, strategy=make().bind(run), trainer=TrainerConfig(epochs=5, batch_size=BS),
-        optimizer=build_optimizer(OptimizerConfig(), net.parameters()), gen=torch.Generator().manual_seed(0),
-        state=state)
+    fit(
+        model=net,
+        data=data,
+        strategy=make().bind(run),
+        trainer=TrainerConfig(epochs=5, batch_size=BS),
+        optimizer=build_optimizer(OptimizerConfig(), net.parameters()),
+        gen=torch.Generator().manual_seed(0),
+        state=state,
+    )
     assert schedule_flops(net, make(), run, N, BS) == state.flops
 
 

@@ -1,16 +1,17 @@
 """Convolutional networks as models: units and blocks at every split, the families' shapes and checks, and
 FLOPs equal to torch's counter for every trainable set (training with them: test_cnn_training.py)."""
+
 import itertools
 
 import pytest
 import torch
+from helpers import DIGITS, cnn, resnet
 from torch import nn
 
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.models import ModelConfig, build_model, measure_train_flops
 from alternating_freeze.models.blocks import traced_train_flops
 from alternating_freeze.models.resnet import BasicBlock
-from helpers import DIGITS, cnn, resnet
 
 
 def units_of(model):
@@ -26,16 +27,20 @@ def kind(unit):
 
 # ------------------------------------------------------------------------- units, shapes, blocks
 
-@pytest.mark.parametrize("cfg, shape, kinds", [
-    (cnn(depth=1), DIGITS, ["conv", "head"]),
-    (cnn(depth=4), DIGITS, ["conv"] * 4 + ["head"]),
-    (cnn(depth=7, stages=4), DIGITS, ["conv"] * 7 + ["head"]),
-    (cnn(depth=3, batchnorm=False), (3, 32, 32), ["conv"] * 3 + ["head"]),
-    (resnet(depth=8), DIGITS, ["conv"] + ["block"] * 3 + ["head"]),
-    (resnet(depth=14), (1, 28, 28), ["conv"] + ["block"] * 6 + ["head"]),
-    (resnet(depth=20), (3, 32, 32), ["conv"] + ["block"] * 9 + ["head"]),
-    (ModelConfig(depth=3, width=8), DIGITS, ["linear"] * 3),
-])
+
+@pytest.mark.parametrize(
+    "cfg, shape, kinds",
+    [
+        (cnn(depth=1), DIGITS, ["conv", "head"]),
+        (cnn(depth=4), DIGITS, ["conv"] * 4 + ["head"]),
+        (cnn(depth=7, stages=4), DIGITS, ["conv"] * 7 + ["head"]),
+        (cnn(depth=3, batchnorm=False), (3, 32, 32), ["conv"] * 3 + ["head"]),
+        (resnet(depth=8), DIGITS, ["conv"] + ["block"] * 3 + ["head"]),
+        (resnet(depth=14), (1, 28, 28), ["conv"] + ["block"] * 6 + ["head"]),
+        (resnet(depth=20), (3, 32, 32), ["conv"] + ["block"] * 9 + ["head"]),
+        (ModelConfig(depth=3, width=8), DIGITS, ["linear"] * 3),
+    ],
+)
 def test_every_split_groups_the_same_units_in_order(cfg, shape, kinds):
     """`split` is the index of the first unit of the second block, for every family, at every boundary."""
     assert cfg.units == len(kinds)
@@ -79,30 +84,36 @@ def test_resnet_is_he_et_al_cifar_network():
     assert shortcut.shape == (1, 32, 16, 16) and shortcut[0, 3, 0, 0] == 1 and shortcut.sum() == 1
 
 
-@pytest.mark.parametrize("cfg, key", [
-    (dict(name="resnet", depth=10), "model.depth"),
-    (dict(name="resnet", depth=2), "model.depth"),
-    (dict(name="resnet", depth=20, stages=3), "model.stages"),
-    (dict(name="cnn", depth=0), "model.depth"),
-    (dict(name="cnn", depth=3, stages=4), "model.stages"),
-    (dict(name="mlp", stages=2), "model.stages"),
-    (dict(name="cnn", depth=4, split=5), "model.split"),
-    (dict(name="resnet", depth=8, splits=[2, 5]), "model.splits"),
-    (dict(name="vgg"), "model.name"),
-])
+@pytest.mark.parametrize(
+    "cfg, key",
+    [
+        (dict(name="resnet", depth=10), "model.depth"),
+        (dict(name="resnet", depth=2), "model.depth"),
+        (dict(name="resnet", depth=20, stages=3), "model.stages"),
+        (dict(name="cnn", depth=0), "model.depth"),
+        (dict(name="cnn", depth=3, stages=4), "model.stages"),
+        (dict(name="mlp", stages=2), "model.stages"),
+        (dict(name="cnn", depth=4, split=5), "model.split"),
+        (dict(name="resnet", depth=8, splits=[2, 5]), "model.splits"),
+        (dict(name="vgg"), "model.name"),
+    ],
+)
 def test_a_network_the_family_cannot_build_is_one_line(cfg, key):
     with pytest.raises(ConfigError) as e:
         ModelConfig(**cfg)
     assert e.value.key == key and str(e.value).startswith(f"{key}=") and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("cfg, shape, key, allowed", [
-    (cnn(depth=10, stages=5), DIGITS, "model.stages", "at most 4 stages"),
-    (cnn(depth=10), DIGITS, "model.depth", "at most depth 8"),  # null stages: five of two layers
-    (cnn(depth=14), (3, 32, 32), "model.depth", "at most depth 12"),
-    (cnn(), (64,), "model.name", "use model=mlp"),
-    (resnet(), (784,), "model.name", "use model=mlp"),
-])
+@pytest.mark.parametrize(
+    "cfg, shape, key, allowed",
+    [
+        (cnn(depth=10, stages=5), DIGITS, "model.stages", "at most 4 stages"),
+        (cnn(depth=10), DIGITS, "model.depth", "at most depth 8"),  # null stages: five of two layers
+        (cnn(depth=14), (3, 32, 32), "model.depth", "at most depth 12"),
+        (cnn(), (64,), "model.name", "use model=mlp"),
+        (resnet(), (784,), "model.name", "use model=mlp"),
+    ],
+)
 def test_a_network_the_images_cannot_fit_is_refused(cfg, shape, key, allowed):
     with pytest.raises(ConfigError) as e:
         build_model(cfg, shape, 10)
@@ -122,9 +133,13 @@ def test_initial_weights_do_not_depend_on_the_split(make):
 
 # ------------------------------------------------------------------------------------------ FLOPs
 
-FLOP_CASES = [ModelConfig(depth=4, width=12, batchnorm=True, splits=[1, 2, 3]), cnn(depth=3, splits=[1, 2, 3]),
-              cnn(depth=5, stages=3, batchnorm=False, splits=[2, 5]), resnet(splits=[2, 4]),
-              resnet(depth=14, splits=[1, 4, 7])]
+FLOP_CASES = [
+    ModelConfig(depth=4, width=12, batchnorm=True, splits=[1, 2, 3]),
+    cnn(depth=3, splits=[1, 2, 3]),
+    cnn(depth=5, stages=3, batchnorm=False, splits=[2, 5]),
+    resnet(splits=[2, 4]),
+    resnet(depth=14, splits=[1, 4, 7]),
+]
 
 
 @pytest.mark.parametrize("cfg", FLOP_CASES, ids=lambda c: f"{c.name}{c.depth}")
@@ -142,8 +157,11 @@ def test_flops_equal_torch_counter_for_every_trainable_set(cfg):
 def test_resnet20_flops_by_hand():
     """Forward: 40.6M multiply-adds (the figure usually quoted for resnet20), twice for FLOPs."""
     model = build_model(ModelConfig(name="resnet", depth=20, width=16, batchnorm=True), (3, 32, 32), 10)
-    convs = 2 * 32 * 32 * 9 * (3 * 16 + 6 * 16 * 16) + 2 * 16 * 16 * 9 * (16 * 32 + 5 * 32 * 32) \
+    convs = (
+        2 * 32 * 32 * 9 * (3 * 16 + 6 * 16 * 16)
+        + 2 * 16 * 16 * 9 * (16 * 32 + 5 * 32 * 32)
         + 2 * 8 * 8 * 9 * (32 * 64 + 5 * 64 * 64)
+    )
     forward = convs + 2 * 64 * 10
     first = 2 * 32 * 32 * 9 * 3 * 16  # the stem needs no input gradient: its input is the data
     assert model.train_flops_per_sample({0, 1}) == 3 * forward - first == measure_train_flops(model, {0, 1})

@@ -1,6 +1,7 @@
 """Every config option composes through Hydra's compose API, validates, and bad values fail early."""
 
 import pytest
+from helpers import CONF, cfg_of
 from hydra.errors import ConfigCompositionException
 
 import alternating_freeze.config  # noqa: F401  registers the schemas
@@ -9,8 +10,6 @@ from alternating_freeze.errors import ConfigError
 from alternating_freeze.models import build_model
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
-from helpers import CONF, cfg_of
-
 
 
 def options(group):
@@ -45,8 +44,9 @@ def test_strategy_configs_become_strategy_objects():
     assert k.model.n_blocks == 4 and k.strategy.units(4) == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("override", ["model.depth=three", "model.nonsense=1", "strategy=nope",
-                                      "strategy=alternating", "strategy.unit=week"])
+@pytest.mark.parametrize(
+    "override", ["model.depth=three", "model.nonsense=1", "strategy=nope", "strategy=alternating", "strategy.unit=week"]
+)
 def test_wrong_type_or_unknown_key_fails_at_compose(override):
     overrides = [override]
     if override == "strategy=alternating":
@@ -55,28 +55,31 @@ def test_wrong_type_or_unknown_key_fails_at_compose(override):
         cfg_of(*overrides)
 
 
-@pytest.mark.parametrize("overrides, key", [
-    (["model.split=4", "model.depth=4"], "model.split"),
-    (["model.split=0"], "model.split"),
-    (["model.splits=[2,1]", "model.depth=4"], "model.splits"),
-    (["model.splits=[1,4]", "model.depth=4"], "model.splits"),
-    (["model.splits=[]"], "model.splits"),
-    (["model.splits=[1]", "model.split=1"], "model.splits"),
-    (["model.depth=4", "model.splits=[1,2]", "strategy=alternating", "strategy.steps=[1,1]"], "strategy.steps"),
-    (["strategy=alternating", "strategy.start=2"], "strategy.start"),
-    (["strategy=alternating", "strategy.steps=[2,1]", "strategy.every=2"], "strategy.every"),
-    (["strategy=progressive", "strategy.t_0=0"], "strategy.t_0"),
-    (["strategy=random_block", "strategy.every=0"], "strategy.every"),
-    (["model.depth=1"], "model.depth"),
-    (["strategy=alternating", "strategy.every=0"], "strategy.every"),
-    (["optimizer.lr=0"], "optimizer.lr"),
-    (["optimizer.lr=-0.1"], "optimizer.lr"),
-    (["optimizer.eps=0"], "optimizer.eps"),
-    (["trainer.device=tpu"], "trainer.device"),
-    (["trainer.device=cpu:x"], "trainer.device"),
-    (["trainer.device=cuda:-1"], "trainer.device"),
-    (["trainer.epochs=0"], "trainer.epochs"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["model.split=4", "model.depth=4"], "model.split"),
+        (["model.split=0"], "model.split"),
+        (["model.splits=[2,1]", "model.depth=4"], "model.splits"),
+        (["model.splits=[1,4]", "model.depth=4"], "model.splits"),
+        (["model.splits=[]"], "model.splits"),
+        (["model.splits=[1]", "model.split=1"], "model.splits"),
+        (["model.depth=4", "model.splits=[1,2]", "strategy=alternating", "strategy.steps=[1,1]"], "strategy.steps"),
+        (["strategy=alternating", "strategy.start=2"], "strategy.start"),
+        (["strategy=alternating", "strategy.steps=[2,1]", "strategy.every=2"], "strategy.every"),
+        (["strategy=progressive", "strategy.t_0=0"], "strategy.t_0"),
+        (["strategy=random_block", "strategy.every=0"], "strategy.every"),
+        (["model.depth=1"], "model.depth"),
+        (["strategy=alternating", "strategy.every=0"], "strategy.every"),
+        (["optimizer.lr=0"], "optimizer.lr"),
+        (["optimizer.lr=-0.1"], "optimizer.lr"),
+        (["optimizer.eps=0"], "optimizer.eps"),
+        (["trainer.device=tpu"], "trainer.device"),
+        (["trainer.device=cpu:x"], "trainer.device"),
+        (["trainer.device=cuda:-1"], "trainer.device"),
+        (["trainer.epochs=0"], "trainer.epochs"),
+    ],
+)
 def test_bad_values_name_key_value_and_allowed(overrides, key):
     with pytest.raises(ConfigError) as err:
         validate(cfg_of(*overrides))
@@ -98,11 +101,21 @@ def test_folder_names_leave_out_the_execution_keys():
 
     from alternating_freeze import contract
 
-    unnamed = [f"{k}={v}" for k, v in (("trainer.device", "cpu"), ("trainer.num_threads", 1), ("trainer.progress", "none"),
-                                        ("trainer.checkpoint", False), ("trainer.eval_batch_size", 64),
-                                        ("trainer.channels_last", False), ("dataset.root", "elsewhere"),
-                                        ("dataset.download", True), ("logger", "tensorboard"),
-                                        ("logger.log_dir", "tb"))]
+    unnamed = [
+        f"{k}={v}"
+        for k, v in (
+            ("trainer.device", "cpu"),
+            ("trainer.num_threads", 1),
+            ("trainer.progress", "none"),
+            ("trainer.checkpoint", False),
+            ("trainer.eval_batch_size", 64),
+            ("trainer.channels_last", False),
+            ("dataset.root", "elsewhere"),
+            ("dataset.download", True),
+            ("logger", "tensorboard"),
+            ("logger.log_dir", "tb"),
+        )
+    ]
     assert {o.split("=")[0] for o in unnamed} >= set(contract.EXECUTION_KEYS)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("train", overrides=["seed=3", *unnamed, "optimizer.lr=0.01"], return_hydra_config=True)
@@ -149,7 +162,7 @@ def test_option_files_hold_only_what_differs_from_their_schema():
         for entry in OmegaConf.load(path).get("defaults", []):
             if isinstance(entry, str) and entry != "_self_":
                 return schema(group, path.parent / f"{entry}.yaml")
-            for key, value in (entry.items() if hasattr(entry, "items") else ()):
+            for key, value in entry.items() if hasattr(entry, "items") else ():
                 if str(key).startswith(f"/schema/{group}"):
                     return (STRATEGIES if group == "strategy" else LOGGERS)[value]
         return fixed[group]
@@ -157,8 +170,11 @@ def test_option_files_hold_only_what_differs_from_their_schema():
     repeated = []
     for group in (*fixed, "strategy", "logger"):
         for path in sorted((CONF / group).glob("*.yaml")):
-            defaults = {f.name: getattr(d, "value", d) for f in dataclasses.fields(schema(group, path))
-                        for d in [f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default]}
+            defaults = {
+                f.name: getattr(d, "value", d)
+                for f in dataclasses.fields(schema(group, path))
+                for d in [f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default]
+            }
             values = OmegaConf.to_container(OmegaConf.load(path))
             repeated += [f"{path.relative_to(CONF)}: {k}" for k, v in values.items() if defaults.get(k, object()) == v]
     assert repeated == []

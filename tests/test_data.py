@@ -1,5 +1,6 @@
 """Datasets: the bundled digits (splits, standardization, subsets), bad values named before any work, and the
 import that reads no torchvision (MNIST, FashionMNIST, CIFAR-10 on tiny files: test_data_torchvision.py)."""
+
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ def row_ids(x):
 
 
 # ---------------------------------------------------------------------------------------- digits
+
 
 def test_digits_shapes_values_and_split_sizes():
     d = digits()
@@ -97,20 +99,27 @@ def test_standardize_leaves_validation_out_of_the_statistics():
 
 # ----------------------------------------------------------------------------- validation
 
-@pytest.mark.parametrize("kw, key", [
-    ({"name": "imagenet"}, "dataset.name"),
-    ({"test_fraction": None}, "dataset.test_fraction"),  # digits has no official test split
-    ({"test_fraction": 0.0}, "dataset.test_fraction"),
-    ({"test_fraction": 1.0}, "dataset.test_fraction"),
-    ({"test_fraction": 1.5}, "dataset.test_fraction"),
-    ({"subset": 0}, "dataset.subset"),
-    ({"subset": 1798}, "dataset.subset"),
-    ({"subset": 1, "test_fraction": 0.5}, "dataset.test_fraction"),  # nothing left to train on
-    ({"val_fraction": -0.1}, "dataset.val_fraction"),
-    ({"val_fraction": 1.0}, "dataset.val_fraction"),
-    ({"val_fraction": float("nan")}, "dataset.val_fraction"),
-    ({"subset": 3, "test_fraction": 0.5, "val_fraction": 0.5}, "dataset.val_fraction"),  # one left: no room for both
-])
+
+@pytest.mark.parametrize(
+    "kw, key",
+    [
+        ({"name": "imagenet"}, "dataset.name"),
+        ({"test_fraction": None}, "dataset.test_fraction"),  # digits has no official test split
+        ({"test_fraction": 0.0}, "dataset.test_fraction"),
+        ({"test_fraction": 1.0}, "dataset.test_fraction"),
+        ({"test_fraction": 1.5}, "dataset.test_fraction"),
+        ({"subset": 0}, "dataset.subset"),
+        ({"subset": 1798}, "dataset.subset"),
+        ({"subset": 1, "test_fraction": 0.5}, "dataset.test_fraction"),  # nothing left to train on
+        ({"val_fraction": -0.1}, "dataset.val_fraction"),
+        ({"val_fraction": 1.0}, "dataset.val_fraction"),
+        ({"val_fraction": float("nan")}, "dataset.val_fraction"),
+        (
+            {"subset": 3, "test_fraction": 0.5, "val_fraction": 0.5},
+            "dataset.val_fraction",
+        ),  # one left: no room for both
+    ],
+)
 def test_bad_values_name_their_key(kw, key):
     with pytest.raises(ConfigError) as e:
         load_dataset(DatasetConfig(**{"test_fraction": 0.2, "val_fraction": 0, **kw}))
@@ -148,8 +157,9 @@ FRESH = textwrap.dedent("""
 def fresh():
     """Checks that need a fresh interpreter (and `import sklearn.datasets`, seconds): started with the first test
     of this file so that they run beside the others; the tests at the end read the result."""
-    proc = subprocess.Popen([sys.executable, "-c", FRESH], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FRESH], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     result = {}
 
     def get():

@@ -1,17 +1,18 @@
 """MNIST, FashionMNIST and CIFAR-10 offline, through the real torchvision readers on tiny files written in their
 on-disk formats: official splits, pixel order and scaling, subsets, and corrupt or missing files named."""
+
 import struct
 
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT, write_cifar
 
 from alternating_freeze.data import DatasetConfig, load_dataset
 from alternating_freeze.errors import ConfigError
-from helpers import ROOT, write_cifar
-
 
 # ------------------------------------------------------------------------ MNIST / FashionMNIST
+
 
 def write_idx(path, arr):
     """idx format: big-endian magic (0x08 = uint8, then the number of dims), the dims, the bytes."""

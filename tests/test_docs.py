@@ -1,13 +1,13 @@
 """The docs cannot silently break: every relative link in README.md, CONTRIBUTING.md and docs/*.md
 points to a file that exists (and, for a page, to a heading it has), docs pages link only inside
 docs/ (what mkdocs can resolve), and every page is in mkdocs.yml's nav. In-process, no mkdocs run."""
+
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import ROOT
 
 DOCS = ROOT / "docs"

@@ -1,9 +1,11 @@
 """Freezing must be real: frozen blocks do not change, get no gradient, and cost no backward work."""
+
 import itertools
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import Recorder, block_state, changed, random_data
 from torch.utils.flop_counter import FlopCounterMode
 
 from alternating_freeze.epoch import TrainState
@@ -15,7 +17,6 @@ from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
-from helpers import Recorder, block_state, changed, random_data
 
 SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth-4 networks in 2, 3 and 4 blocks
 
@@ -23,14 +24,22 @@ SPLITS = {2: [2], 3: [1, 3], 4: [1, 2, 3]}  # depth-4 networks in 2, 3 and 4 blo
 def train(opt_cfg, strategy, n_blocks, epochs=3, batchnorm=True, dropout=0.1):
     torch.manual_seed(0)
     data = random_data()
-    model = build_model(ModelConfig(depth=4, width=16, batchnorm=batchnorm, dropout=dropout,
-                                    splits=SPLITS[n_blocks]), data.input_dim, 4)
+    model = build_model(
+        ModelConfig(depth=4, width=16, batchnorm=batchnorm, dropout=dropout, splits=SPLITS[n_blocks]), data.input_dim, 4
+    )
     trainer = TrainerConfig(epochs=epochs, batch_size=32)
     strategy.bind(Run(n_blocks, 256 // 32, epochs, seed=0))
     rec = Recorder(strategy, model)
     state = TrainState()
-    optimizer = fit(model=model, data=data, strategy=rec, optimizer=build_optimizer(opt_cfg, model.parameters()),
-                    trainer=trainer, gen=torch.Generator().manual_seed(0), state=state)
+    optimizer = fit(
+        model=model,
+        data=data,
+        strategy=rec,
+        optimizer=build_optimizer(opt_cfg, model.parameters()),
+        trainer=trainer,
+        gen=torch.Generator().manual_seed(0),
+        state=state,
+    )
     assert state.status == "completed" and state.step == epochs * 8
     rec.snaps.append([block_state(model, b) for b in range(n_blocks)])
     return model, rec, optimizer
@@ -181,6 +190,9 @@ def test_initial_weights_do_not_depend_on_the_split():
     nets = []
     for splits in ([2], [1, 2, 3], [1]):
         torch.manual_seed(3)
-        nets.append(torch.cat([p.flatten() for p in build_model(ModelConfig(depth=4, width=8, splits=splits),
-                                                                  5, 3).parameters()]))
+        nets.append(
+            torch.cat(
+                [p.flatten() for p in build_model(ModelConfig(depth=4, width=8, splits=splits), 5, 3).parameters()]
+            )
+        )
     assert torch.equal(nets[0], nets[1]) and torch.equal(nets[0], nets[2])

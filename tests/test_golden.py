@@ -4,6 +4,7 @@
 overrides (3 epochs, digits, 1 thread) before the restructure; ``fixtures/v0_sweep`` is a sweep
 folder that version wrote. Here they are recomputed in-process and read by today's analysis.
 """
+
 import json
 from pathlib import Path
 
@@ -23,14 +24,23 @@ N_TEST = 360  # digits' test split: accuracies are k / 360
 
 def run(overrides):
     with initialize_config_dir(config_dir=str(HERE.parent / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["trainer.epochs=3", "trainer.num_threads=1", "dataset.val_fraction=0",
-                                                        *overrides])
+        cfg = compose(
+            config_name="train",
+            overrides=["trainer.epochs=3", "trainer.num_threads=1", "dataset.val_fraction=0", *overrides],
+        )
     threads = torch.get_num_threads()
     try:
         job = build(validate(cfg), None, cfg)
         state = TrainState()
-        fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.run.trainer,
-            gen=job.gen, state=state)
+        fit(
+            model=job.model,
+            data=job.data,
+            strategy=job.strategy,
+            optimizer=job.optimizer,
+            trainer=job.run.trainer,
+            gen=job.gen,
+            state=state,
+        )
     finally:
         torch.set_num_threads(threads)
     return state.rows
@@ -51,8 +61,9 @@ def test_same_numbers_as_before_the_restructure(name):
 def test_a_sweep_folder_of_the_two_half_version_is_still_analysed(tmp_path):
     import analysis
 
-    result = analysis.analyze([HERE / "fixtures" / "v0_sweep"], tmp_path, boot=analysis.Bootstrap(n_resamples=200),
-                              figures=False)
+    result = analysis.analyze(
+        [HERE / "fixtures" / "v0_sweep"], tmp_path, boot=analysis.Bootstrap(n_resamples=200), figures=False
+    )
     runs = result.runs
     assert len(runs) == 4 and set(runs["status"]) == {"completed"}
     assert sorted(runs["label"].unique()) == ["alternating/epoch every 1", "standard"]

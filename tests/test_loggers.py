@@ -1,6 +1,7 @@
 """Experiment trackers, run for real and offline, read back with their own readers: TensorBoard's
 EventAccumulator, MLflow's client on a file store, W&B's offline run file. What they hold must be
 what the run wrote (metrics.csv, summary.json, the config), and a tracker must never cost a run."""
+
 import json
 import struct
 import subprocess
@@ -9,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import CONF, ROOT, af_train, cfg_of
 from omegaconf import OmegaConf
 
 from alternating_freeze import loggers
 from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import METRICS_COLUMNS, TEXT_COLUMNS
 from alternating_freeze.loggers.base import Logger, Tracker
-from helpers import CONF, ROOT, af_train, cfg_of
 
 NUMERIC = [c for c in METRICS_COLUMNS if c not in TEXT_COLUMNS and c != "epoch"]
 
@@ -41,8 +42,17 @@ def as_text(value):
 
 
 def fake_rows(n, offset=0.0):
-    return [{"epoch": e, "step": 10 * e, "trained": "all", "train_loss": 2.0 / e + offset,
-             "test_acc": 0.5 + e / 100 + offset, "val_acc": float("nan")} for e in range(1, n + 1)]
+    return [
+        {
+            "epoch": e,
+            "step": 10 * e,
+            "trained": "all",
+            "train_loss": 2.0 / e + offset,
+            "test_acc": 0.5 + e / 100 + offset,
+            "val_acc": float("nan"),
+        }
+        for e in range(1, n + 1)
+    ]
 
 
 # ---------------------------------------------------------------- TensorBoard
@@ -53,8 +63,17 @@ def test_tensorboard_holds_every_epoch_and_the_config_as_hparams(tmp_path, cli_e
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.plugins.hparams import api_pb2, metadata
 
-    cli([f"hydra.run.dir={tmp_path}", "trainer.epochs=3", "trainer.progress=none", "logger=tensorboard",
-         "strategy=alternating", "strategy.unit=epoch"], cli_env)
+    cli(
+        [
+            f"hydra.run.dir={tmp_path}",
+            "trainer.epochs=3",
+            "trainer.progress=none",
+            "logger=tensorboard",
+            "strategy=alternating",
+            "strategy.unit=epoch",
+        ],
+        cli_env,
+    )
     rows, summary = pd.read_csv(tmp_path / "metrics.csv"), json.loads((tmp_path / "summary.json").read_text())
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
@@ -96,8 +115,9 @@ def test_tensorboard_shows_each_epoch_once_after_a_run_started_over(tmp_path):
     second.close()
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
-    assert [(s.step, round(s.value, 5)) for s in events.Scalars("test_acc")] == \
-        [(r["epoch"], round(r["test_acc"], 5)) for r in fake_rows(4, offset=0.1)]
+    assert [(s.step, round(s.value, 5)) for s in events.Scalars("test_acc")] == [
+        (r["epoch"], round(r["test_acc"], 5)) for r in fake_rows(4, offset=0.1)
+    ]
 
 
 # ---------------------------------------------------------------- MLflow
@@ -116,8 +136,18 @@ def file_store(tmp_path, monkeypatch):
 def test_mlflow_sweep_is_one_experiment_with_a_run_per_job(tmp_path, cli_env, file_store):
     store, client = file_store
     sweep = tmp_path / "sweep"
-    cli(["-m", f"hydra.sweep.dir={sweep}", "trainer.epochs=3", "trainer.progress=none", "seed=0,1",
-         "logger=mlflow", f"logger.tracking_uri={store}"], cli_env)
+    cli(
+        [
+            "-m",
+            f"hydra.sweep.dir={sweep}",
+            "trainer.epochs=3",
+            "trainer.progress=none",
+            "seed=0,1",
+            "logger=mlflow",
+            f"logger.tracking_uri={store}",
+        ],
+        cli_env,
+    )
     client = client()
     experiments = [e for e in client.search_experiments() if e.name != "Default"]
     assert [e.name for e in experiments] == [sweep.as_posix()]  # the sweep is the group
@@ -155,8 +185,9 @@ def test_mlflow_run_of_a_resumed_job_goes_on(tmp_path, file_store):
     (experiment,) = [e for e in client().search_experiments() if e.name != "Default"]
     (run,) = client().search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert sorted((m.step, m.value) for m in client().get_metric_history(run.info.run_id, "test_acc")) == \
-        [(r["epoch"], r["test_acc"]) for r in rows]
+    assert sorted((m.step, m.value) for m in client().get_metric_history(run.info.run_id, "test_acc")) == [
+        (r["epoch"], r["test_acc"]) for r in rows
+    ]
 
 
 # ---------------------------------------------------------------- W&B (offline)
@@ -172,8 +203,8 @@ def wandb_records(run_dir):
         if 32768 - pos % 32768 < 7:  # a block's tail too short for a chunk header is padding
             pos += 32768 - pos % 32768
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk, pos = chunk + data[pos + 7:pos + 7 + length], pos + 7 + length
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = chunk + data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind in (1, 4):  # a full record, or the last chunk of one
             record = wandb_internal_pb2.Record()
             record.ParseFromString(chunk)
@@ -204,12 +235,21 @@ def test_wandb_offline_run_holds_group_configuration_config_epochs_and_summary(t
     assert (run.run_group, run.job_type, run.display_name) == ("sweep", "alternating/epoch every 2", run_dir.name)
     held = {key(u): json.loads(u.value_json) for u in run.config.update if key(u) != "_wandb"}
     assert held == flat_config(summary)
-    history = [{key(i): json.loads(i.value_json) for i in r.history.item} for r in records
-               if r.WhichOneof("record_type") == "history"]
-    assert [(h["_step"], h["test_acc"], h["train_loss"], "val_acc" in h) for h in history] == \
-        [(r["epoch"], r["test_acc"], r["train_loss"], False) for r in rows]  # NaN (no split) is not logged
-    final = {key(u): json.loads(u.value_json) for r in records if r.WhichOneof("record_type") == "summary"
-             for u in r.summary.update if key(u) in ("final_test_acc", "status")}
+    history = [
+        {key(i): json.loads(i.value_json) for i in r.history.item}
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
+    assert [(h["_step"], h["test_acc"], h["train_loss"], "val_acc" in h) for h in history] == [
+        (r["epoch"], r["test_acc"], r["train_loss"], False) for r in rows
+    ]  # NaN (no split) is not logged
+    final = {
+        key(u): json.loads(u.value_json)
+        for r in records
+        if r.WhichOneof("record_type") == "summary"
+        for u in r.summary.update
+        if key(u) in ("final_test_acc", "status")
+    }
     assert final == {"final_test_acc": rows[-1]["test_acc"], "status": "completed"}
 
 
@@ -231,8 +271,11 @@ TensorBoardTracker.log_epoch = failing
 def test_a_failing_tracker_leaves_the_run_completed_with_a_note(tmp_path, cli_env):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    proc = cli([f"hydra.run.dir={tmp_path}", "trainer.epochs=3", "trainer.progress=none", "logger=tensorboard"],
-               cli_env, code=FAIL_AT_EPOCH_2)
+    proc = cli(
+        [f"hydra.run.dir={tmp_path}", "trainer.epochs=3", "trainer.progress=none", "logger=tensorboard"],
+        cli_env,
+        code=FAIL_AT_EPOCH_2,
+    )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
     assert summary["notes"] == ["logger tensorboard failed: OSError: disk full"]
@@ -289,8 +332,12 @@ def test_logger_stops_calling_a_failed_tracker_and_adds_to_the_notes(tmp_path):
 
 @pytest.mark.slow
 def test_a_missing_tracker_is_one_line_before_training(tmp_path, cli_env):
-    proc = cli([f"hydra.run.dir={tmp_path}", "logger=mlflow"], cli_env, code="import sys; sys.modules['mlflow'] = None",
-               check=False)
+    proc = cli(
+        [f"hydra.run.dir={tmp_path}", "logger=mlflow"],
+        cli_env,
+        code="import sys; sys.modules['mlflow'] = None",
+        check=False,
+    )
     assert proc.returncode == 2
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "error" in line.lower()]
     assert len(errors) == 1

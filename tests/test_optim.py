@@ -1,4 +1,5 @@
 """The fused optimizer is torch.optim's fused arithmetic, bit for bit, and skips parameters without a gradient."""
+
 import pytest
 import torch
 
@@ -17,8 +18,9 @@ CONFIGS = {
 
 def torch_optim(cfg, params):
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay, fused=True)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay, fused=True
+        )
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay, fused=True)
 

@@ -1,4 +1,5 @@
 """The numbers summary.json derives from metrics.csv, against hand computations."""
+
 import math
 
 import pytest
@@ -8,8 +9,17 @@ from alternating_freeze.records import summarize_metrics
 
 
 def row(epoch, val_acc, test_acc, loss=1.0, threads=2):
-    return {"epoch": epoch, "train_loss": loss, "val_acc": val_acc, "test_acc": test_acc, "epoch_s": 0.5,
-            "eval_s": 0.1, "train_flops": 100 * epoch, "epoch_cpu_s": 0.9, "threads": threads}
+    return {
+        "epoch": epoch,
+        "train_loss": loss,
+        "val_acc": val_acc,
+        "test_acc": test_acc,
+        "epoch_s": 0.5,
+        "eval_s": 0.1,
+        "train_flops": 100 * epoch,
+        "epoch_cpu_s": 0.9,
+        "threads": threads,
+    }
 
 
 def test_selection_reads_validation_not_test():
@@ -33,10 +43,17 @@ def test_mixed_thread_counts_are_listed():
     assert summarize_metrics([row(1, 0.5, 0.5, threads=2), row(2, 0.6, 0.6, threads=1)])["thread_counts"] == [1, 2]
 
 
-@pytest.mark.parametrize("steps, n_blocks, label", [
-    ([{0, 1}], 2, "all"), ([{0}], 2, "0"), ([{0}, {1}], 2, "0+1"), ([{1, 2, 3}], 4, "1+2+3"),
-    ([{0}, {2}], 4, "0+2"), ([{0, 1, 2, 3}, {1, 2, 3}], 4, "0+1+2+3"),
-])
+@pytest.mark.parametrize(
+    "steps, n_blocks, label",
+    [
+        ([{0, 1}], 2, "all"),
+        ([{0}], 2, "0"),
+        ([{0}, {1}], 2, "0+1"),
+        ([{1, 2, 3}], 4, "1+2+3"),
+        ([{0}, {2}], 4, "0+2"),
+        ([{0, 1, 2, 3}, {1, 2, 3}], 4, "0+1+2+3"),
+    ],
+)
 def test_trained_label_names_the_blocks(steps, n_blocks, label):
     assert trained_label(map(frozenset, steps), n_blocks) == label
 

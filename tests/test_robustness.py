@@ -1,5 +1,6 @@
 """Nothing in a results folder runs code, and no crash, race or bad value loses or falsifies a
 result (issue 14): each case here failed before it was fixed."""
+
 import json
 import os
 import pickle
@@ -8,6 +9,7 @@ import time
 
 import pytest
 import torch
+from helpers import ROOT, af_train, cfg_of, run_sweep
 from omegaconf import OmegaConf
 
 from alternating_freeze import joblock, preflight
@@ -15,14 +17,19 @@ from alternating_freeze.config import config_hash, validate
 from alternating_freeze.contract import agrees
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.records import CHECKPOINT_MAGIC
-from helpers import ROOT, af_train, cfg_of, run_sweep
 
 RUN = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1"]
 
 
 def train(run_dir, *overrides, env=None):
-    return subprocess.run(af_train(f"hydra.run.dir={run_dir}", *RUN, *overrides), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        af_train(f"hydra.run.dir={run_dir}", *RUN, *overrides),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 class Planted:
@@ -57,8 +64,16 @@ def test_a_planted_checkpoint_never_runs_code(tmp_path, cli_env, form):
 @pytest.mark.slow
 def test_two_launches_of_one_sweep_compute_each_job_once(tmp_path, cli_env):
     sweep = tmp_path / "sweep"
-    args = af_train("-m", f"hydra.sweep.dir={sweep}", "seed=0,1,2,3", "model.width=1024", "trainer.epochs=3",
-                    "trainer.progress=log", "trainer.num_threads=1", "trainer.batch_size=32")
+    args = af_train(
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        "seed=0,1,2,3",
+        "model.width=1024",
+        "trainer.epochs=3",
+        "trainer.progress=log",
+        "trainer.num_threads=1",
+        "trainer.batch_size=32",
+    )
     first = subprocess.Popen(args, cwd=ROOT, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not list(sweep.glob("*/metrics.csv")) and time.time() < deadline:
@@ -87,7 +102,9 @@ def test_a_job_locked_by_another_process_is_left_to_it(tmp_path, cli_env):
     with joblock.hold(held) as other:
         assert other is None
         proc = run_sweep(sweep, "seed=0,1", *RUN, env=cli_env, check=False)
-    assert proc.returncode == 1 and f"sweep {sweep}: 0 completed, 1 skipped, 1 running elsewhere" in proc.stdout, proc.stdout
+    assert proc.returncode == 1 and f"sweep {sweep}: 0 completed, 1 skipped, 1 running elsewhere" in proc.stdout, (
+        proc.stdout
+    )
     assert not (held / "summary.json").exists()  # not trained behind its owner's back
     counter = json.loads((sweep / ".progress.json").read_text())  # the launch is done with both jobs
     assert (counter["total"], counter["ended"], counter["ran"]) == (2, 2, 0)
@@ -116,20 +133,40 @@ def test_an_unresolvable_interpolation_is_a_recorded_one_line_failure(tmp_path, 
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["config_hash"] is None
     assert summary["config"]["optimizer"]["lr"] == "${oc.env:AF_UNSET_VARIABLE}"
-    sweep = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *RUN, "seed=0,1",
-                                    "optimizer.lr=${oc.env:AF_UNSET_VARIABLE}"),
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    sweep = subprocess.run(
+        af_train(
+            "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *RUN, "seed=0,1", "optimizer.lr=${oc.env:AF_UNSET_VARIABLE}"
+        ),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert sweep.returncode == 1 and f"sweep {tmp_path / 'sweep'}: 0 completed, 2 failed" in sweep.stdout
 
 
 @pytest.mark.slow
 def test_a_glob_over_a_config_group(tmp_path, cli_env):
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}", "strategy=glob(alternating*)",
-                                   "trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1"),
-                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        af_train(
+            "-m",
+            f"hydra.sweep.dir={tmp_path}",
+            "strategy=glob(alternating*)",
+            "trainer.epochs=1",
+            "trainer.progress=none",
+            "trainer.num_threads=1",
+        ),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {p.name for p in tmp_path.glob("strategy=*")} == {
-        f"strategy={s},trainer.epochs=1" for s in ("alternating", "alternating_batch", "alternating_epoch")}
+        f"strategy={s},trainer.epochs=1" for s in ("alternating", "alternating_batch", "alternating_epoch")
+    }
 
 
 @pytest.mark.slow
@@ -153,13 +190,20 @@ def test_stale_temporaries_of_killed_writes_are_removed(tmp_path, cli_env):
     assert not any(p.exists() for p in stale) and mine.exists()
 
 
-@pytest.mark.parametrize("overrides, key", [
-    (["optimizer.lr=inf"], "optimizer.lr"), (["optimizer.weight_decay=nan"], "optimizer.weight_decay"),
-    (["optimizer.weight_decay=inf"], "optimizer.weight_decay"), (["optimizer=sgd", "optimizer.momentum=nan"],
-                                                                 "optimizer.momentum"),
-    (["optimizer.eps=inf"], "optimizer.eps"), (["+model.foo=1"], "model.foo"),
-    (["trainer.checkpoint=2"], "trainer.checkpoint"), (["seed=99999999999999999999"], "seed"), (["seed=-1"], "seed"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["optimizer.lr=inf"], "optimizer.lr"),
+        (["optimizer.weight_decay=nan"], "optimizer.weight_decay"),
+        (["optimizer.weight_decay=inf"], "optimizer.weight_decay"),
+        (["optimizer=sgd", "optimizer.momentum=nan"], "optimizer.momentum"),
+        (["optimizer.eps=inf"], "optimizer.eps"),
+        (["+model.foo=1"], "model.foo"),
+        (["trainer.checkpoint=2"], "trainer.checkpoint"),
+        (["seed=99999999999999999999"], "seed"),
+        (["seed=-1"], "seed"),
+    ],
+)
 def test_bad_values_are_refused_by_name(overrides, key):
     with pytest.raises(ConfigError) as e:
         validate(cfg_of(*overrides), overrides)
@@ -174,11 +218,20 @@ def test_preflight_checks_say_one_line(tmp_path, monkeypatch):
         (lambda: preflight.writable_folder("hydra.run.dir", ""), "hydra.run.dir"),
         (lambda: preflight.writable_folder("hydra.sweep.dir", str(file)), "is a file"),
         (lambda: preflight.writable_folder("hydra.run.dir", "/proc/no-such-place"), "cannot be written"),
-        (lambda: preflight.launcher_available(OmegaConf.create(
-            {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 0})),
-         "hydra.launcher.n_jobs=0"),
-        (lambda: preflight.launcher_available(OmegaConf.create(
-            {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"})), "sbatch"),
+        (
+            lambda: preflight.launcher_available(
+                OmegaConf.create(
+                    {"_target_": "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher", "n_jobs": 0}
+                )
+            ),
+            "hydra.launcher.n_jobs=0",
+        ),
+        (
+            lambda: preflight.launcher_available(
+                OmegaConf.create({"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"})
+            ),
+            "sbatch",
+        ),
     ]
     for check, text in cases:
         with pytest.raises(ConfigError, match=text):
@@ -187,9 +240,20 @@ def test_preflight_checks_say_one_line(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_sweep_without_its_dataset_stops_before_any_job(tmp_path, cli_env):
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "dataset=mnist",
-                                   f"dataset.root={tmp_path / 'data'}", "seed=0,1,2"),
-                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        af_train(
+            "-m",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "dataset=mnist",
+            f"dataset.root={tmp_path / 'data'}",
+            "seed=0,1,2",
+        ),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in out
     assert out.strip().splitlines()[-1].startswith("error: dataset.root=") and "dataset.download=true" in out
@@ -210,6 +274,12 @@ def test_a_folder_with_links_where_hydra_writes_is_refused(tmp_path, cli_env, pl
     sweep = tmp_path / "sweep"
     (sweep / "seed=0" / ".hydra").mkdir(parents=True)
     (sweep / "seed=0" / planted).symlink_to(target)
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={sweep}", *RUN, "seed=0,1"), cwd=ROOT, env=cli_env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        af_train("-m", f"hydra.sweep.dir={sweep}", *RUN, "seed=0,1"),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "symbolic link" in proc.stderr and target.read_text() == "precious"

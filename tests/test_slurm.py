@@ -7,6 +7,7 @@ Needs a cluster with a partition ``debug`` of at least 2 CPUs: ``scripts/slurm-l
 is unset, the local cluster's config ($AF_SLURM_DIR, default /tmp/af-slurm) is used if present.
 Every slurm job and its reference run on one CPU thread: results are compared exactly, never timed.
 """
+
 import json
 import os
 import re
@@ -17,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, af_train, run_sweep, summaries
 
 from alternating_freeze.contract import TIMING_COLUMNS
-from helpers import ROOT, af_train, run_sweep, summaries
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -41,8 +42,9 @@ def controller_problem() -> str | None:
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         return "SLURM's sinfo/sbatch are not on PATH (scripts/slurm-local up installs them as root on Debian)"
     try:
-        proc = subprocess.run(["sinfo", "-h", "-p", "debug", "-o", "%t %c"], env=slurm_env(), capture_output=True,
-                              text=True, timeout=20)
+        proc = subprocess.run(
+            ["sinfo", "-h", "-p", "debug", "-o", "%t %c"], env=slurm_env(), capture_output=True, text=True, timeout=20
+        )
     except subprocess.TimeoutExpired:
         return "sinfo did not answer within 20 s (scripts/slurm-local status)"
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -56,8 +58,14 @@ if _problem:
     print(f"tests/test_slurm.py skipped: {_problem}")
     pytest.skip(_problem, allow_module_level=True)
 
-SLURM = ["hydra/launcher=slurm", "hydra.launcher.partition=debug", "hydra.launcher.cpus_per_task=1",
-         "hydra.launcher.mem_gb=1", "trainer.num_threads=1", "trainer.progress=log"]
+SLURM = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.partition=debug",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "trainer.num_threads=1",
+    "trainer.progress=log",
+]
 DIGITS = ["trainer.epochs=2"]  # dataset digits, the default
 # ~2 s an epoch on one thread: long enough that a requeue or a timeout lands mid-run
 SLOW = ["trainer.batch_size=8", "model.width=2048", "strategy=alternating_epoch"]
@@ -73,8 +81,10 @@ def rows(job: Path) -> list[list[str]]:
 
 def results(sweep_dir: Path) -> dict:
     """Per job folder: status, epochs, final test accuracy and every epoch's numbers, timing aside."""
-    return {name: (s["status"], s["epochs_completed"], s["final_test_acc"], rows(sweep_dir / name))
-            for name, s in summaries(sweep_dir).items()}
+    return {
+        name: (s["status"], s["epochs_completed"], s["final_test_acc"], rows(sweep_dir / name))
+        for name, s in summaries(sweep_dir).items()
+    }
 
 
 def array_jobs(sweep_dir: Path) -> set[str]:
@@ -126,8 +136,15 @@ def cancel(request):
 
 def launch(sweep_dir: Path, *args: str) -> subprocess.Popen:
     """``af-train -m`` in the background, in its own session so that it can be stopped as a group."""
-    return subprocess.Popen(af_train("-m", f"hydra.sweep.dir={sweep_dir}", *args), cwd=ROOT, env=slurm_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        af_train("-m", f"hydra.sweep.dir={sweep_dir}", *args),
+        cwd=ROOT,
+        env=slurm_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen, limit_s: int = 600) -> str:
@@ -143,14 +160,21 @@ def finish(proc: subprocess.Popen, limit_s: int = 600) -> str:
 
 # ------------------------------------------------------------------ a sweep and its report
 
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     """The same two-seed sweep through SLURM (with the end-of-sweep analysis) and through the basic launcher."""
     root = tmp_path_factory.mktemp("digits")
-    slurm = launch(root / "slurm", *DIGITS, "seed=0,1", *SLURM,
-                   "+hydra.callbacks.analyze._target_=analysis.callback.AnalyzeCallback")
-    basic = run_sweep(root / "basic", *DIGITS, "seed=0,1", "trainer.num_threads=1", "trainer.progress=log",
-                      env=slurm_env())
+    slurm = launch(
+        root / "slurm",
+        *DIGITS,
+        "seed=0,1",
+        *SLURM,
+        "+hydra.callbacks.analyze._target_=analysis.callback.AnalyzeCallback",
+    )
+    basic = run_sweep(
+        root / "basic", *DIGITS, "seed=0,1", "trainer.num_threads=1", "trainer.progress=log", env=slurm_env()
+    )
     try:
         out = finish(slurm)
     finally:
@@ -179,17 +203,25 @@ def test_the_end_of_sweep_report_is_written(digits):
 
 # ------------------------------------------------------------------ pre-emption, timeout, cancel
 
+
 def test_a_requeued_job_resumes_from_its_last_epoch_checkpoint(tmp_path, cancel):
     args = [*SLOW, "trainer.epochs=8", "seed=0"]
     cancel(tmp_path / "slurm")
     proc = launch(tmp_path / "slurm", *args, *SLURM)
     reference = launch(tmp_path / "basic", *args, "trainer.num_threads=1", "trainer.progress=log")
-    wait_for(lambda: any(epoch_rows(p) for p in (tmp_path / "slurm").glob("*seed=0*")), "the first epoch of the slurm job")
+    wait_for(
+        lambda: any(epoch_rows(p) for p in (tmp_path / "slurm").glob("*seed=0*")), "the first epoch of the slurm job"
+    )
     job = job_of(tmp_path / "slurm", 0)
     wait_for(lambda: epoch_rows(job) >= 1 and (job / "checkpoint.pt").exists(), "the first epoch of the slurm job")
     assert not (job / "summary.json").exists(), "the requeue should land mid-run"
-    requeue = subprocess.run(["scontrol", "requeue", only_job_id(tmp_path / "slurm")], env=slurm_env(),
-                             capture_output=True, text=True, timeout=30)
+    requeue = subprocess.run(
+        ["scontrol", "requeue", only_job_id(tmp_path / "slurm")],
+        env=slurm_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert requeue.returncode == 0, requeue.stderr
     out = finish(proc)
     finish(reference)
@@ -206,8 +238,14 @@ def test_a_job_past_its_time_limit_is_requeued_and_finishes(tmp_path, cancel):
     times out once or twice (each time requeued, max_num_timeout=3) and then finishes."""
     args = [*SLOW, "trainer.epochs=75", "seed=0"]
     cancel(tmp_path / "slurm")
-    proc = launch(tmp_path / "slurm", *args, *SLURM, "hydra.launcher.timeout_min=2",
-                  "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=3")
+    proc = launch(
+        tmp_path / "slurm",
+        *args,
+        *SLURM,
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.max_num_timeout=3",
+    )
     reference = launch(tmp_path / "basic", *args, "trainer.num_threads=1", "trainer.progress=none")
     out = finish(proc, limit_s=900)
     finish(reference, limit_s=900)
@@ -227,23 +265,33 @@ def test_a_cancelled_array_reruns_skipping_completed_jobs_and_resuming_the_rest(
     cancel(sweep)
     proc = launch(sweep, *args, *SLURM, "hydra.launcher.array_parallelism=1")
     reference = launch(tmp_path / "basic", *args, "trainer.num_threads=1", "trainer.progress=log")
-    wait_for(lambda: list(sweep.glob("*seed=0*/summary.json")) and any(epoch_rows(p) for p in sweep.glob("*seed=1*")),
-             "seed 0 done and seed 1 started")
+    wait_for(
+        lambda: list(sweep.glob("*seed=0*/summary.json")) and any(epoch_rows(p) for p in sweep.glob("*seed=1*")),
+        "seed 0 done and seed 1 started",
+    )
     first, second = job_of(sweep, 0), job_of(sweep, 1)
     assert not (second / "summary.json").exists(), "the cancel should land while seed 1 runs"
     arrays = array_jobs(sweep)
     subprocess.run(["scancel", *arrays], env=slurm_env(), check=True, capture_output=True, timeout=30)
 
     def gone() -> bool:
-        q = subprocess.run(["squeue", "-h", "-o", "%i", "-j", ",".join(arrays)], env=slurm_env(),
-                           capture_output=True, text=True, timeout=30)
+        q = subprocess.run(
+            ["squeue", "-h", "-o", "%i", "-j", ",".join(arrays)],
+            env=slurm_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return q.returncode != 0 or not q.stdout.strip()
+
     wait_for(gone, "the cancelled array to leave the queue", 120)
     # submitit cannot tell a cancelled job from a pending one without sacct: the launching process waits on;
     # it is stopped here (docs/slurm.md, known limits)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-    done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir() if p.name in ("summary.json", "metrics.csv")}
+    done = {
+        p: (p.stat().st_mtime_ns, p.read_bytes()) for p in first.iterdir() if p.name in ("summary.json", "metrics.csv")
+    }
 
     out = run_sweep(sweep, *args, *SLURM, env=slurm_env(), timeout=600).stdout
     finish(reference)
@@ -257,10 +305,14 @@ def test_a_cancelled_array_reruns_skipping_completed_jobs_and_resuming_the_rest(
 # ------------------------------------------------------------------ bad input, before any job
 # (a timeout_min too short for signal_delay_s, no default partition, a failing controller: test_slurm_preflight.py)
 
-@pytest.mark.parametrize("override, message", [
-    ("hydra.launcher.partition=nowhere", "error: hydra.launcher.partition='nowhere': nowhere is not a partition"),
-    ("hydra.launcher.cpus_per_task=4096", "error: hydra.launcher.cpus_per_task=4096: at most"),
-])
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("hydra.launcher.partition=nowhere", "error: hydra.launcher.partition='nowhere': nowhere is not a partition"),
+        ("hydra.launcher.cpus_per_task=4096", "error: hydra.launcher.cpus_per_task=4096: at most"),
+    ],
+)
 def test_what_the_cluster_cannot_run_is_refused_before_submission(tmp_path, override, message):
     proc = run_sweep(tmp_path, *DIGITS, "seed=0,1", *SLURM, override, env=slurm_env(), check=False, timeout=120)
     out = proc.stdout + proc.stderr
@@ -271,12 +323,20 @@ def test_what_the_cluster_cannot_run_is_refused_before_submission(tmp_path, over
 
 # ------------------------------------------------------------------ the tuned preset
 
-TUNED = ["experiment=frequency_tuned", "trainer.epochs=2", "trainer.num_threads=1", "trainer.progress=none",
-         "optimizer=sgd", "hydra.callbacks.analyze.enabled=false",
-         'hydra.sweeper.arms.standard=["strategy=standard"]', "~hydra.sweeper.arms.epoch",
-         'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch","strategy.every=1"]',
-         'hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}', 'hydra.sweeper.tune.seeds="100"',
-         'hydra.sweeper.params.seed="0"']
+TUNED = [
+    "experiment=frequency_tuned",
+    "trainer.epochs=2",
+    "trainer.num_threads=1",
+    "trainer.progress=none",
+    "optimizer=sgd",
+    "hydra.callbacks.analyze.enabled=false",
+    'hydra.sweeper.arms.standard=["strategy=standard"]',
+    "~hydra.sweeper.arms.epoch",
+    'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch","strategy.every=1"]',
+    'hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}',
+    'hydra.sweeper.tune.seeds="100"',
+    'hydra.sweeper.params.seed="0"',
+]
 
 
 def test_the_tuned_presets_two_stages_run_through_slurm(tmp_path, cancel):

@@ -1,6 +1,7 @@
 """Sweeps through the real CLI: folders named from overrides, resume after SIGKILL, failure tolerance,
 parallel launchers, and relaunches that never redo or overwrite a job (what a sweep will launch:
 test_sweep_plan.py)."""
+
 import json
 import os
 import signal
@@ -9,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, af_train, run_sweep, summaries
 
 from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.records import save_checkpoint
-from helpers import ROOT, af_train, run_sweep, summaries
 
 pytestmark = pytest.mark.slow  # every test here launches af-train (or a benchmark) in a subprocess
 FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1"]
@@ -23,8 +24,17 @@ def folder(*overrides):
     return ",".join(sorted([*overrides, "trainer.epochs=2"]))
 
 
-RESULT_KEYS = ("status", "final_test_acc", "best_test_acc", "final_train_loss", "train_flops", "epochs_completed",
-               "epochs_to_90pct", "loss_std", "config_hash")
+RESULT_KEYS = (
+    "status",
+    "final_test_acc",
+    "best_test_acc",
+    "final_train_loss",
+    "train_flops",
+    "epochs_completed",
+    "epochs_to_90pct",
+    "loss_std",
+    "config_hash",
+)
 
 
 def results(summary):
@@ -46,29 +56,42 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path, cli_env):
 
     resumed = tmp_path / "resumed"
     cmd = af_train("-m", f"hydra.sweep.dir={resumed}", *FAST, *args)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.time() + 120
     while not list(resumed.glob("*/summary.json")) and time.time() < deadline:
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in resumed.glob("*/*") if p.is_file()
-            and p.parent.joinpath("summary.json").exists() and p.name in ("summary.json", "metrics.csv")}
+    done = {
+        p: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in resumed.glob("*/*")
+        if p.is_file() and p.parent.joinpath("summary.json").exists() and p.name in ("summary.json", "metrics.csv")
+    }
     assert 0 < len(done) < 6, "the kill should land between the first and the last job"
 
     out = run_sweep(resumed, *FAST, *args, env=cli_env).stdout
     for path, (mtime, content) in done.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, f"{path} was recomputed"
     assert "skipped" in out
-    assert {k: results(v) for k, v in summaries(resumed).items()} == \
-        {k: results(v) for k, v in summaries(reference).items()}
+    assert {k: results(v) for k, v in summaries(resumed).items()} == {
+        k: results(v) for k, v in summaries(reference).items()
+    }
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path, cli_env):
     # lr 1e+30 diverges (written as Hydra writes it in folder names); split 2 of a depth-2 network is invalid and fails; the rest complete
-    proc = run_sweep(tmp_path, *FAST, "optimizer=sgd", "optimizer.lr=0.01,1e+30", "model.depth=2", "model.split=1,2",
-                 env=cli_env, check=False)
+    proc = run_sweep(
+        tmp_path,
+        *FAST,
+        "optimizer=sgd",
+        "optimizer.lr=0.01,1e+30",
+        "model.depth=2",
+        "model.split=1,2",
+        env=cli_env,
+        check=False,
+    )
     assert proc.returncode == 1
     runs = summaries(tmp_path)
     status = {k: v["status"] for k, v in runs.items()}
@@ -88,9 +111,14 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path, cli_env):
 def test_a_sweep_over_execution_keys_only_is_one_job_and_reported(tmp_path, cli_env):
     """Keys that do not change results stay out of folder names: both jobs are one folder, the
     sweep folder itself, run once and counted in the table."""
-    proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}",
-                                   "trainer.progress=none,log", "trainer.checkpoint=false"),
-                          cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        af_train("-m", f"hydra.sweep.dir={tmp_path}", "trainer.progress=none,log", "trainer.checkpoint=false"),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "completed"
     assert f"sweep {tmp_path}: 1 completed" in proc.stdout
@@ -98,13 +126,27 @@ def test_a_sweep_over_execution_keys_only_is_one_job_and_reported(tmp_path, cli_
 
 def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
     # wide enough that an epoch takes a noticeable time, so the kill lands mid-run
-    args = ["hydra.run.dir={}", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=16",
-            "model.width=1024", "model.dropout=0.1", "strategy=alternating_epoch", "trainer.num_threads=1"]
+    args = [
+        "hydra.run.dir={}",
+        "trainer.epochs=4",
+        "trainer.progress=log",
+        "trainer.batch_size=16",
+        "model.width=1024",
+        "model.dropout=0.1",
+        "strategy=alternating_epoch",
+        "trainer.num_threads=1",
+    ]
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(af_train(*[a.format(full) for a in args]), cwd=ROOT, env=cli_env, check=True, timeout=600)
 
-    proc = subprocess.Popen(af_train(*[a.format(killed) for a in args]), cwd=ROOT, env=cli_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        af_train(*[a.format(killed) for a in args]),
+        cwd=ROOT,
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     metrics = killed / "metrics.csv"
     deadline = time.time() + 300
     while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
@@ -123,14 +165,18 @@ def test_killed_run_resumes_from_its_epoch_checkpoint(tmp_path, cli_env):
         return [[v for h, v in zip(header, line.split(",")) if h not in drop] for line in lines[1:]]
 
     assert rows(killed) == rows(full) and len(rows(full)) == 4
-    assert results(json.loads((killed / "summary.json").read_text())) == \
-        results(json.loads((full / "summary.json").read_text()))
+    assert results(json.loads((killed / "summary.json").read_text())) == results(
+        json.loads((full / "summary.json").read_text())
+    )
 
 
-@pytest.mark.parametrize("launcher", [
-    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-    ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"],
-])
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"],
+    ],
+)
 def test_parallel_launchers(tmp_path, cli_env, launcher):
     run_sweep(tmp_path, *FAST, "seed=0,1", *launcher, env=cli_env)
     runs = summaries(tmp_path)
@@ -155,16 +201,29 @@ def submitit_tasks(session: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds submitit's controller through /proc")
 def test_preempted_submitit_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path, cli_env):
     # slow enough epochs that the preemption lands mid-run, as in the test above; logged epochs for the log check
-    args = ["seed=0", "trainer.epochs=4", "trainer.progress=log", "trainer.batch_size=8", "model.width=1024", "strategy=alternating_epoch"]
+    args = [
+        "seed=0",
+        "trainer.epochs=4",
+        "trainer.progress=log",
+        "trainer.batch_size=8",
+        "model.width=1024",
+        "strategy=alternating_epoch",
+    ]
     # with 15 min asked, submitit takes a signal in the first 5 min for a preemption (a timeout counts down requeues)
     submitit = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=15"]
     reference = tmp_path / "reference"
     run_sweep(reference, *FAST, *args, env=cli_env)
 
     preempted = tmp_path / "preempted"
-    proc = subprocess.Popen(af_train("-m", f"hydra.sweep.dir={preempted}", *FAST, *args, *submitit), cwd=ROOT,
-                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        af_train("-m", f"hydra.sweep.dir={preempted}", *FAST, *args, *submitit),
+        cwd=ROOT,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and not list(preempted.glob("*/metrics.csv")):
         time.sleep(0.02)
@@ -193,8 +252,14 @@ def test_unreadable_checkpoint_is_ignored_and_a_foreign_one_refused(tmp_path, cl
     other = tmp_path / "other"
     other.mkdir()
     save_checkpoint(other / "checkpoint.pt", {"config_hash": "0" * 16, "state": {}}, {})  # another config's run
-    proc = subprocess.run(af_train(f"hydra.run.dir={other}", "trainer.epochs=1", "trainer.progress=none"),
-                          cwd=ROOT, env=cli_env, timeout=300, capture_output=True, text=True)
+    proc = subprocess.run(
+        af_train(f"hydra.run.dir={other}", "trainer.epochs=1", "trainer.progress=none"),
+        cwd=ROOT,
+        env=cli_env,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     out = proc.stderr + proc.stdout
     assert proc.returncode == 2 and "Traceback" not in out
     assert f"hydra.run.dir='{other}': holds a checkpoint of a different config" in out

@@ -1,4 +1,5 @@
 """The real `af-train` entrypoint in a subprocess: files on disk, determinism, and one-line errors."""
+
 import csv
 import json
 import os
@@ -6,17 +7,23 @@ import stat
 import subprocess
 
 import pytest
+from helpers import ROOT, af_train
 
 from alternating_freeze.contract import METRICS_COLUMNS, TIMING_COLUMNS
-from helpers import ROOT, af_train
 
 pytestmark = pytest.mark.slow  # every test here launches af-train (or a benchmark) in a subprocess
 TIMING = set(TIMING_COLUMNS)
 
 
 def train(tmp_path, *overrides, env=None, check=True):
-    proc = subprocess.run(af_train(f"hydra.run.dir={tmp_path}", "trainer.progress=log", *overrides),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        af_train(f"hydra.run.dir={tmp_path}", "trainer.progress=log", *overrides),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc
@@ -65,21 +72,30 @@ def test_run_writes_metrics_and_summary(tmp_path, cli_env):
 def test_same_seed_gives_identical_metrics(tmp_path, cli_env):
     runs = []
     for name in ("a", "b"):
-        train(tmp_path / name, "trainer.epochs=2", "strategy=alternating", "strategy.every=3",
-              "model.dropout=0.2", env=cli_env)
+        train(
+            tmp_path / name,
+            "trainer.epochs=2",
+            "strategy=alternating",
+            "strategy.every=3",
+            "model.dropout=0.2",
+            env=cli_env,
+        )
         runs.append([{k: v for k, v in r.items() if k not in TIMING} for r in read_metrics(tmp_path / name)])
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (["model=transformer"], "model"),
-    (["model.split=3"], "model.split"),
-    (["strategy=alternating", "strategy.every=0"], "strategy.every"),
-    (["model.depth=1"], "model.depth"),
-    (["optimizer.lr=0"], "optimizer.lr"),
-    (["trainer.device=quantum"], "trainer.device"),
-    (["dataset=mnist", "dataset.root=/nonexistent"], "dataset.root"),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["model=transformer"], "model"),
+        (["model.split=3"], "model.split"),
+        (["strategy=alternating", "strategy.every=0"], "strategy.every"),
+        (["model.depth=1"], "model.depth"),
+        (["optimizer.lr=0"], "optimizer.lr"),
+        (["trainer.device=quantum"], "trainer.device"),
+        (["dataset=mnist", "dataset.root=/nonexistent"], "dataset.root"),
+    ],
+)
 def test_bad_input_is_one_readable_line(tmp_path, cli_env, overrides, expected):
     proc = train(tmp_path, *overrides, env=cli_env, check=False)
     out = proc.stderr + proc.stdout

@@ -1,6 +1,7 @@
 """The tuning protocol: the same grid for every arm on tuning seeds, the choice on validation from the
 trials on disk, the final seeds at the choice; bad settings refused before anything runs; a killed
 tuned sweep resumes without recomputing anything and makes the same choice."""
+
 import json
 import os
 import signal
@@ -8,11 +9,10 @@ import subprocess
 import time
 
 import pytest
-
-from alternating_freeze.contract import TIMING_COLUMNS, write_json
 from helpers import ROOT, af_train
 
 from alternating_freeze import tuning
+from alternating_freeze.contract import TIMING_COLUMNS, write_json
 
 GRID = {"optimizer.lr": ["0.001", "0.01", "0.1"]}
 
@@ -26,9 +26,14 @@ def trial(tmp_path, lr, seed, status="completed", metric=None):
 
 
 def test_the_choice_equals_a_hand_computation(tmp_path):
-    trials = [trial(tmp_path, "0.001", 0, metric=0.80), trial(tmp_path, "0.001", 1, metric=0.90),
-              trial(tmp_path, "0.01", 0, metric=0.95), trial(tmp_path, "0.01", 1, "diverged"),
-              trial(tmp_path, "0.1", 0, metric=0.60), trial(tmp_path, "0.1", 1, None)]  # never finished
+    trials = [
+        trial(tmp_path, "0.001", 0, metric=0.80),
+        trial(tmp_path, "0.001", 1, metric=0.90),
+        trial(tmp_path, "0.01", 0, metric=0.95),
+        trial(tmp_path, "0.01", 1, "diverged"),
+        trial(tmp_path, "0.1", 0, metric=0.60),
+        trial(tmp_path, "0.1", 1, None),
+    ]  # never finished
     arm = tuning.choose(trials, tmp_path, "best_val_acc", GRID)
     means = {p["values"]["optimizer.lr"]: (p["mean"], p["n_failed"]) for p in arm["scores"]}
     # a failed trial scores the worst accuracy, 0: lr 0.01 has (0.95 + 0) / 2 = 0.475 < (0.80 + 0.90) / 2
@@ -39,8 +44,11 @@ def test_the_choice_equals_a_hand_computation(tmp_path):
 
 
 def test_ties_go_to_the_first_grid_point_and_an_all_failed_arm_chooses_nothing(tmp_path):
-    trials = [trial(tmp_path, "0.001", 0, metric=0.9), trial(tmp_path, "0.01", 0, metric=0.9),
-              trial(tmp_path, "0.1", 0, metric=0.5)]
+    trials = [
+        trial(tmp_path, "0.001", 0, metric=0.9),
+        trial(tmp_path, "0.01", 0, metric=0.9),
+        trial(tmp_path, "0.1", 0, metric=0.5),
+    ]
     arm = tuning.choose(trials, tmp_path, "best_val_acc", GRID)
     assert arm["chosen"] == {"optimizer.lr": "0.001"}
     failed = [trial(tmp_path, lr, 9, "failed") for lr in ("0.001", "0.01", "0.1")]
@@ -50,17 +58,30 @@ def test_ties_go_to_the_first_grid_point_and_an_all_failed_arm_chooses_nothing(t
 
 # ------------------------------------------------------------------ through the real command line
 
-FAST = ["trainer.epochs=2", "trainer.progress=none", "trainer.num_threads=1", "optimizer=sgd",
-        "hydra.callbacks.analyze.enabled=false",
-        'hydra.sweeper.arms.standard=["strategy=standard"]', "~hydra.sweeper.arms.epoch",
-        'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch","strategy.every=1"]',
-        'hydra.sweeper.tune.grid={optimizer.lr:"0.01,1e+30"}', 'hydra.sweeper.tune.seeds="100,101"',
-        'hydra.sweeper.params.seed="0,1"']
+FAST = [
+    "trainer.epochs=2",
+    "trainer.progress=none",
+    "trainer.num_threads=1",
+    "optimizer=sgd",
+    "hydra.callbacks.analyze.enabled=false",
+    'hydra.sweeper.arms.standard=["strategy=standard"]',
+    "~hydra.sweeper.arms.epoch",
+    'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch","strategy.every=1"]',
+    'hydra.sweeper.tune.grid={optimizer.lr:"0.01,1e+30"}',
+    'hydra.sweeper.tune.seeds="100,101"',
+    'hydra.sweeper.params.seed="0,1"',
+]
 
 
 def tuned(sweep_dir, *extra, env=None, check=True):
-    proc = subprocess.run(af_train("-m", "experiment=frequency_tuned", f"hydra.sweep.dir={sweep_dir}", *FAST, *extra),
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        af_train("-m", "experiment=frequency_tuned", f"hydra.sweep.dir={sweep_dir}", *FAST, *extra),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -98,7 +119,7 @@ def test_every_arm_gets_the_same_trials_and_its_final_seeds_at_its_choice(refere
     data = json.loads((reference / "tuning.json").read_text())
     assert data["grid"] == {"optimizer.lr": [0.01, 1e30]} and data["tuning_seeds"] == [100, 101]
     assert data["final_seeds"] == [0, 1] and data["metric"] == "best_val_acc" and data["trials_per_arm"] == 4
-    for name, arm in data["arms"].items():
+    for arm in data["arms"].values():
         assert len(arm["trials"]) == 4 and {t["seed"] for t in arm["trials"]} == {100, 101}
         by_lr = {}
         for t in arm["trials"]:  # the choice from the trials' own summary.json files, by hand
@@ -122,10 +143,14 @@ def test_every_arm_gets_the_same_trials_and_its_final_seeds_at_its_choice(refere
 def test_a_tuned_sweep_killed_mid_stage_resumes_without_recomputing(reference, tmp_path, cli_env, stage):
     resumed = tmp_path / "resumed"
     cmd = af_train("-m", "experiment=frequency_tuned", f"hydra.sweep.dir={resumed}", *FAST)
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    ready = (lambda: len(list(resumed.glob("*/summary.json"))) >= 2) if stage == "tuning" else \
-        (lambda: (resumed / "tuning.json").exists() and len(list(resumed.glob("*/summary.json"))) >= 9)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    ready = (
+        (lambda: len(list(resumed.glob("*/summary.json"))) >= 2)
+        if stage == "tuning"
+        else (lambda: (resumed / "tuning.json").exists() and len(list(resumed.glob("*/summary.json"))) >= 9)
+    )
     deadline = time.time() + 300
     while not ready() and time.time() < deadline:
         time.sleep(0.01)
@@ -141,13 +166,16 @@ def test_a_tuned_sweep_killed_mid_stage_resumes_without_recomputing(reference, t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("override, message", [
-    ('hydra.sweeper.tune.grid={optimizer.lr:""}', "hydra.sweeper.tune.grid="),
-    ('+hydra.sweeper.tune.grid.strategy_foo="1,2"', "hydra.sweeper.tune.grid='strategy_foo': not a key"),
-    ('hydra.sweeper.tune.seeds="1,100"', "hydra.sweeper.tune.seeds='1,100': must not overlap the final seeds"),
-    ("hydra.sweeper.tune.metric=final_test_acc", "hydra.sweeper.tune.metric='final_test_acc': a validation metric"),
-    ("dataset.val_fraction=0", "dataset.val_fraction=0.0: tuning selects on the validation split"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ('hydra.sweeper.tune.grid={optimizer.lr:""}', "hydra.sweeper.tune.grid="),
+        ('+hydra.sweeper.tune.grid.strategy_foo="1,2"', "hydra.sweeper.tune.grid='strategy_foo': not a key"),
+        ('hydra.sweeper.tune.seeds="1,100"', "hydra.sweeper.tune.seeds='1,100': must not overlap the final seeds"),
+        ("hydra.sweeper.tune.metric=final_test_acc", "hydra.sweeper.tune.metric='final_test_acc': a validation metric"),
+        ("dataset.val_fraction=0", "dataset.val_fraction=0.0: tuning selects on the validation split"),
+    ],
+)
 def test_bad_tuning_settings_are_one_line_before_anything_runs(tmp_path, cli_env, override, message):
     proc = tuned(tmp_path / "bad", override, env=cli_env, check=False)
     out = proc.stdout + proc.stderr
@@ -160,15 +188,29 @@ def test_bad_tuning_settings_are_one_line_before_anything_runs(tmp_path, cli_env
 def test_the_tuned_protocol_runs_through_submitit(tmp_path, cli_env):
     """Issue 23: every job of a tuned preset failed under the submitit launchers (its TuneConf was pickled by value
     after Hydra's plugin scan re-executed the module that held it); both stages now run and choose as locally."""
-    args = ["experiment=frequency_tuned", "trainer.epochs=1", "trainer.num_threads=1", "trainer.progress=none",
-            "hydra.callbacks.analyze.enabled=false", 'hydra.sweeper.arms.standard=["strategy=standard"]',
-            "~hydra.sweeper.arms.epoch", 'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch"]',
-            'hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}', 'hydra.sweeper.tune.seeds="100"',
-            'hydra.sweeper.params.seed="0"']
+    args = [
+        "experiment=frequency_tuned",
+        "trainer.epochs=1",
+        "trainer.num_threads=1",
+        "trainer.progress=none",
+        "hydra.callbacks.analyze.enabled=false",
+        'hydra.sweeper.arms.standard=["strategy=standard"]',
+        "~hydra.sweeper.arms.epoch",
+        'hydra.sweeper.arms.batch=["strategy=alternating","strategy.unit=batch"]',
+        'hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}',
+        'hydra.sweeper.tune.seeds="100"',
+        'hydra.sweeper.params.seed="0"',
+    ]
     submitit = ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=5"]
     for name, launcher in (("local", []), ("submitit", submitit)):
-        proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path / name}", *args, *launcher), cwd=ROOT,
-                              env=cli_env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            af_train("-m", f"hydra.sweep.dir={tmp_path / name}", *args, *launcher),
+            cwd=ROOT,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     local, remote = (json.loads((tmp_path / n / "tuning.json").read_text())["arms"] for n in ("local", "submitit"))
     assert {a: arm["chosen"] for a, arm in remote.items()} == {a: arm["chosen"] for a, arm in local.items()}

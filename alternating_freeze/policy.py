@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from . import joblock, progress
 from .config import changed_keys, config_hash
 from .contract import (
+    CHECKPOINT_FILE,
     ERROR_FILE,
     SUMMARY_FILE,
     TERMINAL,
@@ -134,6 +135,7 @@ def done(out: Path, cfg: DictConfig) -> bool:
         (out / SUMMARY_FILE).unlink()
         return False
     log.info("skipping %s: already %s", out, previous["status"])
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # a kill between summary.json and its removal left it
     return True
 
 

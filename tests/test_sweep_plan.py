@@ -40,7 +40,8 @@ def preset_jobs(name):
 
 @pytest.mark.parametrize("name, n_jobs", [("frequency", 50), ("split", 5 * (4 + 1 + 2 + 3 + 5)),
                                           ("seed_notebook", 10), ("seed_repo", 25), ("blocks", 5 * (2 + 2 * 3 * 3)),
-                                          ("digits_cnn", 15), ("cifar_resnet", 25)])
+                                          ("digits_cnn", 15), ("cifar_resnet", 25),
+                                          ("freezeout_resnet", 25), ("freezeout_resnet_quick", 15)])
 def test_presets_compose_without_duplicates(name, n_jobs):
     jobs = preset_jobs(name)
     assert len(jobs) == n_jobs

@@ -313,12 +313,13 @@ def agrees(run_dir: Path | str, summary: dict) -> bool:
 
 
 def metrics_csv(rows: Iterable[dict]) -> bytes:
-    """metrics.csv's bytes: the header, then one line per epoch (floats at full precision)."""
+    """metrics.csv's bytes: the header, then one line per epoch (floats at full precision). A column a row lacks
+    (an epoch trained before the column existed, then resumed) is ``nan``: a value that does not exist."""
     import csv
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n", extrasaction="ignore", restval="nan")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue().encode()

@@ -261,3 +261,15 @@ def test_bad_schedules_fail_in_one_line_before_training(overrides, key):
 def test_per_block_rates_need_two_blocks():
     with pytest.raises(ConfigError, match="2 or more blocks"):
         FreezeOut().check(1)
+
+
+def test_an_epoch_trained_before_the_lr_columns_existed_reads_as_nan(tmp_path):
+    """A checkpoint of an older version holds rows without lr and block_lrs; resumed, its metrics.csv stays readable."""
+    from alternating_freeze.contract import METRICS_COLUMNS, metrics_csv
+    from analysis.reading import read_metrics
+
+    old = {c: 1 for c in METRICS_COLUMNS if c not in ("lr", "block_lrs")} | {"trained": "all"}
+    new = old | {"epoch": 2, "lr": 0.05, "block_lrs": "0:0.05"}
+    (tmp_path / "metrics.csv").write_bytes(metrics_csv([old, new]))
+    frame = read_metrics(tmp_path / "metrics.csv")
+    assert math.isnan(frame["lr"][0]) and frame["lr"][1] == 0.05 and frame["block_lrs"][1] == "0:0.05"

@@ -20,6 +20,7 @@ from .loggers import LOGGERS, option_keys
 from .loop import TrainerConfig
 from .models import ModelConfig
 from .optim import OptimizerConfig
+from .schedule import SchedulerConfig
 from .strategies import STRATEGIES, Strategy
 
 
@@ -30,6 +31,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     strategy: Any = MISSING  # one of STRATEGIES; its YAML names its schema in its defaults list
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)  # the rate over the run (schedule.py)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: Any = None  # one of loggers.LOGGERS (conf/logger/); None: no tracker. Not in the config hash
 
@@ -38,6 +40,7 @@ class RunConfig:
             raise ConfigError("seed", self.seed, "an integer from 0 to 2**63 - 1")
         if isinstance(self.strategy, Strategy):  # options that depend on the network, e.g. one step count per block
             self.strategy.check(self.model.n_blocks)
+        self.scheduler.check(self.optimizer.lr)
 
 
 def unnamed_keys() -> list[str]:

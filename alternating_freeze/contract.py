@@ -48,6 +48,8 @@ METRICS_COLUMNS = (
     "epoch_cpu_s",
     "threads",
     "gflops_per_s",
+    "lr",  # the rate at the epoch's last step: optimizer.lr x the scheduler's factor
+    "block_lrs",  # each block's rate then, ":"-joined, where the strategy scales blocks (FreezeOut); else empty
 )
 # The columns of the first version; a reader requires these and fills any later one with NaN.
 REQUIRED_COLUMNS = (
@@ -63,7 +65,7 @@ REQUIRED_COLUMNS = (
     "elapsed_s",
     "train_flops",
 )
-TEXT_COLUMNS = ("trained",)
+TEXT_COLUMNS = ("trained", "block_lrs")
 # Measurements of the machine, not of the computation: they differ between identical runs.
 TIMING_COLUMNS = ("epoch_s", "eval_s", "elapsed_s", "epoch_cpu_s", "gflops_per_s")
 
@@ -86,8 +88,14 @@ EXECUTION_KEYS = (
 EXECUTION_GROUPS = ("logger",)  # whole top-level groups of that kind (experiment trackers)
 # Result-affecting keys added after runs were written, with the value that computes what runs without the key
 # computed: at that value a key counts as absent (in the config hash and in the analysis), so older run folders
-# resume and compare as the same configuration. A key added later goes here with its neutral default.
-ADDED_AT = {"trainer.precision": "fp32", "dataset.augment": "none", "model.stages": None}
+# resume and compare as the same configuration. A key added later goes here with its neutral default; a whole
+# group added later goes here as {key: value} of the options that make it neutral (the others are then unused).
+ADDED_AT = {
+    "trainer.precision": "fp32",
+    "dataset.augment": "none",
+    "model.stages": None,
+    "scheduler": {"name": "constant", "warmup": 0.0},
+}
 
 
 # ---------------------------------------------------------------- a configuration: keys, identity, label
@@ -113,6 +121,10 @@ def affects_results(key: str) -> bool:
 def without_added_defaults(tree: dict) -> dict:
     """``tree`` (a config as nested dicts) without the ``ADDED_AT`` keys that hold their neutral value."""
     for key, neutral in ADDED_AT.items():
+        if "." not in key:  # a group: absent when its deciding options hold their neutral values
+            if isinstance(tree.get(key), dict) and all(tree[key].get(k) == v for k, v in neutral.items()):
+                del tree[key]
+            continue
         group, leaf = key.split(".")
         if isinstance(tree.get(group), dict) and leaf in tree[group] and tree[group][leaf] == neutral:
             del tree[group][leaf]
@@ -301,12 +313,13 @@ def agrees(run_dir: Path | str, summary: dict) -> bool:
 
 
 def metrics_csv(rows: Iterable[dict]) -> bytes:
-    """metrics.csv's bytes: the header, then one line per epoch (floats at full precision)."""
+    """metrics.csv's bytes: the header, then one line per epoch (floats at full precision). A column a row lacks
+    (an epoch trained before the column existed, then resumed) is ``nan``: a value that does not exist."""
     import csv
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n", extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n", extrasaction="ignore", restval="nan")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue().encode()

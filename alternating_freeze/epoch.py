@@ -82,6 +82,7 @@ def close_epoch(
     epoch_cpu_s: float,
     elapsed_s: float,
     flops0: int,
+    rate: dict,
 ) -> dict:
     """Append the epoch's row (metrics.csv's columns, ``contract.METRICS_COLUMNS``, each named here once) to
     ``state``, advance its epoch, and mark it diverged when the training loss stopped being finite."""
@@ -100,6 +101,7 @@ def close_epoch(
         "epoch_cpu_s": epoch_cpu_s,
         "threads": torch.get_num_threads(),
         "gflops_per_s": (state.flops - flops0) / epoch_s / 1e9 if epoch_s > 0 else math.nan,
+        **rate,  # lr and block_lrs at the epoch's last step (schedule.Rates.record)
     }
     row = {c: values[c] for c in METRICS_COLUMNS}
     state.rows.append(row)

@@ -18,6 +18,7 @@ from .epoch import evaluate as evaluate_splits
 from .errors import integer, one_of, require
 from .machine import DEVICES, valid_device
 from .optim import reset_state
+from .schedule import Rates, fixed
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -104,9 +105,13 @@ def fit(
     gen: torch.Generator,
     state: TrainState,
     on_epoch: Callable[[TrainState], None] = lambda state: None,
+    rates: Optional[Rates] = None,
 ):
     """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
-    ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress)."""
+    ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress);
+    ``rates``: the learning rates at each step (``train.build``'s; None: the optimizer's own, constant)."""
+    if rates is None:
+        rates = fixed(optimizer.cfg.lr if hasattr(optimizer, "cfg") else optimizer.param_groups[0]["lr"])
     device = data.x_train.device
     n, bs = len(data.y_train), trainer.batch_size
     precision = autocast(trainer, device)
@@ -137,7 +142,7 @@ def fit(
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
             loss.backward()
-            optimizer.step()
+            optimizer.step(rates.at(epoch, state.step))
             optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
                 loss_sum += loss * len(idx)
@@ -163,6 +168,7 @@ def fit(
             epoch_cpu_s=epoch_cpu_s,
             elapsed_s=now - started,
             flops0=flops0,
+            rate=rates.record(epoch, state.step - 1),
         )
         on_epoch(state)
         if state.status == DIVERGED:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, List
+from typing import Iterable, List, Sequence
 
 import torch
 
@@ -67,16 +67,21 @@ class FusedOptimizer:
             p.grad = None
 
     @torch.no_grad()
-    def step(self) -> None:
-        params = [p for p in self.params if p.grad is not None]
-        if not params:
-            return
-        if self.cfg.name == "sgd":
-            self._sgd(params)
+    def step(self, lr: float | Sequence[float] | None = None) -> None:
+        """One step at rate ``lr`` (None: ``cfg.lr``), or at ``lr[i]`` for ``params[i]`` (per-block rates): one
+        kernel call per distinct rate, which computes each element as one call over all would (elementwise)."""
+        if lr is None or not isinstance(lr, Sequence):
+            groups = {self.cfg.lr if lr is None else lr: [p for p in self.params if p.grad is not None]}
         else:
-            self._adam(params)
+            groups = {}
+            for p, rate in zip(self.params, lr, strict=True):
+                if p.grad is not None:
+                    groups.setdefault(rate, []).append(p)
+        for rate, params in groups.items():
+            if params:
+                (self._sgd if self.cfg.name == "sgd" else self._adam)(params, rate)
 
-    def _adam(self, params: list) -> None:
+    def _adam(self, params: list, lr: float) -> None:
         c = self.cfg
         for p in params:
             if p not in self.state:  # as torch.optim: a float32 step count on the parameter's device
@@ -96,7 +101,7 @@ class FusedOptimizer:
             [s["exp_avg_sq"] for s in states],
             [],
             steps,
-            lr=c.lr,
+            lr=lr,
             beta1=c.betas[0],
             beta2=c.betas[1],
             weight_decay=c.weight_decay,
@@ -105,12 +110,12 @@ class FusedOptimizer:
             maximize=False,
         )
 
-    def _sgd(self, params: list) -> None:
+    def _sgd(self, params: list, lr: float) -> None:
         c = self.cfg
         kwargs = dict(
             weight_decay=c.weight_decay,
             momentum=c.momentum,
-            lr=c.lr,
+            lr=lr,
             dampening=0.0,
             nesterov=c.nesterov,
             maximize=False,
@@ -148,10 +153,30 @@ def reset_state(optimizer) -> None:
 
 
 def build_optimizer(cfg: OptimizerConfig, params: Iterable[torch.nn.Parameter]):
-    """The fused optimizer on CPU and CUDA; ``torch.optim`` elsewhere (e.g. MPS), same arithmetic."""
+    """The fused optimizer on CPU and CUDA; ``torch.optim`` elsewhere (e.g. MPS), same arithmetic, with one
+    parameter group per parameter so that ``step(lr)`` sets each one's rate (``_with_rates``)."""
     params = list(params)
     if all(p.device.type in FUSED_DEVICES for p in params):
         return FusedOptimizer(cfg, params)
+    return _with_rates(_torch_optimizer(cfg, [{"params": [p]} for p in params]))
+
+
+def _with_rates(optimizer):
+    """``optimizer.step(lr)`` as FusedOptimizer's: a rate, a rate per parameter, or None (the configured one)."""
+    plain = optimizer.step
+    configured = [g["lr"] for g in optimizer.param_groups]
+
+    def step(lr=None):
+        rates = configured if lr is None else lr if isinstance(lr, Sequence) else [lr] * len(configured)
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+        plain()
+
+    optimizer.step = step
+    return optimizer
+
+
+def _torch_optimizer(cfg: OptimizerConfig, params):
     if cfg.name == "sgd":
         return torch.optim.SGD(
             params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay

@@ -33,6 +33,7 @@ from .loop import Progress, TrainerConfig, fit
 from .machine import available_cores, load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
 from .optim import build_optimizer
+from .schedule import Rates
 from .strategies import Run
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Job:
     threads_why: str = ""  # how the thread count was chosen
     notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
     batched_with: int | None = None  # runs trained together in one vectorized process (hydra/launcher=batched)
+    rates: Rates | None = None  # the learning rate of every parameter at each step (scheduler, strategy)
 
 
 def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Data | None = None) -> Job:
@@ -93,6 +95,9 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     if trainer.budget is not None:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
+    # the schedule spans the run as trained: the epochs a budget bought, if any
+    param_blocks = [i for i, block in enumerate(model.blocks) for _ in block.parameters()]
+    rates = Rates(run.scheduler, run.optimizer.lr, trainer.epochs * schedule.steps_per_epoch, strategy, param_blocks)
     return Job(
         run,
         cfg,
@@ -107,6 +112,7 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
         budget,
         threads_why,
         notes,
+        rates=rates,
     )
 
 
@@ -312,6 +318,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
                     gen=job.gen,
                     state=state,
                     on_epoch=epoch_writer(out, job, bar, tracker),
+                    rates=job.rates,
                 )
         finally:
             if bar is not None:

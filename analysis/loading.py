@@ -120,6 +120,7 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     where = key[context_columns(keys)].assign(budget=[b if isinstance(b, (int, float)) else None for b in budget])
     where.loc[runs["role"].eq("final"), [c for c in tuned if c in where]] = None  # tuned per arm: not shared
     runs["context_id"] = [digest(k) if ok else None for k, ok in zip(where.to_dict("records"), known)]
+    share_schedule_or_the_only_one(runs, where, known, std)
     said = {
         "steps",
         *",".join(runs.pop("labelled").dropna() if "labelled" in runs else []).split(","),
@@ -157,6 +158,24 @@ def identify(runs: pd.DataFrame, tuned: list[str]) -> None:
     first = runs[known].drop_duplicates("config_id")
     clash = runs["config_id"].isin(first.loc[first["label"].duplicated(keep=False), "config_id"])
     runs.loc[clash, "label"] += " [" + runs.loc[clash, "config_id"].str[:6] + "]"
+
+
+def share_schedule_or_the_only_one(runs: pd.DataFrame, where: pd.DataFrame, known, std) -> None:
+    """A configuration's baseline shares its learning-rate schedule (``config.scheduler.*``). A strategy that sets
+    its own rates (FreezeOut, with scheduler constant) may have no standard run under its schedule: it is then paired
+    with the standard run of its context whatever that one's schedule, where there is exactly one (its label names
+    the schedule, which varies)."""
+    schedule = [c for c in where if c.startswith("config.scheduler.")]
+    if not schedule:
+        return
+    rest = [digest(k) if ok else None for k, ok in zip(where.drop(columns=schedule).to_dict("records"), known)]
+    rest = pd.Series(rest, index=runs.index)
+    baselines = runs[std & known].groupby(rest[std & known])["context_id"].unique()
+    alone = known & ~std & ~runs["context_id"].isin(runs.loc[std, "context_id"])
+    for i in runs.index[alone]:
+        found = baselines.get(rest[i])
+        if found is not None and len(found) == 1:
+            runs.loc[i, "context_id"] = found[0]
 
 
 def mark_duplicates(runs: pd.DataFrame) -> None:

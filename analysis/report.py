@@ -120,6 +120,9 @@ def protocol(result) -> str:
         if on_test
         else say("selection_val")
     )
+    if "config.scheduler.name" in configs:  # a schedule recorded by some run: say each configuration's
+        names = configs["config.scheduler.name"].where(configs["config.scheduler.name"].notna(), "constant")
+        parts.append(say("schedule", each="; ".join(f"{lab}: {n}" for lab, n in zip(configs["label"], names))))
     budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else []
     if len(budget):
         parts.append(say("budget", n=len(budget), labels="; ".join(budget["label"])))

@@ -49,7 +49,7 @@ MODELS = {  # conf/model/resnet.yaml and conf/model/cnn.yaml
     "resnet20": (ModelConfig(name="resnet", depth=20, width=16, batchnorm=True), (3, 32, 32)),
     "cnn": (ModelConfig(name="cnn", depth=4, width=32, batchnorm=True), (1, 8, 8)),
 }
-PRESET = {"n_train": 45000, "n_eval": 15000, "epochs": 30, "seeds": 5}  # conf/experiment/cifar_resnet.yaml
+PRESET = {"n_train": 45000, "n_eval": 15000, "epochs": 182, "seeds": 5}  # conf/recipe/he_resnet20.yaml
 
 
 @dataclass

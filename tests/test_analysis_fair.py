@@ -119,6 +119,27 @@ def test_budget_runs_pair_with_standard_and_are_named(tmp_path):
     )
 
 
+def test_a_strategy_with_its_own_rates_pairs_with_the_standard_run_of_another_schedule(tmp_path):
+    """FreezeOut (scheduler constant: absent from its config) against standard training under a step decay: no
+    standard run shares its schedule, so it pairs with the only standard run of its context. Under two standard
+    schedules in one context, each configuration pairs with the one that shares its schedule."""
+    step = {"name": "step", "warmup": 0.0, "milestones": [0.5, 0.75], "gamma": 0.1}
+    for seed in range(3):
+        write_val_run(tmp_path, make_config(seed) | {"scheduler": step}, [0.9] * 3, [0.90 + 0.01 * seed] * 3)
+        write_val_run(tmp_path, make_config(seed, "freezeout"), [0.9] * 3, [0.89 + 0.01 * seed] * 3)
+    result = analysis.analyze([tmp_path], boot=FAST, figures=False)
+    acc = result.paired[result.paired["metric"] == "final_test_acc"]
+    assert len(acc) == 1 and acc.iloc[0]["baseline_label"].startswith("standard")
+    assert acc.iloc[0]["n_pairs"] == 3 and acc.iloc[0]["mean_diff"] == pytest.approx(-0.01)
+    md = (tmp_path / "report.md").read_text()
+    assert "Learning-rate schedule" in md and "standard: step" in md and "freezeout/batch every 1: constant" in md
+    for seed in range(3):  # a standard run under the freezeout runs' own (constant) schedule: that is the baseline
+        write_val_run(tmp_path, make_config(seed), [0.9] * 3, [0.88 + 0.01 * seed] * 3)
+    result = analysis.analyze([tmp_path], boot=FAST, figures=False)
+    acc = result.paired[result.paired["metric"] == "final_test_acc"]
+    assert list(acc["mean_diff"]) == [pytest.approx(0.01)]
+
+
 # ---------------------------------------------------------------- a tuned sweep
 
 GRID = [0.001, 0.003, 0.01]

@@ -16,7 +16,7 @@ def options(group):
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["dataset", "model", "strategy", "optimizer", "trainer"])
+@pytest.mark.parametrize("group", ["dataset", "model", "strategy", "optimizer", "scheduler", "trainer"])
 def test_every_group_option_composes_and_validates(group):
     assert options(group), f"conf/{group} is empty"
     for option in options(group):
@@ -154,9 +154,11 @@ def test_option_files_hold_only_what_differs_from_their_schema():
     from alternating_freeze.loop import TrainerConfig
     from alternating_freeze.models import ModelConfig
     from alternating_freeze.optim import OptimizerConfig
+    from alternating_freeze.schedule import SchedulerConfig
     from alternating_freeze.strategies import STRATEGIES
 
-    fixed = {"dataset": DatasetConfig, "model": ModelConfig, "optimizer": OptimizerConfig, "trainer": TrainerConfig}
+    fixed = {"dataset": DatasetConfig, "model": ModelConfig, "optimizer": OptimizerConfig, "trainer": TrainerConfig,
+             "scheduler": SchedulerConfig}
 
     def schema(group: str, path):
         for entry in OmegaConf.load(path).get("defaults", []):

@@ -25,7 +25,7 @@ def blocks(strategy, n, by="step", steps_per_epoch=4):
 
 
 def test_registry_finds_every_module():
-    assert set(STRATEGIES) == {"standard", "alternating", "progressive", "random_block"}
+    assert set(STRATEGIES) == {"standard", "alternating", "progressive", "freezeout", "random_block"}
 
 
 def test_standard_trains_all_blocks():

@@ -37,6 +37,8 @@ SLOW = pytest.mark.slow  # the larger presets take seconds each to compose; two 
         pytest.param("blocks", 5 * (2 + 2 * 3 * 3), marks=SLOW),
         ("digits_cnn", 15),
         pytest.param("cifar_resnet", 25, marks=SLOW),
+        pytest.param("freezeout_resnet", 25, marks=SLOW),
+        ("freezeout_resnet_quick", 15),
     ],
 )
 def test_presets_compose_without_duplicates(name, n_jobs):

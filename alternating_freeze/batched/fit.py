@@ -148,7 +148,7 @@ class Group:
             x, y = data.x_train[idx], data.y_train[idx]
             logits, losses = self.net.loss(x, y, [m.state.trainable for m in members], bn_update)
             losses.sum().backward()
-            self.opt.step(trains)
+            self.opt.step(trains, [m.job.rates.at(m.state.epoch, m.state.step) for m in members])
             for p in self.net.params:
                 p.grad = None
             with torch.no_grad():
@@ -175,6 +175,7 @@ class Group:
                 epoch_cpu_s=epoch_cpu_s,
                 elapsed_s=now - m.started,
                 flops0=flops0[i],
+                rate=m.job.rates.record(m.state.epoch, m.state.step - 1),
             )
 
     def leave(self) -> list[Member]:

@@ -97,23 +97,36 @@ class StackedOptimizer:
         for m in members:
             self.count[m] = [0] * len(self.params)
 
-    def _runs(self, trains: Sequence[frozenset], lo: int, hi: int) -> list[tuple[int, int, int]]:
-        """(parameter, first member, last member + 1): slices that train with one step count."""
+    def _runs(self, trains: Sequence[frozenset], lo: int, hi: int, rate) -> list[tuple[int, int, int]]:
+        """(parameter, first member, last member + 1): slices that train with one step count and one rate."""
         runs = []
         for j, aligned in enumerate(self.aligned):
             for m in range(lo, hi):
                 if j not in trains[m]:
                     continue
                 last = runs[-1] if runs else None
-                if aligned and last and last[0] == j and last[2] == m and self.count[last[1]][j] == self.count[m][j]:
+                if (
+                    aligned
+                    and last
+                    and last[0] == j
+                    and last[2] == m
+                    and self.count[last[1]][j] == self.count[m][j]
+                    and rate(last[1], j) == rate(m, j)
+                ):
                     runs[-1] = (j, last[1], m + 1)
                 else:
                     runs.append((j, m, m + 1))
         return runs
 
     @torch.no_grad()
-    def step(self, trains: Sequence[frozenset]) -> None:
-        """One step; ``trains[k]``: the indices of member k's parameters that train at this step."""
+    def step(self, trains: Sequence[frozenset], rates: Sequence | None = None) -> None:
+        """One step; ``trains[k]``: the indices of member k's parameters that train at this step; ``rates[k]``:
+        member k's rate, or one per parameter (``schedule.Rates.at``); None: each member's ``optimizer.lr``."""
+
+        def rate(m: int, j: int) -> float:
+            r = self.cfgs[m].lr if rates is None else rates[m]
+            return r[j] if isinstance(r, Sequence) else r
+
         grads = [p.grad for p in self.params]
         if self.name != "sgd":
             key = tuple(trains)
@@ -128,8 +141,12 @@ class StackedOptimizer:
         torch.set_num_threads(1)  # one parallel region per tensor costs more than it parallelizes here
         try:
             for cfg, lo, hi in self.classes:
-                runs = self._runs(trains, lo, hi)
-                self._kernel(cfg, runs, grads)
+                runs = self._runs(trains, lo, hi, rate)
+                by_rate: dict = {}
+                for run in runs:  # one kernel call per rate: elementwise, so as one call over all of them
+                    by_rate.setdefault(rate(run[1], run[0]), []).append(run)
+                for lr, these in by_rate.items():
+                    self._kernel(cfg, these, grads, lr)
                 if self.name != "sgd" or cfg.momentum:  # plain SGD keeps no state
                     for j, a, b in runs:
                         for m in range(a, b):
@@ -137,7 +154,7 @@ class StackedOptimizer:
         finally:
             torch.set_num_threads(threads)
 
-    def _kernel(self, cfg: OptimizerConfig, runs, grads) -> None:
+    def _kernel(self, cfg: OptimizerConfig, runs, grads, lr: float) -> None:
         params = [self.params[j].detach()[a:b] for j, a, b in runs]
         gs = [grads[j][a:b] for j, a, b in runs]
         if self.name != "sgd":
@@ -149,7 +166,7 @@ class StackedOptimizer:
                 [self.bv["exp_avg_sq"][j][a:b] for j, a, b in runs],
                 [],
                 [self.steps[j, a] for j, a, b in runs],
-                lr=cfg.lr,
+                lr=lr,
                 beta1=cfg.betas[0],
                 beta2=cfg.betas[1],
                 weight_decay=cfg.weight_decay,
@@ -161,7 +178,7 @@ class StackedOptimizer:
         kwargs = dict(
             weight_decay=cfg.weight_decay,
             momentum=cfg.momentum,
-            lr=cfg.lr,
+            lr=lr,
             dampening=0.0,
             nesterov=cfg.nesterov,
             maximize=False,

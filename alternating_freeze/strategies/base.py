@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
+from typing import Optional, Sequence
 
 
 class Unit(str, Enum):
@@ -52,6 +52,11 @@ class Strategy:
     def trainable(self, epoch: int, step: int) -> frozenset[int]:
         """The blocks that train at optimizer step ``step`` (0-based, counted over the run) of ``epoch``."""
         raise NotImplementedError
+
+    def lr_factors(self, epoch: int, step: int) -> Optional[Sequence[float]]:
+        """A factor of the learning rate per block at this step (FreezeOut's layer-wise annealing), or None:
+        every block trains at the schedule's rate."""
+        return None
 
     def resolved(self) -> dict:
         """Values the config leaves to the code (recorded in summary.json)."""

@@ -157,8 +157,13 @@ def test_option_files_hold_only_what_differs_from_their_schema():
     from alternating_freeze.schedule import SchedulerConfig
     from alternating_freeze.strategies import STRATEGIES
 
-    fixed = {"dataset": DatasetConfig, "model": ModelConfig, "optimizer": OptimizerConfig, "trainer": TrainerConfig,
-             "scheduler": SchedulerConfig}
+    fixed = {
+        "dataset": DatasetConfig,
+        "model": ModelConfig,
+        "optimizer": OptimizerConfig,
+        "trainer": TrainerConfig,
+        "scheduler": SchedulerConfig,
+    }
 
     def schema(group: str, path):
         for entry in OmegaConf.load(path).get("defaults", []):

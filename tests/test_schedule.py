@@ -1,5 +1,6 @@
 """Learning-rate schedules and FreezeOut's per-block rates: the rates themselves (by hand and as
 torch.optim.lr_scheduler computes them), exact resume, batched members, frozen blocks, FLOPs, bad input."""
+
 import math
 import warnings
 
@@ -46,24 +47,41 @@ def torchs(make, lr=LR, total=T):
 
 S = torch.optim.lr_scheduler
 CASES = {
-    "cosine": (SchedulerConfig(name="cosine", min_lr=1e-3), lambda o: S.CosineAnnealingLR(o, T_max=T, eta_min=1e-3),
-               {0: 0.1, 50: 1e-3 + (0.1 - 1e-3) / 2, 99: 1e-3 + (0.1 - 1e-3) * (1 + math.cos(math.pi * 0.99)) / 2}),
-    "step": (SchedulerConfig(name="step"), lambda o: S.MultiStepLR(o, milestones=[50, 75], gamma=0.1),
-             {0: 0.1, 49: 0.1, 50: 0.1 * 0.1, 74: 0.1 * 0.1, 75: 0.1 * 0.1 * 0.1, 99: 0.1 * 0.1 * 0.1}),
-    "linear": (SchedulerConfig(name="linear", min_lr=1e-2),
-               lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=T),
-               {0: 0.1, 50: 0.055, 99: 0.1 - 0.09 * 0.99}),
-    "onecycle": (SchedulerConfig(name="onecycle"),
-                 lambda o: S.OneCycleLR(o, max_lr=LR, total_steps=T, pct_start=0.3, div_factor=25,
-                                        final_div_factor=1e4, cycle_momentum=False),
-                 {0: 0.1 / 25, 29: 0.1, 99: 0.1 / 25 / 1e4}),
+    "cosine": (
+        SchedulerConfig(name="cosine", min_lr=1e-3),
+        lambda o: S.CosineAnnealingLR(o, T_max=T, eta_min=1e-3),
+        {0: 0.1, 50: 1e-3 + (0.1 - 1e-3) / 2, 99: 1e-3 + (0.1 - 1e-3) * (1 + math.cos(math.pi * 0.99)) / 2},
+    ),
+    "step": (
+        SchedulerConfig(name="step"),
+        lambda o: S.MultiStepLR(o, milestones=[50, 75], gamma=0.1),
+        {0: 0.1, 49: 0.1, 50: 0.1 * 0.1, 74: 0.1 * 0.1, 75: 0.1 * 0.1 * 0.1, 99: 0.1 * 0.1 * 0.1},
+    ),
+    "linear": (
+        SchedulerConfig(name="linear", min_lr=1e-2),
+        lambda o: S.LinearLR(o, start_factor=1.0, end_factor=0.1, total_iters=T),
+        {0: 0.1, 50: 0.055, 99: 0.1 - 0.09 * 0.99},
+    ),
+    "onecycle": (
+        SchedulerConfig(name="onecycle"),
+        lambda o: S.OneCycleLR(
+            o, max_lr=LR, total_steps=T, pct_start=0.3, div_factor=25, final_div_factor=1e4, cycle_momentum=False
+        ),
+        {0: 0.1 / 25, 29: 0.1, 99: 0.1 / 25 / 1e4},
+    ),
     # warmup: (t + 1) / W of the rate for W = 10 steps, then the cosine over the 90 left
-    "warmup_cosine": (SchedulerConfig(name="cosine", warmup=0.1),
-                      lambda o: S.SequentialLR(o, [S.LinearLR(o, start_factor=0.1, total_iters=9),
-                                                   S.CosineAnnealingLR(o, T_max=90)], milestones=[10]),
-                      {0: 0.01, 4: 0.05, 9: 0.1, 10: 0.1, 55: 0.05}),
-    "warmup_steps_constant": (SchedulerConfig(warmup=4), lambda o: S.LinearLR(o, start_factor=0.25, total_iters=3),
-                              {0: 0.025, 1: 0.05, 3: 0.1, 50: 0.1}),
+    "warmup_cosine": (
+        SchedulerConfig(name="cosine", warmup=0.1),
+        lambda o: S.SequentialLR(
+            o, [S.LinearLR(o, start_factor=0.1, total_iters=9), S.CosineAnnealingLR(o, T_max=90)], milestones=[10]
+        ),
+        {0: 0.01, 4: 0.05, 9: 0.1, 10: 0.1, 55: 0.05},
+    ),
+    "warmup_steps_constant": (
+        SchedulerConfig(warmup=4),
+        lambda o: S.LinearLR(o, start_factor=0.25, total_iters=3),
+        {0: 0.025, 1: 0.05, 3: 0.1, 50: 0.1},
+    ),
 }
 
 
@@ -96,8 +114,17 @@ def job_of(*overrides):
 
 
 def fit_job(job, state, **kw):
-    fit(model=job.model, data=job.data, strategy=job.strategy, optimizer=job.optimizer, trainer=job.trainer,
-        gen=job.gen, state=state, rates=job.rates, **kw)
+    fit(
+        model=job.model,
+        data=job.data,
+        strategy=job.strategy,
+        optimizer=job.optimizer,
+        trainer=job.trainer,
+        gen=job.gen,
+        state=state,
+        rates=job.rates,
+        **kw,
+    )
     return state
 
 
@@ -136,7 +163,8 @@ def test_a_run_killed_mid_warmup_resumes_bit_for_bit(tmp_path):
     w = 2 * steps
     assert full.rows[0]["lr"] == pytest.approx(0.01 * steps / w, rel=1e-12)
     assert full.rows[1]["lr"] == 0.01 and full.rows[3]["lr"] == pytest.approx(
-        0.01 * (1 + math.cos(math.pi * (4 * steps - 1 - w) / (4 * steps - w))) / 2, rel=1e-12)
+        0.01 * (1 + math.cos(math.pi * (4 * steps - 1 - w) / (4 * steps - w))) / 2, rel=1e-12
+    )
 
 
 def test_a_batched_member_under_cosine_equals_its_separate_run():
@@ -144,10 +172,16 @@ def test_a_batched_member_under_cosine_equals_its_separate_run():
 
     from alternating_freeze.batched.fit import Group, fit_group
 
-    runs = [RunConfig(seed=s, strategy=st, optimizer=OptimizerConfig(lr=3e-3),
-                      scheduler=SchedulerConfig(name="cosine", warmup=0.1),
-                      trainer=TrainerConfig(epochs=3, progress=Progress.none, checkpoint=False, num_threads=1))
-            for s, st in ((0, Standard()), (1, FreezeOut(t_0=0.5, schedule="linear")))]
+    runs = [
+        RunConfig(
+            seed=s,
+            strategy=st,
+            optimizer=OptimizerConfig(lr=3e-3),
+            scheduler=SchedulerConfig(name="cosine", warmup=0.1),
+            trainer=TrainerConfig(epochs=3, progress=Progress.none, checkpoint=False, num_threads=1),
+        )
+        for s, st in ((0, Standard()), (1, FreezeOut(t_0=0.5, schedule="linear")))
+    ]
     members = [member(r) for r in runs]
     fit_group(Group(members), lambda m: None, lambda m: None)
     for r, m in zip(runs, members):
@@ -159,8 +193,15 @@ def test_a_batched_member_under_cosine_equals_its_separate_run():
 
 
 def test_under_freezeout_a_block_never_changes_after_its_point_and_its_rate_reaches_zero_there():
-    job = job_of("strategy=freezeout", "strategy.t_0=0.5", "strategy.schedule=linear", "model.splits=[1,2]",
-                 "trainer.epochs=3", "optimizer=sgd", "optimizer.lr=0.05")
+    job = job_of(
+        "strategy=freezeout",
+        "strategy.t_0=0.5",
+        "strategy.schedule=linear",
+        "model.splits=[1,2]",
+        "trainer.epochs=3",
+        "optimizer=sgd",
+        "optimizer.lr=0.05",
+    )
     until = job.strategy.resolved()["train_until"]
     blocks = list(job.model.blocks)
     snaps, rates = [], []
@@ -239,19 +280,22 @@ def test_the_backward_flops_saved_are_freezeouts_closed_form(schedule, t_0):
 # ------------------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("overrides, key", [
-    (["scheduler=step", "scheduler.milestones=[0.75,0.5]"], "scheduler.milestones"),
-    (["scheduler=step", "scheduler.milestones=[0.5,1.5]"], "scheduler.milestones"),
-    (["scheduler=step", "scheduler.milestones=[0,0.5]"], "scheduler.milestones"),
-    (["scheduler.warmup=-1"], "scheduler.warmup"),
-    (["scheduler.warmup=2.5"], "scheduler.warmup"),
-    (["scheduler.warmup=100000"], "scheduler.warmup"),  # more steps than the run has: refused at build
-    (["scheduler=cosine", "scheduler.min_lr=0.1"], "scheduler.min_lr"),
-    (["scheduler.name=exponential"], "scheduler.name"),
-    (["scheduler=onecycle", "scheduler.warmup=0.1"], "scheduler.warmup"),
-    (["strategy=freezeout", "strategy.t_0=0"], "strategy.t_0"),
-    (["strategy=freezeout", "strategy.t_0=1.5"], "strategy.t_0"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["scheduler=step", "scheduler.milestones=[0.75,0.5]"], "scheduler.milestones"),
+        (["scheduler=step", "scheduler.milestones=[0.5,1.5]"], "scheduler.milestones"),
+        (["scheduler=step", "scheduler.milestones=[0,0.5]"], "scheduler.milestones"),
+        (["scheduler.warmup=-1"], "scheduler.warmup"),
+        (["scheduler.warmup=2.5"], "scheduler.warmup"),
+        (["scheduler.warmup=100000"], "scheduler.warmup"),  # more steps than the run has: refused at build
+        (["scheduler=cosine", "scheduler.min_lr=0.1"], "scheduler.min_lr"),
+        (["scheduler.name=exponential"], "scheduler.name"),
+        (["scheduler=onecycle", "scheduler.warmup=0.1"], "scheduler.warmup"),
+        (["strategy=freezeout", "strategy.t_0=0"], "strategy.t_0"),
+        (["strategy=freezeout", "strategy.t_0=1.5"], "strategy.t_0"),
+    ],
+)
 def test_bad_schedules_fail_in_one_line_before_training(overrides, key):
     with pytest.raises(ConfigError) as e:
         job_of(*overrides)

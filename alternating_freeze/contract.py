@@ -80,6 +80,7 @@ EXECUTION_KEYS = (
     "trainer.checkpoint",
     "trainer.eval_batch_size",
     "trainer.channels_last",
+    "trainer.allow_untrained",
     "dataset.root",
     "dataset.download",
 )

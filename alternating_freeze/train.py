@@ -23,9 +23,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import loggers, records
-from .budget import budget_epochs
+from .budget import budget_epochs, check_schedule
 from .config import RunConfig, changed_keys, config_hash, validate
-from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, write_json
+from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, strategy_label, write_json
 from .data import Data, load_dataset
 from .epoch import TrainState
 from .errors import ForeignFolder
@@ -93,6 +93,15 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     if trainer.budget is not None:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
+    if not trainer.allow_untrained:
+        ran = Run(model.n_blocks, schedule.steps_per_epoch, trainer.epochs, run.seed)
+        check_schedule(
+            strategy,
+            ran,
+            n,
+            trainer.batch_size,
+            strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0],
+        )
     return Job(
         run,
         cfg,

@@ -126,7 +126,7 @@ def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, mes
 
 
 def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
-    proc = sweep(tmp_path, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0",
+    proc = sweep(tmp_path, "experiment=frequency_tuned", *BATCHED, "trainer.epochs=1", "seed=0", "trainer.allow_untrained=true",
                  'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}', 'hydra.sweeper.tune.seeds="100"',
                  "hydra.callbacks.analyze.enabled=false", env=cli_env)
     tuning = json.loads((tmp_path / "tuning.json").read_text())

@@ -245,6 +245,9 @@ def finish(
     if job.batched_with:
         summary["batched_with"] = job.batched_with
     records.write_metrics(out / METRICS_FILE, state.rows)
+    if job.trainer.keep_weights and state.status != DIVERGED:  # before the summary that says the run is done
+        config, h = _config_record(cfg)
+        records.save_weights(out, {"config_hash": h, "config": config, "epochs": state.epoch}, job.model.state_dict())
     write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any

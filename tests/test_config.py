@@ -107,7 +107,8 @@ def test_folder_names_leave_out_the_execution_keys():
 
     unnamed = [f"{k}={v}" for k, v in (("trainer.device", "cpu"), ("trainer.num_threads", 1), ("trainer.progress", "none"),
                                         ("trainer.checkpoint", False), ("trainer.eval_batch_size", 64),
-                                        ("trainer.channels_last", False), ("trainer.allow_untrained", True), ("dataset.root", "elsewhere"),
+                                        ("trainer.channels_last", False), ("trainer.allow_untrained", True),
+                                        ("trainer.keep_weights", False), ("dataset.root", "elsewhere"),
                                         ("dataset.download", True), ("logger", "tensorboard"),
                                         ("logger.log_dir", "tb"))]
     assert {o.split("=")[0] for o in unnamed} >= set(contract.EXECUTION_KEYS)

@@ -134,7 +134,11 @@ def run_notes(done: pd.DataFrame) -> list[str]:
     said = done[done["notes"].fillna("") != ""]
     by_note = said.groupby("notes", sort=False)["run_id"].agg(list)
     return [
-        f"{ids[0]}: {note}" if len(ids) == 1 else f"{len(ids)} runs ({listing(ids)}): {note}"
+        f"{ids[0]}: {note}"
+        if len(ids) == 1
+        else f"every completed run ({len(ids)}): {note}"
+        if len(ids) == len(done) > 1
+        else f"{len(ids)} runs ({listing(ids)}): {note}"
         for note, ids in by_note.items()
     ]
 

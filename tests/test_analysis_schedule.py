@@ -60,3 +60,4 @@ def test_a_note_every_run_shares_is_said_once_with_a_count():
     done = pd.DataFrame({"run_id": [f"r{i}" for i in range(5)], "notes": ["trained in a group of up to 50 runs"] * 4
                          + ["resumed"]})
     assert checks.run_notes(done) == ["4 runs (r0; r1; r2; r3): trained in a group of up to 50 runs", "r4: resumed"]
+    assert checks.run_notes(done[:4]) == ["every completed run (4): trained in a group of up to 50 runs"]

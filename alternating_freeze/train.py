@@ -22,7 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import loggers, records
+from . import loggers, progress, records
 from .budget import budget_epochs, check_schedule
 from .config import RunConfig, changed_keys, config_hash, validate
 from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, strategy_label, write_json
@@ -311,7 +311,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
         from tqdm import tqdm
 
         label = (hc.job.override_dirname if hc else "") or job.run.strategy.name  # what tells it from the others
-        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=label[-60:], unit="epoch")
+        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=progress.bar_label(label), unit="epoch")
     try:
         try:
             with epoch_lines_in_file_only(bar is not None or job.run.trainer.progress == Progress.none):

@@ -30,7 +30,7 @@ from .data import Data, load_dataset
 from .epoch import TrainState
 from .errors import ForeignFolder
 from .loop import Progress, TrainerConfig, fit
-from .machine import available_cores, load_average, resolve_device, resolve_threads
+from .machine import available_cores, load_average, resolve_device, resolve_threads, starved
 from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .strategies import Run
@@ -254,13 +254,14 @@ def finish(
     if tracker is not None:
         tracker.finish(summary)
     log.info(
-        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s",
+        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s%s",
         state.status,
         summary["final_test_acc"] or float("nan"),
         summary["best_test_acc"] or float("nan"),
         summary["train_s"],
         summary["train_gflops_per_s"] or 0.0,
         out,
+        "" if job.batched_with else starved(summary["train_cpu_s"], summary["train_s"], torch.get_num_threads()),
     )
     return state.status
 

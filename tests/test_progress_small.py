@@ -15,3 +15,11 @@ def test_the_bar_label_is_cut_to_a_share_of_the_terminal():
     assert len(cut) == int(120 * progress.BAR_LABEL_SHARE) and cut.startswith("…") and cut.endswith("epochs=20")
     assert progress.bar_label("standard", columns=120) == "standard"
     assert len(progress.bar_label(label, columns=20)) == 12  # never below a readable stub
+
+
+def test_a_starved_run_says_so_and_a_busy_one_does_not():
+    from alternating_freeze.machine import STARVED_SHARE, starved
+
+    assert starved(cpu_s=1.0, wall_s=2.0, threads=2).startswith("; starved of CPU: 25% of wall time x 2 thread(s)")
+    assert starved(cpu_s=STARVED_SHARE * 2.0 * 2, wall_s=2.0, threads=2) == ""
+    assert starved(cpu_s=None, wall_s=2.0, threads=1) == "" and starved(cpu_s=1.0, wall_s=0.0, threads=1) == ""

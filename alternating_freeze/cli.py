@@ -109,11 +109,67 @@ def check_strategy_keys(args: list[str]) -> None:
             raise ConfigError(o.key_or_group, o.get_value_element_as_str(), allowed)
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def check_sweep_presets(args: list[str]) -> None:
+    """A preset that is a sweep (its YAML sets ``hydra.sweeper.params`` or ``arms``) run without ``-m``
+    would silently train one default job: refused in one line."""
+    from omegaconf import OmegaConf
+
+    if any(a in MULTIRUN_FLAGS or a.startswith("hydra.mode=") for a in args):
+        return
+    for a in args:
+        key, _, value = a.partition("=")
+        if key != "experiment" or not (CONF / "experiment" / f"{value}.yaml").is_file():
+            continue
+        sweeper = OmegaConf.select(OmegaConf.load(CONF / "experiment" / f"{value}.yaml"), "hydra.sweeper")
+        if sweeper is not None and (sweeper.get("params") or sweeper.get("arms")):
+            raise ConfigError("experiment", value, f"a sweep: run it with -m (af-train -m experiment={value})")
+
+
+def check_keys(args: list[str]) -> None:
+    """A typo in a key (``trainer.epoch=5``) of a group with one schema: one line with the closest key,
+    rather than Hydra's advice to add it with ``+`` (which the schema would refuse anyway). Strategy keys
+    are checked against the chosen strategy (``check_strategy_keys``); trackers' against theirs by Hydra."""
+    import difflib
+    from dataclasses import asdict
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from . import contract
+    from .config import RunConfig
+
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception:  # a syntax error: Hydra's own message says where
+        return
+    known = [k for k in contract.flatten(asdict(RunConfig())) if k.split(".")[0] not in ("strategy", "logger")]
+    groups = {k.split(".")[0] for k in known if "." in k}
+    for o in overrides:
+        key = o.key_or_group
+        if o.is_add() or o.is_force_add() or o.is_delete() or o.package or key in known:
+            continue
+        if key.startswith("hydra") or (CONF / key).is_dir() or ("." in key and key.split(".")[0] not in groups):
+            continue  # Hydra's own, a group's option, or a strategy's or tracker's key (checked elsewhere)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        group = key.split(".")[0] if "." in key else None
+        said = f"not a key of {group}" if group in groups else "not a key of the config"
+        keys = [k.split(".", 1)[1] for k in known if k.startswith(f"{group}.")]
+        raise ConfigError(
+            key,
+            (o.input_line or "").partition("=")[2],
+            f"{said}: did you mean {close[0]}?" if close else f"{said} (keys: {', '.join(keys)})" if keys else said,
+        )
+
+
 def main() -> None:
     _register_help()
     try:
         check_group_choices(sys.argv[1:])
+        check_sweep_presets(sys.argv[1:])
         check_strategy_keys(sys.argv[1:])
+        check_keys(sys.argv[1:])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Optional
 SUMMARY_FILE = "summary.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
+WEIGHTS_FILE = "weights.pt"  # a completed run's final weights (records.load_weights)
 ERROR_FILE = "error.txt"
 LOG_FILE = "train.log"
 CONFIG_FILE = ".hydra/config.yaml"
@@ -82,6 +83,8 @@ EXECUTION_KEYS = (
     "trainer.checkpoint",
     "trainer.eval_batch_size",
     "trainer.channels_last",
+    "trainer.allow_untrained",
+    "trainer.keep_weights",
     "dataset.root",
     "dataset.download",
 )

@@ -119,6 +119,7 @@ class Data:
 
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 DATASETS = ("digits", *_TORCHVISION)
+TRAIN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}  # official training sets
 SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
 AUGMENTATIONS = ("none", "crop_flip")
 PAD = 4  # pixels of zero padding around a random crop (the CIFAR standard of He et al. 2016)
@@ -269,3 +270,13 @@ def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
     return Data(
         to(x), to(y), to(x_test), to(y_test), NUM_CLASSES, opt.name, to(x_val), to(y_val), SHAPES[opt.name], opt.augment
     )
+
+
+def train_count(opt: DatasetConfig) -> int:
+    """How many samples ``load_dataset`` leaves in the training split, without loading anything."""
+    n = TRAIN_SIZES[opt.name] if opt.subset is None else min(opt.subset, TRAIN_SIZES[opt.name])
+    if opt.test_fraction is not None:
+        n -= math.ceil(opt.test_fraction * n)
+    if opt.val_fraction > 0:
+        n -= math.ceil(opt.val_fraction * n)
+    return n

@@ -56,6 +56,10 @@ class TrainerConfig:
     # what standard training spends in `epochs` epochs (an equal-compute comparison); or a number of
     # FLOPs, e.g. 5e11. null: train `epochs` epochs.
     budget: Optional[str] = None
+    # A strategy whose schedule never trains some block within the run is refused (budget.check_schedule);
+    # true: run it anyway, e.g. to show what a frozen block costs.
+    allow_untrained: bool = False
+    keep_weights: bool = True  # a completed run keeps its final weights in weights.pt (records.load_weights)
 
     def __post_init__(self) -> None:
         one_of("trainer.precision", self.precision, PRECISIONS)

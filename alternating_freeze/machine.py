@@ -78,6 +78,24 @@ def resolve_threads(requested: int | None, launcher: DictConfig | None) -> tuple
     return wanted, why, False
 
 
+# An unloaded process keeps its threads busy (torch's spin; measured 0.95-1.03 here); a starved one
+# waits for a core: CPU seconds under 60% of wall seconds x threads. Read by the analysis too (speed.py).
+STARVED_SHARE = 0.6
+
+
+def starved(cpu_s: float | None, wall_s: float | None, threads: int) -> str:
+    """What a run's log line says when its threads waited for cores, else ""."""
+    if not cpu_s or not wall_s or wall_s <= 0 or threads < 1:
+        return ""
+    share = cpu_s / (wall_s * threads)
+    if share >= STARVED_SHARE:
+        return ""
+    return (
+        f"; starved of CPU: {share:.0%} of wall time x {threads} thread(s) computing "
+        f"(other work shares these cores; fewer threads, e.g. trainer.num_threads=1, may be faster)"
+    )
+
+
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]

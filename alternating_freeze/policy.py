@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -104,6 +105,13 @@ def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if full and reraise:
         raise e
+    if isinstance(e, ConfigError) and job.sweep_dir is None and not full:
+        # a single run's configuration mistake: the one plain line af-train gives any bad input (cli.py),
+        # and the same line in train.log
+        print(f"error: {message}", file=sys.stderr)
+        with consoles_silenced():
+            log.error("error: %s", message)
+        return FAILED
     log.error(
         "error: %s%s",
         message,
@@ -111,6 +119,27 @@ def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
         exc_info=e if full else None,
     )
     return FAILED
+
+
+@contextlib.contextmanager
+def consoles_silenced() -> Iterator[None]:
+    """Log records of the block go to files (train.log) only, not to the terminal."""
+    consoles = [
+        h
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for h in consoles:
+        h.addFilter(_reject)
+    try:
+        yield
+    finally:
+        for h in consoles:
+            h.removeFilter(_reject)
+
+
+def _reject(record: logging.LogRecord) -> bool:
+    return False
 
 
 def done(out: Path, cfg: DictConfig) -> bool:

@@ -38,7 +38,7 @@ def launch(sweep_dir: Path, total: int) -> None:
     """A launch begins: ``total`` jobs planned (written by the sweeper)."""
     with contextlib.suppress(OSError, ValueError), _locked(sweep_dir) as state:
         state.clear()
-        state.update(total=total, started=time.time(), ended=0, ran=0, ran_s=0.0)
+        state.update(total=total, started=time.time(), begun=0, ended=0, ran=0, ran_s=0.0)
 
 
 def started(sweep_dir: Path, parallel: int = 1) -> Optional[str]:
@@ -48,10 +48,12 @@ def started(sweep_dir: Path, parallel: int = 1) -> Optional[str]:
         with _locked(sweep_dir) as state:
             if "total" not in state:
                 return None
+            state["begun"] = state.get("begun", 0) + 1  # parallel jobs each get their own number
             total, ended, ran, ran_s = state["total"], state["ended"], state["ran"], state["ran_s"]
+            begun = state["begun"]
     except (OSError, ValueError):
         return None
-    text = f"job {min(ended + 1, total)}/{total}"
+    text = f"job {min(max(begun, ended + 1), total)}/{total}"
     if ended > ran:
         text += f", {ended - ran} skipped"
     if ran:
@@ -77,3 +79,14 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+BAR_LABEL_SHARE = 0.3  # of the terminal's width: the rest is the bar and its numbers (val_acc, test_acc, ...)
+
+
+def bar_label(label: str, columns: Optional[int] = None) -> str:
+    """A progress bar's label, cut from the left to a share of the terminal so that the bar keeps its room."""
+    import shutil
+
+    room = max(12, int((columns or shutil.get_terminal_size().columns) * BAR_LABEL_SHARE))
+    return label if len(label) <= room else "…" + label[-(room - 1) :]

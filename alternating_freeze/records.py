@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .contract import metrics_csv, write_atomic
+from .contract import WEIGHTS_FILE, metrics_csv, read_summary, write_atomic
 
 # A checkpoint is this line, one line of JSON (the config hash and the plain-valued training
 # state), then torch.save's bytes of tensors only. The header is read and the hash checked before
@@ -91,12 +91,33 @@ def load_checkpoint(path: Path, config_hash: str) -> tuple[dict, dict]:
     import torch
 
     data = Path(path).read_bytes()
+    header, end = _header(data)
+    if header.get("config_hash") != config_hash:
+        raise ForeignCheckpoint(header.get("config_hash"), header.get("config"))
+    return header, torch.load(io.BytesIO(data[end + 1 :]), map_location="cpu", weights_only=True)
+
+
+def _header(data: bytes) -> tuple[dict, int]:
+    """A checkpoint's JSON header and where it ends."""
     if not data.startswith(CHECKPOINT_MAGIC):
         raise ValueError("not a checkpoint of this version")
     end = data.find(b"\n", len(CHECKPOINT_MAGIC))
     header = json.loads(data[len(CHECKPOINT_MAGIC) : end])
     if not isinstance(header, dict):
         raise ValueError("malformed header")
-    if header.get("config_hash") != config_hash:
-        raise ForeignCheckpoint(header.get("config_hash"), header.get("config"))
-    return header, torch.load(io.BytesIO(data[end + 1 :]), map_location="cpu", weights_only=True)
+    return header, end
+
+
+def save_weights(run_dir: Path, header: dict, final: dict) -> None:
+    """A completed run's final weights (``model.state_dict()``) in the checkpoint format, with its config hash."""
+    save_checkpoint(Path(run_dir) / WEIGHTS_FILE, {**header, "kind": "weights"}, {"final": final})
+
+
+def load_weights(run_dir: Path | str, which: str = "final") -> dict:
+    """The state dict a completed run kept in ``run_dir/weights.pt``, for ``build_model(...).load_state_dict``.
+    Tensors only (weights_only=True: the file runs no code); the file must belong to the run whose
+    summary.json sits beside it (its config hash), when there is one."""
+    path = Path(run_dir) / WEIGHTS_FILE
+    summary = read_summary(run_dir) or {}
+    expected = summary.get("config_hash") or _header(path.read_bytes())[0].get("config_hash")
+    return load_checkpoint(path, expected)[1][which]

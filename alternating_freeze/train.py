@@ -22,15 +22,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from . import loggers, records
-from .budget import budget_epochs
+from . import loggers, progress, records
+from .budget import budget_epochs, check_schedule
 from .config import RunConfig, changed_keys, config_hash, validate
-from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, write_json
+from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, strategy_label, write_json
 from .data import Data, load_dataset
 from .epoch import TrainState
 from .errors import ForeignFolder
 from .loop import Progress, TrainerConfig, fit
-from .machine import available_cores, load_average, resolve_device, resolve_threads
+from .machine import available_cores, load_average, resolve_device, resolve_threads, starved
 from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .schedule import Rates
@@ -95,6 +95,15 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     if trainer.budget is not None:
         epochs, budget = budget_epochs(model, strategy, schedule, n, trainer.batch_size, trainer.budget)
         trainer = replace(trainer, epochs=epochs)
+    if not trainer.allow_untrained:
+        ran = Run(model.n_blocks, schedule.steps_per_epoch, trainer.epochs, run.seed)
+        check_schedule(
+            strategy,
+            ran,
+            n,
+            trainer.batch_size,
+            strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0],
+        )
     # the schedule spans the run as trained: the epochs a budget bought, if any
     param_blocks = [i for i, block in enumerate(model.blocks) for _ in block.parameters()]
     rates = Rates(run.scheduler, run.optimizer.lr, trainer.epochs * schedule.steps_per_epoch, strategy, param_blocks)
@@ -242,19 +251,23 @@ def finish(
     if job.batched_with:
         summary["batched_with"] = job.batched_with
     records.write_metrics(out / METRICS_FILE, state.rows)
+    if job.trainer.keep_weights and state.status != DIVERGED:  # before the summary that says the run is done
+        config, h = _config_record(cfg)
+        records.save_weights(out, {"config_hash": h, "config": config, "epochs": state.epoch}, job.model.state_dict())
     write_summary(out, cfg, summary, started_at)
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the run is over: its results are in metrics.csv and summary.json
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
     if tracker is not None:
         tracker.finish(summary)
     log.info(
-        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s",
+        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s%s",
         state.status,
         summary["final_test_acc"] or float("nan"),
         summary["best_test_acc"] or float("nan"),
         summary["train_s"],
         summary["train_gflops_per_s"] or 0.0,
         out,
+        "" if job.batched_with else starved(summary["train_cpu_s"], summary["train_s"], torch.get_num_threads()),
     )
     return state.status
 
@@ -305,7 +318,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
         from tqdm import tqdm
 
         label = (hc.job.override_dirname if hc else "") or job.run.strategy.name  # what tells it from the others
-        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=label[-60:], unit="epoch")
+        bar = tqdm(total=job.trainer.epochs, initial=state.epoch, desc=progress.bar_label(label), unit="epoch")
     try:
         try:
             with epoch_lines_in_file_only(bar is not None or job.run.trainer.progress == Progress.none):

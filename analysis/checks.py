@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .describe import MAX_LISTED, counted, fmt_value, listing, say, seeds_text
+from .describe import counted, fmt_value, listing, say, seeds_text
 from .reading import column
 from .stats import MIN_SEEDS
 from .tuning import final_jobs
@@ -89,7 +89,63 @@ def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
     return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 
 
-def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame) -> list[str]:
+def untrained(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, str]:
+    """Configuration id -> label of the configurations some completed run of which never trained some block
+    (metrics.csv's ``trained`` column, over the whole run): the arm is not what its name says."""
+    from alternating_freeze.contract import parse_trained
+
+    done = curves[curves["status"].eq("completed") & curves["config_id"].notna()]
+    blocks = runs.drop_duplicates("run_id").set_index("run_id")["n_blocks"]
+    found = {}
+    for (run_id, config_id, label), trained in done.groupby(["run_id", "config_id", "label"])["trained"]:
+        sets = [parse_trained(str(t)) for t in trained.dropna()]
+        k = blocks.get(run_id)
+        if sets and None not in sets and not pd.isna(k) and len(frozenset().union(*sets)) < int(k):
+            found[config_id] = label
+    return found
+
+
+SAME_COLUMNS = ("train_loss", "test_loss", "test_acc", "val_acc", "trained")
+
+
+def same_runs(curves: pd.DataFrame) -> list[list[str]]:
+    """Groups of configuration labels whose completed runs are the same runs: identical per-epoch metrics
+    (timings aside) for every seed, and the same seeds."""
+    done = curves[curves["status"].eq("completed") & curves["config_id"].notna()]
+    cols = [c for c in SAME_COLUMNS if c in done]
+    prints: dict = {}
+    for (_, label), group in done.groupby(["config_id", "label"]):
+        key = tuple(
+            (seed, tuple(map(tuple, g[cols].astype(str).to_numpy()))) for seed, g in group.groupby("seed", sort=True)
+        )
+        prints.setdefault(key, []).append(label)
+    return [sorted(labels) for labels in prints.values() if len(labels) > 1]
+
+
+def schedule(runs: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    """Arms that never trained some block, and arms that are provably the same run, each said once."""
+    never = untrained(runs, curves)
+    notes = [say("warn_untrained", n=len(never), which=listing(sorted(never.values())))] * bool(never)
+    return notes + [say("warn_same_runs", which=" = ".join(group)) for group in same_runs(curves)]
+
+
+def run_notes(done: pd.DataFrame) -> list[str]:
+    """Each run's note once, with the number of runs that have it (a batched sweep's group note is every run's)."""
+    said = done[done["notes"].fillna("") != ""]
+    by_note = said.groupby("notes", sort=False)["run_id"].agg(list)
+    return [
+        f"{ids[0]}: {note}"
+        if len(ids) == 1
+        else f"every completed run ({len(ids)}): {note}"
+        if len(ids) == len(done) > 1
+        else f"{len(ids)} runs ({listing(ids)}): {note}"
+        for note, ids in by_note.items()
+    ]
+
+
+def collect_warnings(
+    runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame, curves: pd.DataFrame | None = None
+) -> list[str]:
     """Everything a reader must know before trusting the numbers, as sentences."""
     runs = runs[runs["role"].ne("trial")]  # a tuned sweep's trials are reported with the tuning
     done, bad, unknown, dups = (
@@ -109,9 +165,9 @@ def collect_warnings(runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFra
         lost = runs.loc[(runs["config_id"] == r["config_id"]) & runs["status"].isin(["diverged", "failed"]), "status"]
         notes += [say("warn_lost", label=r["label"], lost=counted(lost), n=r["n_runs"])] * bool(len(lost))
     notes += few_seeds(stats) + timing(done) + pairing(paired)
+    notes += schedule(runs, curves) if curves is not None and len(curves) else []
     for col, what in (("device", "devices"), ("num_threads", "thread counts")):
         if done[col].nunique(dropna=True) > 1:
             values = ", ".join(sorted(map(str, done[col].dropna().unique())))
             notes.append(say("warn_mixed", what=what, values=values))
-    said = done[done["notes"].fillna("") != ""]
-    return notes + [f"{r}: {n}" for r, n in zip(said["run_id"][:MAX_LISTED], said["notes"])]
+    return notes + run_notes(done)

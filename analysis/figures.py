@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.font_manager import FontProperties  # noqa: E402
+from matplotlib.ticker import LogFormatter, MaxNLocator  # noqa: E402
 
 from .describe import family, flops_unit, fmt_value  # noqa: E402
 from .paired import EQUAL_FLOPS  # noqa: E402
@@ -147,12 +148,18 @@ def curves(
         common = [p for p in names[0].split(", ") if all(p in n.split(", ") for n in names)] if len(names) > 1 else []
         if len(alt):
             alt = alt.assign(shown=[", ".join(p for p in n.split(", ") if p not in common) for n in alt["shown"]])
+            order = list(dict.fromkeys(alt["shown"]))
             sns.lineplot(
                 alt,
                 x="x",
                 y="value",
                 hue="shown",
-                hue_order=list(dict.fromkeys(alt["shown"])),
+                hue_order=order,
+                style="shown",
+                style_order=order,
+                markers=dict(zip(order, MARKERS * (len(order) // len(MARKERS) + 1))),
+                dashes=False,
+                markersize=4,
                 palette=palette(alt["shown"]),
                 errorbar=res.boot.interval,
                 ax=ax,
@@ -165,8 +172,49 @@ def curves(
             yscale="log" if logy else "linear",
             ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0),
         )
-        ax.legend(frameon=False, loc="upper right" if logy else "lower right")
+        readable_axes(ax, x == "epoch", logy, from_zero=x != "epoch")
+        legend_below(ax)
     return fig
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # lines that coincide still show each marker
+
+
+class PlainLog(LogFormatter):
+    """A log axis' labels as plain numbers: 0.9 and 2, not 9e-01 or 2x10^0."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:.3g}"
+
+
+def readable_axes(ax, integer_x: bool, logy: bool, from_zero: bool) -> None:
+    """Whole epochs on an epoch axis, plain numbers on a log axis (0.6, 2, not 6x10^-1), and a cumulative
+    axis (FLOPs, seconds) from zero, so that a gap reads at its true size."""
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if logy:
+        plain = PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+    if from_zero:
+        ax.set_xlim(left=0)
+
+
+def legend_below(ax) -> None:
+    """The panel's legend under it, outside the data, with each line's marker."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if labels:
+        ax.legend(
+            handles,
+            labels,
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+            ncols=min(len(labels), 3),
+            handlelength=2.5,
+        )
 
 
 def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
@@ -201,6 +249,8 @@ def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool 
     if (std := data[data["strategy"] == "standard"])["config_id"].nunique() == 1:
         axes[0, 0].axvline(std["value"].mean(), color=STANDARD, ls="--", lw=1, zorder=0)
     axes[0, 0].set(xlabel=xlabel, ylabel="")
+    if timed:  # seconds from zero: a 20% gap must not look like 80%
+        axes[0, 0].set_xlim(left=0)
     return fig
 
 
@@ -313,25 +363,30 @@ def frequency_data(res) -> pd.DataFrame:
 
 
 def frequency(res, width: float) -> Figure:
+    """Mean final accuracy and its CI per switching period, one line per clock (every N batches, every N epochs)
+    on one axis of optimizer steps per block visit; standard training's mean and CI as a band."""
     d = need(frequency_data(res), NO_PERIODS)
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 1, len(ctxs), sharey=True)
+    colours = palette(d["line"])
     for ax, k in zip(axes[0], ctxs):
-        points(
-            res,
-            d[d["context_id"] == k],
-            "line",
-            d["line"],
-            x="period",
-            y="acc",
-            ax=ax,
-            native_scale=True,
-            log_scale=(2, False),
-        )
+        here = d[d["context_id"] == k]
+        for (name, line), marker in zip(here.groupby("line", sort=False), MARKERS * len(colours)):
+            per = line.groupby("period")["acc"]
+            xs = sorted(per.groups)
+            mean = per.mean().loc[xs].to_numpy()
+            lo_hi = np.array([res.boot.interval(per.get_group(x)) for x in xs], dtype=float).reshape(len(xs), 2)
+            err = np.nan_to_num(np.abs(lo_hi - mean[:, None]).T)
+            ax.errorbar(xs, mean, yerr=err, color=colours[name], marker=marker, ms=4, capsize=2, lw=1.2, label=name)
         standard_line(ax, res, k)
-        ticks(ax, d.loc[d["context_id"] == k, "period"])
-        ax.set(xlabel="optimizer steps per block visit (log2)", ylabel="final test accuracy (%)", title=where.get(k))
-        ax.legend(frameon=False)
+        ax.set_xscale("log", base=2)
+        ticks(ax, here["period"])
+        ax.set(
+            xlabel="optimizer steps per block visit (log scale)",
+            ylabel="final test accuracy (%)" * (ax is axes[0, 0]),
+            title=where.get(k),
+        )
+        legend_below(ax)
     return fig
 
 

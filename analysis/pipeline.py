@@ -106,7 +106,7 @@ def compute(
         pairs,
         speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
-        collect_warnings(runs, stats, paired)
+        collect_warnings(runs, stats, paired, curves)
         + [w for t in tuned for w in tuning.warnings(t)]
         + off_choice(runs, loaded.sweeps),
         loaded.sweeps,

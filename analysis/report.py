@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import tables, tuning
+from . import checks, tables, tuning
 from .describe import fmt_value, is_missing, listing, say, seeds_text
 from .loading import STATUSES, key_columns
 from .paired import EQUAL_FLOPS, WILCOXON_MIN_N
@@ -76,11 +76,46 @@ def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
     )
 
 
-def headline(paired: pd.DataFrame, alpha: float, tuned: bool) -> str:
-    """One sentence with numbers: does any configuration beat standard training, and how far off is the best."""
+def as_one(table: pd.DataFrame, never: set, same: list) -> pd.DataFrame:
+    """``table`` without the configurations that never trained some block (``never``: config ids), and each
+    group of ``same`` runs (labels) as one row, labelled with every name it goes by."""
+    table = table[~table["config_id"].isin(never)]
+    for group in same:
+        rows = table["label"].isin(group)
+        first = table.index[rows][table.loc[rows, "label"].eq(group[0]).to_numpy()]
+        table = table.drop(table.index[rows].difference(first))
+        table.loc[first, "label"] = " = ".join(group)
+    return table
+
+
+def no_baseline(stats: pd.DataFrame) -> str:
+    """The headline of a sweep without standard training: its arms against each other, no verdict."""
+    acc = stats[(stats["metric"] == "final_test_acc") & stats["mean"].notna()]
+    if len(acc) < 2:
+        return ""
+    top, low = acc.loc[acc["mean"].idxmax()], acc.loc[acc["mean"].idxmin()]
+    return (
+        f"**No standard-training baseline in this sweep: its {len(acc)} configurations are compared with each "
+        f"other only. Highest mean final test accuracy: {top['label']} ({top['mean'] * 100:.2f}%); lowest: "
+        f"{low['label']} ({low['mean'] * 100:.2f}%); see the statistics table for their intervals.**"
+    )
+
+
+def headline(
+    paired: pd.DataFrame,
+    alpha: float,
+    tuned: bool,
+    stats: pd.DataFrame | None = None,
+    never: set = frozenset(),
+    same: list = (),
+) -> str:
+    """One sentence with numbers: does any configuration beat standard training, and how far off is the best
+    (arms that never trained some block left out, the same runs counted once); without a baseline, the
+    arms against each other."""
+    paired = as_one(paired, never, same) if len(paired) else paired
     views = {m: paired[(paired["metric"] == m) & (paired["n_pairs"] > 0)] for m in ("final_test_acc", EQUAL_FLOPS)}
     if views["final_test_acc"].empty:
-        return ""
+        return no_baseline(as_one(stats, never, same)) if stats is not None and len(stats) else ""
 
     def best(rows: pd.DataFrame, where: str) -> str:
         r = rows.loc[rows["mean_diff"].idxmax()]
@@ -312,7 +347,14 @@ def build(result) -> str:
             context=context(result.done if len(result.done) else runs),
             overview=overview,
             boot=result.boot.describe(),
-            headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)),
+            headline=headline(
+                paired,
+                alpha,
+                any(s.tuning for s in result.sweeps),
+                stats,
+                set(checks.untrained(runs, result.curves)),
+                checks.same_runs(result.curves),
+            ),
             glance=glance,
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
             protocol=protocol(result),

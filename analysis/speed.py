@@ -10,11 +10,10 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from alternating_freeze.machine import STARVED_SHARE  # where a run's log line says it too
+
 # Identical work on a quiet machine varies by some 10-20% between processes; a load period costs 2-40x.
 THROUGHPUT_FACTOR = 1.5  # flagged: throughput above median x 1.5 or below median / 1.5
-# An unloaded process keeps its threads busy (torch's spin; measured 0.95-1.03 here); a starved one
-# waits for a core: CPU seconds under 60% of wall seconds x threads.
-STARVED_SHARE = 0.6
 MIN_TIMED_PAIRS = 3  # and more than half of a configuration's pairs: fewer trusted pairs, no wall-clock verdict
 FRACTION = 0.95  # default target: this fraction of standard training's mean final validation accuracy
 

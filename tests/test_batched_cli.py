@@ -167,6 +167,7 @@ def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
         *BATCHED,
         "trainer.epochs=1",
         "seed=0",
+        "trainer.allow_untrained=true",
         'hydra.sweeper.tune.grid={optimizer.lr:"0.001,0.01"}',
         'hydra.sweeper.tune.seeds="100"',
         "hydra.callbacks.analyze.enabled=false",

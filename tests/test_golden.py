@@ -46,6 +46,14 @@ def run(overrides):
     return state.rows
 
 
+# Losses are float32 sums whose reduction order depends on the CPU's kernels (vector width, blocking), and a
+# difference in the last bit grows over 3 epochs of training. Measured: the same runs with 2 threads instead
+# of 1 on the recording machine (another reduction order, nothing else changed) differ by up to 4.8e-5
+# relative; another CPU was seen 1.4e-5 off (bn_dropout_every2: 2.287633 vs 2.287602). The tolerance is 4x
+# the measured spread; a changed schedule, optimizer or initialisation moves these losses by percents.
+LOSS_REL = 2e-4
+
+
 @pytest.mark.parametrize("name", GOLDEN)
 def test_same_numbers_as_before_the_restructure(name):
     """Bit-identical on the machine that recorded them; other CPUs may round the last bits differently."""
@@ -53,8 +61,8 @@ def test_same_numbers_as_before_the_restructure(name):
     for row, old in zip(rows, GOLDEN[name]["epochs"], strict=True):
         assert (row["step"], row["train_flops"]) == (old["step"], old["train_flops"])
         assert parse_trained(row["trained"]) == parse_trained(old["trained"])
-        assert row["train_loss"] == pytest.approx(old["train_loss"], rel=1e-5)
-        assert row["test_loss"] == pytest.approx(old["test_loss"], rel=1e-5)
+        assert row["train_loss"] == pytest.approx(old["train_loss"], rel=LOSS_REL)
+        assert row["test_loss"] == pytest.approx(old["test_loss"], rel=LOSS_REL)
         assert abs(row["test_acc"] - old["test_acc"]) <= 1 / N_TEST + 1e-12
 
 

@@ -38,7 +38,6 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 from alternating_freeze import tuning
@@ -137,16 +136,63 @@ class ArmsSweeper(BasicSweeper):
     # ------------------------------------------------------------ the tuning protocol
 
     def sweep(self, arguments: List[str]) -> Any:
-        if self.tune is None:
-            jobs = self._expand(self._parser().parse_overrides(self._parse_config() + list(arguments)))
-            self._count(len(jobs))
-            return super().sweep(arguments)
+        import sys
+
         from alternating_freeze.errors import ConfigError
 
         try:
+            self._check_schedules(self._parser().parse_overrides(self._parse_config() + list(arguments)))
+            if self.tune is None:
+                jobs = self._expand(self._parser().parse_overrides(self._parse_config() + list(arguments)))
+                self._count(len(jobs))
+                return super().sweep(arguments)
             return self._tuned(arguments)
-        except ConfigError as e:  # Hydra prints a compact exception as its message alone
-            raise CompactHydraException(f"error: {e}") from None
+        except ConfigError as e:  # the one line and exit status of any bad input (cli.py, preflight.py)
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def _check_schedules(self, overrides: List[Override]) -> None:
+        """Before any job runs: every arm's strategy trains every block within its run, for every seed of
+        the sweep (tuning seeds included); an arm that cannot do what its name says is refused in one line
+        naming it (budget.check_schedule, which trainer.allow_untrained=true turns off)."""
+        from omegaconf import open_dict
+
+        from alternating_freeze.budget import ALLOW_HINT, schedule_problem
+        from alternating_freeze.config import validate
+        from alternating_freeze.contract import strategy_label
+        from alternating_freeze.data import train_count
+        from alternating_freeze.errors import ConfigError
+        from alternating_freeze.strategies import Run
+
+        seeds = [o for o in overrides if o.get_key_element() == "seed"]
+        rest = [o for o in overrides if o.get_key_element() != "seed"]
+        seed_values = _values(seeds[-1]) if seeds else [str(self.config.get("seed", 0))]
+        if self.tune is not None:
+            seed_values += _values(self._parser().parse_overrides([f"seed={self.tune.seeds}"])[0])
+        loader, refused = self.hydra_context.config_loader, []
+        for name, job in self._configurations(rest).items():
+            cfg = loader.load_sweep_config(self.config, [*job, f"seed={seed_values[0]}"])
+            with open_dict(cfg):
+                del cfg["hydra"]
+            run = validate(cfg)
+            if run.trainer.allow_untrained or run.trainer.budget is not None:
+                continue  # a budget's epochs need the model's FLOPs: each job checks itself (train.build)
+            n = train_count(run.dataset)
+            steps = -(-n // run.trainer.batch_size)
+            label = strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0]
+            for seed in dict.fromkeys(seed_values):
+                schedule = Run(run.model.n_blocks, steps, run.trainer.epochs, int(seed))
+                problem = schedule_problem(run.strategy, schedule, n, run.trainer.batch_size)
+                if problem is not None:
+                    refused.append((name, f"arm {name!r} ({label}) {problem}"))
+                    break
+        if refused:
+            more = f" (so do arms {', '.join(repr(n) for n, _ in refused[1:])})" if len(refused) > 1 else ""
+            raise ConfigError(
+                "trainer.epochs",
+                OmegaConf.select(self.config, "trainer.epochs"),
+                f"too short: {refused[0][1]}{more}; {ALLOW_HINT}",
+            )
 
     def _tuned(self, arguments: List[str]) -> Any:
         parser = self._parser()

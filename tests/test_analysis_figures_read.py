@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import matplotlib
 import seaborn as sns
+from helpers import FAST
 
 import analysis
 from analysis import figures
-from analysis_fixtures import FAST
 
 
 def draw(res, name):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
+from helpers import FAST, make_config, write_run
+
 import analysis
 from analysis import checks
 from analysis.report import headline
-from analysis_fixtures import FAST, make_config, write_run
 
 
 def frozen(run, blocks=2):

@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import ROOT
 
 from alternating_freeze.cli import CONF, check_keys, check_sweep_presets
 from alternating_freeze.errors import ConfigError
-from conftest import ROOT
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 

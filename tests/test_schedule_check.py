@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import ROOT
 
 from alternating_freeze.budget import check_schedule, first_epochs, schedule_problem
 from alternating_freeze.data import DatasetConfig, load_dataset, train_count
@@ -14,7 +15,6 @@ from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
-from conftest import ROOT
 
 
 def af_train(*args):

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from helpers import ROOT
 from hydra import compose, initialize_config_dir
 
 from alternating_freeze import records
@@ -14,7 +15,6 @@ from alternating_freeze.data import DatasetConfig, load_dataset
 from alternating_freeze.loop import evaluate
 from alternating_freeze.models import ModelConfig, build_model
 from alternating_freeze.train import execute
-from conftest import ROOT
 
 
 def run(out, *overrides):

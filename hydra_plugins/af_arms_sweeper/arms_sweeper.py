@@ -152,6 +152,8 @@ class ArmsSweeper(BasicSweeper):
             raise CompactHydraException(f"error: {e}") from None
 
     def _tuned(self, arguments: List[str]) -> Any:
+        from alternating_freeze.errors import ConfigError
+
         parser = self._parser()
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         seeds = [o for o in overrides if o.get_key_element() == "seed"]
@@ -162,6 +164,12 @@ class ArmsSweeper(BasicSweeper):
             k: [x for x in _values(parser.parse_overrides([f"{k}={v}"])[0]) if x != ""]
             for k, v in (self.tune.grid or {}).items()
         }
+        for line in OmegaConf.select(self.config, "hydra.overrides.hydra", default=None) or []:
+            key, _, value = str(line).lstrip("+").partition("=")
+            if key in ("hydra.sweeper.tune.grid", "hydra.sweeper.tune.space") and value.replace(" ", "") == "{}":
+                raise ConfigError(
+                    key, value, "at least one key: an empty mapping merges into the preset's, changing nothing"
+                )
         tuning.check(self.tune, grid, tuning_seeds, final_seeds)
         quasi = self.tune.method == "quasirandom"
         space = spaces.parse_space(self.tune.space) if quasi else {}
@@ -267,9 +275,11 @@ class ArmsSweeper(BasicSweeper):
                     with open_dict(cfg):
                         del cfg["hydra"]
                     validate(cfg)
-                except Exception as e:  # a schema's ConfigError, or OmegaConf's type error at composition
-                    lines = [x for x in str(e).strip().splitlines() if x.strip()] or [type(e).__name__]
-                    raise ConfigError(f"{where}.{key}", value, lines[-1] if len(lines) < 3 else lines[0]) from None
+                except ConfigError as e:
+                    raise ConfigError(f"{where}.{key}", value, str(e)) from None
+                except Exception as e:  # Hydra's composition error: OmegaConf's reason is its cause's first line
+                    lines = [x.strip() for x in str(e.__cause__ or e).splitlines() if x.strip()] or [type(e).__name__]
+                    raise ConfigError(f"{where}.{key}", value, lines[0]) from None
 
     def _launch(self, jobs: List[List[str]], sweep_dir: Path, planned: Dict[str, list]) -> list:
         """Launch ``jobs`` seed-major, in chunks of max_batch_size, and record each planned job's folder."""

@@ -286,6 +286,11 @@ def figures_section(result) -> str:
         "ci": result.boot.describe().split(" (")[0],
         "left_out": int((~result.done["timing_ok"]).sum()),
         "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired",
+        "isolation": say(
+            "isolation_trials"
+            if any(s.tuning and s.tuning.get("method") == "quasirandom" for s in result.sweeps)
+            else "isolation_grid"
+        ),
     }
     parts = [
         f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*"

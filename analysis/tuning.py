@@ -264,3 +264,33 @@ def _dist(d: dict) -> str:
     if d.get("distribution") == "choice":
         return f"choice({', '.join(map(fmt_value, d.get('options', [])))})"
     return f"{d.get('distribution')}({fmt_value(d.get('lo'))}, {fmt_value(d.get('hi'))})"
+
+
+def trial_points(tuning: dict) -> pd.DataFrame:
+    """One row per trial and tuned key: its value, its score (NaN where failed or invalid), its arm and study,
+    and whether it is the point its study chose: what the isolation plot of a quasi-random search draws."""
+    rows = []
+    for arm, spec in tuning["arms"].items():
+        chosen = {int(st.get("study", 0)): st.get("chosen") for st in spec.get("studies") or []}
+        for t in spec.get("trials") or []:
+            study = int(t.get("study", 0))
+            for key, value in t["values"].items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    rows.append({"arm": arm, "study": study, "key": key, "value": float(value),
+                                 "score": score(tuning, t), "chosen": chosen.get(study) == t["values"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["arm", "study", "key", "value", "score", "chosen"])
+
+
+def envelope(values: np.ndarray, scores: np.ndarray, bins: int = 8, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The best score in each of ``bins`` equal-width bins of the value (log-spaced where ``log``), at the value of
+    that best trial: the upper envelope an isolation plot is read by. Empty bins and failed trials are left out."""
+    values, scores = np.asarray(values, dtype=float), np.asarray(scores, dtype=float)
+    ok = np.isfinite(scores) & np.isfinite(values) & ((values > 0) if log else True)
+    values, scores = values[ok], scores[ok]
+    if not len(values):
+        return np.array([]), np.array([])
+    axis = np.log(values) if log else values
+    edges = np.linspace(axis.min(), axis.max(), bins + 1)
+    which = np.clip(np.digitize(axis, edges[1:-1]), 0, bins - 1)
+    best = [np.flatnonzero(which == b)[np.argmax(scores[which == b])] for b in range(bins) if (which == b).any()]
+    return values[best], scores[best]

@@ -72,3 +72,13 @@ def test_final_runs_of_other_studies_stay_out_of_the_verdict(tmp_path):
     roles = tuning.roles([Sweep])
     assert roles[(tmp_path / "f1-0").resolve()] == ("standard", "final")  # the median study
     assert roles[(tmp_path / "f0-0").resolve()] == ("standard", "study") and "study" in tuning.OUTSIDE_VERDICT
+
+
+def test_the_isolation_envelope_is_the_best_trial_per_bin_and_trial_points_mark_each_studys_choice():
+    x, y = tuning.envelope([1, 2, 3, 9, 10], [0.5, 0.7, math.nan, 0.2, 0.4], bins=3)  # bins [1,4) [4,7) [7,10]
+    assert x.tolist() == [2, 10] and y.tolist() == [0.7, 0.4]  # the NaN (failed) trial and the empty bin left out
+    x, y = tuning.envelope([1e-4, 2e-4, 1e-2, 5e-2], [0.1, 0.3, 0.9, 0.8], bins=2, log=True)  # split at 2.2e-3
+    assert x.tolist() == [2e-4, 1e-2] and y.tolist() == [0.3, 0.9]
+    points = tuning.trial_points(v2(scores=(0.9, "bad")))
+    assert points["chosen"].tolist() == [True, True] and points["study"].tolist() == [0, 1]
+    assert points["score"].iloc[0] == 0.9 and math.isnan(points["score"].iloc[1])

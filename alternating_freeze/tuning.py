@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from alternating_freeze import space as spaces
 from alternating_freeze.contract import COMPLETED, EXECUTION_KEYS, TUNING_FILE, read_summary, valid_score, write_json
-from alternating_freeze.errors import ConfigError
+from alternating_freeze.errors import ConfigError, integer
 
 # Selection reads the validation split only (the test split is reported, never selected on);
 # a failed or diverged trial, or one with an invalid score (contract.valid_score), scores the metric's worst value.
@@ -71,6 +71,7 @@ def check(conf: TuneConf, grid: Dict[str, List[str]], tuning_seeds: Sequence[str
         if isinstance(conf.trials, bool) or not isinstance(conf.trials, int):
             raise ConfigError("hydra.sweeper.tune.trials", conf.trials, "an integer: points per study and arm")
         spaces.check_budget(dists, conf.trials, conf.studies, conf.trials, conf.studies)
+        integer("hydra.sweeper.tune.seed", conf.seed, low=0)
     for key in tuned:
         if key == "seed" or key in EXECUTION_KEYS:
             raise ConfigError(

@@ -137,3 +137,8 @@ def test_resume_plans_and_chooses_the_same_from_disk(tmp_path):
                  for s, study in enumerate(again) for p in study]
     assert all(t.job for t in replanned)  # every planned trial already has its folder: none to launch
     assert tuning.choose(replanned, tmp_path, "best_val_acc", None, again) == first
+
+
+def test_a_negative_halton_seed_is_refused():
+    with pytest.raises(ConfigError, match="hydra.sweeper.tune.seed=-1"):
+        tuning.check(conf(seed=-1), {}, ["100"], ["0"])

@@ -17,6 +17,8 @@ command line, and identical jobs are launched once.
         tune:                     # optional: the tuning protocol (tuning.py)
           grid: {optimizer.lr: "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2"}
           seeds: range(1000,1003)
+          # or quasi-random studies over a space (space.py, docs/sweeps.md):
+          # method: quasirandom, space: {optimizer.lr: "log_uniform(1e-4, 1e-1)"}, trials: 16, studies: 3
 
 Jobs launch seed-major (every configuration of a seed, then the next seed), so that a period of
 load on a shared machine falls on every configuration alike rather than on one.

@@ -52,7 +52,9 @@ class Dist:
 
     def ends(self) -> List[str]:
         """The values a config must accept for every trial to be valid: both ends, or every option."""
-        return list(self.options) if self.kind == "choice" else [self.value(0.0), _fmt(self.hi)]
+        if self.kind == "choice":
+            return list(self.options)
+        return [self.value(0.0), str(int(self.hi)) if self.kind == "int" else _fmt(self.hi)]
 
     def as_json(self) -> dict:
         if self.kind == "choice":

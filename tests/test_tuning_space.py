@@ -142,3 +142,8 @@ def test_resume_plans_and_chooses_the_same_from_disk(tmp_path):
 def test_a_negative_halton_seed_is_refused():
     with pytest.raises(ConfigError, match="hydra.sweeper.tune.seed=-1"):
         tuning.check(conf(seed=-1), {}, ["100"], ["0"])
+
+
+def test_the_values_checked_before_a_sweep_are_a_ranges_ends_or_every_option():
+    space = spaces.parse_space({"a": "int(2, 2000000)", "b": "log_uniform(1e-4, 0.1)", "c": "choice([x, y])"})
+    assert [space[k].ends() for k in "abc"] == [["2", "2000000"], ["0.0001", "0.1"], ["x", "y"]]

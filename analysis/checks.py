@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from .describe import counted, fmt_value, listing, say, seeds_text
-from .reading import column
+from .reading import element
 from .stats import MIN_SEEDS
-from .tuning import final_jobs
+from .tuning import OUTSIDE_VERDICT, final_jobs
 
 
 def missing_runs(runs: pd.DataFrame) -> list[str]:
@@ -81,10 +81,10 @@ def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
     edited by hand): the verdict would compare other settings than the protocol says."""
     chosen = {path: choice for path, _, choice in final_jobs(sweeps)}
     off = [
-        f"{r['run_id']} ({key}={fmt_value(r.get(column(key)))}, chosen {fmt_value(value)})"
+        f"{r['run_id']} ({key}={fmt_value(element(r, key))}, chosen {fmt_value(value)})"
         for r in runs[runs["config_id"].notna()].to_dict("records")
         for key, value in chosen.get(Path(r["run_dir"]), {}).items()
-        if fmt_value(r.get(column(key))) != fmt_value(value)
+        if fmt_value(element(r, key)) != fmt_value(value)
     ]
     return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 
@@ -147,7 +147,7 @@ def collect_warnings(
     runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame, curves: pd.DataFrame | None = None
 ) -> list[str]:
     """Everything a reader must know before trusting the numbers, as sentences."""
-    runs = runs[runs["role"].ne("trial")]  # a tuned sweep's trials are reported with the tuning
+    runs = runs[~runs["role"].isin(OUTSIDE_VERDICT)]  # a tuned sweep's trials are reported with the tuning
     done, bad, unknown, dups = (
         runs[m]
         for m in (runs["in_stats"], runs["status"] != "completed", runs["config_id"].isna(), runs["note"].notna())

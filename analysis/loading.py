@@ -181,7 +181,10 @@ def share_schedule_or_the_only_one(runs: pd.DataFrame, where: pd.DataFrame, know
 def mark_duplicates(runs: pd.DataFrame) -> None:
     """Completed runs of one configuration and seed are one observation: the last finished counts (trials never)."""
     runs["in_stats"] = (
-        runs["status"].eq("completed") & runs["config_id"].notna() & runs["seed"].notna() & runs["role"].ne("trial")
+        runs["status"].eq("completed")
+        & runs["config_id"].notna()
+        & runs["seed"].notna()
+        & ~runs["role"].isin(tuning.OUTSIDE_VERDICT)
     )
     done = runs[runs["in_stats"]].assign(f=runs["finished_at"].astype(str)).sort_values(["f", "run_dir"])
     runs["note"] = runs["note"].astype(object)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,20 @@ NAN_TEXT = ["nan", "NaN", "-nan"]  # a value that does not exist, as Python's cs
 
 
 def column(key: str) -> str:
-    """The runs.csv column of a dotted config key."""
+    """The runs.csv column of a dotted config key; an element of a list (``optimizer.betas.0``, a tuned
+    key) lives in its list's column."""
+    key = re.sub(r"\.\d+$", "", key)
     return ALIASES.get(key) or (key if key.split(".")[0] in GROUPS else f"config.{key}")
+
+
+def element(row: dict, key: str):
+    """A config key's value in a runs row, an element of a list column for ``optimizer.betas.0``."""
+    value, index = row.get(column(key)), re.search(r"\.(\d+)$", key)
+    if index and isinstance(value, str) and value.startswith("["):
+        value = [float(x) for x in value.strip("[]").split(",") if x.strip()]
+    if index and isinstance(value, (list, tuple)):
+        return value[int(index.group(1))] if int(index.group(1)) < len(value) else None
+    return value
 
 
 def read_yaml(path: Path) -> Any:

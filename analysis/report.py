@@ -142,6 +142,36 @@ def headline(
     return f"**{lead}: {'; '.join(parts)}.**"
 
 
+def _pct(x: float) -> str:
+    return tables.number(x * 100)
+
+
+def tuning_studies(result, metric: str = "final_test_acc") -> str:
+    """A quasi-random sweep's studies per arm (choice, validation score, final runs) and their spread next
+    to the seed variance; "" without one."""
+    out = []
+    for s in (s for s in result.sweeps if s.tuning and s.tuning.get("method") == "quasirandom"):
+        t = tuning.studies(s.tuning, result.runs, s.path, metric)
+        shown = t.assign(
+            median=t["median"].map({True: "✓", False: ""}),
+            val_score=t["val_score"].map(_pct),
+            final=[f"{_pct(m)} ± {_pct(sd)} (n={n})" for m, sd, n in zip(t["mean"], t["seed_sd"], t["n"])],
+        )[["arm", "study", "median", "chosen", "val_score", "final"]]
+        spread = tuning.spread(t).assign(
+            study_sd=lambda f: f["study_sd"].map(_pct), seed_sd=lambda f: f["seed_sd"].map(_pct)
+        )
+        out.append(
+            say(
+                "tuning_studies",
+                metric=s.tuning.get("metric", "?"),
+                final_metric=metric,
+                table=tables.markdown(shown),
+                spread=tables.markdown(spread.rename(columns={"study_sd": "between studies", "seed_sd": "seeds"})),
+            )
+        )
+    return "\n\n".join(out)
+
+
 def protocol(result) -> str:
     """Tuned or not, selection on validation or test, FLOP budgets."""
     done, configs = result.done, result.configs
@@ -294,6 +324,11 @@ def figures_section(result) -> str:
         "ci": result.boot.describe().split(" (")[0],
         "left_out": int((~result.done["timing_ok"]).sum()),
         "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired",
+        "isolation": say(
+            "isolation_trials"
+            if any(s.tuning and s.tuning.get("method") == "quasirandom" for s in result.sweeps)
+            else "isolation_grid"
+        ),
     }
     parts = [
         f"### {f.title}\n\n![{f.title}](figures/{f.png.name})\n\n*"
@@ -362,11 +397,14 @@ def build(result) -> str:
             target=say("target", goal=result.target_rule, table=tables.markdown(tables.target(target)))
             if len(target)
             else "",
-            tuning=say("tuning", metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
-            if len(grid)
-            else "",
+            tuning=tuning_studies(result)
+            or (
+                say("tuning", metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+                if len(grid)
+                else ""
+            ),
             warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
-            runs=runs_section(runs[runs["role"].ne("trial")], configs),
+            runs=runs_section(runs[~runs["role"].isin(tuning.OUTSIDE_VERDICT)], configs),
             per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
             paired=comparison,
             figures=figures_section(result),

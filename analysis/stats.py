@@ -17,6 +17,7 @@ from scipy import stats as st
 
 from .describe import counted, fmt_value, is_missing
 from .loading import BLOCKS, context_columns, key_columns
+from .tuning import OUTSIDE_VERDICT
 
 METRICS = (
     "final_test_acc",
@@ -161,7 +162,7 @@ def context_keys(table: pd.DataFrame) -> list[str]:
 
 def configurations(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (trials aside) in reading order: by context, standard first, then by schedule."""
-    known, keys = runs[runs["config_id"].notna() & runs["role"].ne("trial")], key_columns(runs)
+    known, keys = runs[runs["config_id"].notna() & ~runs["role"].isin(OUTSIDE_VERDICT)], key_columns(runs)
     table = known.drop_duplicates("config_id")[
         ["config_id", "label", "strategy_label", "context_id", "n_blocks", *keys]
     ].assign(_alt=lambda t: t["strategy"] != "standard")
@@ -198,7 +199,7 @@ def summarize(
     metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
     out = []
     for cfg in configs.to_dict("records"):
-        mine = runs[(runs["config_id"] == cfg["config_id"]) & runs["role"].ne("trial")]
+        mine = runs[(runs["config_id"] == cfg["config_id"]) & ~runs["role"].isin(OUTSIDE_VERDICT)]
         done = mine[mine["in_stats"]]
         dup = int((mine["status"].eq("completed") & ~mine["in_stats"]).sum())
         excluded = ", ".join(

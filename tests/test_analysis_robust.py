@@ -139,14 +139,7 @@ def test_a_full_disk_fails_in_one_line_and_keeps_what_was_there(tmp_path, monkey
     assert (tmp_path / "report.md").read_text() == before and not list(tmp_path.glob(".report.md.*"))
 
 
-@pytest.mark.parametrize(
-    "arm",
-    [
-        {"trials": "x"},
-        {"trials": [], "final_jobs": 5},
-        {"trials": [{"values": {"optimizer.lr": 0.1}, "score": "high"}]},
-    ],
-)
+@pytest.mark.parametrize("arm", [{"trials": "x"}, {"trials": [], "final_jobs": 5}, {"trials": [{"score": 0.5}]}])
 def test_a_malformed_tuning_json_is_reported_not_fatal(tmp_path, arm):
     for seed in range(2):
         write_run(tmp_path, make_config(seed), 0.9)

@@ -215,3 +215,49 @@ def test_the_tuned_protocol_runs_through_submitit(tmp_path, cli_env):
     local, remote = (json.loads((tmp_path / n / "tuning.json").read_text())["arms"] for n in ("local", "submitit"))
     assert {a: arm["chosen"] for a, arm in remote.items()} == {a: arm["chosen"] for a, arm in local.items()}
     assert all(len(arm["final_jobs"]) == 1 for arm in remote.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "experiment, override, message",
+    [
+        (
+            "frequency_tuned",
+            'hydra.sweeper.tune.grid={optimizer.lr:"-1,0"}',
+            "hydra.sweeper.tune.grid.optimizer.lr='-1': optimizer.lr=-1.0: a finite number > 0",
+        ),
+        ("frequency_tuned", 'hydra.sweeper.tune.grid={optimizer.lr:"abc"}', "could not be converted to Float"),
+        ("frequency_tuned", "hydra.sweeper.tune.grid={}", "hydra.sweeper.tune.grid='{}': at least one key"),
+        ("frequency_tuned", 'hydra.sweeper.tune.grid={optimizer.lr:"0.1,0.1"}', "each value once"),
+        ("frequency_tuned", '+hydra.sweeper.tune.grid.seed="1,2"', "not the seed or how runs execute"),
+        ("frequency_tuned", 'hydra.sweeper.tune.seeds="7,7"', "distinct integers >= 0: not 7"),
+        (
+            "frequency_tuned_qr",
+            '++hydra.sweeper.tune.space={optimizer.lr:"normal(0,1)"}',
+            "log_uniform(lo, hi), uniform",
+        ),
+        (
+            "frequency_tuned_qr",
+            '++hydra.sweeper.tune.space={optimizer.eps:"uniform(-1,1)"}',
+            "hydra.sweeper.tune.space.optimizer.eps='-1': optimizer.eps=-1.0",
+        ),
+        ("frequency_tuned_qr", '++hydra.sweeper.tune.space={strategy.name:"uniform(0,1)"}', "a numeric distribution"),
+        ("frequency_tuned_qr", '++hydra.sweeper.tune.space={optimizer.foo:"uniform(0,1)"}', "not a key of the config"),
+        ("frequency_tuned_qr", "hydra.sweeper.tune.trials=2", "hydra.sweeper.tune.trials=2: at least the number"),
+    ],
+)
+def test_bad_tuned_values_and_spaces_are_one_line_before_anything_runs(
+    tmp_path, cli_env, experiment, override, message
+):
+    proc = subprocess.run(
+        af_train("-m", f"experiment={experiment}", f"hydra.sweep.dir={tmp_path / 'bad'}", override),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out
+    assert f"error: {message}" in out or message in out.split("error: ", 1)[-1].splitlines()[0], out[-2000:]
+    assert not list((tmp_path / "bad").glob("*/summary.json"))

@@ -17,6 +17,8 @@ command line, and identical jobs are launched once.
         tune:                     # optional: the tuning protocol (tuning.py)
           grid: {optimizer.lr: "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2"}
           seeds: range(1000,1003)
+          # or quasi-random studies over a space (space.py, docs/sweeps.md):
+          # method: quasirandom, space: {optimizer.lr: "log_uniform(1e-4, 1e-1)"}, trials: 16, studies: 3
 
 Jobs launch seed-major (every configuration of a seed, then the next seed), so that a period of
 load on a shared machine falls on every configuration alike rather than on one.
@@ -31,6 +33,7 @@ value, or one key inside another overridden key) every job is composed, as Hydra
 module in sys.modules, and dataclasses then cannot resolve string annotations.)
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -38,8 +41,9 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
+from alternating_freeze import space as spaces
 from alternating_freeze import tuning
 from alternating_freeze.hydra_compat import BasicSweeper
 
@@ -53,6 +57,7 @@ class ArmsSweeperConf:
     tune: Optional[tuning.TuneConf] = None
 
 
+log = logging.getLogger(__name__)
 ConfigStore.instance().store(group="hydra/sweeper", name="arms", node=ArmsSweeperConf, provider="alternating_freeze")
 
 
@@ -195,6 +200,8 @@ class ArmsSweeper(BasicSweeper):
             )
 
     def _tuned(self, arguments: List[str]) -> Any:
+        from alternating_freeze.errors import ConfigError
+
         parser = self._parser()
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
         seeds = [o for o in overrides if o.get_key_element() == "seed"]
@@ -203,46 +210,50 @@ class ArmsSweeper(BasicSweeper):
         tuning_seeds = _values(parser.parse_overrides([f"seed={self.tune.seeds}"])[0])
         grid = {
             k: [x for x in _values(parser.parse_overrides([f"{k}={v}"])[0]) if x != ""]
-            for k, v in self.tune.grid.items()
+            for k, v in (self.tune.grid or {}).items()
         }
+        for line in OmegaConf.select(self.config, "hydra.overrides.hydra", default=None) or []:
+            key, _, value = str(line).lstrip("+").partition("=")
+            if key in ("hydra.sweeper.tune.grid", "hydra.sweeper.tune.space") and value.replace(" ", "") == "{}":
+                raise ConfigError(
+                    key, value, "at least one key: an empty mapping merges into the preset's, changing nothing"
+                )
         tuning.check(self.tune, grid, tuning_seeds, final_seeds)
+        quasi = self.tune.method == "quasirandom"
+        space = spaces.parse_space(self.tune.space) if quasi else {}
         configs = self._configurations(rest)
-        self._check_keys(configs, grid)
+        self._check_keys(configs, space or grid, space)
+        self._check_values(next(iter(configs.values())), {k: d.ends() for k, d in space.items()} if quasi else grid)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        self._count(len(configs) * (len(tuning.grid_points(grid)) * len(tuning_seeds) + len(final_seeds)))
-        trials = {
-            name: [
-                tuning.Trial(point, seed, [*c, *(f"{k}={v}" for k, v in point.items()), f"seed={seed}"])
-                for seed in tuning_seeds
-                for point in tuning.grid_points(grid)
-            ]
-            for name, c in configs.items()
-        }
+        points = tuning.plan(self.tune, grid)
+        n_points = sum(map(len, points))
+        self._count(len(configs) * (n_points * len(tuning_seeds) + len(points) * len(final_seeds)))
+        trials = tuning.trials(configs, points, tuning_seeds)
         returns = [self._launch([t.overrides for ts in trials.values() for t in ts], sweep_dir, trials)]
         arms = {
-            name: {"overrides": configs[name], **tuning.choose(trials[name], sweep_dir, self.tune.metric, grid)}
+            name: {
+                "overrides": configs[name],
+                **tuning.choose(trials[name], sweep_dir, self.tune.metric, grid, points, space),
+            }
             for name in configs
         }
-        finals = {
-            name: [
-                tuning.Trial(
-                    a["chosen"], s, [*configs[name], *(f"{k}={v}" for k, v in a["chosen"].items()), f"seed={s}"]
-                )
-                for s in final_seeds
-            ]
-            for name, a in arms.items()
-            if a["chosen"] is not None
-        }
-        for arm in arms.values():
+        for name, arm in arms.items():
             arm["final_jobs"] = []
-        tuning.write(sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms)  # the choice, before the finals
+            for note in arm["warnings"]:
+                log.warning("tuning, arm %s: %s", name, note)
+        tuning.write(
+            sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms, points
+        )  # the choice, before the finals
+        finals = tuning.finals(configs, arms, final_seeds)
         returns.append(self._launch([f.overrides for fs in finals.values() for f in fs], sweep_dir, finals))
-        for name, fs in finals.items():
-            arms[name]["final_jobs"] = [f.job for f in fs]
-        tuning.write(sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms)
+        for (name, study), fs in finals.items():
+            arms[name]["studies"][study]["final_jobs"] = [f.job for f in fs]
+        for arm in arms.values():
+            arm["final_jobs"] = arm["studies"][arm["median_study"]]["final_jobs"]
+        tuning.write(sweep_dir, self.tune, grid, tuning_seeds, final_seeds, arms, points)
         return returns
 
     def _count(self, total: int) -> None:
@@ -268,19 +279,28 @@ class ArmsSweeper(BasicSweeper):
                 configs[name] = list(job)
         return configs
 
-    def _check_keys(self, configs: Dict[str, List[str]], grid: Dict[str, List[str]]) -> None:
-        """Every tuned key exists in every configuration, which has a validation split to select on."""
+    def _check_keys(self, configs: Dict[str, List[str]], tuned: Dict[str, Any], space: Dict[str, Any]) -> None:
+        """Every tuned key exists in every configuration (a number where its distribution is numeric), which
+        has a validation split to select on."""
+        from alternating_freeze.contract import RANGED
         from alternating_freeze.errors import ConfigError
 
         loader, missing = self.hydra_context.config_loader, object()
+        where = "hydra.sweeper.tune.space" if space else "hydra.sweeper.tune.grid"
         for name, job in configs.items():
             cfg = loader.load_sweep_config(self.config, list(job))
-            for key in grid:
-                if OmegaConf.select(cfg, key, default=missing) is missing:
+            for key in tuned:
+                value = OmegaConf.select(cfg, key, default=missing)
+                if value is missing:
                     raise ConfigError(
-                        "hydra.sweeper.tune.grid",
+                        where,
                         key,
                         f"not a key of the config of arm {name!r} (tuned keys must exist, e.g. optimizer.lr)",
+                    )
+                numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if key in space and space[key].kind in RANGED and not numeric:
+                    raise ConfigError(
+                        f"{where}.{key}", self.tune.space[key], f"a numeric distribution for a key holding {value!r}"
                     )
             if not OmegaConf.select(cfg, "dataset.val_fraction", default=0):
                 raise ConfigError(
@@ -288,6 +308,26 @@ class ArmsSweeper(BasicSweeper):
                     OmegaConf.select(cfg, "dataset.val_fraction"),
                     f"tuning selects on the validation split: arm {name!r} needs a value in (0, 1)",
                 )
+
+    def _check_values(self, job: List[str], values: Dict[str, List[str]]) -> None:
+        """Each tuned value (a grid's, or a space's ends and options) composed into a config and checked as a
+        plain run checks its config (config.validate), so that a bad value fails before any trial runs."""
+        from alternating_freeze.config import validate
+        from alternating_freeze.errors import ConfigError
+
+        where = "hydra.sweeper.tune.space" if self.tune.method == "quasirandom" else "hydra.sweeper.tune.grid"
+        for key, options in values.items():
+            for value in options:
+                try:
+                    cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*job, f"{key}={value}"])
+                    with open_dict(cfg):
+                        del cfg["hydra"]
+                    validate(cfg)
+                except ConfigError as e:
+                    raise ConfigError(f"{where}.{key}", value, str(e)) from None
+                except Exception as e:  # Hydra's composition error: OmegaConf's reason is its cause's first line
+                    lines = [x.strip() for x in str(e.__cause__ or e).splitlines() if x.strip()] or [type(e).__name__]
+                    raise ConfigError(f"{where}.{key}", value, lines[0]) from None
 
     def _launch(self, jobs: List[List[str]], sweep_dir: Path, planned: Dict[str, list]) -> list:
         """Launch ``jobs`` seed-major, in chunks of max_batch_size, and record each planned job's folder."""

@@ -2,11 +2,20 @@
 one of these breaks this module's import, not a sweep half-way. Checked against hydra-core 1.3."""
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.utils import _flush_loggers as flush_loggers
 from hydra.core.utils import _save_config as save_config
 
-__all__ = ["BasicSweeper", "apply_overrides", "flush_loggers", "get_overrides_dirname", "save_config"]
+__all__ = ["apply_overrides", "flush_loggers", "get_overrides_dirname", "save_config"]  # and BasicSweeper, below
+
+
+def __getattr__(name: str):
+    """``BasicSweeper``, read when asked for: Hydra's plugin scan re-executes its module in place (a new class
+    under the same name), and a subclass must derive from the class its ``__init__`` will ``super()`` against."""
+    if name == "BasicSweeper":
+        from hydra._internal.core_plugins import basic_sweeper
+
+        return basic_sweeper.BasicSweeper
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def apply_overrides(overrides: list, cfg) -> None:

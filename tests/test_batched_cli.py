@@ -147,7 +147,10 @@ def test_failed_and_diverged_members_are_recorded_and_the_others_go_on(tmp_path,
     "option, message",
     [
         ("hydra.launcher.max_members=0", "error: hydra.launcher.max_members=0: an integer >= 1"),
-        ("hydra.launcher.device=tpu", "error: hydra.launcher.device='tpu': null, auto, cpu, cuda, cuda:N or mps"),
+        (
+            "hydra.launcher.device=tpu",
+            "error: hydra.launcher.device='tpu': null (each job's own), or allowed: auto, cpu",
+        ),
     ],
 )
 def test_bad_launcher_options_are_one_line_errors(tmp_path, cli_env, option, message):

@@ -94,7 +94,7 @@ class BatchedLauncher(Launcher):
             try:
                 resolve_device(self.device)  # the device's one check (trainer.device), under the launcher's key
             except ConfigError as e:
-                raise _error("hydra.launcher.device", self.device, e.allowed) from None
+                raise _error("hydra.launcher.device", self.device, f"null (each job's own), or {e.allowed}") from None
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def _ours(self) -> bool:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 
 import pytest
-
 from conftest import run_sweep, summaries
 from test_slurm import SLOW, array_jobs, finish, launch, results, slurm_env, wait_for
 
@@ -80,7 +79,7 @@ def test_a_cancelled_group_stops_the_launch_with_one_line(tmp_path):
     sweep = tmp_path / "slurm"
     proc = launch(sweep, *SLOW, "trainer.epochs=50", "seed=0,1", *BATCHED_SLURM)
     try:
-        wait_for(lambda: any(p.glob("metrics.csv") for p in sweep.glob("seed=*")), "the group's first epoch")
+        wait_for(lambda: list(sweep.glob("*/metrics.csv")), "the group's first epoch")
         subprocess.run(["scancel", *array_jobs(sweep)], env=slurm_env(), check=True, capture_output=True, timeout=30)
         out, _ = proc.communicate(timeout=120)  # squeue is asked every 10 s; lost after two misses
     finally:
@@ -88,8 +87,9 @@ def test_a_cancelled_group_stops_the_launch_with_one_line(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
     assert proc.returncode == 1, out[-3000:]
-    last = [line for line in out.splitlines() if line.strip()][-1]
-    assert "left the queue without a result" in last and f"rerun the same command into {sweep}" in last, out[-3000:]
+    said = [line for line in out.splitlines() if line.startswith("error: SLURM job ")]
+    assert len(said) == 1 and "left the queue without a result" in said[0], out[-3000:]
+    assert said[0].endswith(f"rerun the same command into {sweep} to resume their runs") and "Traceback" not in out
     assert not list(sweep.glob("*/summary.json")), "nothing recorded for the lost runs: a rerun resumes them"
 
 
@@ -108,3 +108,17 @@ def test_a_group_past_max_num_timeout_is_recorded_as_failed(tmp_path):
     assert proc.returncode == 1 and "2 failed" in out, out[-3000:]
     for s in summaries(sweep).values():
         assert s["status"] == "failed" and "timed-out too many times" in s["error"], json.dumps(s)[:2000]
+
+
+@pytest.mark.parametrize("override, message", [
+    ("hydra.launcher.slurm.partition=nowhere",
+     "error: hydra.launcher.slurm.partition='nowhere': nowhere is not a partition"),
+    ("hydra.launcher.slurm.cpus_per_task=4096", "error: hydra.launcher.slurm.cpus_per_task=4096: at most"),
+])
+def test_what_the_cluster_cannot_run_is_refused_before_anything_is_prepared(tmp_path, override, message):
+    proc = run_sweep(tmp_path, "trainer.epochs=2", "seed=0,1", *BATCHED_SLURM, override, env=slurm_env(), check=False,
+                     timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in out
+    assert out.strip().splitlines()[-1].startswith(message), out[-2000:]
+    assert not (tmp_path / ".submitit").exists() and not list(tmp_path.glob("*/.hydra"))

@@ -65,7 +65,7 @@ def submit(prepared: list, max_members: int, options: dict, sweep_dir: Path, ver
     if not lost:
         return None
     return (
-        f"error: SLURM jobs {', '.join(lost)} left the queue without a result (cancelled, or killed before "
+        f"error: SLURM job{'s' if len(lost) > 1 else ''} {', '.join(lost)} left the queue without a result (cancelled, or killed before "
         f"they could write one; their logs: {sweep_dir / '.submitit'}): rerun the same command into "
         f"{sweep_dir} to resume their runs"
     )

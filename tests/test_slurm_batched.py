@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 from conftest import run_sweep, summaries
-from test_slurm import SLOW, array_jobs, finish, launch, results, slurm_env, wait_for
+from test_slurm import SLOW, TUNED, array_jobs, finish, launch, results, slurm_env, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -122,3 +122,15 @@ def test_what_the_cluster_cannot_run_is_refused_before_anything_is_prepared(tmp_
     assert proc.returncode == 2 and "Traceback" not in out
     assert out.strip().splitlines()[-1].startswith(message), out[-2000:]
     assert not (tmp_path / ".submitit").exists() and not list(tmp_path.glob("*/.hydra"))
+
+
+def test_the_tuned_presets_two_stages_run_as_slurm_groups(tmp_path):
+    proc = run_sweep(tmp_path, *TUNED, *BATCHED_SLURM[:-2], env=slurm_env(), check=False, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert out.count("submitting 1 groups") == 2, "the grid's 4 runs in one group, then the 2 final runs"
+    tuning = json.loads((tmp_path / "tuning.json").read_text())
+    for name, arm in tuning["arms"].items():
+        assert len(arm["trials"]) == 2 and arm["chosen"] is not None and len(arm["final_jobs"]) == 1, name
+        for job in arm["final_jobs"]:
+            assert json.loads((tmp_path / job / "summary.json").read_text())["status"] == "completed"

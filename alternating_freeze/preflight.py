@@ -59,6 +59,8 @@ def launcher_available(launcher: DictConfig) -> None:
         raise ConfigError("hydra.launcher.n_jobs", 0, "a number of parallel jobs >= 1, or -1 for one per core")
     if target.endswith("SlurmLauncher"):
         slurm_ready(launcher)
+    elif target.endswith("BatchedLauncher") and launcher.get("slurm") is not None:  # hydra/launcher=batched_slurm
+        slurm_ready(launcher.slurm, "hydra.launcher.slurm")
 
 
 # SLURM sends the signal of ``--signal=USR2@delay`` up to this many seconds before ``delay`` (sbatch(1): "due
@@ -69,7 +71,7 @@ JOB_START_S = 30
 SLURM_COMMAND_TIMEOUT_S = 20  # a controller that does not answer within this is reported, not waited for
 
 
-def slurm_signal_fits(launcher: DictConfig) -> None:
+def slurm_signal_fits(launcher: DictConfig, prefix: str = "hydra.launcher") -> None:
     """The time limit leaves room for the pre-timeout signal to reach a started job."""
     timeout_min, delay = launcher.get("timeout_min"), launcher.get("signal_delay_s")
     if timeout_min is None or delay is None:
@@ -77,9 +79,9 @@ def slurm_signal_fits(launcher: DictConfig) -> None:
     need_s = int(delay) + SLURM_SIGNAL_EARLY_S + JOB_START_S
     if int(timeout_min) * 60 < need_s:
         raise ConfigError(
-            "hydra.launcher.timeout_min",
+            f"{prefix}.timeout_min",
             timeout_min,
-            f"at least {-(-need_s // 60)} with hydra.launcher.signal_delay_s={delay} (SLURM signals up "
+            f"at least {-(-need_s // 60)} with {prefix}.signal_delay_s={delay} (SLURM signals up "
             f"to {SLURM_SIGNAL_EARLY_S} s before that delay and a job needs ~{JOB_START_S} s to start); "
             f"raise timeout_min or lower signal_delay_s",
         )
@@ -108,10 +110,10 @@ def _sinfo(*args: str) -> list[str]:
     return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
-def slurm_ready(launcher: DictConfig) -> None:
+def slurm_ready(launcher: DictConfig, prefix: str = "hydra.launcher") -> None:
     """Before any job is submitted: the signal fits the time limit, SLURM's commands are here, the controller
     answers, the partition exists (or the cluster has a default), and a node of it has ``cpus_per_task`` CPUs."""
-    slurm_signal_fits(launcher)
+    slurm_signal_fits(launcher, prefix)
     for command in ("sbatch", "sinfo"):
         if shutil.which(command) is None:
             raise ConfigError(
@@ -128,7 +130,7 @@ def slurm_ready(launcher: DictConfig) -> None:
         defaults = [p for p, default in partitions.items() if default]
         if not defaults:
             raise ConfigError(
-                "hydra.launcher.partition",
+                f"{prefix}.partition",
                 None,
                 "this cluster has no default partition: name one of "
                 f"{', '.join(sorted(partitions)) or '(none listed by sinfo)'}",
@@ -138,7 +140,7 @@ def slurm_ready(launcher: DictConfig) -> None:
         unknown = [p for p in str(partition).split(",") if p.strip() not in partitions]
         if unknown:
             raise ConfigError(
-                "hydra.launcher.partition",
+                f"{prefix}.partition",
                 partition,
                 f"{unknown[0]} is not a partition of this cluster: one of {', '.join(sorted(partitions)) or '(none)'}",
             )
@@ -149,7 +151,7 @@ def slurm_ready(launcher: DictConfig) -> None:
         ]
         if node_cpus and int(cpus) > max(node_cpus):
             raise ConfigError(
-                "hydra.launcher.cpus_per_task",
+                f"{prefix}.cpus_per_task",
                 cpus,
                 f"at most {max(node_cpus)}, the most CPUs of a node in partition {partition}",
             )

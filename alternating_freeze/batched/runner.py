@@ -111,6 +111,22 @@ def _sweep_dir() -> Optional[Path]:
     return Path(hc.sweep.dir) if hc is not None and hc.mode == RunMode.MULTIRUN else None
 
 
+def by_key(tasks: list[Task]) -> dict[tuple, list[Task]]:
+    """The tasks by group key, in order (each task's ``run`` set); a task that trains separately has its own key."""
+    groups: dict[tuple, list[Task]] = {}
+    for t in tasks:
+        with t.act():
+            try:
+                t.run = validate(t.cfg, overrides_of(HydraConfig.get() if HydraConfig.initialized() else None))
+                key = group_key(t.run)
+            except Exception:  # noqa: BLE001 - its separate run records the failure as run_job does
+                key = ("separately",)
+        groups.setdefault(key if key[0] == "group" else ("separately", id(t)), []).append(t)
+        if key[0] != "group" and t.run is not None:
+            log.info("%s: %s; it trains separately", t.out.name, key[0])
+    return groups
+
+
 class Runner:
     def __init__(self, max_members: int):
         self.max_members = max_members
@@ -120,18 +136,7 @@ class Runner:
 
     def run(self, tasks: list[Task]) -> None:
         """Train every task and set its status."""
-        groups: dict[tuple, list[Task]] = {}
-        for t in tasks:
-            with t.act():
-                try:
-                    t.run = validate(t.cfg, overrides_of(HydraConfig.get() if HydraConfig.initialized() else None))
-                    key = group_key(t.run)
-                except Exception:  # noqa: BLE001 - its separate run records the failure as run_job does
-                    key = ("separately",)
-            groups.setdefault(key if key[0] == "group" else ("separately", id(t)), []).append(t)
-            if key[0] != "group" and t.run is not None:
-                log.info("%s: %s; it trains separately", t.out.name, key[0])
-        for key, members in groups.items():
+        for key, members in by_key(tasks).items():
             if key[0] == "group":
                 self._in_chunks(members)
             else:

@@ -14,15 +14,13 @@ as under the basic launcher, and so does every job of a task function other than
 (No ``from __future__ import annotations``: Hydra scans plugin modules without registering them.)
 """
 
-import contextlib
 import copy
 import logging
-import logging.config
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
@@ -31,7 +29,6 @@ from hydra.core.utils import (
     JobRuntime,
     JobStatus,
     configure_log,
-    env_override,
     filter_overrides,
     run_job,
     setup_globals,
@@ -61,6 +58,10 @@ class BatchedLauncherConf:
     # Derive a job's config from a composed one with the same config-group options when its other
     # overrides only set leaf values (compose.py; checked against a full composition once per options).
     fast_compose: bool = True
+    # hydra/launcher=batched_slurm sets this to the slurm launcher's options (conf/hydra/launcher/slurm.yaml): each
+    # group is then one SLURM array task (slurm_groups.py; docs/slurm.md, "Batched groups on SLURM").
+    slurm: Optional[Any] = None
+    _recursive_: bool = False  # the slurm node is options, not a launcher to instantiate
 
 
 ConfigStore.instance().store(
@@ -73,8 +74,14 @@ def _error(key: str, value, allowed: str) -> CompactHydraException:
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, max_members: int = 256, device: Optional[str] = None, fast_compose: bool = True) -> None:
-        self.max_members, self.device, self.fast_compose = max_members, device, fast_compose
+    def __init__(
+        self,
+        max_members: int = 256,
+        device: Optional[str] = None,
+        fast_compose: bool = True,
+        slurm: Optional[DictConfig] = None,
+    ) -> None:
+        self.max_members, self.device, self.fast_compose, self.slurm = max_members, device, fast_compose, slurm
         self.config: Optional[DictConfig] = None
         self.hydra_context = None
         self.task_function = None
@@ -107,7 +114,8 @@ class BatchedLauncher(Launcher):
         assert self.config is not None and self.hydra_context is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        log.info(f"Launching {len(job_overrides)} jobs locally, batched (max_members={self.max_members})")
+        where = "locally" if self.slurm is None else "as SLURM array tasks, one a group"
+        log.info(f"Launching {len(job_overrides)} jobs {where}, batched (max_members={self.max_members})")
         composer = Composer(self.hydra_context.config_loader, self.config, self.fast_compose)
         ours, hydra_before = self._ours(), HydraConfig.instance().cfg
         jobs, alone = [], []
@@ -132,13 +140,14 @@ class BatchedLauncher(Launcher):
         clock["prepare"] = time.perf_counter() - t0 - clock["compose"]
         returns: List[Optional[JobReturn]] = [None] * len(jobs)
         prepared = [j for j in jobs if j is not None]
+        lost = None
         t = time.perf_counter()
         try:
             if prepared:
-                self._console(prepared[0][0])
-                from alternating_freeze.batched.runner import Runner
+                from alternating_freeze.batched.jobs import console_logging
 
-                Runner(self.max_members).run([task for _, task, _ in prepared])
+                console_logging(prepared[0][0], self.config.hydra.verbose)
+                lost = self._train([(cfg, task) for cfg, task, _ in prepared])
         finally:
             for _, task, _ in prepared:
                 task.release()
@@ -169,13 +178,31 @@ class BatchedLauncher(Launcher):
             )
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        if lost:  # every other job has its JobReturn and its on_job_end; the sweep stops here
+            raise CompactHydraException(lost)
         return returns
+
+    def _train(self, prepared: list) -> Optional[str]:
+        """Train the prepared (config, task) pairs, setting each task's status: here, or each group as a SLURM
+        array task. A message when jobs were lost (SLURM ended them without a result)."""
+        if self.slurm is None:
+            from alternating_freeze.batched.runner import Runner
+
+            Runner(self.max_members).run([task for _, task in prepared])
+            return None
+        from .slurm_groups import submit
+
+        assert self.config is not None
+        options = OmegaConf.to_container(self.config.hydra.launcher.slurm, resolve=True)
+        verbose = self.config.hydra.verbose
+        verbose = OmegaConf.to_container(verbose) if OmegaConf.is_config(verbose) else verbose
+        return submit(prepared, self.max_members, options, Path(str(self.config.hydra.sweep.dir)), verbose)
 
     # ------------------------------------------------------------------ one job, as Hydra's run_job
 
     def _prepare(self, cfg: DictConfig):
         """Everything Hydra's run_job does before calling the task function; returns (config, task, JobReturn)."""
-        from alternating_freeze.batched.runner import Task
+        from alternating_freeze.batched.jobs import job_task
 
         instance = HydraConfig.instance()
         instance.set_config(cfg)  # the folder may name ${hydra:...} values
@@ -201,28 +228,8 @@ class BatchedLauncher(Launcher):
             save_config(task_cfg, "config.yaml", record)
             save_config(hydra_cfg, "hydra.yaml", record)
             save_config(cfg.hydra.overrides.task, "overrides.yaml", record)
-        handlers = _file_handlers(cfg)
-
-        @contextlib.contextmanager
-        def act():
-            saved, root = instance.cfg, logging.getLogger()
-            instance.cfg = hydra_cfg
-            for h in handlers:
-                root.addHandler(h)
-            try:
-                with env_override(hydra_cfg.hydra.job.env_set):
-                    yield
-            finally:
-                for h in handlers:
-                    root.removeHandler(h)
-                instance.cfg = saved
-
-        def release() -> None:
-            for h in handlers:
-                h.close()
-
-        task = Task(task_cfg, Path(cfg.hydra.runtime.output_dir), hydra_cfg.hydra.launcher, act, release=release)
-        with act():
+        task = job_task(task_cfg, hydra_cfg)
+        with task.act():
             self.hydra_context.callbacks.on_job_start(config=cfg, task_function=self.task_function)
         return cfg, task, ret
 
@@ -234,40 +241,3 @@ class BatchedLauncher(Launcher):
         with task.act():
             self.hydra_context.callbacks.on_job_end(config=cfg, job_return=ret)
         return ret
-
-    def _console(self, cfg: DictConfig) -> None:
-        """The jobs' logging (hydra.job_logging) without its file handlers, which each job opens for itself."""
-        conf = _job_logging(cfg)
-        if conf is None or conf.get("root") is None:
-            return
-        files = {name for name, h in conf.get("handlers", {}).items() if "filename" in h}
-        conf["handlers"] = {n: h for n, h in conf.get("handlers", {}).items() if n not in files}
-        for logger in [conf["root"], *conf.get("loggers", {}).values()]:
-            if logger and logger.get("handlers"):
-                logger["handlers"] = [h for h in logger["handlers"] if h not in files]
-        configure_log(OmegaConf.create(conf), self.config.hydra.verbose)
-
-
-def _job_logging(cfg: DictConfig) -> Optional[dict]:
-    if cfg.hydra.job_logging is None:
-        return None
-    return OmegaConf.to_container(cfg.hydra.job_logging, resolve=True)
-
-
-def _file_handlers(cfg: DictConfig) -> list:
-    """The job's own log files (the handlers of hydra.job_logging's root that write to a file), built as
-    logging.config would build them, opened on their first record."""
-    conf = _job_logging(cfg)
-    if conf is None or conf.get("root") is None:
-        return []
-    configurator = logging.config.DictConfigurator(conf)
-    formatters = configurator.config.get("formatters", {})
-    for name in list(formatters):
-        formatters[name] = configurator.configure_formatter(formatters[name])
-    handlers = []
-    for name in conf["root"].get("handlers", []):
-        spec = dict(conf.get("handlers", {}).get(name, {}))
-        if "filename" in spec:
-            spec["delay"] = True
-            handlers.append(configurator.configure_handler(spec))
-    return handlers

@@ -5,19 +5,23 @@ launching process with one line instead of a wait without end; timeouts past ``m
 Needs the cluster of tests/test_slurm.py (``scripts/slurm-local up``); skipped with its printed reason without one.
 Results are compared exactly (metrics.csv without the timing columns, status, epochs, final test accuracy).
 """
+
 import json
 import os
 import signal
 import subprocess
 
 import pytest
-from conftest import run_sweep, summaries
+from helpers import run_sweep, summaries
 from test_slurm import SLOW, TUNED, array_jobs, finish, launch, results, slurm_env, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
-CLUSTER = ["hydra.launcher.slurm.partition=debug", "hydra.launcher.slurm.cpus_per_task=1",
-           "hydra.launcher.slurm.mem_gb=1"]
+CLUSTER = [
+    "hydra.launcher.slurm.partition=debug",
+    "hydra.launcher.slurm.cpus_per_task=1",
+    "hydra.launcher.slurm.mem_gb=1",
+]
 BATCHED_SLURM = ["hydra/launcher=batched_slurm", *CLUSTER, "trainer.num_threads=1", "trainer.progress=log"]
 # four runs of one key, max_members=3: a group of three and a group of one (which trains as a separate run)
 SWEEP = ["trainer.epochs=2", "seed=0,1", "strategy=standard,alternating_epoch", "hydra.launcher.max_members=3"]
@@ -32,8 +36,14 @@ def submitted(sweep_dir) -> list[str]:
 def groups(tmp_path_factory):
     root = tmp_path_factory.mktemp("groups")
     slurm = launch(root / "slurm", *SWEEP, *BATCHED_SLURM)
-    local = run_sweep(root / "local", *SWEEP, "hydra/launcher=batched", "trainer.num_threads=1",
-                      "trainer.progress=log", env=slurm_env())
+    local = run_sweep(
+        root / "local",
+        *SWEEP,
+        "hydra/launcher=batched",
+        "trainer.num_threads=1",
+        "trainer.progress=log",
+        env=slurm_env(),
+    )
     try:
         out = finish(slurm)
     finally:
@@ -97,8 +107,16 @@ def test_a_group_past_max_num_timeout_is_recorded_as_failed(tmp_path):
     """timeout_min=2 with signal_delay_s=30: the signal comes 82-88 s after the start (tests/test_slurm.py); with
     max_num_timeout=0 it is not requeued, and each unfinished member is recorded as failed with the reason."""
     sweep = tmp_path / "slurm"
-    proc = launch(sweep, *SLOW, "trainer.epochs=75", "seed=0,1", *BATCHED_SLURM, "hydra.launcher.slurm.timeout_min=2",
-                  "hydra.launcher.slurm.signal_delay_s=30", "hydra.launcher.slurm.max_num_timeout=0")
+    proc = launch(
+        sweep,
+        *SLOW,
+        "trainer.epochs=75",
+        "seed=0,1",
+        *BATCHED_SLURM,
+        "hydra.launcher.slurm.timeout_min=2",
+        "hydra.launcher.slurm.signal_delay_s=30",
+        "hydra.launcher.slurm.max_num_timeout=0",
+    )
     try:
         out, _ = proc.communicate(timeout=400)
     finally:
@@ -110,14 +128,20 @@ def test_a_group_past_max_num_timeout_is_recorded_as_failed(tmp_path):
         assert s["status"] == "failed" and "timed-out too many times" in s["error"], json.dumps(s)[:2000]
 
 
-@pytest.mark.parametrize("override, message", [
-    ("hydra.launcher.slurm.partition=nowhere",
-     "error: hydra.launcher.slurm.partition='nowhere': nowhere is not a partition"),
-    ("hydra.launcher.slurm.cpus_per_task=4096", "error: hydra.launcher.slurm.cpus_per_task=4096: at most"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "hydra.launcher.slurm.partition=nowhere",
+            "error: hydra.launcher.slurm.partition='nowhere': nowhere is not a partition",
+        ),
+        ("hydra.launcher.slurm.cpus_per_task=4096", "error: hydra.launcher.slurm.cpus_per_task=4096: at most"),
+    ],
+)
 def test_what_the_cluster_cannot_run_is_refused_before_anything_is_prepared(tmp_path, override, message):
-    proc = run_sweep(tmp_path, "trainer.epochs=2", "seed=0,1", *BATCHED_SLURM, override, env=slurm_env(), check=False,
-                     timeout=120)
+    proc = run_sweep(
+        tmp_path, "trainer.epochs=2", "seed=0,1", *BATCHED_SLURM, override, env=slurm_env(), check=False, timeout=120
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2 and "Traceback" not in out
     assert out.strip().splitlines()[-1].startswith(message), out[-2000:]

@@ -1,6 +1,7 @@
 """hydra/launcher=batched_slurm's launching side without a cluster: its wait against a stand-in `squeue` (a job that
 left the queue without a result is lost after two answers, a result is read as soon as it is written, a silent
 squeue ends the wait), and the configuration it composes. Against the real local cluster: test_slurm_batched.py."""
+
 import stat
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 from hydra_plugins.af_batched_launcher import slurm_groups
 
@@ -47,8 +48,11 @@ def squeue(tmp_path, monkeypatch):
 
 def test_a_job_that_left_the_queue_without_a_result_is_lost_and_the_others_are_read(tmp_path, squeue):
     squeue.write_text("7_1\n")  # 7_0 has left the queue without a result; 7_1 runs; 7_2 has failed
-    lost, done, failed = (FakeJob(tmp_path, "7_0"), FakeJob(tmp_path, "7_1", ["completed", "skipped"]),
-                          FakeJob(tmp_path, "7_2", RuntimeError("boom")))
+    lost, done, failed = (
+        FakeJob(tmp_path, "7_0"),
+        FakeJob(tmp_path, "7_1", ["completed", "skipped"]),
+        FakeJob(tmp_path, "7_2", RuntimeError("boom")),
+    )
     failed.finish()
 
     calls = []
@@ -82,9 +86,23 @@ def test_a_silent_squeue_ends_the_wait(tmp_path, squeue, monkeypatch):
 
 
 def test_batched_slurm_composes_the_slurm_launchers_options_under_slurm():
-    proc = subprocess.run([sys.executable, "-m", "alternating_freeze", "hydra/launcher=batched_slurm",
-                           "hydra.launcher.slurm.partition=debug", "--cfg", "hydra", "-p", "hydra.launcher"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alternating_freeze",
+            "hydra/launcher=batched_slurm",
+            "hydra.launcher.slurm.partition=debug",
+            "--cfg",
+            "hydra",
+            "-p",
+            "hydra.launcher",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     launcher = yaml.safe_load(proc.stdout)
     assert launcher["_target_"].endswith("BatchedLauncher") and launcher["max_members"] == 256

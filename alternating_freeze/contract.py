@@ -8,6 +8,7 @@ optional, so that old run folders stay readable. See README, "Results on disk".
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -217,6 +218,31 @@ def parse_trained(label: str) -> Optional[frozenset]:
 
 
 # ---------------------------------------------------------------- atomic writes
+
+
+class LinkRefused(OSError):
+    """A symbolic link where the harness would write: its message is the one line."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def refuse_link(path: Path | str) -> None:
+    """Refuse ``path`` in one line when it is a symbolic link: nothing in a sweep is written through a link
+    (a planted one would have the harness change a file outside the sweep folder)."""
+    if Path(path).is_symlink():
+        raise LinkRefused(errno.ELOOP, f"{path} is a symbolic link; nothing is written through links: remove it")
+
+
+def open_nofollow(path: Path | str, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` for every file the harness writes or truncates inside a sweep in place (locks, counters):
+    a link at ``path`` is refused (``refuse_link``'s line), never followed."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse_link(path)
+        raise
 
 
 def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:

@@ -30,6 +30,7 @@ from .contract import (
     agrees,
     metrics_rows,
     read_summary,
+    refuse_link,
     remove_temporaries,
     write_atomic,
 )
@@ -67,10 +68,17 @@ class Claim:
 def claim(out: Path, cfg: DictConfig, sweep_dir: Optional[Path], parallel: int = 1) -> Iterator[Claim]:
     """Hold the job's lock for the block; the claim's ``status`` is set if the job must not train."""
     job = Claim(Path(out), cfg, sweep_dir, time.perf_counter(), now())
-    with joblock.hold(job.out) as other:
+    with contextlib.ExitStack() as held:
+        try:  # a job folder or .lock that is a link is refused: nothing is written through it, not even the lock
+            refuse_link(job.out)
+            other = held.enter_context(joblock.hold(job.out))
+        except OSError as e:
+            log.error("error: %s", e)
+            job.status, job.error, other = FAILED, e, ""
         if other is not None:  # nothing in the folder is touched
-            log.error("error: %s: running elsewhere (%s)", job.out, other)
-            job.status = RUNNING_ELSEWHERE
+            if other:
+                log.error("error: %s: running elsewhere (%s)", job.out, other)
+                job.status = RUNNING_ELSEWHERE
         else:
             if sweep_dir is not None and (where := progress.started(sweep_dir, parallel)):
                 log.info("%s: %s", where, job.out.name)

@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .contract import open_nofollow
+
 PROGRESS_FILE = ".progress.json"
 
 
 @contextlib.contextmanager
 def _locked(sweep_dir: Path) -> Iterator[dict]:
     """The counters, read and written back under an exclusive lock."""
-    fd = os.open(Path(sweep_dir) / PROGRESS_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_nofollow(Path(sweep_dir) / PROGRESS_FILE, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         raw = os.pread(fd, 1 << 16, 0)

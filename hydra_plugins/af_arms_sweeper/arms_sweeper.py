@@ -42,6 +42,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 from alternating_freeze import tuning
+from alternating_freeze.contract import MULTIRUN_FILE, write_atomic
 from alternating_freeze.hydra_compat import BasicSweeper
 
 
@@ -140,6 +141,9 @@ class ArmsSweeper(BasicSweeper):
         if self.tune is None:
             jobs = self._expand(self._parser().parse_overrides(self._parse_config() + list(arguments)))
             self._count(len(jobs))
+            planted = Path(self.config.hydra.sweep.dir) / MULTIRUN_FILE
+            if planted.is_symlink():  # Hydra's sweeper saves multirun.yaml through it: replaced, not followed
+                planted.unlink()
             return super().sweep(arguments)
         from alternating_freeze.errors import ConfigError
 
@@ -165,7 +169,7 @@ class ArmsSweeper(BasicSweeper):
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        write_atomic(sweep_dir / MULTIRUN_FILE, OmegaConf.to_yaml(self.config).encode())  # a link there: replaced
         self._count(len(configs) * (len(tuning.grid_points(grid)) * len(tuning_seeds) + len(final_seeds)))
         trials = {
             name: [

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Optional
 from omegaconf import DictConfig
 
 from . import joblock, progress
-from .config import changed_keys, config_hash
+from .config import changed_keys, config_hash, redact
 from .contract import (
     ERROR_FILE,
     SUMMARY_FILE,
@@ -154,9 +154,9 @@ def one_line(e: Exception) -> str:
 def record_failure(job: Claim, e: Exception) -> str:
     """Record a job's exception in its folder (error.txt, a failed summary.json) and return it as one line.
     Finished results (another config's, or this one's when its config cannot be read) stay as they are."""
-    message = one_line(e)
+    message = redact(one_line(e), job.cfg)  # an interpolated value (a secret) is said as its ${...}
     if not isinstance(e, ForeignFolder) and (read_summary(job.out) or {}).get("status") not in TERMINAL:
-        write_atomic(job.out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
+        write_atomic(job.out / ERROR_FILE, redact("".join(traceback.format_exception(e)), job.cfg).encode())
         write_summary(
             job.out,
             job.cfg,
@@ -169,3 +169,4 @@ def record_failure(job: Claim, e: Exception) -> str:
             job.started_at,
         )
     return message
+

@@ -57,3 +57,66 @@ def test_planted_links_in_a_sweep_are_never_written_through(tmp_path):
     with pytest.raises(OSError, match="symbolic link"):
         TensorBoardTracker(TensorBoardConfig(), RunInfo(job, {}, str(sweep), job.name, "standard", 0))
     assert list(elsewhere.iterdir()) == [] and target.read_text() == counter.read_text() == "precious"
+
+
+SECRET = "hunter2-the-secret-token"
+
+
+def composed(*overrides):
+    from conftest import ROOT
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def failed_job(tmp_path, cfg, error=None):
+    """A job whose run raised ``error`` (the schema's own error by default), through the policy's failure path."""
+    from alternating_freeze.config import validate
+
+    out = tmp_path / "job"
+    out.mkdir()
+    job = policy.Claim(out, cfg, None, 0.0, "now")
+    if error is None:
+        with pytest.raises(Exception) as raised:
+            validate(cfg)
+        error = raised.value
+    policy.fail(job, error)
+    return job, out
+
+
+def test_a_secret_from_an_interpolation_never_leaves_in_a_record_or_a_message(tmp_path, monkeypatch, caplog):
+    """#24.4: the error line (terminal, train.log), error.txt and summary.json say ${oc.env:...}, not its value; the
+    config as recorded or sent keeps interpolations unresolved, and a config without any records what it did."""
+    from alternating_freeze.config import config_hash, recorded
+
+    monkeypatch.setenv("AF_SECRET", SECRET)
+    cfg = composed("strategy=alternating_epoch", "strategy.start=${oc.env:AF_SECRET}")
+    job, out = failed_job(tmp_path, cfg)
+    said = caplog.text + (out / contract.ERROR_FILE).read_text() + (out / contract.SUMMARY_FILE).read_text()
+    assert "strategy.start" in caplog.text and "${oc.env:AF_SECRET}" in caplog.text and SECRET not in said
+
+    with_root = composed("dataset.root=${oc.env:AF_SECRET}")
+    assert recorded(with_root)["dataset"]["root"] == "${oc.env:AF_SECRET}" and SECRET not in str(recorded(with_root))
+    plain = composed("optimizer.lr=0.01")
+    assert recorded(plain) == OmegaConf.to_container(plain, resolve=True, enum_to_str=True)
+    assert config_hash(composed()) == config_hash(composed("dataset.root=${oc.env:AF_SECRET}"))
+
+
+def test_a_run_whose_execution_key_is_interpolated_is_analysed(tmp_path, monkeypatch):
+    """#24.4, last sentence: dataset.root from ${oc.env:...} leaves the key out of the row, not the run out."""
+    from alternating_freeze.train import execute
+    from analysis.reading import read_run
+
+    monkeypatch.setenv("AF_SECRET", str(tmp_path / "data"))
+    cfg = composed("dataset.root=${oc.env:AF_SECRET}", "trainer.epochs=1", "trainer.progress=none",
+                   "trainer.num_threads=1", "dataset.subset=300", "logger=tensorboard")
+    out = tmp_path / "run"
+    out.mkdir()
+    assert execute(cfg, out, None, 0.0, "now") == contract.COMPLETED
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any("tensorboard" in str(p) for p in files)
+    assert not [p for p in files if str(tmp_path / "data").encode() in p.read_bytes()]  # trackers too
+    row, _ = read_run(out)
+    assert row["status"] == contract.COMPLETED, row.get("error")
+

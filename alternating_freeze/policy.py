@@ -163,10 +163,18 @@ def record_failure(job: Claim, e: Exception) -> str:
             {
                 "status": FAILED,
                 "error": message,
-                "seed": job.cfg.get("seed"),
+                "seed": recorded_seed(job.cfg),
                 "total_s": time.perf_counter() - job.t_start,
             },
             job.started_at,
         )
     return message
 
+
+def recorded_seed(cfg: DictConfig) -> Optional[int]:
+    """The job's seed for its failure record; None when it is not a valid one (``seed=${oc.env:HOME}``)."""
+    try:
+        seed = cfg.get("seed")
+    except Exception:  # noqa: BLE001 - resolving it is what failed: the failure must still be recorded
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None

@@ -120,3 +120,11 @@ def test_a_run_whose_execution_key_is_interpolated_is_analysed(tmp_path, monkeyp
     row, _ = read_run(out)
     assert row["status"] == contract.COMPLETED, row.get("error")
 
+
+def test_an_uncastable_seed_is_recorded_as_a_failure(tmp_path, monkeypatch):
+    """#24.7: seed=${oc.env:HOME} made record_failure itself raise; now a failed summary (seed null) is written."""
+    monkeypatch.setenv("HOME", "/home/someone")
+    cfg = composed("seed=${oc.env:HOME}")
+    job, out = failed_job(tmp_path, cfg)
+    summary = contract.read_summary(out)
+    assert summary["status"] == "failed" and summary["seed"] is None and job.status == policy.FAILED

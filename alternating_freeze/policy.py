@@ -59,7 +59,10 @@ class Claim:
         """Count the job's end in the sweep's job counter, once (job k/N, ETA)."""
         if self.sweep_dir is not None and not self.counted:
             progress.ended(
-                self.sweep_dir, time.perf_counter() - self.t_start, ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE)
+                self.sweep_dir,
+                time.perf_counter() - self.t_start,
+                ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE),
+                elsewhere=relative(self.out, self.sweep_dir) if self.status == RUNNING_ELSEWHERE else None,
             )
         self.counted = True
 
@@ -178,3 +181,9 @@ def recorded_seed(cfg: DictConfig) -> Optional[int]:
     except Exception:  # noqa: BLE001 - resolving it is what failed: the failure must still be recorded
         return None
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def relative(out: Path, sweep_dir: Path) -> str:
+    """A job folder as the end-of-sweep table names it: relative to the sweep folder."""
+    out, sweep_dir = Path(out).absolute(), Path(sweep_dir).absolute()
+    return out.relative_to(sweep_dir).as_posix() if out.is_relative_to(sweep_dir) else str(out)

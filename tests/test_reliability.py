@@ -128,3 +128,29 @@ def test_an_uncastable_seed_is_recorded_as_a_failure(tmp_path, monkeypatch):
     job, out = failed_job(tmp_path, cfg)
     summary = contract.read_summary(out)
     assert summary["status"] == "failed" and summary["seed"] is None and job.status == policy.FAILED
+
+
+def test_an_override_without_a_key_is_named_as_such():
+    """#24.11: ``af-train =5`` said "error: ='5': allowed: train"."""
+    from alternating_freeze.cli import check_group_choices
+
+    with pytest.raises(ConfigError) as e:
+        check_group_choices(["=5"])
+    assert "no key" in str(e.value) and "train" not in str(e.value)
+
+
+def test_a_job_left_to_another_launch_is_not_reported_as_computed(tmp_path):
+    """#24.11: a job found "running elsewhere" that the other launch completed is said to be done elsewhere."""
+    from alternating_freeze import sweep as table
+
+    sweep, job = tmp_path / "sweep", tmp_path / "sweep" / "seed=0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / contract.CONFIG_FILE).write_text("seed: 0\n")
+    progress.launch(sweep, 1)
+    claimed = policy.Claim(job, OmegaConf.create({"seed": 0}), sweep, 0.0, "now", status=table.RUNNING_ELSEWHERE)
+    claimed.end()
+    contract.write_atomic(job / contract.METRICS_FILE, contract.metrics_csv([]))  # the other launch finishes it
+    contract.write_json(job / contract.SUMMARY_FILE, {"status": "completed", "epochs_completed": 0})
+    counts, problems, _ = table.report(sweep, 0.0)
+    assert counts["completed"] == 0 and counts[table.DONE_ELSEWHERE] == 1
+    assert problems[0][:2] == (table.DONE_ELSEWHERE, "seed=0") and "not computed by this one" in problems[0][2]

@@ -154,3 +154,39 @@ def test_a_job_left_to_another_launch_is_not_reported_as_computed(tmp_path):
     counts, problems, _ = table.report(sweep, 0.0)
     assert counts["completed"] == 0 and counts[table.DONE_ELSEWHERE] == 1
     assert problems[0][:2] == (table.DONE_ELSEWHERE, "seed=0") and "not computed by this one" in problems[0][2]
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["optimizer.momentum=0.9"], "optimizer.momentum"),  # adam: unused, yet it changed the config hash
+    (["optimizer=adamw", "optimizer.nesterov=true"], "optimizer.nesterov"),
+    (["optimizer=sgd", "optimizer.momentum=5"], "optimizer.momentum"),
+    (["optimizer=sgd", "optimizer.momentum=1"], "optimizer.momentum"),
+    (["dataset.augment=crop_flip"], "dataset.augment"),  # digits' 8x8 images
+    (["dataset.split_seed=-1"], "dataset.split_seed"),
+    (["strategy=alternating", "strategy.seed=-5"], "strategy.seed"),
+    (["strategy=random_block", "strategy.seed=-5"], "strategy.seed"),
+    (["trainer.epochs=9999999999999"], "trainer.epochs"),
+])
+def test_nonsense_is_refused_by_name(overrides, key):
+    """#24.10: each gets one line naming the key, the value and what is allowed."""
+    from alternating_freeze.config import validate
+
+    with pytest.raises(ConfigError) as e:
+        validate(composed(*overrides), overrides)
+    assert e.value.key == key and str(e.value).startswith(f"{key}=") and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["dataset.val_fraction=0.999"], "dataset.val_fraction"),
+    (["dataset.subset=5"], "dataset.subset"),
+    (["trainer.budget=1e300"], "trainer.budget"),
+])
+def test_splits_and_budgets_that_cannot_train_are_refused(overrides, key):
+    """#24.10: a split leaving fewer training samples than classes, a budget buying more epochs than the bound."""
+    from alternating_freeze.config import validate
+    from alternating_freeze.train import build
+
+    cfg = composed("trainer.num_threads=1", *overrides)
+    with pytest.raises(ConfigError) as e:
+        build(validate(cfg), None, cfg)
+    assert e.value.key == key and "\n" not in str(e.value)

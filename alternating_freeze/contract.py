@@ -193,6 +193,47 @@ def strategy_label(strategy: Mapping) -> tuple[str, tuple[str, ...]]:
     return " ".join([head, *(f"{k} {text(s[k])}" for k in said)]), ("name", "unit", *said)
 
 
+# ---------------------------------------------------------------- the type of a config value read from disk
+
+# What each result-affecting key's value is (a reader checks a recorded config with ``config_problems``); a key not
+# listed here must hold a plain value: text, a number, a boolean, null, or a list of those.
+KINDS = {
+    "number": "optimizer.lr optimizer.eps optimizer.weight_decay optimizer.momentum dataset.test_fraction "
+    "dataset.val_fraction strategy.t_0",
+    "integer": "seed dataset.subset dataset.split_seed model.depth model.width model.split strategy.every "
+    "strategy.seed trainer.epochs trainer.batch_size",
+    "boolean": "dataset.standardize model.batchnorm optimizer.nesterov strategy.freeze_bn_stats",
+    "numbers": "optimizer.betas model.splits",
+    "integers": "strategy.steps",
+}
+_CHECKS = {
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "plain": lambda v: v is None or isinstance(v, (str, int, float, bool)),
+}
+_CHECKS |= {
+    "numbers": lambda v: isinstance(v, list) and all(map(_CHECKS["number"], v)),
+    "integers": lambda v: isinstance(v, list) and all(map(_CHECKS["integer"], v)),
+}
+KIND = {key: kind for kind, keys in KINDS.items() for key in keys.split()}
+
+
+def config_problems(config: Mapping) -> list[str]:
+    """The result-affecting values of a recorded config that are not of their key's kind (``optimizer.lr="fast"``)."""
+    out = []
+    for key, value in flatten(config).items():
+        if not affects_results(key) or (value is None and key in KIND):
+            continue
+        kind = KIND.get(key, "plain")
+        plain = isinstance(value, list) and all(map(_CHECKS["plain"], value))
+        if not (_CHECKS[kind](value) or (kind == "plain" and plain)):
+            out.append(
+                f"config: {key}={value!r:.40} is not {'a list of ' if kind.endswith('s') else 'a'} {kind.rstrip('s')}"
+            )
+    return out
+
+
 # ---------------------------------------------------------------- the `trained` column
 
 ALL_BLOCKS = "all"

@@ -25,6 +25,7 @@ def layout(t: Any) -> bool:
         return (
             isinstance(x, dict)
             and isinstance(x.get("values"), dict)
+            and all(v is None or isinstance(v, (str, int, float)) for v in x["values"].values())  # a list: no point
             and (score is None or isinstance(score, (int, float)) and not isinstance(score, bool))
         )
 

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 import analysis
+from alternating_freeze import contract
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = analysis.Bootstrap(n_resamples=2000)  # the default is 9999; fewer keep the suite quick
@@ -103,7 +104,7 @@ def write_run(sweep, cfg, final_acc=0.9, *, status="completed", epoch_s=0.5, flo
                          (cfg["strategy"]["steps"] or [cfg["strategy"]["every"]] * 2),
                          "device": "cpu", "num_threads": 1, "input_dim": 64, "num_classes": 10, "n_train": 1437,
                          "n_test": 360, "n_params": 5000},
-            "config": cfg, "config_hash": "0123456789abcdef", "overrides": overrides_of(cfg),
+            "config": cfg, "config_hash": contract.config_hash(cfg), "overrides": overrides_of(cfg),
             "versions": {"python": "3.11", "torch": "2.5", "alternating_freeze": "0.1.0"},
             "started_at": "2026-11-24T10:00:00+00:00", "finished_at": "2026-11-24T10:01:00+00:00",
         }

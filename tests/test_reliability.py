@@ -190,3 +190,52 @@ def test_splits_and_budgets_that_cannot_train_are_refused(overrides, key):
     with pytest.raises(ConfigError) as e:
         build(validate(cfg), None, cfg)
     assert e.value.key == key and "\n" not in str(e.value)
+
+
+def edited_run(tmp_path, edit):
+    """A completed run of the analysis fixtures whose summary.json (as a dict) ``edit`` changes in place."""
+    import json
+
+    from analysis_fixtures import make_config, write_run
+
+    run = write_run(tmp_path / "sweep", make_config(seed=0))
+    summary = json.loads((run / contract.SUMMARY_FILE).read_text())
+    edit(summary)
+    (run / contract.SUMMARY_FILE).write_text(json.dumps(summary))
+    return run
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda s: s.update(notes=5), "notes=5"),
+    (lambda s: s["config"]["optimizer"].update(lr="fast"), "optimizer.lr='fast'"),
+    (lambda s: s["config"]["model"].update(depth=[3]), "model.depth=[3]"),
+])
+def test_corrupt_fields_exclude_the_run_by_name(tmp_path, edit, said):
+    """#24.5: af-analyze crashed on these; each field read from disk is type-checked, the run excluded and named."""
+    from analysis.reading import read_run
+
+    row, _ = read_run(edited_run(tmp_path, edit))
+    assert row["status"] == "corrupt" and said in row["error"]
+
+
+def test_a_tuning_trial_value_that_is_a_list_is_not_the_layout():
+    """#24.5: a list as a trial's value crashed grouping (unhashable); tuning.json is then unreadable, not fatal."""
+    from analysis.tuning import layout
+
+    trial = {"values": {"optimizer.lr": [0.1, 0.2]}, "score": 0.5, "job": "x"}
+    assert not layout({"grid": {"optimizer.lr": [0.1]}, "arms": {"a": {"trials": [trial], "chosen": None}}})
+
+
+def test_analysis_excludes_impossible_blocks_and_an_edited_config(tmp_path):
+    """#24.10 (analysis): a ``trained`` naming blocks the net has not, a config edited without its hash."""
+    from analysis.reading import read_run
+
+    row, _ = read_run(edited_run(tmp_path / "a", lambda s: s["config"]["optimizer"].update(lr=0.5)))
+    assert row["status"] == "corrupt" and "config_hash does not match" in row["error"]
+    run = edited_run(tmp_path / "b", lambda s: None)
+    text = (run / contract.METRICS_FILE).read_text().splitlines()
+    head = text[0].split(",").index("trained")
+    text[1] = ",".join("0+7" if i == head else v for i, v in enumerate(text[1].split(",")))
+    (run / contract.METRICS_FILE).write_text("\n".join(text) + "\n")
+    row, _ = read_run(run)
+    assert row["status"] == "corrupt" and "trained='0+7'" in row["error"]

@@ -239,3 +239,24 @@ def test_analysis_excludes_impossible_blocks_and_an_edited_config(tmp_path):
     (run / contract.METRICS_FILE).write_text("\n".join(text) + "\n")
     row, _ = read_run(run)
     assert row["status"] == "corrupt" and "trained='0+7'" in row["error"]
+
+
+def test_the_batched_runner_removes_temporaries_of_killed_writes(tmp_path):
+    """#24.8: a kill mid-write leaves .metrics.csv.<pid>.<id>.tmp and .checkpoint.pt.<pid>.<id>.tmp; the resumed
+    batched launch (policy.claim, as the single-run path) removes them and completes the jobs."""
+    import contextlib
+
+    from alternating_freeze.batched.runner import Runner, Task
+
+    cfgs = [composed("trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1", f"seed={s}",
+                     "dataset.subset=300") for s in (0, 1)]
+    ts = []
+    for i, cfg in enumerate(cfgs):
+        out = tmp_path / f"job{i}"
+        out.mkdir()
+        for name in (".metrics.csv.4242.0123abcd.tmp", ".checkpoint.pt.4242.89abcdef.tmp"):
+            (out / name).write_bytes(b"x" * 1000)
+        ts.append(Task(cfg, out, None, contextlib.nullcontext))
+    Runner(8).run(ts)
+    assert [t.status for t in ts] == ["completed", "completed"]
+    assert not [p for t in ts for p in t.out.iterdir() if p.name.endswith(".tmp")]

@@ -309,7 +309,12 @@ def build(result) -> str:
             context=context(result.done if len(result.done) else runs),
             overview=overview,
             boot=result.boot.describe(),
-            headline=headline(paired, alpha, any(s.tuning for s in result.sweeps)),
+            headline="\n\n".join(
+                [
+                    *(f"> **Warning:** {w}" for w in result.warnings if w.startswith("UNREADABLE TUNING")),
+                    headline(paired, alpha, any(s.tuning for s in result.sweeps)),
+                ]
+            ),
             glance=glance,
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
             protocol=protocol(result),

@@ -260,3 +260,24 @@ def test_the_batched_runner_removes_temporaries_of_killed_writes(tmp_path):
     Runner(8).run(ts)
     assert [t.status for t in ts] == ["completed", "completed"]
     assert not [p for t in ts for p in t.out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("garbage", [b"", b'{"arms": ', b"\x00\xff\x00", b"[1, 2]", b'{"grid": "lr", "arms": {}}'])
+def test_an_unreadable_tuning_json_keeps_the_trials_out_of_the_verdict(tmp_path, garbage):
+    """#24.6: trials are recognised by their tuning seeds whatever tuning.json says; the report warns at its top."""
+    from analysis_fixtures import make_config
+    from test_analysis_fair import FAST, write_val_run
+
+    import analysis
+
+    for seed in (1000, 1001):  # tuning trials (the default tuning seeds), better than every final run
+        write_val_run(tmp_path, make_config(seed), [0.99] * 3, [0.99] * 3, job=f"tuning/standard/seed={seed}")
+    for seed in (0, 1):
+        write_val_run(tmp_path, make_config(seed), [0.9] * 3, [0.5] * 3, job=f"final/standard/seed={seed}")
+    (tmp_path / contract.TUNING_FILE).write_bytes(garbage)
+    result = analysis.analyze([tmp_path], boot=FAST, figures=False)
+    runs = result.runs.set_index("seed")
+    assert runs.loc[1000, "role"] == runs.loc[1001, "role"] == "trial" and not runs.loc[[1000, 1001], "in_stats"].any()
+    assert runs.loc[[0, 1], "in_stats"].all()
+    head = (tmp_path / "report.md").read_text().split("\n")[:6]
+    assert any("tuning.json cannot be read" in line for line in head)

@@ -281,3 +281,17 @@ def test_an_unreadable_tuning_json_keeps_the_trials_out_of_the_verdict(tmp_path,
     assert runs.loc[[0, 1], "in_stats"].all()
     head = (tmp_path / "report.md").read_text().split("\n")[:6]
     assert any("tuning.json cannot be read" in line for line in head)
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch):
+    """#24.9 (part): ``OSError: [Errno 28] No space left on device`` said which file; no temporary is left."""
+    import errno
+    import os
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(contract.os, "fsync", full)
+    with pytest.raises(OSError) as e:
+        contract.write_atomic(tmp_path / contract.SUMMARY_FILE, b"{}")
+    assert e.value.errno == errno.ENOSPC and contract.SUMMARY_FILE in str(e.value) and not list(tmp_path.iterdir())

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from .errors import ConfigError
-from .loop import budget_number
+from .loop import MAX_EPOCHS, budget_number
 from .strategies import Run
 
 ALLOW_KEY = "trainer.allow_untrained"  # the user's word that a block left untrained is intended
@@ -106,8 +106,13 @@ def budget_epochs(model, strategy, run: Run, n_train: int, batch_size: int, budg
 
     if not fits(1):
         raise ConfigError("trainer.budget", budget, f"buys less than one epoch ({flops:.3g} FLOPs)")
+    too_many = ConfigError("trainer.budget", budget, f"buys more than {MAX_EPOCHS} epochs (trainer.epochs' bound)")
+    if flops > model.train_flops_per_sample(range(model.n_blocks)) * n_train * MAX_EPOCHS:
+        raise too_many  # more than the bound even at every block's FLOPs: no replay needed to tell
     low, high = 1, 2  # FLOPs grow with the epochs: double, then bisect
     while fits(high):
+        if high > MAX_EPOCHS:
+            raise too_many
         low, high = high, high * 2
     while high - low > 1:
         mid = (low + high) // 2

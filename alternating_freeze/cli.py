@@ -51,6 +51,8 @@ def check_group_choices(args: list[str]) -> None:
     except Exception:  # a syntax error: Hydra's own message says where
         return
     for o in overrides:
+        if not o.key_or_group:  # ``af-train =5``: CONF itself would be the "group"
+            raise ConfigError(f"{o.input_line!r}: an override is key=value and this one has no key (e.g. seed=5)")
         folder = CONF / o.key_or_group
         if o.key_or_group.startswith("hydra") or o.package or o.is_delete() or not folder.is_dir():
             continue

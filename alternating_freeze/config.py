@@ -103,6 +103,52 @@ def config_hash(cfg: DictConfig | dict) -> str:
     return contract.config_hash(result_tree(cfg))
 
 
+def recorded(cfg: DictConfig) -> dict:
+    """The config as run, wherever it is recorded or sent (summary.json, checkpoint, trackers): its values resolved,
+    but an interpolated value as its unresolved text (``${oc.env:TOKEN}`` may hold a secret); all unresolved when
+    it cannot be resolved. A config without interpolations records exactly its resolved values."""
+    raw = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    except Exception:  # noqa: BLE001 - e.g. ${oc.env:UNSET}: the failure record must still be written
+        return raw
+
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {k: merge(v, b.get(k)) for k, v in a.items()}
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            return [merge(x, y) for x, y in zip(a, b)]
+        return a if isinstance(a, str) and "${" in a else b
+
+    return merge(raw, resolved)
+
+
+SHORTEST_REDACTED = 3  # a resolved value this short is common text, not worth hiding (a message would be garbled)
+
+
+def redact(text: str, cfg: DictConfig | None) -> str:
+    """``text`` (an error message, a traceback) with every interpolated value of ``cfg`` as its unresolved text."""
+    if cfg is None:
+        return text
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
+        plain = OmegaConf.create(raw)  # untyped: a value that fails its schema's type still resolves here
+    except Exception:  # noqa: BLE001
+        return text
+    found = {}
+    for key, value in contract.flatten(raw).items():
+        if isinstance(value, str) and "${" in value:
+            try:
+                secret = str(OmegaConf.select(plain, key))
+            except Exception:  # noqa: BLE001 - unresolvable: nothing of it can be in the text
+                continue
+            if len(secret) >= SHORTEST_REDACTED and secret != value:
+                found[secret] = value
+    for secret in sorted(found, key=len, reverse=True):
+        text = text.replace(secret, found[secret])
+    return text
+
+
 def changed_keys(old: dict | None, cfg: DictConfig, limit: int = 6) -> str:
     """What differs between a folder's recorded config and this job's: "optimizer.lr 0.001 -> 0.01"."""
     if not isinstance(old, dict):

@@ -8,6 +8,7 @@ optional, so that old run folders stay readable. See README, "Results on disk".
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -235,6 +236,47 @@ def boundary_side(distribution: str, lo: float, hi: float, value: float) -> Opti
     return "low" if at < BOUNDARY else "high" if at > 1 - BOUNDARY else None
 
 
+# ---------------------------------------------------------------- the type of a config value read from disk
+
+# What each result-affecting key's value is (a reader checks a recorded config with ``config_problems``); a key not
+# listed here must hold a plain value: text, a number, a boolean, null, or a list of those.
+KINDS = {
+    "number": "optimizer.lr optimizer.eps optimizer.weight_decay optimizer.momentum dataset.test_fraction "
+    "dataset.val_fraction strategy.t_0",
+    "integer": "seed dataset.subset dataset.split_seed model.depth model.width model.split strategy.every "
+    "strategy.seed trainer.epochs trainer.batch_size",
+    "boolean": "dataset.standardize model.batchnorm optimizer.nesterov strategy.freeze_bn_stats",
+    "numbers": "optimizer.betas model.splits",
+    "integers": "strategy.steps",
+}
+_CHECKS = {
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "plain": lambda v: v is None or isinstance(v, (str, int, float, bool)),
+}
+_CHECKS |= {
+    "numbers": lambda v: isinstance(v, list) and all(map(_CHECKS["number"], v)),
+    "integers": lambda v: isinstance(v, list) and all(map(_CHECKS["integer"], v)),
+}
+KIND = {key: kind for kind, keys in KINDS.items() for key in keys.split()}
+
+
+def config_problems(config: Mapping) -> list[str]:
+    """The result-affecting values of a recorded config that are not of their key's kind (``optimizer.lr="fast"``)."""
+    out = []
+    for key, value in flatten(config).items():
+        if not affects_results(key) or (value is None and key in KIND):
+            continue
+        kind = KIND.get(key, "plain")
+        plain = isinstance(value, list) and all(map(_CHECKS["plain"], value))
+        if not (_CHECKS[kind](value) or (kind == "plain" and plain)):
+            out.append(
+                f"config: {key}={value!r:.40} is not {'a list of ' if kind.endswith('s') else 'a'} {kind.rstrip('s')}"
+            )
+    return out
+
+
 # ---------------------------------------------------------------- the `trained` column
 
 ALL_BLOCKS = "all"
@@ -262,6 +304,31 @@ def parse_trained(label: str) -> Optional[frozenset]:
 # ---------------------------------------------------------------- atomic writes
 
 
+class LinkRefused(OSError):
+    """A symbolic link where the harness would write: its message is the one line."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def refuse_link(path: Path | str) -> None:
+    """Refuse ``path`` in one line when it is a symbolic link: nothing in a sweep is written through a link
+    (a planted one would have the harness change a file outside the sweep folder)."""
+    if Path(path).is_symlink():
+        raise LinkRefused(errno.ELOOP, f"{path} is a symbolic link; nothing is written through links: remove it")
+
+
+def open_nofollow(path: Path | str, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` for every file the harness writes or truncates inside a sweep in place (locks, counters):
+    a link at ``path`` is refused (``refuse_link``'s line), never followed."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            refuse_link(path)
+        raise
+
+
 def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:
     """Write through a temporary file in the same folder and ``os.replace``: a killed writer never
     leaves a file that looks complete. ``durable``: fsync the file before the rename and the folder
@@ -276,8 +343,10 @@ def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, LinkRefused) and not e.filename:  # a full disk: say which
+            raise OSError(e.errno, f"{e.strerror or e}: writing {path}", str(path)) from e
         raise
     if durable:
         try:  # the rename itself; some filesystems cannot open or fsync a folder, and the file is in place

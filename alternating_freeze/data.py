@@ -66,6 +66,15 @@ class DatasetConfig:
             allowed="a number in [0, 1): the share of the training split held out for validation (0: none)",
         )
         integer("dataset.subset", self.subset, null=True)
+        integer("dataset.split_seed", self.split_seed, 0, 2**63 - 1)
+        smallest = min(SHAPES[self.name][1:])
+        require(
+            self.augment == "none" or smallest >= MIN_CROP_SIDE,
+            "dataset.augment",
+            self.augment,
+            f"none for {self.name}: its {smallest}x{smallest} images are smaller than {MIN_CROP_SIDE} pixels, "
+            f"so {PAD}-pixel-padded crops would shift them by up to half their width",
+        )
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,10 @@ TRAIN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10"
 SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
 AUGMENTATIONS = ("none", "crop_flip")
 PAD = 4  # pixels of zero padding around a random crop (the CIFAR standard of He et al. 2016)
+MIN_CROP_SIDE = 4 * PAD  # crop_flip on smaller images (digits' 8x8) would shift them by half their side
+# The fewest training samples a run may have: one per class (NUM_CLASSES). Fewer cannot learn every class, and a
+# split that leaves fewer (dataset.subset=5, dataset.val_fraction=0.999) is refused rather than trained.
+MIN_TRAIN = 10
 NUM_CLASSES = 10  # all four; fixed, not read from the labels, so a subset missing a class keeps the same model
 
 
@@ -257,6 +270,14 @@ def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
     x_val = y_val = None
     if opt.val_fraction > 0:
         x_val, y_val, x, y = _split(x, y, opt.val_fraction, gen, "dataset.val_fraction")
+    if len(x) < MIN_TRAIN:  # the setting most likely to blame: a subset, else the validation share, else the test's
+        key = next(k for k in ("subset", "val_fraction", "test_fraction") if getattr(opt, k))
+        raise ConfigError(
+            f"dataset.{key}",
+            getattr(opt, key),
+            f"leaves {len(x)} training samples (test {len(y_test)}, validation {0 if y_val is None else len(y_val)}); "
+            f"at least {MIN_TRAIN}, one per class, must remain",
+        )
 
     x, x_test = x.float() / scale, x_test.float() / scale
     x_val = None if x_val is None else x_val.float() / scale

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Iterator, Optional
 
-from .contract import LOCK_FILE
+from .contract import LOCK_FILE, open_nofollow
 
 ATTEMPTS, PAUSE_S = 5, 0.02  # a probe (``owner``) holds the lock for microseconds: retry briefly past it
 
@@ -26,7 +26,7 @@ ATTEMPTS, PAUSE_S = 5, 0.02  # a probe (``owner``) holds the lock for microsecon
 @contextlib.contextmanager
 def hold(job_dir: Path) -> Iterator[Optional[str]]:
     """Hold the job's lock for the block: yields None when held, else the owner's description."""
-    fd = os.open(Path(job_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_nofollow(Path(job_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT)
     try:
         for attempt in range(ATTEMPTS):
             try:
@@ -57,7 +57,7 @@ def owner(job_dir: Path) -> Optional[str]:
     """Who runs the job now (its description), or None: a job whose lock file names an owner is
     probed, since an owner killed outright leaves its name behind but not its lock."""
     try:
-        fd = os.open(Path(job_dir) / LOCK_FILE, os.O_RDONLY)
+        fd = open_nofollow(Path(job_dir) / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return None
     try:

@@ -39,6 +39,9 @@ def budget_number(text: str) -> Optional[float]:
     return value if math.isfinite(value) and value > 0 else None
 
 
+MAX_EPOCHS = 100_000  # far beyond any sweep here; more (or a budget that buys more) is a typo that would run forever
+
+
 @dataclass
 class TrainerConfig:
     """Schema of the `trainer` config group."""
@@ -64,7 +67,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         one_of("trainer.precision", self.precision, PRECISIONS)
         for key in ("epochs", "batch_size", "eval_batch_size"):
-            integer(f"trainer.{key}", getattr(self, key))
+            integer(f"trainer.{key}", getattr(self, key), high=MAX_EPOCHS if key == "epochs" else None)
         require(
             self.budget in (None, "standard") or budget_number(self.budget) is not None,
             "trainer.budget",

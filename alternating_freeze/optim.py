@@ -28,7 +28,7 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         one_of("optimizer.name", self.name, OPTIMIZERS)
-        for key, strict in (("lr", True), ("eps", True), ("weight_decay", False), ("momentum", False)):
+        for key, strict in (("lr", True), ("eps", True), ("weight_decay", False)):
             number(
                 f"optimizer.{key}",
                 getattr(self, key),
@@ -43,9 +43,18 @@ class OptimizerConfig:
             list(self.betas),
             "[beta1, beta2], each in [0, 1)",
         )
+        number("optimizer.momentum", self.momentum, 0.0, 1.0, high_open=True)
         require(
             not self.nesterov or self.momentum > 0, "optimizer.nesterov", self.nesterov, "needs optimizer.momentum > 0"
         )
+        if self.name != "sgd":  # unused by Adam(W), yet it would change the config hash: refused, not ignored
+            for key, default in (("momentum", 0.0), ("nesterov", False)):
+                require(
+                    getattr(self, key) == default,
+                    f"optimizer.{key}",
+                    getattr(self, key),
+                    f"{default} with optimizer={self.name} (sgd only; adam's betas play its part)",
+                )
 
 
 class FusedOptimizer:

@@ -23,7 +23,7 @@ from typing import Callable, Iterator, Optional
 from omegaconf import DictConfig
 
 from . import joblock, progress
-from .config import changed_keys, config_hash
+from .config import changed_keys, config_hash, redact
 from .contract import (
     CHECKPOINT_FILE,
     ERROR_FILE,
@@ -32,6 +32,7 @@ from .contract import (
     agrees,
     metrics_rows,
     read_summary,
+    refuse_link,
     remove_temporaries,
     write_atomic,
 )
@@ -60,7 +61,10 @@ class Claim:
         """Count the job's end in the sweep's job counter, once (job k/N, ETA)."""
         if self.sweep_dir is not None and not self.counted:
             progress.ended(
-                self.sweep_dir, time.perf_counter() - self.t_start, ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE)
+                self.sweep_dir,
+                time.perf_counter() - self.t_start,
+                ran=self.status not in (SKIPPED, RUNNING_ELSEWHERE),
+                elsewhere=relative(self.out, self.sweep_dir) if self.status == RUNNING_ELSEWHERE else None,
             )
         self.counted = True
 
@@ -72,10 +76,17 @@ def claim(
     """Hold the job's lock for the block; the claim's ``status`` is set if the job must not train. ``announce``:
     log "job k/N, ETA" as it starts (a batched group claims all its jobs before any trains, and says nothing)."""
     job = Claim(Path(out), cfg, sweep_dir, time.perf_counter(), now())
-    with joblock.hold(job.out) as other:
+    with contextlib.ExitStack() as held:
+        try:  # a job folder or .lock that is a link is refused: nothing is written through it, not even the lock
+            refuse_link(job.out)
+            other = held.enter_context(joblock.hold(job.out))
+        except OSError as e:
+            log.error("error: %s", e)
+            job.status, job.error, other = FAILED, e, ""
         if other is not None:  # nothing in the folder is touched
-            log.error("error: %s: running elsewhere (%s)", job.out, other)
-            job.status = RUNNING_ELSEWHERE
+            if other:
+                log.error("error: %s: running elsewhere (%s)", job.out, other)
+                job.status = RUNNING_ELSEWHERE
         else:
             if announce and sweep_dir is not None and (where := progress.started(sweep_dir, parallel)):
                 log.info("%s: %s", where, job.out.name)
@@ -180,18 +191,33 @@ def one_line(e: Exception) -> str:
 def record_failure(job: Claim, e: Exception) -> str:
     """Record a job's exception in its folder (error.txt, a failed summary.json) and return it as one line.
     Finished results (another config's, or this one's when its config cannot be read) stay as they are."""
-    message = one_line(e)
+    message = redact(one_line(e), job.cfg)  # an interpolated value (a secret) is said as its ${...}
     if not isinstance(e, ForeignFolder) and (read_summary(job.out) or {}).get("status") not in TERMINAL:
-        write_atomic(job.out / ERROR_FILE, "".join(traceback.format_exception(e)).encode())
+        write_atomic(job.out / ERROR_FILE, redact("".join(traceback.format_exception(e)), job.cfg).encode())
         write_summary(
             job.out,
             job.cfg,
             {
                 "status": FAILED,
                 "error": message,
-                "seed": job.cfg.get("seed"),
+                "seed": recorded_seed(job.cfg),
                 "total_s": time.perf_counter() - job.t_start,
             },
             job.started_at,
         )
     return message
+
+
+def recorded_seed(cfg: DictConfig) -> Optional[int]:
+    """The job's seed for its failure record; None when it is not a valid one (``seed=${oc.env:HOME}``)."""
+    try:
+        seed = cfg.get("seed")
+    except Exception:  # noqa: BLE001 - resolving it is what failed: the failure must still be recorded
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def relative(out: Path, sweep_dir: Path) -> str:
+    """A job folder as the end-of-sweep table names it: relative to the sweep folder."""
+    out, sweep_dir = Path(out).absolute(), Path(sweep_dir).absolute()
+    return out.relative_to(sweep_dir).as_posix() if out.is_relative_to(sweep_dir) else str(out)

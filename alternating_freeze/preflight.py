@@ -53,6 +53,19 @@ def no_links(job_dir: Path) -> None:
             )
 
 
+def no_linked_folders(sweep_dir: Path) -> None:
+    """A job folder that is a link would have Hydra and the job write everything into the link's target."""
+    for root, dirs, _ in os.walk(sweep_dir):
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                raise ConfigError(
+                    "hydra.sweep.dir",
+                    str(sweep_dir),
+                    f"{Path(root, name).relative_to(sweep_dir)} is a symbolic link to a folder; results are never "
+                    "written through links: remove it or use another folder",
+                )
+
+
 def launcher_available(launcher: DictConfig) -> None:
     target = str(launcher.get("_target_", ""))
     if target.endswith("JoblibLauncher") and launcher.get("n_jobs") == 0:
@@ -180,6 +193,7 @@ class Preflight(Callback):
 
         def checks() -> None:
             writable_folder("hydra.sweep.dir", str(sweep_dir))
+            no_linked_folders(sweep_dir)
             for hydra_dir in sweep_dir.rglob(".hydra"):  # job folders of earlier launches
                 no_links(hydra_dir.parent)
             launcher_available(config.hydra.launcher)

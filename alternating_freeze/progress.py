@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .contract import open_nofollow
+
 PROGRESS_FILE = ".progress.json"
 
 
 @contextlib.contextmanager
 def _locked(sweep_dir: Path) -> Iterator[dict]:
     """The counters, read and written back under an exclusive lock."""
-    fd = os.open(Path(sweep_dir) / PROGRESS_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = open_nofollow(Path(sweep_dir) / PROGRESS_FILE, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         raw = os.pread(fd, 1 << 16, 0)
@@ -62,14 +64,26 @@ def started(sweep_dir: Path, parallel: int = 1) -> Optional[str]:
     return text
 
 
-def ended(sweep_dir: Path, seconds: float, ran: bool) -> None:
-    """A job ends: it ran for ``seconds`` (``ran``) or was skipped."""
+def ended(sweep_dir: Path, seconds: float, ran: bool, elsewhere: Optional[str] = None) -> None:
+    """A job ends: it ran for ``seconds`` (``ran``) or was skipped, or (``elsewhere``: its folder, relative to the
+    sweep folder) was left to another live process, which the end-of-sweep table then says."""
     with contextlib.suppress(OSError, ValueError), _locked(sweep_dir) as state:
         if "total" in state:
             state["ended"] += 1
             if ran:
                 state["ran"] += 1
                 state["ran_s"] += seconds
+            if elsewhere is not None:
+                state["elsewhere"] = sorted({*state.get("elsewhere", []), elsewhere})
+
+
+def left_elsewhere(sweep_dir: Path) -> set[str]:
+    """The job folders (relative to the sweep folder) that this launch left to another process."""
+    try:
+        with _locked(sweep_dir) as state:
+            return set(state.get("elsewhere", []))
+    except (OSError, ValueError):
+        return set()
 
 
 def _duration(seconds: float) -> str:

@@ -10,14 +10,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from . import contract, joblock
+from . import contract, joblock, progress
 from .config import changed_keys, config_hash
 
 log = logging.getLogger(__name__)
 _exit_code = 0
 RUNNING_ELSEWHERE = "running elsewhere"  # another live process holds the job's lock (joblock)
-ORDER = ("completed", "skipped", "diverged", "failed", "refused", RUNNING_ELSEWHERE, "incomplete")
-PROBLEMS = ("diverged", "failed", "refused", RUNNING_ELSEWHERE, "incomplete")  # listed by name in the table
+DONE_ELSEWHERE = "done elsewhere"  # this launch found it running elsewhere; that process has finished it since
+ORDER = ("completed", "skipped", "diverged", "failed", "refused", RUNNING_ELSEWHERE, DONE_ELSEWHERE, "incomplete")
+PROBLEMS = ("diverged", "failed", "refused", RUNNING_ELSEWHERE, DONE_ELSEWHERE, "incomplete")  # listed by name
 FAILURES = ("failed", "refused", RUNNING_ELSEWHERE, "incomplete")  # make the sweep exit non-zero
 
 
@@ -77,11 +78,14 @@ def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tu
     """Counts per status and the problem jobs of this launch, and how many folders earlier launches left."""
     counts = {s: 0 for s in ORDER}
     problems, earlier = [], 0
+    left = progress.left_elsewhere(sweep_dir)
     for job in job_dirs(sweep_dir):
         if not launched(job, launched_at):
             earlier += 1
             continue
         status, error = job_status(job, launched_at)
+        if status in contract.TERMINAL and job.relative_to(sweep_dir).as_posix() in left:
+            status, error = DONE_ELSEWHERE, f"{status} by another launch, not computed by this one"
         counts[status] = counts.get(status, 0) + 1
         if status in PROBLEMS:
             problems.append((status, job.name, error))

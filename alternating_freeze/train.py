@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from . import loggers, progress, records
 from .budget import budget_epochs, check_schedule
-from .config import RunConfig, changed_keys, config_hash, validate
+from .config import RunConfig, changed_keys, config_hash, recorded, validate
 from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, strategy_label, write_json
 from .data import Data, load_dataset
 from .epoch import TrainState
@@ -154,7 +154,7 @@ def resume(path: Path, job: Job) -> TrainState:
 def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None) -> Callable[[TrainState], None]:
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.trainer
-    config, h = OmegaConf.to_container(job.cfg, resolve=True, enum_to_str=True), config_hash(job.cfg)
+    config, h = recorded(job.cfg), config_hash(job.cfg)
 
     def on_epoch(state: TrainState) -> None:
         # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
@@ -309,7 +309,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
     tracker = loggers.open_logger(
         job.run.logger,
         out,
-        OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+        recorded(cfg),  # interpolated values unresolved: a tracker never gets a secret
         *loggers.hydra_job(out),
         start_epoch=state.epoch,
     )
@@ -350,11 +350,13 @@ def folder_key(out: Path) -> tuple[str, str]:
 
 
 def _config_record(cfg: DictConfig) -> tuple[dict, str | None]:
-    """The config as run (resolved) and its hash; unresolved, without a hash, when it cannot be resolved."""
+    """The config as run (``config.recorded``) and its hash (of the resolved values); no hash when it cannot be
+    resolved."""
     try:
-        return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True), config_hash(cfg)
+        h = config_hash(cfg)
     except Exception:  # noqa: BLE001 - e.g. ${oc.env:UNSET}: the failure record must still be written
-        return OmegaConf.to_container(cfg, resolve=False, enum_to_str=True), None
+        h = None
+    return recorded(cfg), h
 
 
 def overrides_of(hc) -> list[str]:

@@ -229,8 +229,13 @@ def load(paths: Sequence[Path | str]) -> Loaded:
     if len({r["run_id"] for r in records}) < len(records):  # hostA/sweep and hostB/sweep: below their common parent
         for r in records:
             r["run_id"] = Path(r["run_dir"]).relative_to(os.path.commonpath(roots)).as_posix()
+    trial_seeds = unread_tuning(sweeps)
     for r in records:
         r["arm"], r["role"] = arms.get(Path(r["run_dir"]), (None, None))
+        if r["role"] is None and any(
+            Path(r["run_dir"]).is_relative_to(path) and r.get("seed") in seeds for path, seeds in trial_seeds.items()
+        ):
+            r["role"] = "trial"  # a tuned sweep whose tuning.json cannot be read: its trials are known by their seeds
     runs = pd.DataFrame.from_records(records)
     config = sorted({"strategy", *key_columns(runs)}, key=lambda c: (RANK.get(c, len(RANK)), c))
     runs = tidy(
@@ -246,6 +251,33 @@ def load(paths: Sequence[Path | str]) -> Loaded:
     cols = ["run_id", "config_id", "label", "seed", "in_stats", "status", "strategy"]
     curves = runs[[*cols, "run_dir"]].astype({"run_dir": str}).merge(curves, on="run_dir").drop(columns="run_dir")
     return Loaded(runs, curves.assign(train_s_cum=curves.groupby("run_id", sort=False)["epoch_s"].cumsum()), sweeps)
+
+
+def seed_values(spec: Any) -> set[int]:
+    """The seeds of a sweep's seed setting as Hydra writes them: ``range(1000,1003)``, ``1000,1001`` or one."""
+    text = str(spec).replace(" ", "")
+    if text.startswith("range(") and text.endswith(")"):
+        try:
+            return set(range(*(int(x) for x in text[6:-1].split(","))))
+        except (TypeError, ValueError):
+            return set()
+    return {int(x) for x in text.split(",") if x.lstrip("-").isdigit()}
+
+
+DEFAULT_TUNING_SEEDS = "range(1000,1003)"  # alternating_freeze.tuning.TuneConf.seeds
+
+
+def unread_tuning(sweeps: list) -> dict[str, set[int]]:
+    """Sweep folder -> the tuning seeds of a tuned sweep whose tuning.json is unreadable (from its multirun.yaml,
+    else the default): its trials must stay out of the verdict whatever tuning.json says."""
+    out = {}
+    for s in sweeps:
+        tune = (s.sweeper or {}).get("tune") if isinstance(s.sweeper, dict) else None
+        if s.tuning is None and ((Path(s.path) / TUNING_FILE).exists() or isinstance(tune, dict)):
+            out[str(Path(s.path))] = seed_values(
+                tune.get("seeds", DEFAULT_TUNING_SEEDS) if isinstance(tune, dict) else DEFAULT_TUNING_SEEDS
+            )
+    return out
 
 
 def load_runs(paths: Sequence[Path | str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from alternating_freeze.contract import write_atomic
 
 from . import speed, tuning
 from .checks import collect_warnings, off_choice
-from .loading import load
+from .loading import load, unread_tuning
 from .paired import baselines, pair_values, paired_comparison
 from .stats import DEFAULT, Bootstrap, configurations, summarize
 
@@ -106,7 +106,8 @@ def compute(
         pairs,
         speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
-        collect_warnings(runs, stats, paired, curves)
+        unread_warnings(loaded.sweeps)
+        + collect_warnings(runs, stats, paired, curves)
         + [w for t in tuned for w in tuning.warnings(t)]
         + off_choice(runs, loaded.sweeps),
         loaded.sweeps,
@@ -114,6 +115,18 @@ def compute(
         alpha,
         rule,
     )
+
+
+def unread_warnings(sweeps: list) -> list[str]:
+    """A tuned sweep without a readable tuning.json: said first, and at the top of the report."""
+    seeds = unread_tuning(sweeps)
+    return [
+        f"UNREADABLE TUNING: {s.path}: tuning.json cannot be read ({s.error or 'missing'}); runs with its tuning seeds "
+        f"({', '.join(map(str, sorted(seeds[s.path]))) or 'none'}) are treated as trials and kept out of the "
+        "statistics, and the tuning choice is not reported"
+        for s in sweeps
+        if s.path in seeds
+    ]
 
 
 def folder(path: Path) -> Path:

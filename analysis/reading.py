@@ -196,6 +196,18 @@ def value_problems(summary: dict) -> list[str]:
     return [f"summary.json: {p}" for p in out]
 
 
+def trained_problems(metrics: pd.DataFrame, n_blocks: Any) -> list[str]:
+    """``trained`` labels that are not blocks of this network (``0+7`` in a two-block net, ``banana``)."""
+    for i, label in enumerate(metrics["trained"]):
+        try:
+            blocks = c.parse_trained(str(label))
+        except ValueError:
+            return [f"metrics.csv: trained={short(label)} at epoch {i + 1} is not all or blocks joined by +"]
+        if blocks is not None and is_int(n_blocks, 1) and not all(0 <= b < n_blocks for b in blocks):
+            return [f"metrics.csv: trained={short(label)} at epoch {i + 1} names blocks the net has not ({n_blocks})"]
+    return []
+
+
 def metric_problems(metrics: pd.DataFrame, completed: bool) -> list[str]:
     """Accuracies outside [0, 1] (or a missing test accuracy in a completed run), impossible FLOPs."""
     for col in ("train_acc", "val_acc", "test_acc"):
@@ -238,6 +250,9 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
     hidden = tuple(sorted({k for t in (config, on_disk) if isinstance(t, dict) for k in interpolations(t)}))
     if unknown := [k for k in hidden if c.affects_results(k)]:
         problems.append(f"config: {', '.join(unknown)} need(s) an interpolation resolved (value not read)")
+    elif isinstance(config, dict) and (kinds := c.config_problems(config)):
+        problems += kinds
+        config = None  # a value of the wrong kind never reaches a column
     overrides = s.get("overrides") or attempt([], read_yaml, run_dir / c.OVERRIDES_FILE)
     resolved = s["resolved"] if isinstance(s.get("resolved"), dict) else {}
     row = {
@@ -261,7 +276,7 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
             "epochs_completed": s["epochs_completed"] if is_int(s.get("epochs_completed"), 0) else n,
             "selection": s.get("selection") or "test",
             "device": resolved.get("device") or s.get("device"),
-            "notes": "; ".join(map(str, s.get("notes") or [])),
+            "notes": "; ".join(map(str, s["notes"])) if isinstance(s.get("notes"), list) else "",
         }
     else:
         of = f" of {row['epochs']}" if is_int(row.get("epochs")) else ""
@@ -271,6 +286,7 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
         }
     if metrics is not None:
         problems += metric_problems(metrics, status == c.COMPLETED)
+        problems += trained_problems(metrics, resolved.get("n_blocks") or row.get("n_blocks"))
         counts = counts if isinstance(counts, list) else sorted(metrics["threads"].dropna().astype(int).unique())
     row["thread_counts"] = ",".join(map(str, counts)) if isinstance(counts, list) and counts else None
     if status == c.COMPLETED and not problems:
@@ -287,6 +303,13 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
                 (
                     config is not None and is_missing(row.get("seed")),
                     "no seed (config and summary.json lack one): cannot be paired or counted",
+                ),
+                (
+                    isinstance(s.get("config"), dict)
+                    and isinstance(s.get("config_hash"), str)
+                    and not hidden
+                    and c.config_hash(s["config"]) != s["config_hash"],
+                    "summary.json: config_hash does not match its config (edited after the run?)",
                 ),
             )
             if bad

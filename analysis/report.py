@@ -382,13 +382,18 @@ def build(result) -> str:
             context=context(result.done if len(result.done) else runs),
             overview=overview,
             boot=result.boot.describe(),
-            headline=headline(
-                paired,
-                alpha,
-                any(s.tuning for s in result.sweeps),
-                stats,
-                set(checks.untrained(runs, result.curves)),
-                checks.same_runs(result.curves),
+            headline="\n\n".join(
+                [
+                    *(f"> **Warning:** {w}" for w in result.warnings if w.startswith("UNREADABLE TUNING")),
+                    headline(
+                        paired,
+                        alpha,
+                        any(s.tuning for s in result.sweeps),
+                        stats,
+                        set(checks.untrained(runs, result.curves)),
+                        checks.same_runs(result.curves),
+                    ),
+                ]
             ),
             glance=glance,
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",

@@ -25,7 +25,11 @@ def layout(t: Any) -> bool:
         return False
 
     def trial(x: Any) -> bool:  # any score: one that contract.valid_score refuses counts as failed (warnings)
-        return isinstance(x, dict) and isinstance(x.get("values"), dict)
+        return (
+            isinstance(x, dict)
+            and isinstance(x.get("values"), dict)
+            and all(v is None or isinstance(v, (str, int, float)) for v in x["values"].values())  # a list: no point
+        )
 
     def arm(a: Any) -> bool:
         trials, finals = (a.get("trials") or [], a.get("final_jobs") or []) if isinstance(a, dict) else (None, None)

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 
 import analysis
+from alternating_freeze import contract
 from alternating_freeze.contract import metrics_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -342,7 +343,7 @@ def write_run(
                 "n_params": 5000,
             },
             "config": cfg,
-            "config_hash": "0123456789abcdef",
+            "config_hash": contract.config_hash(cfg),
             "overrides": overrides_of(cfg),
             "versions": {"python": "3.11", "torch": "2.5", "alternating_freeze": "0.1.0"},
             "started_at": "2026-11-24T10:00:00+00:00",

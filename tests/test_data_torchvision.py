@@ -62,10 +62,10 @@ def test_mnist_subset_then_split(tmp_path):
 def test_torchvision_files_are_read_once_per_process(tmp_path):
     """The jobs of a sweep in one process share the read (and checksum) of the dataset files."""
     raw = write_mnist(tmp_path, "MNIST")
-    first = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=20, test_fraction=0.5))
+    first = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=30, test_fraction=0.5))
     for f in raw.iterdir():
         f.unlink()
-    again = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=20, test_fraction=0.5))
+    again = load_dataset(DatasetConfig(name="mnist", root=str(tmp_path), subset=30, test_fraction=0.5))
     assert torch.equal(first.x_train, again.x_train) and torch.equal(first.y_test, again.y_test)
     with pytest.raises(ConfigError, match="not found"):  # the official test split was never read: not cached
         load_dataset(DatasetConfig(test_fraction=None, val_fraction=0, name="mnist", root=str(tmp_path)))
@@ -110,8 +110,8 @@ def test_cifar10_channel_order_and_scaling(tmp_path, monkeypatch):
     assert torch.equal(torch.round(d.x_train[:, 0] * 255), torch.arange(20.0))  # batches in order, /255
     assert torch.equal(d.y_train, torch.arange(20) % 10) and d.y_train.dtype == torch.int64
     assert torch.allclose(d.x_test, torch.full((3, 3072), 200 / 255))
-    sub = load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path), subset=6, test_fraction=0.5, val_fraction=0))
-    assert sorted(torch.round(torch.cat([sub.x_train, sub.x_test])[:, 5] * 255).tolist()) == list(range(6))
+    sub = load_dataset(DatasetConfig(name="cifar10", root=str(tmp_path), subset=20, test_fraction=0.5, val_fraction=0))
+    assert sorted(torch.round(torch.cat([sub.x_train, sub.x_test])[:, 5] * 255).tolist()) == list(range(20))
 
 
 def test_cifar10_checksum_mismatch_is_corrupt(tmp_path, monkeypatch):

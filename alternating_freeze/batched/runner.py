@@ -21,10 +21,10 @@ from typing import Callable, ContextManager, Optional
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .. import loggers, policy
-from ..config import RunConfig, validate
+from ..config import RunConfig, recorded, validate
 from ..contract import CHECKPOINT_FILE, EXECUTION_KEYS
 from ..data import load_dataset
 from ..loop import Progress
@@ -260,7 +260,7 @@ class Runner:
             self._trackers[id(t)] = loggers.open_logger(
                 m.job.run.logger,
                 t.out,
-                OmegaConf.to_container(t.cfg, resolve=True, enum_to_str=True),
+                recorded(t.cfg),  # interpolated values unresolved, as the single-run path sends them
                 *loggers.hydra_job(t.out),
                 start_epoch=m.state.epoch,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..contract import COMPLETED
+from ..contract import COMPLETED, refuse_link
 from .base import LoggerConfig, RunInfo, Tracker, numbers, text
 
 
@@ -27,6 +27,7 @@ class TensorBoardTracker(Tracker):
 
         # purge_step: TensorBoard drops what an earlier attempt of this job logged from this epoch on
         # (a resumed run continues after its checkpoint; a run started over starts at epoch 1)
+        refuse_link(info.run_dir / cfg.log_dir)  # a planted link would have the event files written outside
         self.writer = SummaryWriter(str(info.run_dir / cfg.log_dir), purge_step=info.start_epoch + 1)
         # numbers as numbers; the rest as text, booleans too (torch's hparams would make them 1.0 and 0.0)
         self.hparams = {

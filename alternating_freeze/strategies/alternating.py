@@ -43,6 +43,7 @@ class Alternating(Strategy):
 
     def __post_init__(self) -> None:
         integer("strategy.every", self.every)
+        integer("strategy.seed", self.seed, 0, 2**63 - 1, null=True)  # the range of the run's seed
         if self.steps is not None:
             if not len(self.steps):
                 raise ConfigError("strategy.steps", list(self.steps), "one integer >= 1 per block, or null")

@@ -26,6 +26,7 @@ class RandomBlock(Strategy):
 
     def __post_init__(self) -> None:
         integer("strategy.every", self.every)
+        integer("strategy.seed", self.seed, 0, 2**63 - 1, null=True)  # the range of the run's seed
 
     def bind(self, run):
         super().bind(run)

@@ -45,6 +45,7 @@ from omegaconf import OmegaConf, open_dict
 
 from alternating_freeze import space as spaces
 from alternating_freeze import tuning
+from alternating_freeze.contract import MULTIRUN_FILE, write_atomic
 from alternating_freeze.hydra_compat import BasicSweeper
 
 
@@ -150,6 +151,9 @@ class ArmsSweeper(BasicSweeper):
             if self.tune is None:
                 jobs = self._expand(self._parser().parse_overrides(self._parse_config() + list(arguments)))
                 self._count(len(jobs))
+                planted = Path(self.config.hydra.sweep.dir) / MULTIRUN_FILE
+                if planted.is_symlink():  # Hydra's sweeper saves multirun.yaml through it: replaced, not followed
+                    planted.unlink()
                 return super().sweep(arguments)
             return self._tuned(arguments)
         except ConfigError as e:  # the one line and exit status of any bad input (cli.py, preflight.py)
@@ -227,7 +231,7 @@ class ArmsSweeper(BasicSweeper):
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        write_atomic(sweep_dir / MULTIRUN_FILE, OmegaConf.to_yaml(self.config).encode())  # a link there: replaced
         points = tuning.plan(self.tune, grid)
         n_points = sum(map(len, points))
         self._count(len(configs) * (n_points * len(tuning_seeds) + len(points) * len(final_seeds)))

@@ -63,7 +63,7 @@ SECRET = "hunter2-the-secret-token"
 
 
 def composed(*overrides):
-    from conftest import ROOT
+    from helpers import ROOT
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -85,7 +85,7 @@ def failed_job(tmp_path, cfg, error=None):
     return job, out
 
 
-def test_a_secret_from_an_interpolation_never_leaves_in_a_record_or_a_message(tmp_path, monkeypatch, caplog):
+def test_a_secret_from_an_interpolation_never_leaves_in_a_record_or_a_message(tmp_path, monkeypatch, capsys):
     """#24.4: the error line (terminal, train.log), error.txt and summary.json say ${oc.env:...}, not its value; the
     config as recorded or sent keeps interpolations unresolved, and a config without any records what it did."""
     from alternating_freeze.config import config_hash, recorded
@@ -93,8 +93,9 @@ def test_a_secret_from_an_interpolation_never_leaves_in_a_record_or_a_message(tm
     monkeypatch.setenv("AF_SECRET", SECRET)
     cfg = composed("strategy=alternating_epoch", "strategy.start=${oc.env:AF_SECRET}")
     job, out = failed_job(tmp_path, cfg)
-    said = caplog.text + (out / contract.ERROR_FILE).read_text() + (out / contract.SUMMARY_FILE).read_text()
-    assert "strategy.start" in caplog.text and "${oc.env:AF_SECRET}" in caplog.text and SECRET not in said
+    line = capsys.readouterr().err  # a single run's configuration error: one plain line on the terminal
+    said = line + (out / contract.ERROR_FILE).read_text() + (out / contract.SUMMARY_FILE).read_text()
+    assert "strategy.start" in line and "${oc.env:AF_SECRET}" in line and SECRET not in said
 
     with_root = composed("dataset.root=${oc.env:AF_SECRET}")
     assert recorded(with_root)["dataset"]["root"] == "${oc.env:AF_SECRET}" and SECRET not in str(recorded(with_root))
@@ -208,7 +209,7 @@ def edited_run(tmp_path, edit):
     """A completed run of the analysis fixtures whose summary.json (as a dict) ``edit`` changes in place."""
     import json
 
-    from analysis_fixtures import make_config, write_run
+    from helpers import make_config, write_run
 
     run = write_run(tmp_path / "sweep", make_config(seed=0))
     summary = json.loads((run / contract.SUMMARY_FILE).read_text())
@@ -284,7 +285,7 @@ def test_the_batched_runner_removes_temporaries_of_killed_writes(tmp_path):
 @pytest.mark.parametrize("garbage", [b"", b'{"arms": ', b"\x00\xff\x00", b"[1, 2]", b'{"grid": "lr", "arms": {}}'])
 def test_an_unreadable_tuning_json_keeps_the_trials_out_of_the_verdict(tmp_path, garbage):
     """#24.6: trials are recognised by their tuning seeds whatever tuning.json says; the report warns at its top."""
-    from analysis_fixtures import make_config
+    from helpers import make_config
     from test_analysis_fair import FAST, write_val_run
 
     import analysis

@@ -102,7 +102,7 @@ class SchedulerConfig:
             start = lr / self.div_factor
             end = start / self.final_div_factor
             peak = float(self.pct_start * total) - 1
-            if t <= peak:
+            if t <= peak and peak > 0:  # a rise of at most one step: none (torch divides by zero there)
                 return _cos(start, lr, t / peak)
             return _cos(lr, end, (t - peak) / (total - 1 - peak))
         return self.rate(t, total, lr)  # constant and step: warmup rises to their rate there

@@ -317,3 +317,9 @@ def test_an_epoch_trained_before_the_lr_columns_existed_reads_as_nan(tmp_path):
     (tmp_path / "metrics.csv").write_bytes(metrics_csv([old, new]))
     frame = read_metrics(tmp_path / "metrics.csv")
     assert math.isnan(frame["lr"][0]) and frame["lr"][1] == 0.05 and frame["block_lrs"][1] == "0:0.05"
+
+
+def test_onecycle_in_a_run_too_short_to_rise_starts_at_its_peak():
+    """pct_start x total = 1 step: torch's OneCycleLR divides by zero there; the rise is then simply left out."""
+    rates = ours(SchedulerConfig(name="onecycle", pct_start=0.25), total=4)
+    assert rates[0] == LR and rates == sorted(rates, reverse=True) and rates[-1] == pytest.approx(LR / 25 / 1e4)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import analysis
+from alternating_freeze import contract
 from analysis import figures, tables
 from analysis.stats import context_names
 from analysis_fixtures import FAST, make_config, write_run
@@ -34,7 +35,7 @@ def write_blocks_run(root, seed, strategy, k=None, acc=0.9, flops=3e9, **strat):
     summary = json.loads((run / "summary.json").read_text())
     splits = SPLITS[k or 2]
     steps = cfg["strategy"].get("steps") or [cfg["strategy"].get("every", 1)] * (len(splits) + 1)
-    summary["config"] = cfg
+    summary["config"], summary["config_hash"] = cfg, contract.config_hash(cfg)  # as training records them
     summary["resolved"] |= {"split": splits[0] if len(splits) == 1 else None, "splits": splits,
                             "n_blocks": len(splits) + 1, "steps": None if strategy in ("standard", "progressive") else steps}
     (run / "summary.json").write_text(json.dumps(summary))

@@ -68,6 +68,11 @@ TEXT_COLUMNS = ("trained",)
 # Measurements of the machine, not of the computation: they differ between identical runs.
 TIMING_COLUMNS = ("epoch_s", "eval_s", "elapsed_s", "epoch_cpu_s", "gflops_per_s")
 
+# An unloaded process keeps its threads busy (torch's spin; measured 0.95-1.03 here); a starved one
+# waits for a core: CPU seconds under 60% of wall seconds x threads. A run's log line (machine.starved)
+# and the analysis (speed.py) both judge by it.
+STARVED_SHARE = 0.6
+
 COMPLETED, DIVERGED, FAILED = "completed", "diverged", "failed"
 RUN_STATUSES = (COMPLETED, DIVERGED, FAILED)  # what summary.json can say
 TERMINAL = (COMPLETED, DIVERGED)  # statuses a resumed sweep does not run again

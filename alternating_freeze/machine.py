@@ -12,6 +12,7 @@ import re
 import torch
 from omegaconf import DictConfig
 
+from .contract import STARVED_SHARE
 from .errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")  # and cuda:N
@@ -76,11 +77,6 @@ def resolve_threads(requested: int | None, launcher: DictConfig | None) -> tuple
             True,
         )
     return wanted, why, False
-
-
-# An unloaded process keeps its threads busy (torch's spin; measured 0.95-1.03 here); a starved one
-# waits for a core: CPU seconds under 60% of wall seconds x threads. Read by the analysis too (speed.py).
-STARVED_SHARE = 0.6
 
 
 def starved(cpu_s: float | None, wall_s: float | None, threads: int) -> str:

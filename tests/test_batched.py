@@ -38,7 +38,7 @@ def runs(model=ModelConfig(), opt="adam", epochs=3):
         if opt == "sgd":
             o = {k: v for k, v in o.items() if k not in ("betas", "eps")} | {"lr": o["lr"] * 10}
         out.append(RunConfig(seed=seed, model=m, strategy=strategy, optimizer=OptimizerConfig(name=opt, **o),
-                             trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False,
+                             trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, allow_untrained=True,
                                                    num_threads=1)))
     return out
 

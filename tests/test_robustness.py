@@ -125,7 +125,8 @@ def test_an_unresolvable_interpolation_is_a_recorded_one_line_failure(tmp_path, 
 
 def test_a_glob_over_a_config_group(tmp_path, cli_env):
     proc = subprocess.run(af_train("-m", f"hydra.sweep.dir={tmp_path}", "strategy=glob(alternating*)",
-                                   "trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1"),
+                                   "trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1",
+                                   "trainer.allow_untrained=true"),
                           cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {p.name for p in tmp_path.glob("strategy=*")} == {

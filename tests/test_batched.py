@@ -47,7 +47,9 @@ def runs(model=None, opt="adam", epochs=3):
                 model=m,
                 strategy=strategy,
                 optimizer=OptimizerConfig(name=opt, **o),
-                trainer=TrainerConfig(epochs=epochs, progress=Progress.none, checkpoint=False, num_threads=1),
+                trainer=TrainerConfig(
+                    epochs=epochs, progress=Progress.none, checkpoint=False, allow_untrained=True, num_threads=1
+                ),
             )
         )
     return out

@@ -19,7 +19,8 @@ def test_the_bar_label_is_cut_to_a_share_of_the_terminal():
 
 
 def test_a_starved_run_says_so_and_a_busy_one_does_not():
-    from alternating_freeze.machine import STARVED_SHARE, starved
+    from alternating_freeze.contract import STARVED_SHARE
+    from alternating_freeze.machine import starved
 
     assert starved(cpu_s=1.0, wall_s=2.0, threads=2).startswith("; starved of CPU: 25% of wall time x 2 thread(s)")
     assert starved(cpu_s=STARVED_SHARE * 2.0 * 2, wall_s=2.0, threads=2) == ""

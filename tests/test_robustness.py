@@ -156,6 +156,7 @@ def test_a_glob_over_a_config_group(tmp_path, cli_env):
             "trainer.epochs=1",
             "trainer.progress=none",
             "trainer.num_threads=1",
+            "trainer.allow_untrained=true",
         ),
         cwd=ROOT,
         env=cli_env,

@@ -180,10 +180,13 @@ class ArmsSweeper(BasicSweeper):
             seed_values += _values(self._parser().parse_overrides([f"seed={self.tune.seeds}"])[0])
         loader, refused = self.hydra_context.config_loader, []
         for name, job in self._configurations(rest).items():
-            cfg = loader.load_sweep_config(self.config, [*job, f"seed={seed_values[0]}"])
-            with open_dict(cfg):
-                del cfg["hydra"]
-            run = validate(cfg)
+            try:
+                cfg = loader.load_sweep_config(self.config, [*job, f"seed={seed_values[0]}"])
+                with open_dict(cfg):
+                    del cfg["hydra"]
+                run = validate(cfg)
+            except Exception:  # noqa: BLE001 - a bad config fails its own jobs, recorded, as without this check
+                continue
             if run.trainer.allow_untrained or run.trainer.budget is not None:
                 continue  # a budget's epochs need the model's FLOPs: each job checks itself (train.build)
             n = train_count(run.dataset)

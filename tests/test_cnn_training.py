@@ -168,8 +168,14 @@ class Killed(Exception):
     pass
 
 
-def test_resume_mid_run_ends_identical_to_an_uninterrupted_run(tmp_path):
+def test_resume_mid_run_ends_identical_to_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Crops, flips and dropout resume exactly: on CIFAR-shaped images (tiny files in the dataset's own format),
+    since digits' 8x8 images are too small for 4-pixel-padded crops."""
+    (tmp_path / "data").mkdir()
+    write_cifar(tmp_path / "data", monkeypatch)
     overrides = [
+        "dataset=cifar10",
+        f"dataset.root={tmp_path / 'data'}",
         "model=cnn",
         "model.width=8",
         "model.dropout=0.2",

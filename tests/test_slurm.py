@@ -260,7 +260,9 @@ def test_a_job_past_its_time_limit_is_requeued_and_finishes(tmp_path, cancel):
 
 
 def test_a_cancelled_array_reruns_skipping_completed_jobs_and_resuming_the_rest(tmp_path, cancel):
-    args = [*SLOW, "trainer.epochs=4", "seed=0,1,2"]
+    # 12 epochs of 1-3 s: after the cancel, seed 1 trains on for KillWait (5 s, its SIGTERM is bypassed by
+    # submitit) plus a poll; with 4 epochs it could finish inside that window under load (CI, stop 27)
+    args = [*SLOW, "trainer.epochs=12", "seed=0,1,2"]
     sweep = tmp_path / "slurm"
     cancel(sweep)
     proc = launch(sweep, *args, *SLURM, "hydra.launcher.array_parallelism=1")

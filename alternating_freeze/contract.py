@@ -346,7 +346,7 @@ def write_atomic(path: Path | str, data: bytes, durable: bool = True) -> None:
     except BaseException as e:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, LinkRefused) and not e.filename:  # a full disk: say which
-            raise OSError(e.errno, f"{e.strerror or e}: writing {path}", str(path)) from e
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     if durable:
         try:  # the rename itself; some filesystems cannot open or fsync a folder, and the file is in place

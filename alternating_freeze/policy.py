@@ -2,8 +2,8 @@
 
 Claiming holds the job folder's lock (``joblock``: never two processes on one job), leaves a job that another
 live process holds alone ("running elsewhere"), removes the temporary files of writes a kill interrupted, skips a
-job whose folder holds its results, and refuses one whose folder holds another config's (nothing there is
-overwritten). Recording turns any exception into a failed status on disk (error.txt, a failed summary.json, one
+job whose folder holds its results, refuses one whose folder holds another config's (nothing there is
+overwritten), and fails one whose .hydra/* files Hydra could not write (a full disk; ``hydra_compat``). Recording turns any exception into a failed status on disk (error.txt, a failed summary.json, one
 line on the terminal), so that one bad job never costs a sweep its other results, and counts the job's end in the
 sweep's job counter (``progress``). The single-run task (``task.run_job``) and the batched runner both use this.
 """
@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Optional
 
 from omegaconf import DictConfig
 
-from . import joblock, progress
+from . import hydra_compat, joblock, progress
 from .config import changed_keys, config_hash, redact
 from .contract import (
     CHECKPOINT_FILE,
@@ -92,7 +92,7 @@ def claim(
                 log.info("%s: %s", where, job.out.name)
             if remove_temporaries(job.out):
                 log.info("removed temporary files of interrupted writes in %s", job.out)
-            attempt(job, lambda: SKIPPED if done(job.out, cfg) else None)
+            attempt(job, lambda: SKIPPED if done(job.out, cfg) else unwritten(job.out))
         try:
             yield job
         finally:
@@ -112,7 +112,12 @@ def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
     """Record ``e`` as the job's failure and say it in one line (with the traceback, or re-raised with
     ``reraise``, when HYDRA_FULL_ERROR=1 asks for Hydra's own)."""
     job.status, job.error = FAILED, e
-    message = record_failure(job, e)
+    recorded = True
+    try:
+        message = record_failure(job, e)
+    except OSError as unrecorded:
+        recorded = False  # a full disk: the line on the terminal still says what failed
+        message = f"{redact(one_line(e), job.cfg)} (not recorded in {job.out}: {unrecorded.strerror or unrecorded})"
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     if full and reraise:
         raise e
@@ -126,7 +131,7 @@ def fail(job: Claim, e: Exception, reraise: bool = False) -> str:
     log.error(
         "error: %s%s",
         message,
-        "" if isinstance(e, ConfigError) else f" (traceback: {job.out / ERROR_FILE})",
+        "" if isinstance(e, ConfigError) or not recorded else f" (traceback: {job.out / ERROR_FILE})",
         exc_info=e if full else None,
     )
     return FAILED
@@ -177,6 +182,13 @@ def done(out: Path, cfg: DictConfig) -> bool:
     log.info("skipping %s: already %s", out, previous["status"])
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # a kill between summary.json and its removal left it
     return True
+
+
+def unwritten(out: Path) -> None:
+    """A job whose .hydra/* files Hydra could not write (a full disk) fails: its folder would not say what it ran."""
+    error = hydra_compat.unwritten(out)
+    if error is not None:
+        raise error
 
 
 def one_line(e: Exception) -> str:

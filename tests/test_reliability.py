@@ -315,3 +315,43 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch):
     with pytest.raises(OSError) as e:
         contract.write_atomic(tmp_path / contract.SUMMARY_FILE, b"{}")
     assert e.value.errno == errno.ENOSPC and contract.SUMMARY_FILE in str(e.value) and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=batched"]])
+def test_a_full_disk_while_hydra_writes_a_job_fails_that_job_only(tmp_path, monkeypatch, capsys, launcher):
+    """#24.9: ENOSPC writing one job's .hydra/overrides.yaml: that job is recorded as failed in one line naming
+    the file, the other job completes, the sweep prints its table; no 0-byte .hydra file is left behind."""
+    import builtins
+    import errno
+    import os
+    import sys
+
+    from alternating_freeze import cli
+
+    def full(real):
+        def open_(path, *args, **kwargs):  # the second job's overrides.yaml (or a temporary of it) cannot be written
+            if "seed=1" in str(path) and Path(path).name.lstrip(".").startswith("overrides.yaml"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(path, *args, **kwargs)
+
+        return open_
+
+    monkeypatch.setattr(os, "open", full(os.open))
+    monkeypatch.setattr(builtins, "open", full(builtins.open))
+    sweep = tmp_path / "sweep"
+    fast = ["trainer.epochs=1", "trainer.progress=none", "trainer.num_threads=1", "dataset.subset=300"]
+    monkeypatch.setattr(sys, "argv", ["af-train", "-m", f"hydra.sweep.dir={sweep}", *fast, "seed=0,1", *launcher])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    (ok,) = sweep.glob("*seed=0*")
+    (failed,) = sweep.glob("*seed=1*")
+    assert f"sweep {sweep}: 1 completed, 1 failed" in out
+    message = f"OSError: [Errno 28] No space left on device: '{failed / contract.OVERRIDES_FILE}'"
+    assert f"failed     {failed.name}  {message}" in out
+    assert contract.read_summary(ok)["status"] == "completed"
+    assert contract.read_summary(failed) | {"error": message} == contract.read_summary(failed)
+    assert contract.read_summary(failed)["status"] == "failed"
+    assert not (failed / contract.OVERRIDES_FILE).exists() and not list(failed.glob(".hydra/.*.tmp"))
+    assert not [p for p in sweep.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name != contract.LOCK_FILE]

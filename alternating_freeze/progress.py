@@ -60,7 +60,7 @@ def started(sweep_dir: Path, parallel: int = 1) -> Optional[str]:
         text += f", {ended - ran} skipped"
     if ran:
         left = max(total - ended, 0) * ran_s / ran / max(parallel, 1)
-        text += f", ETA {_duration(left)}"
+        text += f", ETA {duration(left)}"
     return text
 
 
@@ -86,7 +86,7 @@ def left_elsewhere(sweep_dir: Path) -> set[str]:
         return set()
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"

@@ -129,6 +129,7 @@ def resume(path: Path, job: Job) -> TrainState:
     """Restore model, optimizer and RNGs from the checkpoint and return its state; a fresh state without one."""
     if not path.exists():
         return TrainState()
+    written = path.stat().st_mtime
     try:  # tensors on the CPU: RNG states must stay there; model and optimizer copy to their device when loaded
         header, tensors = records.load_checkpoint(path, config_hash(job.cfg))
     except records.ForeignCheckpoint as e:
@@ -148,6 +149,14 @@ def resume(path: Path, job: Job) -> TrainState:
         torch.cuda.set_rng_state(tensors["cuda_rng"], job.device)
     state = TrainState.from_json(header["state"])
     log.info("resuming from %s after epoch %d", path, state.epoch)
+    # the epoch a kill (or a group's out-of-memory split) cut short has no line of its own: say it here
+    log.info(
+        "epoch %d/%d  interrupted: runs again from the checkpoint of epoch %d, written %s before this resume",
+        state.epoch + 1,
+        job.trainer.epochs,
+        state.epoch,
+        progress.duration(max(0.0, time.time() - written)),
+    )
     return state
 
 
@@ -157,7 +166,20 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
     config, h = recorded(job.cfg), config_hash(job.cfg)
 
     def on_epoch(state: TrainState) -> None:
-        # checkpoint first: metrics.csv never shows an epoch that a resumed run would have to redo;
+        r = state.rows[-1]
+        # the epoch's line first: every epoch a checkpoint holds has its line in train.log, whenever a kill lands
+        log.info(
+            "epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs",
+            r["epoch"],
+            trainer.epochs,
+            r["trained"],
+            r["train_loss"],
+            r["val_acc"],
+            r["test_acc"],
+            r["epoch_s"],
+            extra={EPOCH_LINE: True},
+        )
+        # then the checkpoint: metrics.csv never shows an epoch that a resumed run would have to redo;
         # none after the last epoch, whose results are written (durably) right after fit returns
         if trainer.checkpoint and state.epoch < trainer.epochs:
             records.save_checkpoint(
@@ -173,7 +195,6 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
                 durable=False,
             )
         records.write_metrics(out / METRICS_FILE, state.rows, durable=False)
-        r = state.rows[-1]
         if tracker is not None:
             tracker.log_epoch(r)
         if bar is not None:
@@ -184,17 +205,6 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
                 trained=r["trained"],
             )
             bar.update(1)
-        log.info(
-            "epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs",
-            r["epoch"],
-            trainer.epochs,
-            r["trained"],
-            r["train_loss"],
-            r["val_acc"],
-            r["test_acc"],
-            r["epoch_s"],
-            extra={EPOCH_LINE: True},
-        )
 
     return on_epoch
 

@@ -355,3 +355,42 @@ def test_a_full_disk_while_hydra_writes_a_job_fails_that_job_only(tmp_path, monk
     assert contract.read_summary(failed)["status"] == "failed"
     assert not (failed / contract.OVERRIDES_FILE).exists() and not list(failed.glob(".hydra/.*.tmp"))
     assert not [p for p in sweep.rglob("*") if p.is_file() and p.stat().st_size == 0 and p.name != contract.LOCK_FILE]
+
+
+class Killed(BaseException):
+    """A kill -9 as the job sees it: nothing after it runs, not even the run policy's failure record."""
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_the_epoch_a_kill_interrupted_has_its_line_in_train_log(tmp_path, monkeypatch, batched):
+    """#24.8: killed after epoch 1's checkpoint, mid epoch 2; the resumed run's train.log says epoch 2 was
+    interrupted and runs again, with the checkpoint's age: in the single-run path and the batched runner."""
+    import sys
+
+    from alternating_freeze import cli, records
+
+    fast = ["trainer.epochs=2", "trainer.progress=log", "trainer.num_threads=1", "dataset.subset=300"]
+    where = [f"hydra.run.dir={tmp_path / 'run'}"] if not batched else ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    real = records.write_metrics
+
+    def killed_after_one(path, rows, durable=True):  # the last write of epoch 1 (after its checkpoint)
+        real(path, rows, durable)
+        if len(rows) == 1:
+            raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(records, "write_metrics", killed_after_one)
+        m.setattr(sys, "argv", ["af-train", *where, *fast, "seed=0"])
+        with pytest.raises(Killed):
+            cli.main()
+    again = ["seed=0,1", "hydra/launcher=batched"] if batched else ["seed=0"]
+    monkeypatch.setattr(sys, "argv", ["af-train", *where, *fast, *again])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 0
+    (log,) = tmp_path.glob("sweep/*seed=0*/train.log") if batched else [tmp_path / "run" / contract.LOG_FILE]
+    lines = log.read_text().splitlines()
+    epochs = [line.split(" - ", 1)[1] for line in lines if " - epoch " in line]
+    assert [e.split("  ")[0] for e in epochs] == ["epoch 1/2", "epoch 2/2", "epoch 2/2"], lines
+    assert epochs[1].startswith("epoch 2/2  interrupted: runs again from the checkpoint of epoch 1, written ")
+    assert contract.read_summary(log.parent)["status"] == "completed"

@@ -7,7 +7,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,7 @@ from .contract import DIVERGED
 from .epoch import TrainState, clock, close_epoch, switch
 from .epoch import evaluate as evaluate_splits
 from .errors import integer, one_of, require
-from .machine import DEVICES, valid_device
+from .machine import AUTO, DEVICES, valid_device
 from .optim import reset_state
 from .schedule import Rates, fixed
 
@@ -50,7 +50,9 @@ class TrainerConfig:
     batch_size: int = 128
     eval_batch_size: int = 8192
     device: str = "auto"  # auto | cpu | cuda | mps (also cuda:N)
-    num_threads: Optional[int] = None  # torch intra-op threads; null: all cores, or cores / parallel jobs in a sweep
+    # torch intra-op threads, or auto: one for a step too small to gain from more (machine.PARALLEL_STEP_FLOPS),
+    # else the cores this process may use / the jobs its launcher runs at once (null: auto, as older configs say)
+    num_threads: Any = AUTO
     checkpoint: bool = True  # save checkpoint.pt at every epoch end, so a killed run resumes
     progress: Progress = Progress.auto
     precision: str = "fp32"  # fp32 | bf16: forward and loss under torch.autocast to bfloat16 (weights stay fp32)
@@ -75,7 +77,13 @@ class TrainerConfig:
             "null, standard, or a number of training FLOPs > 0",
         )
         require(valid_device(self.device), "trainer.device", self.device, f"allowed: {', '.join(DEVICES)} (or cuda:N)")
-        integer("trainer.num_threads", self.num_threads, null=True)
+        if self.num_threads not in (None, AUTO):
+            require(
+                isinstance(self.num_threads, int) and not isinstance(self.num_threads, bool) and self.num_threads >= 1,
+                "trainer.num_threads",
+                self.num_threads,
+                "auto, or a number of threads >= 1",
+            )
 
 
 @torch.inference_mode()

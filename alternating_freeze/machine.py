@@ -55,21 +55,47 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def resolve_threads(requested: int | None, launcher: DictConfig | None) -> tuple[int, str, bool]:
-    """Torch threads for this job, why, and whether the wish was cut to the cores available. Parallel
-    jobs share the cores: each gets cores / jobs unless told otherwise; no job gets more threads than
-    the cores it may run on (its affinity), since a spinning thread without a core of its own slows
-    every other one down."""
+AUTO = "auto"  # trainer.num_threads's default
+# The training step (in FLOPs, BlockNet.train_flops_per_sample x batch) from which more threads gain on this
+# machine: measured by benchmarks/threads.py, benchmarks/results/threads-cpu-2core-2026-12-04.json (2-core EPYC VM;
+# a width-128 MLP on digits gained 1.15x from 2 threads, width 64 1.04x). tests/test_benchmarks.py keeps them equal.
+PARALLEL_STEP_FLOPS = 17_760_256
+
+
+def jobs_at_once(launcher: DictConfig | None) -> int:
+    """How many jobs of a sweep run at once, from its launcher: joblib's n_jobs (-1: one per core), a SLURM
+    array's parallelism; 1 for the basic and the batched launcher (one process, one job or group at a time)."""
+    launcher = launcher or {}
+    jobs = launcher.get("n_jobs") or launcher.get("array_parallelism") or 1
+    return available_cores() if jobs < 0 else int(jobs)
+
+
+def resolve_threads(
+    requested: int | str | None, launcher: DictConfig | None, step_flops: int | None = None
+) -> tuple[int, str, bool]:
+    """Torch threads for this job, why, and whether the wish was cut to the cores available. ``auto`` (or
+    null): one thread for a step too small to gain from more (``PARALLEL_STEP_FLOPS``), else the cores this
+    process may use divided among the jobs running at once (at most OMP_NUM_THREADS, when set). No job gets
+    more threads than the cores it may run on (its affinity), since a spinning thread without a core of its own
+    slows every other one down."""
     cores, launcher = available_cores(), launcher or {}
-    if requested:
-        wanted, why = requested, "trainer.num_threads"
-    elif launcher.get("cpus_per_task"):  # submitit: the scheduler gave this job its own cores
-        wanted, why = int(launcher["cpus_per_task"]), "hydra.launcher.cpus_per_task"
-    elif launcher.get("n_jobs"):  # joblib
-        jobs = cores if launcher["n_jobs"] < 0 else launcher["n_jobs"]
-        wanted, why = max(1, cores // jobs), f"{cores} cores / {jobs} parallel jobs (hydra.launcher.n_jobs)"
+    if requested not in (None, AUTO):
+        wanted, why = int(requested), "trainer.num_threads"
     else:
-        wanted, why = torch.get_num_threads(), "torch's default"
+        if launcher.get("cpus_per_task"):  # submitit: the scheduler gave this job its own cores
+            wanted, why = int(launcher["cpus_per_task"]), "auto: hydra.launcher.cpus_per_task"
+        else:
+            jobs = jobs_at_once(launcher)
+            wanted, why = max(1, cores // jobs), f"auto: {cores} cores / {jobs} job(s) at once"
+        omp = os.environ.get("OMP_NUM_THREADS", "")
+        if omp.isdigit() and 0 < int(omp) < wanted:
+            wanted, why = int(omp), f"auto: OMP_NUM_THREADS={omp}"
+        if wanted > 1 and step_flops is not None and step_flops < PARALLEL_STEP_FLOPS:
+            wanted, why = (
+                1,
+                f"auto: a step of {step_flops / 1e6:.1f} MFLOP, below the {PARALLEL_STEP_FLOPS / 1e6:.1f} MFLOP "
+                f"from which more threads gain (benchmarks/threads.py)",
+            )
     if wanted > cores:
         return (
             cores,

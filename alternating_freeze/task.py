@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from . import policy
 from .errors import ConfigError
-from .machine import available_cores
+from .machine import jobs_at_once
 from .sweep import RUNNING_ELSEWHERE
 from .train import execute
 
@@ -22,16 +22,9 @@ def run_job(cfg: DictConfig) -> str:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
-    with policy.claim(out, cfg, sweep_dir, parallel(hc.launcher)) as job:
+    with policy.claim(out, cfg, sweep_dir, jobs_at_once(hc.launcher)) as job:
         if job.status is None:
             policy.attempt(job, lambda: execute(cfg, out, hc, job.t_start, job.started_at), reraise=True)
     if sweep_dir is None and job.status in (RUNNING_ELSEWHERE, policy.FAILED):  # a single run says it in its exit
         sys.exit(2 if isinstance(job.error, ConfigError) else 1)
     return job.status
-
-
-def parallel(launcher: DictConfig | None) -> int:
-    """How many jobs of the sweep run at once (for its ETA)."""
-    launcher = launcher or {}
-    jobs = launcher.get("n_jobs") or launcher.get("array_parallelism") or 1
-    return available_cores() if jobs < 0 else int(jobs)

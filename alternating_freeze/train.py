@@ -79,17 +79,18 @@ class Job:
 def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Data | None = None) -> Job:
     """The run's job; ``data``: the run's dataset already loaded (a batched group loads it once for its members)."""
     device = resolve_device(run.trainer.device)
-    threads, threads_why, clamped = resolve_threads(run.trainer.num_threads, launcher)
-    notes = [threads_why] if clamped else []
-    if clamped:
-        log.warning("%s", threads_why)
-    torch.set_num_threads(threads)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device) if data is None else data
     model = build_model(run.model, data.input_shape, data.num_classes).to(device)
     if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
         model = model.to(memory_format=torch.channels_last)
     n, trainer, budget = len(data.y_train), run.trainer, None
+    step_flops = model.train_flops_per_sample(range(model.n_blocks)) * min(trainer.batch_size, n)
+    threads, threads_why, clamped = resolve_threads(trainer.num_threads, launcher, step_flops)
+    notes = [threads_why] if clamped else []
+    if clamped:
+        log.warning("%s", threads_why)
+    torch.set_num_threads(threads)
     schedule = Run(model.n_blocks, -(-n // trainer.batch_size), trainer.epochs, run.seed)
     strategy = run.strategy.bind(schedule)
     if trainer.budget is not None:

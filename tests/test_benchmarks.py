@@ -115,3 +115,15 @@ def test_seeds_batched_in_one_step_train_as_separate_runs_do():
         for j, (_, layer) in enumerate(run.model.linear_layers()):
             assert torch.allclose(together.weights[j][i], layer.weight, atol=1e-5), (i, j)
             assert torch.allclose(together.biases[j][i, 0], layer.bias, atol=1e-5), (i, j)
+
+
+def test_the_thread_threshold_is_the_one_measured():
+    """#25.2: machine.PARALLEL_STEP_FLOPS is what benchmarks/threads.py measured (its newest result file), and
+    the threshold is the smallest step from which every larger one gains."""
+    from alternating_freeze.machine import PARALLEL_STEP_FLOPS
+    from benchmarks.threads import GAIN, threshold
+
+    newest = max((ROOT / "benchmarks" / "results").glob("threads-*.json"), key=lambda p: p.name[-15:])
+    assert json.loads(newest.read_text())["threshold_step_flops"] == PARALLEL_STEP_FLOPS
+    rows = [{"step_flops": f, "speedup": s} for f, s in ((1, 1.5), (2, 0.9), (3, GAIN), (4, 1.7))]
+    assert threshold(rows) == 3 and threshold(rows[:2]) is None

@@ -187,3 +187,29 @@ def test_option_files_hold_only_what_differs_from_their_schema():
             values = OmegaConf.to_container(OmegaConf.load(path))
             repeated += [f"{path.relative_to(CONF)}: {k}" for k, v in values.items() if defaults.get(k, object()) == v]
     assert repeated == []
+
+
+def test_auto_threads_follow_the_step_and_the_jobs_at_once(monkeypatch):
+    """#25.2: trainer.num_threads=auto gives a step too small to gain from more threads one thread, and otherwise
+    the cores the process may use divided among the jobs its launcher runs at once; a number is kept."""
+    from omegaconf import OmegaConf
+
+    from alternating_freeze import machine
+
+    monkeypatch.setattr(machine, "available_cores", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    big, small = machine.PARALLEL_STEP_FLOPS, machine.PARALLEL_STEP_FLOPS - 1
+    joblib, basic = OmegaConf.create({"n_jobs": 4}), OmegaConf.create({"_target_": "BasicLauncher"})
+    assert machine.resolve_threads("auto", basic, big)[:1] == (8,)
+    assert machine.resolve_threads(None, joblib, big)[:1] == (2,)
+    assert machine.resolve_threads("auto", OmegaConf.create({"n_jobs": -1}), big)[:1] == (1,)
+    threads, why, clamped = machine.resolve_threads("auto", basic, small)
+    assert threads == 1 and "below the" in why and not clamped
+    assert machine.resolve_threads(3, basic, small)[:1] == (3,)
+    slurm = OmegaConf.create({"cpus_per_task": 4})
+    assert (
+        machine.resolve_threads("auto", slurm, big)[:1] == (4,)
+        and machine.resolve_threads("auto", slurm, small)[0] == 1
+    )
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert machine.resolve_threads("auto", basic, big)[:2] == (2, "auto: OMP_NUM_THREADS=2")

@@ -175,5 +175,6 @@ def main() -> None:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    sweep.forget_exit_code()
     _hydra_main()
     sys.exit(sweep.exit_code())

@@ -124,7 +124,7 @@ def fit(
 ):
     """Train from ``state`` to ``trainer.epochs`` and return the optimizer; ``state.status`` says how it
     ended. ``strategy`` is bound to this run; ``on_epoch(state)`` runs after each epoch (files, progress);
-    ``rates``: the learning rates at each step (``train.build``'s; None: the optimizer's own, constant)."""
+    ``rates``: the learning rates at each step (``job.build``'s; None: the optimizer's own, constant)."""
     if rates is None:
         rates = fixed(optimizer.cfg.lr if hasattr(optimizer, "cfg") else optimizer.param_groups[0]["lr"])
     device = data.x_train.device

@@ -37,8 +37,9 @@ from .contract import (
     write_atomic,
 )
 from .errors import ConfigError, ForeignFolder
+from .finish import now, write_summary
+from .job import folder_key
 from .sweep import RUNNING_ELSEWHERE
-from .train import folder_key, now, write_summary
 
 log = logging.getLogger("alternating_freeze.train")  # one logger name for a job's lines, as train.log shows them
 SKIPPED, FAILED = "skipped", "failed"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .columns import element
 from .describe import counted, fmt_value, listing, say, seeds_text
-from .reading import element
 from .stats import MIN_SEEDS
 from .tuning import OUTSIDE_VERDICT, final_jobs
 

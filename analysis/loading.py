@@ -15,8 +15,9 @@ import pandas as pd
 from alternating_freeze.contract import METRICS_COLUMNS, METRICS_FILE, MULTIRUN_FILE, SUMMARY_FILE, TUNING_FILE
 
 from . import tuning
+from .columns import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column
 from .describe import fmt_value, is_missing
-from .reading import ALIASES, GROUPS, RESOLVED_KEYS, RESULT_KEYS, column, read_run, read_sweep
+from .reading import read_run, read_sweep
 from .speed import judge_timing
 
 # summary.json's three, and the analysis' own: ``incomplete`` (no summary.json: killed or running) and ``corrupt``

@@ -187,10 +187,10 @@ def analyze(
         for name, fmt in ((n, f) for n, _ in result.skipped for f in FORMATS):  # no stale file of a figure not drawn
             (folder(out / "figures") / f"{name}.{fmt}").unlink(missing_ok=True)
     result.seconds["figures"] = time.perf_counter() - t
-    from . import report
+    from . import page, report
 
     md = report.build(result)
     result.files["report_md"] = write(out / "report.md", md)
-    result.files["report_html"] = write(out / "report.html", report.to_html(md, out))
+    result.files["report_html"] = write(out / "report.html", page.to_html(md, out))
     result.seconds["total"] = time.perf_counter() - t0
     return result

@@ -206,7 +206,11 @@ def test_import_does_not_pull_in_training_code():
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['alternating_freeze', 'alternating_freeze.contract']"
+    import ast
+
+    loaded = ast.literal_eval(proc.stdout.strip())  # the printed list of module names
+    contract = [m for m in loaded if m.startswith("alternating_freeze.contract")]
+    assert "alternating_freeze.contract" in contract and sorted(set(loaded) - set(contract)) == ["alternating_freeze"]
 
 
 @pytest.mark.slow

@@ -1,11 +1,18 @@
 """The house's structure, read from the source: no import circle, no private name imported across modules,
-and the analysis importing nothing of the training side but the contract."""
+the analysis importing nothing of the training side but the contract, the contract nothing but the standard
+library, and no module longer than a newcomer can hold in mind."""
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("alternating_freeze", "analysis", "hydra_plugins")
+CONTRACT = "alternating_freeze.contract"  # the package and its modules (contract.files, contract.identity, ...)
+
+
+def in_contract(module: str) -> bool:
+    return module == CONTRACT or module.startswith(CONTRACT + ".")
 
 
 def modules() -> dict[str, Path]:
@@ -85,6 +92,24 @@ def test_the_analysis_reads_the_training_side_through_the_contract_only():
         for m, p in known.items()
         if m.startswith("analysis")
         for dep, _ in imports(m, p, known)
-        if dep.startswith("alternating_freeze") and dep != "alternating_freeze.contract"
+        if dep.startswith("alternating_freeze") and not in_contract(dep)
     ]
     assert training == []
+
+
+def test_the_contract_imports_the_standard_library_only():
+    """Every import in the contract, function bodies included: what the analysis pulls in through it."""
+    outside = []
+    for name, path in modules().items():
+        if not in_contract(name):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                found = [node.module or ""]
+            else:
+                continue
+            top = [f for f in found if f.split(".")[0] not in {*sys.stdlib_module_names, "__future__"}]
+            outside += [f"{name}: {f}" for f in top]
+    assert outside == []

@@ -311,7 +311,7 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(contract.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)  # the os module write_atomic fsyncs through
     with pytest.raises(OSError) as e:
         contract.write_atomic(tmp_path / contract.SUMMARY_FILE, b"{}")
     assert e.value.errno == errno.ENOSPC and contract.SUMMARY_FILE in str(e.value) and not list(tmp_path.iterdir())

@@ -20,7 +20,7 @@ import time
 from omegaconf import DictConfig, open_dict, read_write
 
 from .. import policy
-from ..train import now
+from ..finish import now
 from .runner import Runner, Task, by_key
 
 log = logging.getLogger(__name__)

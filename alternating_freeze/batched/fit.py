@@ -31,10 +31,10 @@ EVAL_ROWS = 1 << 20  # eval batches shrink so that members x rows stays below th
 
 @dataclass
 class Member:
-    """One run of a group: its job as ``train.build`` made it, its state as ``train.resume`` left it, and the
+    """One run of a group: its job as ``job.build`` made it, its state as ``job.resume`` left it, and the
     generator of its separate run's global random stream (dropout), which that run draws from ``torch``'s."""
 
-    job: object  # train.Job
+    job: object  # job.Job
     state: TrainState
     rng: torch.Generator  # on the data's device: dropout masks
     cpu_rng_state: torch.Tensor  # the global CPU stream's state for its checkpoint (a CUDA run draws none)

@@ -2,7 +2,7 @@
 
 Each job keeps the run policy of a separate run (``policy``: its lock, a finished job skipped, a failure recorded
 and the others going on), and its files (checkpoint.pt at every epoch end, metrics.csv, summary.json) are written
-by the same code as a separate run's (``train.epoch_writer``, ``train.finish``); a member that diverges leaves the
+by the same code as a separate run's (``train.epoch_writer``, ``finish.finish``); a member that diverges leaves the
 group. A killed group resumes every unfinished member from its own checkpoint, in whatever group it lands in next
 (or alone). This module only groups: out of device memory, a group is split in halves and retried from its
 members' checkpoints; a group of one trains as a separate run.
@@ -27,10 +27,12 @@ from .. import loggers, policy
 from ..config import RunConfig, recorded, validate
 from ..contract import CHECKPOINT_FILE, EXECUTION_KEYS
 from ..data import load_dataset
+from ..finish import finish, overrides_of
+from ..job import build, resume
 from ..loop import Progress
 from ..machine import resolve_device
 from ..task import run_job
-from ..train import build, epoch_lines_in_file_only, epoch_writer, execute, finish, overrides_of, resume, use_bar
+from ..train import epoch_lines_in_file_only, epoch_writer, execute, use_bar
 from .fit import Group, Member, fit_group
 from .net import Unsupported
 

@@ -188,7 +188,7 @@ class ArmsSweeper(BasicSweeper):
             except Exception:  # noqa: BLE001 - a bad config fails its own jobs, recorded, as without this check
                 continue
             if run.trainer.allow_untrained or run.trainer.budget is not None:
-                continue  # a budget's epochs need the model's FLOPs: each job checks itself (train.build)
+                continue  # a budget's epochs need the model's FLOPs: each job checks itself (job.build)
             n = train_count(run.dataset)
             steps = -(-n // run.trainer.batch_size)
             label = strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0]

@@ -1,0 +1,28 @@
+"""Tuning: one rule each for training and analysis (which scores count, when a choice is at its range's edge).
+Standard library only."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+RANGED = ("log_uniform", "uniform", "int")  # search-space distributions with a range (tuning.json's "space")
+BOUNDARY = 0.05  # a choice within this fraction of either end of its range may have a better value beyond it
+
+
+def valid_score(metric: str, value: Any) -> bool:
+    """Whether a trial's score can be selected on: a finite number (never a bool), and for an accuracy
+    (``*_acc``) within [0, 1]. Anything else counts as a failed trial, at the metric's worst value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return not str(metric).endswith("_acc") or 0.0 <= value <= 1.0
+
+
+def boundary_side(distribution: str, lo: float, hi: float, value: float) -> Optional[str]:
+    """ "low" or "high" when ``value`` lies within the outer ``BOUNDARY`` of [lo, hi] (on a log scale for
+    log_uniform), else None: the Playbook's check that the best point is not at the edge of the search space."""
+    if distribution not in RANGED or not hi > lo or (distribution == "log_uniform" and min(lo, value) <= 0):
+        return None
+    f = math.log if distribution == "log_uniform" else float
+    at = (f(value) - f(lo)) / (f(hi) - f(lo))
+    return "low" if at < BOUNDARY else "high" if at > 1 - BOUNDARY else None

@@ -1,0 +1,129 @@
+"""The look every figure shares: widths, fonts and styles (report and paper), colours, panels, axes and legends,
+and ``Skip``, a figure's way of saying the data cannot support it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter, MaxNLocator
+
+from ..describe import family, fmt_value
+
+DPI = 150
+# report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
+# paper: 5.5 in, the text width of a single-column paper (NeurIPS, ICLR): the PDF goes in at natural size.
+WIDTHS, FONTS = {"report": 7.5, "paper": 5.5}, {"report": 9.0, "paper": 8.0}  # fonts in points
+STYLES = {
+    kind: {
+        "font.size": s,
+        "axes.titlesize": s,
+        "axes.labelsize": s,
+        "xtick.labelsize": s - 1,
+        "ytick.labelsize": s - 1,
+        "legend.fontsize": s - 1.5,
+        "lines.linewidth": 1.3,
+        "svg.hashsalt": "alternating-freeze",
+        "svg.fonttype": "path",
+    }
+    for kind, s in FONTS.items()
+}
+STANDARD = "0.1"  # standard training: near-black and dashed, in every panel
+POINTS = dict(markersize=3.5, capsize=0.05, err_kws={"linewidth": 1.2}, linewidth=1.2)
+MAX_ROWS = 4  # more contexts than this share one row of panels
+UNTIMED = "no run's timing can be trusted (see Speed)"
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")  # lines that coincide still show each marker
+
+
+class Skip(Exception):
+    """The data cannot support this figure; the message says why."""
+
+
+def need(frame: pd.DataFrame, why: str) -> pd.DataFrame:
+    if frame.empty:
+        raise Skip(why)
+    return frame
+
+
+def grid(width: float, nrows: int, ncols: int, height: float = 0.0, **kw) -> tuple[Figure, np.ndarray]:
+    """nrows x ncols panels, ``width`` inches wide, each 0.75 as high as wide (at most 2.8 in) unless ``height``."""
+    height = height or min(width / ncols * 0.75, 2.8)
+    fig = Figure(figsize=(width, height * nrows + 0.25), layout="constrained", dpi=DPI)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
+
+
+def palette(names) -> dict:
+    """Colour-blind-safe colours per name, standard training near-black."""
+    names = list(dict.fromkeys(names))
+    return {
+        n: STANDARD if str(n).startswith("standard") else c
+        for n, c in zip(names, sns.color_palette("colorblind", max(len(names), 1)))
+    }
+
+
+def points(res, data: pd.DataFrame, hue: str, names, **kw) -> None:
+    """Mean and CI per x and ``hue``, a colour per one of ``names`` (the same in every panel)."""
+    sns.pointplot(data, hue=hue, palette=palette(names), errorbar=res.boot.interval, **POINTS | kw)
+
+
+def standard_line(ax, res, context_id: str) -> None:
+    """Standard training's mean final test accuracy (dashed) and its CI (grey band) in this context, in %."""
+    done = res.done
+    acc = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), "final_test_acc"]
+    if len(acc) and np.isfinite(lo_hi := res.boot.interval(acc * 100)).all():
+        ax.axhspan(*lo_hi, color="0.6", alpha=0.25, lw=0)
+    if len(acc):
+        ax.axhline(acc.mean() * 100, color=STANDARD, ls="--", lw=1, label="standard")
+
+
+def ticks(ax, values) -> None:
+    """Ticks at the values drawn, as written (a log axis would label powers only)."""
+    values = sorted(set(values))
+    ax.set_xticks(values, map(fmt_value, values), minor=False)
+    ax.minorticks_off()
+
+
+def short(label: str, where: str) -> str:
+    """A label inside its panel, without its family (the panel's title) and its context (``where``)."""
+    text = str(label)[len(family(label)) :]
+    for part in filter(None, where.split(", ")):
+        text = text.replace(part, "")
+    return text.strip(", ").replace(", , ", ", ") or family(label)
+
+
+class PlainLog(LogFormatter):
+    """A log axis' labels as plain numbers: 0.9 and 2, not 9e-01 or 2x10^0."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:.3g}"
+
+
+def readable_axes(ax, integer_x: bool, logy: bool, from_zero: bool) -> None:
+    """Whole epochs on an epoch axis, plain numbers on a log axis (0.6, 2, not 6x10^-1), and a cumulative
+    axis (FLOPs, seconds) from zero, so that a gap reads at its true size."""
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if logy:
+        plain = PlainLog(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+    if from_zero:
+        ax.set_xlim(left=0)
+
+
+def legend_below(ax) -> None:
+    """The panel's legend under it, outside the data, with each line's marker."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if labels:
+        ax.legend(
+            handles,
+            labels,
+            frameon=False,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+            ncols=min(len(labels), 3),
+            handlelength=2.5,
+        )

@@ -126,6 +126,7 @@ def test_schedules_are_named_by_what_they_do(tmp_path):
         write_blocks_run(tmp_path, seed, "alternating", 3, 0.9, order="reverse")
         write_blocks_run(tmp_path, seed, "alternating", 3, 0.9, steps=[5, 1, 1])
         write_blocks_run(tmp_path, seed, "random_block", 3, 0.9, every=2)
+        write_blocks_run(tmp_path, seed, "lisa", 3, 0.9, every=4, count=1, always=[0, -1])
         write_blocks_run(tmp_path, seed, "progressive", 3, 0.9, schedule="cubic", t_0=0.8)
     labels = set(analysis.load_runs([tmp_path])["label"])
     assert labels == {
@@ -133,6 +134,7 @@ def test_schedules_are_named_by_what_they_do(tmp_path):
         "alternating/batch every 1 reverse",
         "alternating/batch steps 5:1:1",
         "random_block/batch every 2",
+        "lisa/batch every 4 count 1 always 0:-1",
         "progressive/batch cubic t_0 0.8",
     }
 

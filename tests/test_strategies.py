@@ -5,6 +5,7 @@ import pytest
 from alternating_freeze.errors import ConfigError
 from alternating_freeze.strategies import STRATEGIES, Run
 from alternating_freeze.strategies.alternating import Alternating
+from alternating_freeze.strategies.lisa import Lisa
 from alternating_freeze.strategies.progressive import Progressive
 from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
@@ -25,7 +26,7 @@ def blocks(strategy, n, by="step", steps_per_epoch=4):
 
 
 def test_registry_finds_every_module():
-    assert set(STRATEGIES) == {"standard", "alternating", "progressive", "freezeout", "random_block"}
+    assert set(STRATEGIES) == {"standard", "alternating", "progressive", "freezeout", "random_block", "lisa"}
 
 
 def test_standard_trains_all_blocks():
@@ -86,11 +87,40 @@ def test_random_block_draws_are_seeded_uniform_and_hold_for_every_units():
     assert seq != blocks(bound(RandomBlock(every=3), n_blocks=3, seed=2), 3000)
 
 
+def lisa_sets(strategy, n, n_blocks, seed, steps_per_epoch=4):
+    s = bound(strategy, n_blocks=n_blocks, seed=seed)
+    return [s.trainable(i // steps_per_epoch, i) for i in range(n)]
+
+
+def test_lisa_draws_count_others_besides_the_always_blocks_and_hold_for_every_units():
+    sets = lisa_sets(Lisa(every=4, count=2, always=[0, -1]), 4000, n_blocks=6, seed=3)
+    assert all(len(t) == 4 and {0, 5} <= t for t in sets)
+    changes = [i for i in range(1, 4000) if sets[i] != sets[i - 1]]
+    assert changes and all(i % 4 == 0 for i in changes)
+    draws = [tuple(sorted(t - {0, 5})) for t in sets[::4]]
+    assert len(set(draws)) == 6  # every pair of the 4 middle blocks is drawn
+    # uniform over the 6 pairs: 1000 draws, about 167 each (sd about 12)
+    assert all(abs(draws.count(p) - 1000 / 6) < 50 for p in set(draws)), [draws.count(p) for p in set(draws)]
+    assert sets == lisa_sets(Lisa(every=4, count=2, always=[0, -1]), 4000, n_blocks=6, seed=3)
+    assert sets != lisa_sets(Lisa(every=4, count=2, always=[0, -1]), 4000, n_blocks=6, seed=4)
+    assert sets == lisa_sets(Lisa(every=4, count=2, always=[0, -1], seed=3), 4000, n_blocks=6, seed=9)
+
+
+def test_lisa_always_list_counts_from_the_end_and_may_be_empty():
+    sets = lisa_sets(Lisa(count=1, always=[-2]), 200, n_blocks=5, seed=0)
+    assert all(len(t) == 2 and 3 in t for t in sets) and set().union(*sets) == {0, 1, 2, 3, 4}
+    assert bound(Lisa(always=[-2]), n_blocks=5).resolved() == {"always": [3]}
+    sets = lisa_sets(Lisa(count=2, always=[], unit="epoch"), 40, n_blocks=4, seed=0)
+    assert all(len(t) == 2 for t in sets) and all(len(set(sets[e * 4 : e * 4 + 4])) == 1 for e in range(10))
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda: Alternating(order="random"),
         lambda: RandomBlock(),
+        lambda: Lisa(count=1),
+        lambda: Lisa(count=2, always=[1], every=3),
         lambda: Progressive(t_0=0.3),
         lambda: Alternating(order="pingpong"),
     ],
@@ -131,6 +161,11 @@ def test_progressive_cubic_as_freezeouts_code_and_per_epoch():
         (lambda: Alternating(order="random", start="first"), "strategy.start"),
         (lambda: Alternating(start="middle"), "strategy.start"),
         (lambda: RandomBlock(every=0), "strategy.every"),
+        (lambda: Lisa(every=0), "strategy.every"),
+        (lambda: Lisa(count=0), "strategy.count"),
+        (lambda: Lisa(always=[True]), "strategy.always"),
+        (lambda: Lisa(always=[0.5]), "strategy.always"),
+        (lambda: Lisa(seed=-1), "strategy.seed"),
         (lambda: Progressive(t_0=0), "strategy.t_0"),
         (lambda: Progressive(t_0=1.5), "strategy.t_0"),
     ],
@@ -141,8 +176,23 @@ def test_bad_values(make, key):
 
 
 @pytest.mark.parametrize(
-    "strategy, key", [(Alternating(steps=[1, 1]), "strategy.steps"), (Alternating(start="3"), "strategy.start")]
+    "strategy, key",
+    [
+        (Alternating(steps=[1, 1]), "strategy.steps"),
+        (Alternating(start="3"), "strategy.start"),
+        (Lisa(count=2), "strategy.count"),  # one block outside [0, -1]
+        (Lisa(always=[0, 3]), "strategy.always"),
+        (Lisa(always=[-4]), "strategy.always"),
+        (Lisa(always=[2, -1]), "strategy.always"),  # block 2 twice
+        (Lisa(always=[0, 1, 2], count=1), "strategy.always"),  # nothing left to draw
+    ],
 )
 def test_options_that_do_not_fit_the_blocks(strategy, key):
     with pytest.raises(ConfigError, match=f"^{key}=.*3 blocks"):
         strategy.check(3)
+
+
+def test_lisa_fits_where_count_is_at_most_the_other_blocks():
+    Lisa(count=2).check(4)  # two middle blocks: both train, as standard training
+    Lisa(count=1, always=[]).check(1)
+    assert lisa_sets(Lisa(count=2), 8, n_blocks=4, seed=0) == [{0, 1, 2, 3}] * 8

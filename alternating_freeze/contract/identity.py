@@ -149,10 +149,10 @@ KINDS = {
     "number": "optimizer.lr optimizer.eps optimizer.weight_decay optimizer.momentum dataset.test_fraction "
     "dataset.val_fraction strategy.t_0",
     "integer": "seed dataset.subset dataset.split_seed model.depth model.width model.split strategy.every "
-    "strategy.seed trainer.epochs trainer.batch_size",
+    "strategy.count strategy.seed trainer.epochs trainer.batch_size",
     "boolean": "dataset.standardize model.batchnorm optimizer.nesterov strategy.freeze_bn_stats",
     "numbers": "optimizer.betas model.splits",
-    "integers": "strategy.steps",
+    "integers": "strategy.steps strategy.always",
 }
 _CHECKS = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),

@@ -56,10 +56,11 @@ def available_cores() -> int:
 
 
 AUTO = "auto"  # trainer.num_threads's default
-# The training step (in FLOPs, BlockNet.train_flops_per_sample x batch) from which more threads gain on this
-# machine: measured by benchmarks/threads.py, benchmarks/results/threads-cpu-2core-2026-12-04.json (2-core EPYC VM;
-# a width-128 MLP on digits gained 1.15x from 2 threads, width 64 1.04x). tests/test_benchmarks.py keeps them equal.
-PARALLEL_STEP_FLOPS = 17_760_256
+# The training step (in FLOPs, BlockNet.train_flops_per_sample x batch) from which more threads gain on a shared
+# machine: measured by benchmarks/threads.py --busy, benchmarks/results/threads-cpu-2core-2026-12-05.json (2-core
+# Xeon VM beside a spinning process and other work: no MLP step up to width 2048, 3.3 GFLOP, gained, so one past
+# it; quiet, the 2026-12-04 EPYC run gained from 17.8 MFLOP). tests/test_benchmarks.py keeps them equal.
+PARALLEL_STEP_FLOPS = 3_304_062_977
 
 
 def jobs_at_once(launcher: DictConfig | None) -> int:

@@ -16,6 +16,9 @@ Modules:
                    ``build_optimizer`` and ``fit``
   sweep            batched runs (issue 9): a preset swept by the basic and by the batched launcher
   sweep_in_process its in-process part: a group epoch against group size (--curve), one batched step (--step)
+  threads          when more torch threads gain: a step's FLOPs threshold, quiet and --busy (issue 25)
+  threads_sweep    the frequency sweep under trainer.num_threads auto / 1 / all cores, quiet and busy
+  spinner          the busy case's competing process, which stops itself when its benchmark is gone
 """
 
 

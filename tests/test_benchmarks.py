@@ -9,6 +9,8 @@ import json
 import math
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,3 +129,87 @@ def test_the_thread_threshold_is_the_one_measured():
     assert json.loads(newest.read_text())["threshold_step_flops"] == PARALLEL_STEP_FLOPS
     rows = [{"step_flops": f, "speedup": s} for f, s in ((1, 1.5), (2, 0.9), (3, GAIN), (4, 1.7))]
     assert threshold(rows) == 3 and threshold(rows[:2]) is None
+
+
+def test_threads_sweep_interleaves_every_arm_and_writes_its_ratios(tmp_path, monkeypatch):
+    """#25.2: benchmarks/threads_sweep.py runs every thread arm once a round, quiet then beside a spinner, with
+    the sweep's own overrides, and reports each arm over one thread per round (a stand-in times no real sweep)."""
+    from contextlib import contextmanager
+
+    import benchmarks.threads_sweep as ts
+    from alternating_freeze.machine import available_cores
+
+    cores, calls, spinning = available_cores(), [], []
+
+    @contextmanager
+    def busy(on):  # records whether a spinner would run, starts none
+        spinning.append(on)
+        yield
+        spinning.append(None)
+
+    def run(cmd):  # auto 2 s, all cores 8 s, one thread 1 s x its call number (it slows down as it goes)
+        calls.append((cmd, spinning[-1]))
+        threads = next(a.split("=", 1)[1] for a in cmd if a.startswith("trainer.num_threads="))
+        return {"auto": 2.0, str(cores): 8.0}.get(threads, float(len(calls)))
+
+    monkeypatch.setattr(ts, "busy", busy)
+    path = tmp_path / "r.json"
+    out = ts.main(["--json", str(path), "--epochs", "3", "--seeds", "4", "--rounds", "2"], run=run)
+    arms = ["auto", "1", f"all ({cores})"]
+    assert out["order"] == [f"{case} {arm}" for _ in range(2) for case in ("quiet", "busy") for arm in arms]
+    assert [on for _, on in calls] == [False] * 3 + [True] * 3 + [False] * 3 + [True] * 3
+    assert all({"-m", "experiment=frequency", "trainer.epochs=3", "seed=range(4)"} <= set(c) for c, _ in calls)
+    assert len({next(a for a in c if a.startswith("hydra.sweep.dir=")) for c, _ in calls}) == 12  # fresh folders
+    written = json.loads(path.read_text())
+    one_s = {"quiet": [2.0, 8.0], "busy": [5.0, 11.0]}  # one thread's call numbers, by case
+    for case, ones in one_s.items():
+        auto, every = written["arms"][case]["auto"], written["arms"][case][f"all ({cores})"]
+        assert written["walls_s"][case]["1"] == ones
+        assert auto["round_ratios"] == pytest.approx([2.0 / t for t in ones])
+        assert auto["ratio_to_1_thread"] == pytest.approx((2.0 / ones[0] + 2.0 / ones[1]) / 2)
+        assert every["median_s"] == 8.0 and written["arms"][case]["1"]["ratio_to_1_thread"] == 1.0
+    assert written["machine"]["cores"] == cores and "load_avg_start" in written["machine"]
+    assert len(written["load_avg_1min_after_each"]) == 12
+
+
+def test_threads_sweep_refuses_nonsense_counts():
+    from benchmarks.threads_sweep import main
+
+    with pytest.raises(SystemExit):
+        main(["--rounds", "0"], run=lambda cmd: pytest.fail("ran a sweep"))
+
+
+def test_spinner_stops_itself():
+    """A spinner outlives no benchmark: it stops when its parent is not the one it was started by (the
+    benchmark died and it was re-parented) or at its deadline."""
+    from benchmarks.spinner import os, spin
+
+    t0 = time.monotonic()
+    assert spin(parent=os.getppid() + 1, deadline_s=60) == "parent gone"
+    assert spin(parent=os.getppid(), deadline_s=0.2) == "deadline"
+    assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches the spinner through Linux's /proc")
+def test_spinner_of_a_killed_benchmark_stops():
+    """The real thing: a process starts a spinner and dies at once (os._exit, no clean-up); the spinner ends."""
+    from benchmarks import spinner
+
+    code = (
+        "import os, sys; from benchmarks.spinner import start; p = start(deadline_s=120); "
+        "print(p.pid, flush=True); os._exit(0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}/stat").exists() else ""
+        if stat.split(") ")[-1].startswith("Z"):  # a zombie has stopped: only its re-parent's reaping is left
+            break
+        time.sleep(0.1)
+    else:
+        assert not Path(f"/proc/{pid}").exists(), "the spinner still runs after its benchmark died"
+    with spinner.busy(deadline_s=60) as child:
+        assert child.poll() is None
+    assert child.returncode is not None  # stopped at the block's end

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import types
+import weakref
 from typing import Callable, Optional
 
 import torch
@@ -97,9 +98,14 @@ class Step:
         dtype: Optional[torch.dtype] = None,
         compile_fn: Optional[Callable] = None,
     ):
-        self.model, self.mode, self.batch_size, self.dtype = model, mode, batch_size, dtype
+        self._model = weakref.ref(model)  # the model's entry in STEPS must not keep it alive
+        self.mode, self.batch_size, self.dtype = mode, batch_size, dtype
         self.compile_fn = compile_fn
         self.graphs: dict[frozenset, Callable] = {}  # trainable set -> its compiled function
+
+    @property
+    def model(self):
+        return self._model()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         if self.mode == "none" or len(x) != self.batch_size:
@@ -113,6 +119,16 @@ class Step:
         return fn(self.model, x, y, self.dtype)
 
 
+# model -> {(mode, batch size, dtype): Step}: a fit that continues a model (a benchmark's epoch at a time, a
+# resume in the same process) keeps its compiled graphs
+STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def build_step(model, mode: str, device: torch.device, batch_size: int, precision: str) -> Step:
-    """The training step of ``loop.fit`` for ``trainer.compile=mode`` and ``trainer.precision``."""
-    return Step(model, resolve(mode, device), batch_size, torch.bfloat16 if precision == "bf16" else None)
+    """The training step of ``loop.fit`` for ``trainer.compile=mode`` and ``trainer.precision``: the model's own
+    from an earlier fit of it, if any."""
+    used, dtype = resolve(mode, device), torch.bfloat16 if precision == "bf16" else None
+    steps = STEPS.setdefault(model, {})
+    if (used, batch_size, dtype) not in steps:
+        steps[used, batch_size, dtype] = Step(model, used, batch_size, dtype)
+    return steps[used, batch_size, dtype]

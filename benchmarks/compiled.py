@@ -48,18 +48,24 @@ def bf16_supported(device: torch.device) -> bool:
     return bool(probe and probe())
 
 
-def measure(model: str, precision: str, mode: str, s: Sizes, device: torch.device) -> dict:
-    """Eager and ``mode`` compiled, standard and alternating per epoch, of one model at one precision."""
-    cfg, shape = MODELS[model]
-    data = random_images(s.steps * s.batch_size, shape, device, s.n_eval)
-    trainer = TrainerConfig(
+def trainer_for(s: Sizes, device: torch.device, precision: str, compile: str = "auto") -> TrainerConfig:
+    """The trainer of a benchmark's ``fit``: as af-train's, without files or progress."""
+    return TrainerConfig(
         batch_size=s.batch_size,
         eval_batch_size=1024,
         device=str(device),
         checkpoint=False,
         progress=Progress.none,
         precision=precision,
+        compile=compile,
     )
+
+
+def measure(model: str, precision: str, mode: str, s: Sizes, device: torch.device) -> dict:
+    """Eager and ``mode`` compiled, standard and alternating per epoch, of one model at one precision."""
+    cfg, shape = MODELS[model]
+    data = random_images(s.steps * s.batch_size, shape, device, s.n_eval)
+    trainer = trainer_for(s, device, precision)
     contenders = [
         Ours((name, c), data, strategy(), cfg, s, replace(trainer, compile=c), device)
         for name, strategy in STRATEGIES.items()

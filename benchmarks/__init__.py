@@ -16,6 +16,8 @@ Modules:
                    ``build_optimizer`` and ``fit``
   sweep            batched runs (issue 9): a preset swept by the basic and by the batched launcher
   sweep_in_process its in-process part: a group epoch against group size (--curve), one batched step (--step)
+  compiled         trainer.compile (issue 26): eager against compiled, fp32 against bf16, per strategy
+  gpu              every GPU benchmark in one command, the issue's targets checked, one JSON
 """
 
 

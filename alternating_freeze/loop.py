@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from .compiled import COMPILE_MODES, build_step
 from .contract import DIVERGED
 from .epoch import TrainState, clock, close_epoch, switch
 from .epoch import evaluate as evaluate_splits
@@ -65,9 +66,13 @@ class TrainerConfig:
     # true: run it anyway, e.g. to show what a frozen block costs.
     allow_untrained: bool = False
     keep_weights: bool = True  # a completed run keeps its final weights in weights.pt (records.load_weights)
+    # auto | none | default | cudagraphs: the step's forward, loss and backward compiled by torch.compile, one graph
+    # per set of trainable blocks (compiled.py); auto: cudagraphs on CUDA, none elsewhere (no gain on CPUs)
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         one_of("trainer.precision", self.precision, PRECISIONS)
+        one_of("trainer.compile", self.compile, COMPILE_MODES)
         for key in ("epochs", "batch_size", "eval_batch_size"):
             integer(f"trainer.{key}", getattr(self, key), high=MAX_EPOCHS if key == "epochs" else None)
         require(
@@ -130,6 +135,7 @@ def fit(
     device = data.x_train.device
     n, bs = len(data.y_train), trainer.batch_size
     precision = autocast(trainer, device)
+    forward_loss = build_step(model, trainer.compile, device, bs, trainer.precision)  # compiled or eager
     flops_per_sample: dict[frozenset, int] = {}
     if state.trainable is not None:
         model.set_trainable(state.trainable, strategy.freeze_bn_stats)
@@ -153,9 +159,7 @@ def fit(
             x, y = data.x_train[idx], data.y_train[idx]
             if crops is not None:
                 x = data.augment_batch(x, crops[start : start + bs])
-            with precision:
-                logits = model(x)
-                loss = F.cross_entropy(logits, y)
+            logits, loss = forward_loss(x, y)
             loss.backward()
             optimizer.step(rates.at(epoch, state.step))
             optimizer.zero_grad(set_to_none=True)

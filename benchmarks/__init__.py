@@ -19,6 +19,8 @@ Modules:
   threads          when more torch threads gain: a step's FLOPs threshold, quiet and --busy (issue 25)
   threads_sweep    the frequency sweep under trainer.num_threads auto / 1 / all cores, quiet and busy
   spinner          the busy case's competing process, which stops itself when its benchmark is gone
+  compiled         trainer.compile (issue 26): eager against compiled, fp32 against bf16, per strategy
+  gpu              every GPU benchmark in one command, the issue's targets checked, one JSON
 """
 
 

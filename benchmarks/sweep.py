@@ -40,7 +40,9 @@ BREAKDOWN = re.compile(
 TARGETS = {"cpu": 5.0, "cuda": 20.0}
 
 
-def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool, threads) -> tuple[float, str]:
+def run_sweep(
+    folder: Path, preset: str, epochs: int, device: str, batched: bool, threads, overrides=()
+) -> tuple[float, str]:
     cmd = [
         sys.executable,
         "-m",
@@ -54,6 +56,7 @@ def run_sweep(folder: Path, preset: str, epochs: int, device: str, batched: bool
     ]
     cmd += [f"trainer.num_threads={threads}"] if threads else []
     cmd += ["hydra/launcher=batched"] if batched else []
+    cmd += list(overrides)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
@@ -147,7 +150,9 @@ def sweeps(args) -> dict:
         for rep in range(args.repeats):
             for kind in ("basic", "batched"):
                 folder = tmp / f"{kind}{rep}"
-                wall, out = run_sweep(folder, args.preset, args.epochs, args.device, kind == "batched", args.threads)
+                wall, out = run_sweep(
+                    folder, args.preset, args.epochs, args.device, kind == "batched", args.threads, args.set
+                )
                 walls[kind].append(wall)
                 load[kind].append(os.getloadavg()[0])  # the machine's 1-minute load as the sweep ended
                 print(f"  {kind:8s} sweep {rep + 1}/{args.repeats}: {wall:7.1f} s", flush=True)
@@ -226,6 +231,7 @@ def main(argv=None) -> dict:
     p.add_argument("--curve", action="store_true", help="speedup of a group epoch against group size, in process")
     p.add_argument("--max-members", type=int, help="the curve's largest group (default 256 on cuda, 64 on cpu)")
     p.add_argument("--step", action="store_true", help="only: a batched step, ours against torch.func.vmap")
+    p.add_argument("--set", action="append", default=[], help="an override for every job, e.g. trainer.compile=none")
     p.add_argument("--no-sweeps", action="store_true", help="skip the sweeps (with --curve or --step)")
     args = p.parse_args(argv)
     import torch

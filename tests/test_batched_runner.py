@@ -114,3 +114,11 @@ def test_an_option_the_batched_step_does_not_know_trains_separately(monkeypatch)
     assert group_key(cfg)[0] == "group"
     monkeypatch.setitem(runner_module.KNOWN, "trainer", runner_module.KNOWN["trainer"] - {"budget"})
     assert group_key(cfg) == ("trainer.budget is not reproduced by the batched step",)
+
+
+def test_a_run_asking_for_compilation_trains_separately():
+    """The group's step runs eagerly: a run that asks for a compiled step gets it in its own run, with one line."""
+    assert group_key(validate(configs(["trainer.compile=none"])[0]))[0] == "group"
+    assert group_key(validate(configs(["trainer.compile=default"])[0])) == (
+        "trainer.compile=default: the batched step is not compiled",
+    )

@@ -119,6 +119,7 @@ def test_folder_names_leave_out_the_execution_keys():
             ("trainer.checkpoint", False),
             ("trainer.eval_batch_size", 64),
             ("trainer.channels_last", False),
+            ("trainer.compile", "none"),
             ("trainer.allow_untrained", True),
             ("trainer.keep_weights", False),
             ("dataset.root", "elsewhere"),

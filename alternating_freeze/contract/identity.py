@@ -17,6 +17,7 @@ EXECUTION_KEYS = (
     "trainer.checkpoint",
     "trainer.eval_batch_size",
     "trainer.channels_last",
+    "trainer.compile",
     "trainer.allow_untrained",
     "trainer.keep_weights",
     "dataset.root",

@@ -102,6 +102,7 @@ ADDED_AT = {
     "trainer.precision": "fp32",
     "dataset.augment": "none",
     "model.stages": None,
+    **{f"model.{key}": None for key in ("n_layer", "n_head", "n_embd", "block_size", "bias", "tie_weights")},  # gpt
     "scheduler": {"name": "constant", "warmup": 0.0},
 }
 

@@ -102,6 +102,8 @@ ADDED_AT = {
     "trainer.precision": "fp32",
     "dataset.augment": "none",
     "model.stages": None,
+    "trainer.steps_per_epoch": None,
+    "dataset.path": None,
     **{f"model.{key}": None for key in ("n_layer", "n_head", "n_embd", "block_size", "bias", "tie_weights")},  # gpt
     "scheduler": {"name": "constant", "warmup": 0.0},
 }

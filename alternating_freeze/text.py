@@ -224,3 +224,11 @@ def load(opt, device="cpu", block_size: Optional[int] = None) -> TextData:
         max(1, (len(parts["training"]) - 1) // block_size),
         hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+def text_record(data) -> dict:
+    """What summary.json's ``resolved`` records of a text (its vocabulary, which model.init_from checks, and the
+    text's SHA-256); nothing for other data."""
+    if not isinstance(data, TextData):
+        return {}
+    return {"vocabulary": data.vocabulary, "text_sha256": data.text_sha256}

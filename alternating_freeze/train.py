@@ -35,6 +35,8 @@ from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .schedule import Rates
 from .strategies import Run
+from .text import text_record
+from .warmstart import initialise
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
     data = load_dataset(run.dataset, device, run.model.block_size) if data is None else data
     model = build_model(run.model, data.input_shape, data.num_classes).to(device)
+    if run.model.init_from is not None:  # the final weights of another run (warmstart.py)
+        initialise(model, run.model, data)
     if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
         model = model.to(memory_format=torch.channels_last)
     n, trainer, budget = epoch_size(data, run.trainer), run.trainer, None  # samples an epoch trains on
@@ -250,6 +254,7 @@ def finish(
             "n_test": len(data.y_test),
             "cores": available_cores(),
             "n_params": sum(p.numel() for p in job.model.parameters()),
+            **text_record(data),
         },
     }
     if len(summary["thread_counts"]) > 1:  # resumed under another thread count: low bits may differ

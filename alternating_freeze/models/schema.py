@@ -27,6 +27,9 @@ class ModelConfig:
     block_size: Optional[int] = None  # context length in tokens: the text windows are this long
     bias: Optional[bool] = None  # biases in the Linear and LayerNorm layers
     tie_weights: Optional[bool] = None  # the head reuses the token embedding matrix, which belongs to block 0
+    # A completed run's folder: start from its final weights (weights.pt) instead of a fresh initialisation; its
+    # network must be this one (warmstart.py). null: initialise from the seed.
+    init_from: Optional[str] = None
     stages: Optional[int] = None  # cnn only: stages, 2x2 max-pooling between them; null: ceil(depth / 2)
     split: Optional[int] = None  # two blocks: index of the first unit of the second; null: units // 2
     splits: Optional[List[int]] = None  # K blocks: the unit indices where blocks 1..K-1 begin, e.g. [1, 2, 3]

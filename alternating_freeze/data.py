@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import text
 from .errors import ConfigError, integer, number, one_of, require
 
 
@@ -28,7 +29,7 @@ from .errors import ConfigError, integer, number, one_of, require
 class DatasetConfig:
     """Schema of the `dataset` config group."""
 
-    name: str = "digits"  # digits | mnist | fashion_mnist | cifar10
+    name: str = "digits"  # digits | mnist | fashion_mnist | cifar10 | text | tiny_shakespeare (text.py)
     root: str = "data"  # folder for torchvision datasets (relative to the cwd)
     download: bool = False  # torchvision download when files are missing
     subset: Optional[int] = None  # keep only the first N images of the official *training* set
@@ -37,6 +38,7 @@ class DatasetConfig:
     split_seed: int = 0  # independent of the run seed so that every seed sees the same splits
     standardize: bool = False  # per-feature mean/std of the training split (else just scaled to [0,1])
     augment: str = "none"  # none | crop_flip: random 4-pixel-padded crops and horizontal flips of training batches
+    path: Optional[str] = None  # dataset=text: a UTF-8 text file to read; null: Python's bundled documentation
 
     def __post_init__(self) -> None:
         one_of("dataset.name", self.name, DATASETS)
@@ -67,6 +69,9 @@ class DatasetConfig:
         )
         integer("dataset.subset", self.subset, null=True)
         integer("dataset.split_seed", self.split_seed, 0, 2**63 - 1)
+        if self.name in text.DATASETS:
+            text.check_options(self)
+            return
         smallest = min(SHAPES[self.name][1:])
         require(
             self.augment == "none" or smallest >= MIN_CROP_SIDE,
@@ -127,7 +132,7 @@ class Data:
 
 
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-DATASETS = ("digits", *_TORCHVISION)
+DATASETS = ("digits", *_TORCHVISION, *text.DATASETS)
 TRAIN_SIZES = {"digits": 1797, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}  # official training sets
 SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "cifar10": (3, 32, 32)}  # (C, H, W)
 AUGMENTATIONS = ("none", "crop_flip")
@@ -172,6 +177,8 @@ FILES = {
 def check_files(opt: DatasetConfig) -> None:
     """A torchvision dataset's files are present and readable, or will be downloaded: the one-line
     answer a sweep gives before launching jobs that would each fail the same way."""
+    if opt.name in text.DATASETS:
+        return text.check_files(opt)
     if opt.name not in FILES or opt.download:
         return
     folder, names = FILES[opt.name]
@@ -243,8 +250,11 @@ def _split(x: torch.Tensor, y: torch.Tensor, fraction: float, gen: torch.Generat
     return x[perm[:n_out]], y[perm[:n_out]], x[perm[n_out:]], y[perm[n_out:]]
 
 
-def load_dataset(opt: DatasetConfig, device="cpu") -> Data:
-    """Load, subset, split (test, then validation out of the rest), scale and standardize."""
+def load_dataset(opt: DatasetConfig, device="cpu", block_size: Optional[int] = None) -> Data:
+    """Load, subset, split (test, then validation out of the rest), scale and standardize. A text (text.py) is
+    cut into windows of ``block_size`` characters, the model's context."""
+    if opt.name in text.DATASETS:
+        return text.load(opt, device, block_size)
     if opt.name == "digits":
         data, target = _digits()
         x, y, scale = torch.from_numpy(data), torch.from_numpy(target).long(), 16.0

@@ -19,6 +19,7 @@ from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMA
 from .epoch import TrainState
 from .job import Job, log
 from .machine import available_cores, load_average, starved
+from .text import text_record
 
 
 def now() -> str:
@@ -73,6 +74,7 @@ def finish(
             "n_test": len(data.y_test),
             "cores": available_cores(),
             "n_params": sum(p.numel() for p in job.model.parameters()),
+            **text_record(data),
         },
     }
     if len(summary["thread_counts"]) > 1:  # resumed under another thread count: low bits may differ

@@ -21,12 +21,13 @@ from .contract import strategy_label
 from .data import Data, load_dataset
 from .epoch import TrainState
 from .errors import ForeignFolder
-from .loop import TrainerConfig
+from .loop import TrainerConfig, epoch_size
 from .machine import load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .schedule import Rates
 from .strategies import Run
+from .warmstart import initialise
 
 log = logging.getLogger("alternating_freeze.train")  # one logger name for a job's lines, as train.log shows them
 
@@ -56,11 +57,13 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     """The run's job; ``data``: the run's dataset already loaded (a batched group loads it once for its members)."""
     device = resolve_device(run.trainer.device)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
-    data = load_dataset(run.dataset, device) if data is None else data
+    data = load_dataset(run.dataset, device, run.model.block_size) if data is None else data
     model = build_model(run.model, data.input_shape, data.num_classes).to(device)
+    if run.model.init_from is not None:  # the final weights of another run (warmstart.py)
+        initialise(model, run.model, data)
     if run.trainer.channels_last:  # 4-D (convolution) weights only: an MLP is untouched
         model = model.to(memory_format=torch.channels_last)
-    n, trainer, budget = len(data.y_train), run.trainer, None
+    n, trainer, budget = epoch_size(data, run.trainer), run.trainer, None  # samples an epoch trains on
     step_flops = model.train_flops_per_sample(range(model.n_blocks)) * min(trainer.batch_size, n)
     threads, threads_why, clamped = resolve_threads(trainer.num_threads, launcher, step_flops)
     notes = [threads_why] if clamped else []

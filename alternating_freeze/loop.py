@@ -69,12 +69,16 @@ class TrainerConfig:
     # auto | none | default | cudagraphs: the step's forward, loss and backward compiled by torch.compile, one graph
     # per set of trainable blocks (compiled.py); auto: cudagraphs on CUDA, none elsewhere (no gain on CPUs)
     compile: str = "auto"
+    # Batches an epoch trains on; null: the dataset's natural epoch (a pass over the training split). Text datasets
+    # only (text.py: random windows), whose natural epoch is every training character a target once on average.
+    steps_per_epoch: Optional[int] = None
 
     def __post_init__(self) -> None:
         one_of("trainer.precision", self.precision, PRECISIONS)
         one_of("trainer.compile", self.compile, COMPILE_MODES)
         for key in ("epochs", "batch_size", "eval_batch_size"):
             integer(f"trainer.{key}", getattr(self, key), high=MAX_EPOCHS if key == "epochs" else None)
+        integer("trainer.steps_per_epoch", self.steps_per_epoch, null=True)
         require(
             self.budget in (None, "standard") or budget_number(self.budget) is not None,
             "trainer.budget",
@@ -91,6 +95,22 @@ class TrainerConfig:
             )
 
 
+def epoch_size(data, trainer: TrainerConfig) -> int:
+    """Samples one epoch trains on: ``trainer.steps_per_epoch`` batches, or the data's natural epoch. Data that draw
+    their own samples (``draw``, ``natural_epoch``: text.TextData) may have any; image datasets make one pass."""
+    if not hasattr(data, "draw"):
+        require(
+            trainer.steps_per_epoch is None,
+            "trainer.steps_per_epoch",
+            trainer.steps_per_epoch,
+            f"null for {data.name}: an epoch is one pass over its training split (text datasets draw batches)",
+        )
+        return len(data.y_train)
+    if trainer.steps_per_epoch is None:
+        return data.natural_epoch
+    return trainer.steps_per_epoch * trainer.batch_size
+
+
 @torch.inference_mode()
 def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_size: int) -> tuple[float, float]:
     """Mean loss and accuracy in eval mode; NaN for a split that does not exist."""
@@ -101,11 +121,11 @@ def evaluate(model, x: Optional[torch.Tensor], y: Optional[torch.Tensor], batch_
     loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), dtype=torch.long, device=x.device)
     for i in range(0, len(y), batch_size):
-        logits = model(x[i : i + batch_size])
+        logits = model(x[i : i + batch_size])  # a sequence's targets are (N, T), its logits (N, classes, T)
         loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum")
         correct += (logits.argmax(1) == y[i : i + batch_size]).sum()
     model.train(was_training)
-    return loss.item() / len(y), correct.item() / len(y)
+    return loss.item() / y.numel(), correct.item() / y.numel()
 
 
 def autocast(trainer: TrainerConfig, device: torch.device):
@@ -133,7 +153,7 @@ def fit(
     if rates is None:
         rates = fixed(optimizer.cfg.lr if hasattr(optimizer, "cfg") else optimizer.param_groups[0]["lr"])
     device = data.x_train.device
-    n, bs = len(data.y_train), trainer.batch_size
+    n, bs = epoch_size(data, trainer), trainer.batch_size
     precision = autocast(trainer, device)
     forward_loss = build_step(model, trainer.compile, device, bs, trainer.precision)  # compiled or eager
     flops_per_sample: dict[frozenset, int] = {}
@@ -143,10 +163,14 @@ def fit(
     for epoch in range(state.epoch, trainer.epochs):
         model.train()
         t0, cpu0 = clock(device), time.process_time()
-        perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
+        if hasattr(data, "draw"):  # random windows of a text (text.TextData)
+            perm = data.draw(gen, n)
+        else:
+            perm = torch.randperm(n, generator=gen, device=gen.device).to(device)
         crops = data.draw_augmentation(gen)  # dataset.augment: this epoch's crops and flips, or None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
+        targets = 0  # one a sample; a window of text has one a position
         trained, flops0 = set(), state.flops
         for start in range(0, n, bs):
             changed, reset = switch(state, strategy, epoch)
@@ -164,8 +188,9 @@ def fit(
             optimizer.step(rates.at(epoch, state.step))
             optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
-                loss_sum += loss * len(idx)
+                loss_sum += loss * y.numel()
                 correct += (logits.argmax(1) == y).sum()
+            targets += y.numel()
             if state.trainable not in flops_per_sample:
                 flops_per_sample[state.trainable] = model.train_flops_per_sample(state.trainable)
             state.flops += flops_per_sample[state.trainable] * len(idx)
@@ -180,7 +205,7 @@ def fit(
             n_blocks=model.n_blocks,
             loss_sum=loss_sum.item(),
             correct=correct.item(),
-            n=n,
+            n=targets,
             evals=evals,
             epoch_s=epoch_s,
             eval_s=now - t0 - epoch_s,

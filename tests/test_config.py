@@ -37,7 +37,8 @@ def test_model_presets_build_the_reference_networks():
     assert [(m.in_features, m.out_features) for _, m in net.linear_layers()] == [(3072, 512), (512, 512), (512, 10)]
     assert repo.batchnorm and repo.dropout == 0.3 and repo.block_starts == [1]
     for option in options("model"):
-        build_model(validate(cfg_of(f"model={option}")).model, (1, 8, 8), 10)
+        model = validate(cfg_of(f"model={option}")).model
+        build_model(model, (model.block_size,) if option == "gpt" else (1, 8, 8), 10)  # gpt reads token windows
 
 
 def test_strategy_configs_become_strategy_objects():

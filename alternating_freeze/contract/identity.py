@@ -32,6 +32,10 @@ ADDED_AT = {
     "trainer.precision": "fp32",
     "dataset.augment": "none",
     "model.stages": None,
+    "trainer.steps_per_epoch": None,
+    "dataset.path": None,
+    "model.init_from": None,
+    **{f"model.{key}": None for key in ("n_layer", "n_head", "n_embd", "block_size", "bias", "tie_weights")},  # gpt
     "scheduler": {"name": "constant", "warmup": 0.0},
 }
 

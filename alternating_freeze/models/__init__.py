@@ -1,6 +1,7 @@
 """Networks split into K blocks, so that a strategy can train some blocks while the others are frozen.
 
-Families (``model.name``): ``mlp``, ``cnn`` (VGG-style) and ``resnet`` (the CIFAR ResNet). Each
+Families (``model.name``): ``mlp``, ``cnn`` (VGG-style), ``resnet`` (the CIFAR ResNet) and ``gpt`` (a
+decoder-only transformer over text). Each
 builds its units (layers, residual blocks) in order and groups them into blocks at
 ``ModelConfig.block_starts``; ``BlockNet`` does the freezing for all of them.
 """
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
-from . import cnn, mlp, resnet
+from . import cnn, gpt, mlp, resnet
 from .blocks import BlockNet, measure_train_flops
 from .schema import MODELS, ModelConfig
 
-FAMILIES = {"mlp": mlp.build, "cnn": cnn.build, "resnet": resnet.build}
+FAMILIES = {"mlp": mlp.build, "cnn": cnn.build, "resnet": resnet.build, "gpt": gpt.build}
 
 
 def build_model(cfg: ModelConfig, input_shape: Union[int, Sequence[int]], num_classes: int) -> BlockNet:

@@ -21,6 +21,15 @@ def group(units: Sequence[nn.Module], starts: Sequence[int]) -> list[nn.Sequenti
     return [nn.Sequential(*units[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
+class Counted(nn.Module):
+    """A module that counts its own training FLOPs for ``traced_train_flops``: matrix products that are not a
+    Linear or Conv2d layer's (a transformer's attention, a head tied to an embedding; models/gpt.py)."""
+
+    def train_flops(self, inputs: tuple, out: torch.Tensor) -> int:
+        """FLOPs of this call's matrix products, forward plus the backward that autograd will run for them."""
+        raise NotImplementedError
+
+
 class BlockNet(nn.Module):
     """A network as a sequence of blocks that are frozen independently.
 
@@ -44,6 +53,7 @@ class BlockNet(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.input_shape = tuple(input_shape)
         self.trainable: frozenset[int] = frozenset(range(len(self.blocks)))
+        self.tokens = False  # inputs are token indices (int64), not features: models/gpt.py
         self._flops: dict[frozenset, int] = {}  # train_flops_per_sample, traced once per trainable set
 
     @property
@@ -86,6 +96,10 @@ class BlockNet(nn.Module):
             self._flops[trainable] = traced_train_flops(self, trainable)
         return self._flops[trainable]
 
+    def example(self, n: int, device, dtype=torch.float32) -> torch.Tensor:
+        """``n`` zero samples of the network's input: features of ``dtype``, or token indices."""
+        return torch.zeros(n, *self.input_shape, device=device, dtype=torch.long if self.tokens else dtype)
+
 
 def _layer_flops(m: nn.Module, out: torch.Tensor) -> int:
     """Forward FLOPs of a Linear or Conv2d layer: 2 multiply-adds per weight of an output's receptive field."""
@@ -101,7 +115,7 @@ def traced_train_flops(model: BlockNet, trainable: Iterable[int]) -> int:
     weight if the weight requires one, plus the same again for the gradient of its input if the
     input requires one: what autograd's backward of that layer computes, read from the very
     tensors the layer sees (the frozen prefix runs under no_grad, so its layers and the first
-    layer after it need neither). The pass runs in eval mode with ``trainable``'s requires_grad
+    layer after it need neither); a ``Counted`` module (attention, a tied head) counts itself. The pass runs in eval mode with ``trainable``'s requires_grad
     flags set for its duration only: no running statistic, gradient or random state is touched.
     (FlopCounterMode itself, or a pass on the meta device, would import torch._dynamo or sympy on
     first use: a second or more inside the first timed epoch of every process.)
@@ -113,10 +127,13 @@ def traced_train_flops(model: BlockNet, trainable: Iterable[int]) -> int:
 
     def count(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
         nonlocal total
+        if isinstance(m, Counted):
+            total += m.train_flops(inputs, out)
+            return
         grads = torch.is_grad_enabled() and (inputs[0].requires_grad + m.weight.requires_grad)
         total += _layer_flops(m, out) * (1 + grads)
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, Counted))]
     try:
         model.eval()
         model.trainable = trainable
@@ -125,7 +142,7 @@ def traced_train_flops(model: BlockNet, trainable: Iterable[int]) -> int:
                 p.requires_grad_(i in trainable)
         p0 = next(model.parameters())
         with torch.enable_grad():
-            model(torch.zeros(1, *model.input_shape, device=p0.device, dtype=p0.dtype))
+            model(model.example(1, p0.device, p0.dtype))
     finally:
         for h in hooks:
             h.remove()
@@ -146,10 +163,11 @@ def measure_train_flops(model: BlockNet, trainable: Iterable[int], batch: int = 
     shadow = copy.deepcopy(model).to("meta")
     shadow.set_trainable(trainable)
     shadow.train()
-    x = torch.zeros(batch, *model.input_shape, device="meta")
+    x = model.example(batch, "meta")
     with FlopCounterMode(display=False) as counter:
-        logits = shadow(x)
-        F.cross_entropy(logits, torch.zeros(batch, dtype=torch.long, device="meta")).backward()
+        logits = shadow(x)  # (N, classes) or, for a sequence, (N, classes, positions)
+        target = torch.zeros(batch, *logits.shape[2:], dtype=torch.long, device="meta")
+        F.cross_entropy(logits, target).backward()
     return counter.get_total_flops() // batch
 
 

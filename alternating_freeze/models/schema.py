@@ -7,18 +7,29 @@ from typing import List, Optional
 
 from ..errors import integer, number, one_of, require
 
-MODELS = ("mlp", "cnn", "resnet")
+MODELS = ("mlp", "cnn", "resnet", "gpt")
+GPT_KEYS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "tie_weights")  # gpt only; null for the others
 
 
 @dataclass
 class ModelConfig:
     """Schema of the `model` config group."""
 
-    name: str = "mlp"  # mlp | cnn | resnet
+    name: str = "mlp"  # mlp | cnn | resnet | gpt
     depth: int = 3  # mlp: Linear layers; cnn: conv layers (a linear head follows); resnet: 6n+2 (8, 14, 20, ...)
     width: int = 128  # mlp: hidden width; cnn, resnet: channels of the first stage (doubling at each stage)
     batchnorm: bool = False
-    dropout: float = 0.0  # mlp: after each hidden ReLU; cnn, resnet: before the linear head
+    dropout: float = 0.0  # mlp: after each hidden ReLU; cnn, resnet: before the linear head; gpt: GPT-2's places
+    # gpt only (conf/model/gpt.yaml sets them; null for the other families; depth and width are not read by gpt):
+    n_layer: Optional[int] = None  # transformer layers: units 1..n_layer (unit 0 the embeddings, n_layer+1 the head)
+    n_head: Optional[int] = None  # attention heads; n_embd must be a multiple
+    n_embd: Optional[int] = None  # width of the residual stream
+    block_size: Optional[int] = None  # context length in tokens: the text windows are this long
+    bias: Optional[bool] = None  # biases in the Linear and LayerNorm layers
+    tie_weights: Optional[bool] = None  # the head reuses the token embedding matrix, which belongs to block 0
+    # A completed run's folder: start from its final weights (weights.pt) instead of a fresh initialisation; its
+    # network must be this one (warmstart.py). null: initialise from the seed.
+    init_from: Optional[str] = None
     stages: Optional[int] = None  # cnn only: stages, 2x2 max-pooling between them; null: ceil(depth / 2)
     split: Optional[int] = None  # two blocks: index of the first unit of the second; null: units // 2
     splits: Optional[List[int]] = None  # K blocks: the unit indices where blocks 1..K-1 begin, e.g. [1, 2, 3]
@@ -38,6 +49,7 @@ class ModelConfig:
             "the CIFAR ResNet has 6n+2 layers, n >= 1: 8, 14, 20, 26, 32, 44, 56, 110, ...",
         )
         integer("model.width", self.width)
+        self._check_gpt()
         number("model.dropout", self.dropout, 0, 1, high_open=True)
         require(
             self.stages is None or self.name == "cnn",
@@ -70,6 +82,26 @@ class ModelConfig:
                 f"and {self._last_unit()}",
             )
 
+    def _check_gpt(self) -> None:
+        """The gpt keys: set (and consistent) for gpt, null for every other family."""
+        if self.name != "gpt":
+            for key in GPT_KEYS:
+                value = getattr(self, key)
+                require(value is None, f"model.{key}", value, f"only model=gpt has it ({self.name}: null)")
+            return
+        for key in ("n_layer", "n_head", "n_embd", "block_size"):
+            integer(f"model.{key}", getattr(self, key))
+        for key in ("bias", "tie_weights"):
+            value = getattr(self, key)
+            require(isinstance(value, bool), f"model.{key}", value, "true or false")
+        require(
+            self.n_embd % self.n_head == 0,
+            "model.n_embd",
+            self.n_embd,
+            f"a multiple of model.n_head={self.n_head} (each head has n_embd / n_head channels)",
+        )
+        require(not self.batchnorm, "model.batchnorm", self.batchnorm, "false for gpt (it normalises with LayerNorm)")
+
     def _last_unit(self) -> str:
         """The highest index a block may begin at, and what the indices count, for error messages."""
         last = self.units - 1
@@ -77,6 +109,8 @@ class ModelConfig:
             return f"{last} (units 0..{last - 1} are the conv layers, {last} the head)"
         if self.name == "resnet":
             return f"{last} (unit 0 is the stem, 1..{last - 1} the residual blocks, {last} the head)"
+        if self.name == "gpt":
+            return f"{last} (unit 0 is the embeddings, 1..{last - 1} the layers, {last} the final LayerNorm and head)"
         return f"depth-1={last}"
 
     @property
@@ -86,6 +120,8 @@ class ModelConfig:
             return self.depth + 1
         if self.name == "resnet":
             return 3 * ((self.depth - 2) // 6) + 2
+        if self.name == "gpt":
+            return self.n_layer + 2
         return self.depth
 
     @property

@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("alternating_freeze", "analysis", "hydra_plugins")
+MAX_LINES = 330  # a module is split along its seams before it grows past this (the aim: about 300)
 CONTRACT = "alternating_freeze.contract"  # the package and its modules (contract.files, contract.identity, ...)
 
 
@@ -113,3 +114,12 @@ def test_the_contract_imports_the_standard_library_only():
             top = [f for f in found if f.split(".")[0] not in {*sys.stdlib_module_names, "__future__"}]
             outside += [f"{name}: {f}" for f in top]
     assert outside == []
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for p in modules().values()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    ]
+    assert long == [], f"split these along their seams (at most {MAX_LINES} lines, about 300): {long}"

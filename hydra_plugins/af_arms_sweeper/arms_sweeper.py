@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from alternating_freeze import space as spaces
 from alternating_freeze import tuning
@@ -161,52 +161,18 @@ class ArmsSweeper(BasicSweeper):
             raise SystemExit(2) from None
 
     def _check_schedules(self, overrides: List[Override]) -> None:
-        """Before any job runs: every arm's strategy trains every block within its run, for every seed of
-        the sweep (tuning seeds included); an arm that cannot do what its name says is refused in one line
-        naming it (budget.check_schedule, which trainer.allow_untrained=true turns off)."""
-        from omegaconf import open_dict
-
-        from alternating_freeze.budget import ALLOW_HINT, schedule_problem
-        from alternating_freeze.config import validate
-        from alternating_freeze.contract import strategy_label
-        from alternating_freeze.data import train_count
-        from alternating_freeze.errors import ConfigError
-        from alternating_freeze.strategies import Run
+        """Before any job runs, every arm trains every block for every seed of the sweep (arm_checks)."""
+        from alternating_freeze.arm_checks import check_schedules
 
         seeds = [o for o in overrides if o.get_key_element() == "seed"]
         rest = [o for o in overrides if o.get_key_element() != "seed"]
         seed_values = _values(seeds[-1]) if seeds else [str(self.config.get("seed", 0))]
         if self.tune is not None:
             seed_values += _values(self._parser().parse_overrides([f"seed={self.tune.seeds}"])[0])
-        loader, refused = self.hydra_context.config_loader, []
-        for name, job in self._configurations(rest).items():
-            try:
-                cfg = loader.load_sweep_config(self.config, [*job, f"seed={seed_values[0]}"])
-                with open_dict(cfg):
-                    del cfg["hydra"]
-                run = validate(cfg)
-            except Exception:  # noqa: BLE001 - a bad config fails its own jobs, recorded, as without this check
-                continue
-            if run.trainer.allow_untrained or run.trainer.budget is not None:
-                continue  # a budget's epochs need the model's FLOPs: each job checks itself (job.build)
-            n = train_count(run.dataset)
-            steps = -(-n // run.trainer.batch_size)
-            label = strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0]
-            for seed in dict.fromkeys(seed_values):
-                schedule = Run(run.model.n_blocks, steps, run.trainer.epochs, int(seed))
-                problem = schedule_problem(run.strategy, schedule, n, run.trainer.batch_size)
-                if problem is not None:
-                    refused.append((name, f"arm {name!r} ({label}) {problem}"))
-                    break
-        if refused:
-            more = f" (so do arms {', '.join(repr(n) for n, _ in refused[1:])})" if len(refused) > 1 else ""
-            raise ConfigError(
-                "trainer.epochs",
-                OmegaConf.select(self.config, "trainer.epochs"),
-                f"too short: {refused[0][1]}{more}; {ALLOW_HINT}",
-            )
+        check_schedules(self.hydra_context.config_loader, self.config, self._configurations(rest), seed_values)
 
     def _tuned(self, arguments: List[str]) -> Any:
+        from alternating_freeze.arm_checks import check_tuned_keys, check_tuned_values
         from alternating_freeze.errors import ConfigError
 
         parser = self._parser()
@@ -229,8 +195,11 @@ class ArmsSweeper(BasicSweeper):
         quasi = self.tune.method == "quasirandom"
         space = spaces.parse_space(self.tune.space) if quasi else {}
         configs = self._configurations(rest)
-        self._check_keys(configs, space or grid, space)
-        self._check_values(next(iter(configs.values())), {k: d.ends() for k, d in space.items()} if quasi else grid)
+        loader = self.hydra_context.config_loader
+        check_tuned_keys(loader, self.config, configs, space or grid, space, dict(self.tune.space or {}))
+        where = "hydra.sweeper.tune.space" if quasi else "hydra.sweeper.tune.grid"
+        values = {k: d.ends() for k, d in space.items()} if quasi else grid
+        check_tuned_values(loader, self.config, next(iter(configs.values())), values, where)
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -285,56 +254,6 @@ class ArmsSweeper(BasicSweeper):
                 name = arm if not varying else f"{arm} " + ",".join(job[i] for i in varying)
                 configs[name] = list(job)
         return configs
-
-    def _check_keys(self, configs: Dict[str, List[str]], tuned: Dict[str, Any], space: Dict[str, Any]) -> None:
-        """Every tuned key exists in every configuration (a number where its distribution is numeric), which
-        has a validation split to select on."""
-        from alternating_freeze.contract import RANGED
-        from alternating_freeze.errors import ConfigError
-
-        loader, missing = self.hydra_context.config_loader, object()
-        where = "hydra.sweeper.tune.space" if space else "hydra.sweeper.tune.grid"
-        for name, job in configs.items():
-            cfg = loader.load_sweep_config(self.config, list(job))
-            for key in tuned:
-                value = OmegaConf.select(cfg, key, default=missing)
-                if value is missing:
-                    raise ConfigError(
-                        where,
-                        key,
-                        f"not a key of the config of arm {name!r} (tuned keys must exist, e.g. optimizer.lr)",
-                    )
-                numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if key in space and space[key].kind in RANGED and not numeric:
-                    raise ConfigError(
-                        f"{where}.{key}", self.tune.space[key], f"a numeric distribution for a key holding {value!r}"
-                    )
-            if not OmegaConf.select(cfg, "dataset.val_fraction", default=0):
-                raise ConfigError(
-                    "dataset.val_fraction",
-                    OmegaConf.select(cfg, "dataset.val_fraction"),
-                    f"tuning selects on the validation split: arm {name!r} needs a value in (0, 1)",
-                )
-
-    def _check_values(self, job: List[str], values: Dict[str, List[str]]) -> None:
-        """Each tuned value (a grid's, or a space's ends and options) composed into a config and checked as a
-        plain run checks its config (config.validate), so that a bad value fails before any trial runs."""
-        from alternating_freeze.config import validate
-        from alternating_freeze.errors import ConfigError
-
-        where = "hydra.sweeper.tune.space" if self.tune.method == "quasirandom" else "hydra.sweeper.tune.grid"
-        for key, options in values.items():
-            for value in options:
-                try:
-                    cfg = self.hydra_context.config_loader.load_sweep_config(self.config, [*job, f"{key}={value}"])
-                    with open_dict(cfg):
-                        del cfg["hydra"]
-                    validate(cfg)
-                except ConfigError as e:
-                    raise ConfigError(f"{where}.{key}", value, str(e)) from None
-                except Exception as e:  # Hydra's composition error: OmegaConf's reason is its cause's first line
-                    lines = [x.strip() for x in str(e.__cause__ or e).splitlines() if x.strip()] or [type(e).__name__]
-                    raise ConfigError(f"{where}.{key}", value, lines[0]) from None
 
     def _launch(self, jobs: List[List[str]], sweep_dir: Path, planned: Dict[str, list]) -> list:
         """Launch ``jobs`` seed-major, in chunks of max_batch_size, and record each planned job's folder."""

@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -21,7 +21,7 @@ from .contract import strategy_label
 from .data import Data, load_dataset
 from .epoch import TrainState
 from .errors import ForeignFolder
-from .loop import TrainerConfig, epoch_size
+from .loop import TrainerConfig, epoch_size, fit
 from .machine import load_average, resolve_device, resolve_threads
 from .models import BlockNet, build_model
 from .optim import build_optimizer
@@ -51,6 +51,20 @@ class Job:
     notes: list = field(default_factory=list)  # what a reader of the results should know (summary.json)
     batched_with: int | None = None  # runs trained together in one vectorized process (hydra/launcher=batched)
     rates: Rates | None = None  # the learning rate of every parameter at each step (scheduler, strategy)
+
+    def fit(self, state: TrainState, on_epoch: Callable[[TrainState], None] = lambda state: None):
+        """Train this job from ``state`` (loop.fit with the job's parts); returns the optimizer."""
+        return fit(
+            model=self.model,
+            data=self.data,
+            strategy=self.strategy,
+            optimizer=self.optimizer,
+            trainer=self.trainer,
+            gen=self.gen,
+            state=state,
+            on_epoch=on_epoch,
+            rates=self.rates,
+        )
 
 
 def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Data | None = None) -> Job:

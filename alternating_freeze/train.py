@@ -21,7 +21,7 @@ from .contract import CHECKPOINT_FILE, METRICS_FILE
 from .epoch import TrainState
 from .finish import finish, overrides_of
 from .job import Job, build, log, resume
-from .loop import Progress, fit
+from .loop import Progress
 
 
 def use_bar(progress: Progress) -> bool:
@@ -127,17 +127,7 @@ def execute(cfg: DictConfig, out: Path, hc: DictConfig | None, t_start: float, s
     try:
         try:
             with epoch_lines_in_file_only(bar is not None or job.run.trainer.progress == Progress.none):
-                job.optimizer = fit(
-                    model=job.model,
-                    data=job.data,
-                    strategy=job.strategy,
-                    optimizer=job.optimizer,
-                    trainer=job.trainer,
-                    gen=job.gen,
-                    state=state,
-                    on_epoch=epoch_writer(out, job, bar, tracker),
-                    rates=job.rates,
-                )
+                job.optimizer = job.fit(state, on_epoch=epoch_writer(out, job, bar, tracker))
         finally:
             if bar is not None:
                 bar.close()

@@ -51,18 +51,9 @@ def _group_epochs(runs, data) -> list[float]:
 def _separate_epochs(run, data) -> list[float]:
     from alternating_freeze import train
     from alternating_freeze.epoch import TrainState
-    from alternating_freeze.loop import fit
 
     job, state = train.build(run, None, "h", data=data), TrainState()
-    fit(
-        model=job.model,
-        data=job.data,
-        strategy=job.strategy,
-        optimizer=job.optimizer,
-        trainer=job.trainer,
-        gen=job.gen,
-        state=state,
-    )
+    job.fit(state)
     return [r["epoch_s"] + r["eval_s"] for r in state.rows[1:]]
 
 

@@ -13,7 +13,7 @@ from alternating_freeze import train
 from alternating_freeze.batched.fit import Group, Member, fit_group
 from alternating_freeze.config import RunConfig
 from alternating_freeze.contract import DIVERGED, TIMING_COLUMNS
-from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
+from alternating_freeze.loop import Progress, TrainerConfig, TrainState
 from alternating_freeze.models import ModelConfig
 from alternating_freeze.optim import OptimizerConfig
 from alternating_freeze.strategies.alternating import Alternating
@@ -58,15 +58,7 @@ def runs(model=None, opt="adam", epochs=3):
 def separate(run):
     job = train.build(run, None, OmegaConf.structured(run))
     state = TrainState()
-    fit(
-        model=job.model,
-        data=job.data,
-        strategy=job.strategy,
-        optimizer=job.optimizer,
-        trainer=job.trainer,
-        gen=job.gen,
-        state=state,
-    )
+    job.fit(state)
     return job, state
 
 
@@ -198,15 +190,7 @@ def test_a_member_checkpoint_is_its_separate_runs_and_resumes_either_way(tmp_pat
         rs[0], None, OmegaConf.structured(rs[0])
     )  # the first one as a separate run, from its member checkpoint
     state = train.resume(dirs[id(rs[0])] / "epoch2.pt", job)
-    fit(
-        model=job.model,
-        data=job.data,
-        strategy=job.strategy,
-        optimizer=job.optimizer,
-        trainer=job.trainer,
-        gen=job.gen,
-        state=state,
-    )
+    job.fit(state)
     assert_same_run(whole[0].state, state, len(job.data.y_test))
 
 

@@ -12,7 +12,7 @@ from alternating_freeze import compiled, train
 from alternating_freeze.config import RunConfig
 from alternating_freeze.contract import TIMING_COLUMNS
 from alternating_freeze.errors import ConfigError
-from alternating_freeze.loop import Progress, TrainerConfig, TrainState, fit
+from alternating_freeze.loop import Progress, TrainerConfig, TrainState
 from alternating_freeze.models import ModelConfig
 from alternating_freeze.strategies.alternating import Alternating
 
@@ -38,16 +38,7 @@ def train_run(run: RunConfig):
     def on_epoch(s):
         after.append((s.trainable, {k: v.clone() for k, v in job.model.state_dict().items()}))
 
-    fit(
-        model=job.model,
-        data=job.data,
-        strategy=job.strategy,
-        optimizer=job.optimizer,
-        trainer=job.trainer,
-        gen=job.gen,
-        state=state,
-        on_epoch=on_epoch,
-    )
+    job.fit(state, on_epoch=on_epoch)
     return job, state, after
 
 

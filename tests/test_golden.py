@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 
 from alternating_freeze.config import validate
 from alternating_freeze.contract import parse_trained
-from alternating_freeze.loop import TrainState, fit
+from alternating_freeze.loop import TrainState
 from alternating_freeze.train import build
 
 HERE = Path(__file__).resolve().parent
@@ -32,15 +32,7 @@ def run(overrides):
     try:
         job = build(validate(cfg), None, cfg)
         state = TrainState()
-        fit(
-            model=job.model,
-            data=job.data,
-            strategy=job.strategy,
-            optimizer=job.optimizer,
-            trainer=job.run.trainer,
-            gen=job.gen,
-            state=state,
-        )
+        job.fit(state)
     finally:
         torch.set_num_threads(threads)
     return state.rows

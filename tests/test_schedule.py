@@ -16,7 +16,7 @@ from alternating_freeze.config import RunConfig, config_hash, validate
 from alternating_freeze.contract import CHECKPOINT_FILE, TIMING_COLUMNS
 from alternating_freeze.epoch import TrainState
 from alternating_freeze.errors import ConfigError
-from alternating_freeze.loop import Progress, TrainerConfig, fit
+from alternating_freeze.loop import Progress, TrainerConfig
 from alternating_freeze.optim import OptimizerConfig
 from alternating_freeze.schedule import SchedulerConfig
 from alternating_freeze.strategies import Run
@@ -114,17 +114,7 @@ def job_of(*overrides):
 
 
 def fit_job(job, state, **kw):
-    fit(
-        model=job.model,
-        data=job.data,
-        strategy=job.strategy,
-        optimizer=job.optimizer,
-        trainer=job.trainer,
-        gen=job.gen,
-        state=state,
-        rates=job.rates,
-        **kw,
-    )
+    job.fit(state, **kw)
     return state
 
 

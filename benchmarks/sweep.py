@@ -40,29 +40,32 @@ BREAKDOWN = re.compile(
 TARGETS = {"cpu": 5.0, "cuda": 20.0}
 
 
-def run_sweep(
-    folder: Path, preset: str, epochs: int, device: str, batched: bool, threads, overrides=()
-) -> tuple[float, str]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "alternating_freeze.train",
-        "-m",
-        f"experiment={preset}",
-        f"trainer.epochs={epochs}",
-        f"trainer.device={device}",
-        "hydra.callbacks.analyze.enabled=false",
-        f"hydra.sweep.dir={folder}",
-    ]
+def sweep_command(
+    folder: Path, preset: str, epochs: int, device=None, batched: bool = False, threads=None, overrides=()
+) -> list[str]:
+    """The af-train command of one preset's sweep into ``folder``, analysis off (device, threads: unset if None)."""
+    cmd = [sys.executable, "-m", "alternating_freeze.train", "-m", f"experiment={preset}", f"trainer.epochs={epochs}"]
+    cmd += [f"trainer.device={device}"] if device else []
+    cmd += ["hydra.callbacks.analyze.enabled=false", f"hydra.sweep.dir={folder}"]
     cmd += [f"trainer.num_threads={threads}"] if threads else []
     cmd += ["hydra/launcher=batched"] if batched else []
-    cmd += list(overrides)
+    return cmd + list(overrides)
+
+
+def run_command(cmd: list[str], tail: int = 3000) -> tuple[float, str]:
+    """Wall-clock seconds of a command in a child process, and its output; RuntimeError with the tail if it fails."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-tail:]}\n{proc.stderr[-tail:]}")
     return wall, proc.stdout + proc.stderr
+
+
+def run_sweep(
+    folder: Path, preset: str, epochs: int, device: str, batched: bool, threads, overrides=()
+) -> tuple[float, str]:
+    return run_command(sweep_command(folder, preset, epochs, device, batched, threads, overrides))
 
 
 def _runs(folder: Path) -> dict:

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from alternating_freeze.machine import AUTO, available_cores, load_average
 
 from . import write_results
 from .spinner import busy
+from .sweep import run_command
+from .sweep import sweep_command as shared_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("quiet", "busy")  # busy: beside one process spinning on a core
@@ -34,29 +33,15 @@ def arms(cores: int) -> dict[str, str]:
 
 
 def sweep_command(folder: Path, preset: str, epochs: int, seeds: int, threads: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "alternating_freeze.train",
-        "-m",
-        f"experiment={preset}",
-        f"trainer.epochs={epochs}",
-        f"seed=range({seeds})",
-        f"trainer.num_threads={threads}",
-        "trainer.progress=none",
-        "hydra.callbacks.analyze.enabled=false",
-        f"hydra.sweep.dir={folder}",
-    ]
+    """One arm's sweep: the basic launcher, quiet output (benchmarks.sweep builds the command)."""
+    return shared_command(
+        folder, preset, epochs, threads=threads, overrides=[f"seed=range({seeds})", "trainer.progress=none"]
+    )
 
 
 def run_sweep(cmd: list[str]) -> float:
     """Wall-clock seconds of one sweep in a child process; RuntimeError with its output's tail when it fails."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall
+    return run_command(cmd, tail=2000)[0]
 
 
 def measure(args, run=run_sweep) -> dict:

@@ -1,5 +1,6 @@
 """``trainer.compile``: the forward and loss of a training step (and, through AOTAutograd, its backward) compiled
-with ``torch.compile``, one graph per set of trainable blocks.
+with ``torch.compile``, one graph per set of trainable blocks; and ``Graphs``, the same for any step function (a
+batched group's, one graph per signature of its members' sets: batched/net.py).
 
 Why per set: freezing changes the graph (the frozen prefix runs under ``no_grad``, frozen weights need no
 gradient, a frozen BatchNorm stops tracking statistics), so a strategy's switch would make torch recompile. Each
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 COMPILE_MODES = ("auto", "none", "default", "cudagraphs")
 AUTO = {"cuda": "cudagraphs"}  # what auto picks per device type; elsewhere none (on CPUs compiling gained nothing)
+GROUP_AUTO: dict = {}  # what auto picks for a batched group's step: none everywhere until a GPU has measured it
 CXX = ("g++", "c++", "clang++")  # inductor's CPU code needs one of these (or $CXX)
 
 
@@ -45,10 +47,11 @@ def _unavailable(device: torch.device) -> Optional[str]:
     return f"torch.compile's default backend does not target {device.type}"
 
 
-def resolve(mode: str, device: torch.device) -> str:
-    """The mode a run on ``device`` uses for ``trainer.compile=mode``: auto picks; cudagraphs off CUDA is refused;
-    a backend that cannot compile here falls back to none, with one line in the log."""
-    used = AUTO.get(device.type, "none") if mode == "auto" else mode
+def resolve(mode: str, device: torch.device, auto: Optional[dict] = None) -> str:
+    """The mode a run on ``device`` uses for ``trainer.compile=mode``: auto picks (from ``auto``, by device type;
+    None: ``AUTO``); cudagraphs off CUDA is refused; a backend that cannot compile here falls back to none, with one
+    line in the log."""
+    used = (AUTO if auto is None else auto).get(device.type, "none") if mode == "auto" else mode
     if used == "cudagraphs" and device.type != "cuda":
         raise ConfigError(
             "trainer.compile", mode, f"cudagraphs needs a CUDA device (this run's is {device}); none or default"
@@ -84,11 +87,28 @@ def torch_compile(fn: Callable, mode: str) -> Callable:
     return torch.compile(fn, dynamic=False, options=options)
 
 
-class Step:
+class Graphs:
+    """``fn`` compiled under ``mode``, once per key: ``graphs.run(key, *args)`` calls the key's compiled copy of
+    ``fn`` (built at its first call, from a code object of its own). The caller's key names what changes the
+    graph (a set of trainable blocks; a group's sets). ``compile_fn(fn, mode)``: how a key's function is compiled
+    (None: ``torch_compile``, looked up at each key's first call, so that tests can stand in for it)."""
+
+    def __init__(self, fn: Callable, mode: str, compile_fn: Optional[Callable] = None):
+        self.fn, self.mode, self.compile_fn = fn, mode, compile_fn
+        self.graphs: dict = {}  # key -> its compiled function
+
+    def run(self, key, *args):
+        compiled = self.graphs.get(key)
+        if compiled is None:
+            compiled = self.graphs[key] = (self.compile_fn or torch_compile)(_own_copy(self.fn), self.mode)
+        if self.mode == "cudagraphs":  # the optimizer ran outside the graph: a new step begins
+            torch.compiler.cudagraph_mark_step_begin()
+        return compiled(*args)
+
+
+class Step(Graphs):
     """``step(x, y)`` -> (logits, loss) of ``model`` at its current trainable set (``model.trainable``), compiled
-    once per set under ``mode`` (``resolve``'s); a batch of another size than ``batch_size`` runs eagerly.
-    ``compile_fn(fn, mode)``: how a set's function is compiled (None: ``torch_compile``, looked up at the first
-    step of each set, so that tests can stand in for it)."""
+    once per set under ``mode`` (``resolve``'s); a batch of another size than ``batch_size`` runs eagerly."""
 
     def __init__(
         self,
@@ -98,10 +118,9 @@ class Step:
         dtype: Optional[torch.dtype] = None,
         compile_fn: Optional[Callable] = None,
     ):
+        super().__init__(forward_loss, mode, compile_fn)
         self._model = weakref.ref(model)  # the model's entry in STEPS must not keep it alive
-        self.mode, self.batch_size, self.dtype = mode, batch_size, dtype
-        self.compile_fn = compile_fn
-        self.graphs: dict[frozenset, Callable] = {}  # trainable set -> its compiled function
+        self.batch_size, self.dtype = batch_size, dtype
 
     @property
     def model(self):
@@ -110,13 +129,7 @@ class Step:
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         if self.mode == "none" or len(x) != self.batch_size:
             return forward_loss(self.model, x, y, self.dtype)
-        key = self.model.trainable
-        fn = self.graphs.get(key)
-        if fn is None:
-            fn = self.graphs[key] = (self.compile_fn or torch_compile)(_own_copy(forward_loss), self.mode)
-        if self.mode == "cudagraphs":  # the optimizer ran outside the graph: a new step begins
-            torch.compiler.cudagraph_mark_step_begin()
-        return fn(self.model, x, y, self.dtype)
+        return self.run(self.model.trainable, self.model, x, y, self.dtype)
 
 
 # model -> {(mode, batch size, dtype): Step}: a fit that continues a model (a benchmark's epoch at a time, a

@@ -9,6 +9,7 @@ import torch
 from helpers import ROOT
 from hydra import compose, initialize_config_dir
 
+from alternating_freeze import compiled
 from alternating_freeze.batched import runner as runner_module
 from alternating_freeze.batched.fit import Group
 from alternating_freeze.batched.runner import Runner, Task, group_key
@@ -116,9 +117,13 @@ def test_an_option_the_batched_step_does_not_know_trains_separately(monkeypatch)
     assert group_key(cfg) == ("trainer.budget is not reproduced by the batched step",)
 
 
-def test_a_run_asking_for_compilation_trains_separately():
-    """The group's step runs eagerly: a run that asks for a compiled step gets it in its own run, with one line."""
-    assert group_key(validate(configs(["trainer.compile=none"])[0]))[0] == "group"
-    assert group_key(validate(configs(["trainer.compile=default"])[0])) == (
-        "trainer.compile=default: the batched step is not compiled",
-    )
+def test_runs_compiled_alike_share_a_group(tmp_path, monkeypatch):
+    """trainer.compile is one per group (the group's step is compiled or not): default with default, none apart."""
+    keys = [group_key(validate(c)) for c in configs(["trainer.compile=default"], ["trainer.compile=none"])]
+    assert keys[0][0] == keys[1][0] == "group" and keys[0] != keys[1]
+    stub = []
+    monkeypatch.setattr(compiled, "torch_compile", lambda fn, mode: stub.append(mode) or fn)
+    ts = tasks(tmp_path, configs(*[[*job, "trainer.compile=default"] for job in JOBS[:3]]))
+    Runner(8).run(ts)
+    assert [t.status for t in ts] == ["completed"] * 3 and stub and set(stub) == {"default"}
+    assert all(json.loads((t.out / "summary.json").read_text())["batched_with"] == 3 for t in ts)

@@ -20,10 +20,12 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..compiled import GROUP_AUTO, Graphs, resolve
 from ..contract import DIVERGED
 from ..epoch import TrainState, clock, close_epoch, evaluate, switch
+from ..errors import ConfigError
 from ..optim import FusedOptimizer
-from .net import StackedNet, Unsupported
+from .net import StackedNet, Unsupported, train_loss
 from .optim import StackedOptimizer
 
 EVAL_ROWS = 1 << 20  # eval batches shrink so that members x rows stays below this (activation memory)
@@ -77,6 +79,14 @@ class Group:
         self.data = members[0].job.data
         self.batch_size = members[0].job.trainer.batch_size
         self.eval_batch_size = members[0].job.trainer.eval_batch_size
+        # trainer.compile (one for the group: runner.group_key): the step compiled once per signature of the
+        # members' trainable sets (net.StackedNet.signature), full batches only (the last partial batch of an epoch
+        # runs eagerly, as in a single run)
+        try:
+            mode = resolve(members[0].job.trainer.compile, self.data.x_train.device, GROUP_AUTO)
+        except ConfigError as e:  # cudagraphs off CUDA: each member's own run records it
+            raise Unsupported(str(e)) from e
+        self.graphs = Graphs(train_loss, mode) if mode != "none" else None
 
     def sync(self, k: int) -> None:
         """Member k's weights, optimizer state and random streams into its own job's objects, whose
@@ -146,7 +156,8 @@ class Group:
             trains, _, bn_update = self._schedule(trained)
             idx = perms[:, start : start + bs]
             x, y = data.x_train[idx], data.y_train[idx]
-            logits, losses = self.net.loss(x, y, [m.state.trainable for m in members], bn_update)
+            graphs = self.graphs if idx.shape[1] == bs else None
+            logits, losses = self.net.loss(x, y, [m.state.trainable for m in members], bn_update, graphs)
             losses.sum().backward()
             self.opt.step(trains, [m.job.rates.at(m.state.epoch, m.state.step) for m in members])
             for p in self.net.params:
@@ -185,6 +196,8 @@ class Group:
         if gone and stay:
             self.net.keep(stay)
             self.opt.keep(stay, self.net.params)
+            if self.graphs is not None:  # graphs of the old members' shapes: not called again
+                self.graphs.graphs.clear()
         self.members = [self.members[k] for k in stay]
         return gone
 

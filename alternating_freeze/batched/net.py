@@ -175,26 +175,40 @@ class StackedNet:
         return self._needs[key]
 
     def loss(
-        self, x: torch.Tensor, y: torch.Tensor, trainable: Sequence[frozenset], bn_update: dict
+        self, x: torch.Tensor, y: torch.Tensor, trainable: Sequence[frozenset], bn_update: dict, graphs=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Training forward of ``x`` (K, B, D) with labels ``y`` (K, B): (logits (K, B, C), each member's
         mean cross-entropy (K,)). ``trainable[k]``: member k's trainable blocks at this step;
         ``bn_update[i]``: (K,) bool, whose running statistics BatchNorm op ``i`` updates (a frozen
-        block's stay put under ``freeze_bn_stats``), absent for all."""
-        h, params, needs = x, iter(self.params), self.needs(trainable)
-        for i, op in enumerate(self.ops):
+        block's stay put under ``freeze_bn_stats``), absent for all. ``graphs``: a ``compiled.Graphs`` of
+        ``train_loss`` that runs it compiled, one graph per ``signature`` (None: eagerly)."""
+        needs = self.needs(trainable)
+        args = (self, x, y, needs, bn_update, self.dropout_noise(x.shape[1]))
+        return train_loss(*args) if graphs is None else graphs.run(self.signature(needs, bn_update), *args)
+
+    def signature(self, needs: dict, bn_update: dict) -> tuple:
+        """What a compiled step's graph depends on: per Linear op, whether every member needs its gradients or how
+        many do, and which BatchNorm ops update some members' statistics only. Steps of one signature share a
+        graph (which members train is its input data: ``needs``' indices, ``bn_update``), so that a group whose
+        members switch out of phase (alternating every batch beside every 2 ...) compiles one graph per count of
+        members training each block, not one per combination of their sets."""
+        counts = tuple(None if t is None else len(t) for i in self.linear for t in needs[i])
+        return self.k, counts, tuple(sorted(bn_update))
+
+    def dropout_noise(self, batch: int) -> list[torch.Tensor]:
+        """What ``F.dropout`` multiplies by on the CPU (bernoulli(1-p) / (1-p)), one (K, batch, width) tensor a
+        Dropout op, each member's masks drawn from its own generator in its separate run's order (drawn before
+        the forward, so that a compiled forward has no generator in it)."""
+        out, width, p0 = [], None, self.params[0]
+        for op in self.ops:
             if op.kind == "linear":
-                w, b = next(params), next(params)
-                h = _Linear.apply(h, w, b, *needs[i])
-            elif op.kind == "bn":
-                h = self._batch_norm(i, op, h, next(params), next(params), True, bn_update.get(i))
-            elif op.kind == "relu":
-                h = F.relu(h)
+                width = op.shape[0]
             elif op.kind == "dropout":
-                h = h * self._dropout_noise(h, op.p)
-        k, batch, classes = h.shape
-        losses = F.cross_entropy(h.reshape(k * batch, classes), y.reshape(-1), reduction="none").view(k, batch)
-        return h, losses.mean(1)
+                noise = p0.new_empty(self.k, batch, width)
+                for k, rng in enumerate(self.rngs):
+                    noise[k].bernoulli_(1 - op.p, generator=rng)
+                out.append(noise.div_(1 - op.p))
+        return out
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,12 +219,12 @@ class StackedNet:
                 w, b = next(params), next(params)
                 h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
             elif op.kind == "bn":
-                h = self._batch_norm(i, op, h, next(params), next(params), False, None)
+                h = self.batch_norm(i, op, h, next(params), next(params), False, None)
             elif op.kind == "relu":
                 h = F.relu(h)
         return h
 
-    def _batch_norm(self, i, op, h, weight, bias, training, update):
+    def batch_norm(self, i, op, h, weight, bias, training, update):
         """The members' channels side by side, (B, K*C): one F.batch_norm, each channel its own statistics."""
         k, batch, c = h.shape
         flat = h.transpose(0, 1).reshape(batch, k * c)
@@ -232,10 +246,20 @@ class StackedNet:
                     buf["num_batches_tracked"].add_(update.long())
         return out.view(batch, k, c).transpose(0, 1).contiguous()
 
-    def _dropout_noise(self, h: torch.Tensor, p: float) -> torch.Tensor:
-        """What ``F.dropout`` multiplies by on the CPU (bernoulli(1-p) / (1-p)), each member's mask drawn
-        from its own generator in its separate run's order."""
-        noise = torch.empty_like(h)
-        for k, rng in enumerate(self.rngs):
-            noise[k].bernoulli_(1 - p, generator=rng)
-        return noise.div_(1 - p)
+
+def train_loss(net: StackedNet, x, y, needs: dict, bn_update: dict, noise: list):
+    """``StackedNet.loss``'s forward given its step's gradient needs and dropout noise: what a group compiles."""
+    h, params, noise = x, iter(net.params), iter(noise)
+    for i, op in enumerate(net.ops):
+        if op.kind == "linear":
+            w, b = next(params), next(params)
+            h = _Linear.apply(h, w, b, *needs[i])
+        elif op.kind == "bn":
+            h = net.batch_norm(i, op, h, next(params), next(params), True, bn_update.get(i))
+        elif op.kind == "relu":
+            h = F.relu(h)
+        elif op.kind == "dropout":
+            h = h * next(noise)
+    k, batch, classes = h.shape
+    losses = F.cross_entropy(h.reshape(k * batch, classes), y.reshape(-1), reduction="none").view(k, batch)
+    return h, losses.mean(1)

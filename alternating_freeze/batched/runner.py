@@ -50,7 +50,6 @@ REPRODUCED = {
     "dataset": {"name", "subset", "test_fraction", "val_fraction", "split_seed", "standardize"},
     "": {"seed", "dataset", "model", "strategy", "optimizer", "trainer", "logger"},
 }
-UNCOMPILED = ("default", "cudagraphs")  # trainer.compile values the group step does not honour (auto: eager there)
 KNOWN = {
     group: keys | {k.split(".")[1] for k in EXECUTION_KEYS if k.startswith(f"{group}.")}
     for group, keys in REPRODUCED.items()
@@ -85,7 +84,7 @@ def _unknown(name: str, obj, known: set) -> Optional[str]:
 
 def group_key(run: RunConfig) -> tuple:
     """Runs with equal keys can train in one group: same data, network shape (the split aside), optimizer
-    kind, batch size, device and threads. A string instead: why the run must train separately."""
+    kind, batch size, device, threads and compilation. A string instead: why the run must train separately."""
     if run.model.name == "gpt":  # its text windows and layers are not what the batched step stacks
         return ("model=gpt is not stacked by the batched step",)
     for name, obj in (("trainer", run.trainer), ("dataset", run.dataset), ("", run)):
@@ -93,8 +92,6 @@ def group_key(run: RunConfig) -> tuple:
         reason = _unknown(name, obj, known)
         if reason:
             return (reason.lstrip("."),)
-    if run.trainer.compile in UNCOMPILED:  # a compiled group step is not built yet (issue 26): its own run compiles
-        return (f"trainer.compile={run.trainer.compile}: the batched step is not compiled",)
     dataset = {k: v for k, v in asdict(run.dataset).items() if k != "download"}
     model = {k: v for k, v in asdict(run.model).items() if k not in ("split", "splits")}
     t = run.trainer
@@ -105,6 +102,7 @@ def group_key(run: RunConfig) -> tuple:
         t.batch_size,
         t.device,
         t.num_threads,
+        t.compile,
     )
 
 

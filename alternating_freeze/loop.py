@@ -67,7 +67,8 @@ class TrainerConfig:
     allow_untrained: bool = False
     keep_weights: bool = True  # a completed run keeps its final weights in weights.pt (records.load_weights)
     # auto | none | default | cudagraphs: the step's forward, loss and backward compiled by torch.compile, one graph
-    # per set of trainable blocks (compiled.py); auto: cudagraphs on CUDA, none elsewhere (no gain on CPUs)
+    # per set of trainable blocks (compiled.py); auto: cudagraphs on CUDA, none elsewhere (no gain on CPUs). A batched
+    # group's step: one graph per signature of its members' sets (batched/net.py), and auto leaves it eager
     compile: str = "auto"
     # Batches an epoch trains on; null: the dataset's natural epoch (a pass over the training split). Text datasets
     # only (text.py: random windows), whose natural epoch is every training character a target once on average.

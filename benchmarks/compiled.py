@@ -2,6 +2,7 @@
 
     uv run python -m benchmarks.compiled [--models mlp,cnn] [--precisions fp32,bf16] [--json PATH]
     uv run python -m benchmarks.compiled --device cuda --models mlp,resnet20      # on a GPU (cudagraphs)
+    uv run python -m benchmarks.compiled --models '' --group 8                      # a batched group's step only
 
 For each model and precision, four contenders train through the project's ``fit`` on random data (the
 shapes of ``benchmarks.cnn``; the MLP is 784-256-256-256-10 on MNIST's shape): standard and alternating per
@@ -11,6 +12,9 @@ CUDA). Every contender first trains two epochs untimed (the compiled ones compil
 shared machine drifts): ``compiled_speedup`` (eager step time over compiled, per strategy, medians of epochs
 of the same round), ``alternating_time_ratio`` (alternating per epoch over standard, per mode) against the
 ``alternating_flop_ratio``, and step times in ms.
+
+``--group K`` (0: none) also times a batched group's step (batched/fit.py) of K MLPs, half standard and half
+alternating per epoch (two graphs), eager against compiled: the group's epochs alternate, two untimed first.
 """
 
 from __future__ import annotations
@@ -104,6 +108,49 @@ def measure(model: str, precision: str, mode: str, s: Sizes, device: torch.devic
     }
 
 
+def measure_group(k: int, mode: str, s: Sizes, device: torch.device) -> dict:
+    """A batched group's training step of ``k`` MLPs (``MODELS['mlp']``), eager against ``mode`` compiled."""
+    from omegaconf import OmegaConf
+
+    from alternating_freeze import train
+    from alternating_freeze.batched.fit import Group, Member
+    from alternating_freeze.config import RunConfig
+    from alternating_freeze.epoch import TrainState
+
+    cfg, shape = MODELS["mlp"]
+    data = random_images(s.steps * s.batch_size, shape, device, s.n_eval)
+    epochs = WARMUP_EPOCHS + s.rounds
+    groups = {}
+    for c in ("none", mode):
+        members = []
+        for i in range(k):
+            strategy = Standard() if i % 2 == 0 else Alternating(unit=Unit.epoch)
+            trainer = replace(trainer_for(s, device, "fp32", c), epochs=epochs, num_threads=torch.get_num_threads())
+            run = RunConfig(seed=i, model=cfg, strategy=strategy, trainer=trainer)
+            job = train.build(run, None, OmegaConf.structured(run), data=data)
+            rng = torch.Generator(device=device)
+            rng.manual_seed(i)
+            members.append(Member(job, TrainState(), rng, torch.get_rng_state()))
+        groups[c] = Group(members)
+    warmup, epoch_s = {}, {c: [] for c in groups}
+    for c, g in groups.items():
+        t0 = time.perf_counter()
+        for _ in range(WARMUP_EPOCHS):
+            g.epoch()
+        warmup[c] = time.perf_counter() - t0
+    for rnd in range(s.rounds):
+        for c in list(groups)[rnd % 2 :] + list(groups)[: rnd % 2]:
+            groups[c].epoch()
+            epoch_s[c].append(groups[c].members[0].state.rows[-1]["epoch_s"])
+    return {
+        "members": k,
+        "step_ms": {c: statistics.median(t) / s.steps * 1e3 for c, t in epoch_s.items()},
+        "compiled_speedup": statistics.median(a / b for a, b in zip(epoch_s["none"], epoch_s[mode])),
+        "graphs": len(groups[mode].graphs.graphs) if groups[mode].graphs is not None else 0,
+        "warmup_s": warmup,
+    }
+
+
 def parse(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="mlp,cnn", help=f"comma-separated, of {', '.join(MODELS)}")
@@ -114,9 +161,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=4, help="timed rounds (after the untimed warm-up epochs)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    p.add_argument("--group", type=int, default=0, help="members of a batched group to time too (0: none)")
     p.add_argument("--json", type=Path, help="write the results here")
     args = p.parse_args(argv)
-    args.models = args.models.split(",")
+    args.models = [m for m in args.models.split(",") if m]
     args.precisions = args.precisions.split(",")
     for m in args.models:
         if m not in MODELS:
@@ -155,6 +203,11 @@ def main(argv=None) -> dict:
             print(
                 f"  alternating_time_ratio    {r['alternating_time_ratio']} (FLOPs {r['alternating_flop_ratio']:.3f})"
             )
+    if args.group:
+        t0 = time.perf_counter()
+        r = out["results"]["group"] = measure_group(args.group, args.compile, s, device)
+        print(f"\nbatched group of {args.group} MLPs, fp32 ({time.perf_counter() - t0:.0f} s with compiling):")
+        print(f"  step_ms {r['step_ms']}, compiled_speedup {r['compiled_speedup']:.3f}, {r['graphs']} graphs")
     for note in out["skipped"]:
         print(f"skipped: {note}", file=sys.stderr)
     if args.json:

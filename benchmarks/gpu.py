@@ -10,8 +10,10 @@ recorded with its error and the rest still run; one that would start after ``--b
   compiled            benchmarks.compiled: eager against cudagraphs, fp32 against bf16, MLP and ResNet-20
   loop                benchmarks.loop: the MLP against the GEMM floor (no subprocesses, no what-ifs)
   sweep               benchmarks.sweep: the ``frequency`` sweep, basic against batched launcher, jobs eager
-                      (``trainer.compile=none``: the group's step is not compiled, and compiling each of 50
-                      short jobs would time the compiler)
+                      (``trainer.compile=none``: auto leaves a group's step eager, and compiling the graphs of
+                      50 out-of-phase members would time the compiler)
+  compiled_group      benchmarks.compiled --group 32: a batched group's step of 32 MLPs (half standard, half
+                      alternating per epoch: two graphs), eager against cudagraphs, whether auto should compile it
 
 Targets (``targets`` in the JSON): the ResNet-20 step at least 0.7 of the convolution floor, bf16 no slower
 than fp32, alternating's time ratio within 1.10x of its FLOP ratio. For each missed target, ``profiles``
@@ -28,7 +30,7 @@ import traceback
 from datetime import date
 from pathlib import Path
 
-SECTIONS = ("cnn_bf16", "cnn_fp32", "compiled", "loop", "sweep")
+SECTIONS = ("cnn_bf16", "cnn_fp32", "compiled", "loop", "sweep", "compiled_group")
 FLOOR_FRACTION = 0.7  # of the convolution floor, ResNet-20 at batch 128
 ALTERNATING_SLACK = 1.10  # time ratio <= this x FLOP ratio
 RESULTS = Path(__file__).parent / "results"
@@ -59,6 +61,10 @@ def commands(args) -> dict:
         "compiled": (compiled.main, ["--device", "cuda", "--models", "mlp,resnet20", "--steps", str(args.steps)]),
         "loop": (loop.main, ["--device", "cuda", "--no-cli", "--no-what-if", "--repeats", "1", "--epochs", "5"]),
         "sweep": (sweep.main, ["--device", "cuda", "--repeats", "1", "--set", "trainer.compile=none"]),
+        "compiled_group": (
+            compiled.main,
+            ["--device", "cuda", "--models", "", "--group", "32", "--steps", str(args.steps), "--rounds", "4"],
+        ),
     }
 
 

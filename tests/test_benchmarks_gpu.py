@@ -14,6 +14,16 @@ def test_arguments():
         gpu.parse(["--only", "cnn,loop"])
 
 
+def test_the_group_section_parses_as_benchmarks_compiled_reads_it(monkeypatch):
+    """The batched group's section: no single-run models, a group of 32, cudagraphs (CUDA is only parsed for)."""
+    from benchmarks import compiled
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    run, argv = gpu.commands(gpu.parse([]))["compiled_group"]
+    args = compiled.parse(argv)
+    assert run is compiled.main and args.models == [] and args.group == 32 and args.compile == "cudagraphs"
+
+
 def test_without_cuda_it_exits_at_once_with_one_line(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as e:

@@ -9,14 +9,16 @@ from typing import Any, Dict, List
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .budget import ALLOW_HINT, schedule_problem
+from .compose import shared
 from .config import validate
 from .contract import RANGED, strategy_label
 from .errors import ConfigError
 
 
 def _composed(loader: Any, config: DictConfig, job: List[str]) -> DictConfig:
-    """A job's config as a plain run sees it (Hydra's own node removed)."""
-    cfg = loader.load_sweep_config(config, list(job))
+    """A job's config as a plain run sees it (Hydra's own node removed); composed through the sweep's shared
+    Composer, which the batched launcher then reuses (each set of group options composed in full once)."""
+    cfg = shared(loader, config)(list(job))
     with open_dict(cfg):
         del cfg["hydra"]
     return cfg
@@ -70,7 +72,7 @@ def check_tuned_keys(
     missing = object()
     where = "hydra.sweeper.tune.space" if space else "hydra.sweeper.tune.grid"
     for name, job in configs.items():
-        cfg = loader.load_sweep_config(config, list(job))
+        cfg = shared(loader, config)(list(job))
         for key in tuned:
             value = OmegaConf.select(cfg, key, default=missing)
             if value is missing:

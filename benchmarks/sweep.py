@@ -124,8 +124,8 @@ def compose_cost(preset: str, jobs_limit: int = 20) -> dict:
 
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
     master = loader.load_configuration("train", overrides=[f"experiment={preset}"], run_mode=RunMode.MULTIRUN)
+    from alternating_freeze.compose import Composer
     from hydra_plugins.af_arms_sweeper.arms_sweeper import ArmsSweeper
-    from hydra_plugins.af_batched_launcher.compose import Composer
 
     sweeper = ArmsSweeper(params=dict(master.hydra.sweeper.params), arms=dict(master.hydra.sweeper.arms))
     sweeper.hydra_context, sweeper.config = HydraContext(config_loader=loader, callbacks=None), master

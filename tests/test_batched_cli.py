@@ -197,7 +197,7 @@ def test_the_tuning_protocol_runs_batched(tmp_path, cli_env):
 def test_configs_are_composed_as_hydra_composes_them(preset, n):
     """Derived configs (a composed base with the job's value overrides applied) equal Hydra's composition of
     every job, hydra node included, errors included; only a few jobs are composed in full."""
-    from hydra_plugins.af_batched_launcher.compose import Composer
+    from alternating_freeze.compose import Composer
 
     _, _, _, jobs = preset_sweeper(preset)
     loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(ROOT / "conf")))
@@ -222,6 +222,31 @@ def test_configs_are_composed_as_hydra_composes_them(preset, n):
             continue
         assert OmegaConf.to_yaml(composer(list(job))) == expected, job
     assert composer.full <= 2 * len(composer.bases) + 1, (composer.full, len(jobs))
+
+
+def test_the_arm_checks_and_the_launcher_compose_each_set_of_group_options_once(monkeypatch):
+    """The sweeper's pre-launch check of every arm (arm_checks) and the batched launcher compose through one
+    Composer (compose.shared): the frequency preset's ten arm configurations and fifty jobs cost four full
+    compositions (two sets of group options, each composed and checked once; fourteen before), and the check
+    still refuses arms too short for their schedules, as before."""
+    from alternating_freeze import compose
+    from alternating_freeze.errors import ConfigError
+
+    loader, master, sweeper, jobs = preset_sweeper("frequency")
+    full, compose_full = [], loader.load_sweep_config
+    monkeypatch.setattr(loader, "load_sweep_config", lambda m, o: full.append(o) or compose_full(m, o))
+    params = [f"{k}={v}" for k, v in master.hydra.sweeper.params.items()]
+    sweeper._check_schedules(sweeper._parser().parse_overrides([*params, "experiment=frequency"]))
+    assert len(full) == 4
+    composer = compose.shared(loader, master)
+    for job in jobs:
+        composer(list(job))
+    assert len(jobs) == 50 and len(full) == 4 and len(composer.bases) == 2
+    assert compose.shared(loader, master, fast=False) is not composer  # the launcher's fast_compose=false: its own
+    with pytest.raises(ConfigError, match=r"too short: arm 'batch strategy.every=32'.*'epoch strategy.every=2'"):
+        sweeper._check_schedules(
+            sweeper._parser().parse_overrides([*params, "experiment=frequency", "trainer.epochs=2"])
+        )
 
 
 @pytest.mark.slow

@@ -37,9 +37,8 @@ from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from alternating_freeze.compose import shared
 from alternating_freeze.hydra_compat import flush_loggers, save_config
-
-from .compose import Composer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,8 @@ class BatchedLauncherConf:
     # trainer.device in every job's config (an execution key: it changes neither results nor folders).
     device: Optional[str] = None
     # Derive a job's config from a composed one with the same config-group options when its other
-    # overrides only set leaf values (compose.py; checked against a full composition once per options).
+    # overrides only set leaf values (alternating_freeze/compose.py; checked against a full composition once per
+    # options).
     fast_compose: bool = True
     # hydra/launcher=batched_slurm sets this to the slurm launcher's options (conf/hydra/launcher/slurm.yaml): each
     # group is then one SLURM array task (slurm_groups.py; docs/slurm.md, "Batched groups on SLURM").
@@ -116,7 +116,8 @@ class BatchedLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         where = "locally" if self.slurm is None else "as SLURM array tasks, one a group"
         log.info(f"Launching {len(job_overrides)} jobs {where}, batched (max_members={self.max_members})")
-        composer = Composer(self.hydra_context.config_loader, self.config, self.fast_compose)
+        composer = shared(self.hydra_context.config_loader, self.config, self.fast_compose)  # the sweeper's checks'
+        full_before = composer.full
         ours, hydra_before = self._ours(), HydraConfig.instance().cfg
         jobs, alone = [], []
         clock = {"compose": 0.0, "prepare": 0.0, "train": 0.0, "end": 0.0}
@@ -163,7 +164,7 @@ class BatchedLauncher(Launcher):
             "and results %.2fs, job ends %.2fs",
             len(jobs),
             clock["compose"],
-            composer.full,
+            composer.full - full_before,
             clock["prepare"],
             clock["train"],
             clock["end"],

@@ -11,17 +11,23 @@ job is a copy of its base with its value overrides applied by that same function
 derived from each base is also composed in full and compared (the whole tree, hydra node
 included): on any difference that base is given up and its jobs are composed in full. A job with a
 ``hydra.`` override is always composed in full.
-(No ``from __future__ import annotations``: Hydra scans plugin modules without registering them.)
+
+A sweep's composer is shared (``shared``): the arms sweeper's pre-launch checks (arm_checks.py) and the batched
+launcher compose through one, so that each set of group options is composed in full once a sweep, not once for
+the checks and again for the launch.
 """
+
+from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from typing import Dict, List, Optional, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from alternating_freeze.hydra_compat import apply_overrides, get_overrides_dirname
+from .hydra_compat import apply_overrides, get_overrides_dirname
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +92,15 @@ class Composer:
                 return full
             self.verified.add(groups)
         return cfg
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # config loader -> its sweep's Composer
+
+
+def shared(loader, master: DictConfig, fast: bool = True) -> Composer:
+    """The Composer of this config loader and master config (a sweep's: its sweeper and launcher get the same
+    two), made at the first call; another master config or ``fast`` makes a new one."""
+    mine = _SHARED.get(loader)
+    if mine is None or mine.master is not master or mine.fast != fast:
+        mine = _SHARED[loader] = Composer(loader, master, fast)
+    return mine

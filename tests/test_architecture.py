@@ -3,8 +3,11 @@ the analysis importing nothing of the training side but the contract, the contra
 library, and no module longer than a newcomer can hold in mind."""
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("alternating_freeze", "analysis", "hydra_plugins")
@@ -123,3 +126,23 @@ def test_no_module_is_longer_than_the_limit():
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     ]
     assert long == [], f"split these along their seams (at most {MAX_LINES} lines, about 300): {long}"
+
+
+@pytest.mark.slow
+def test_the_training_path_imports_no_analysis_package():
+    """af-train's entrypoint, a job's task, the batched runner and the two plugins import neither the analysis'
+    packages (pandas, matplotlib, seaborn, scipy) nor torch's compiler: a sweep pays for them only in the
+    analysis callback, or when trainer.compile asks (benchmarks.startup measures what each would cost)."""
+    modules = [
+        "alternating_freeze.cli",
+        "alternating_freeze.task",
+        "alternating_freeze.batched.runner",
+        "hydra_plugins.af_arms_sweeper.arms_sweeper",
+        "hydra_plugins.af_batched_launcher.batched_launcher",
+    ]
+    heavy = ["pandas", "matplotlib", "seaborn", "scipy", "torch._dynamo", "torch._inductor"]
+    code = f"import importlib, sys; [importlib.import_module(m) for m in {modules}]; print([m for m in {heavy} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stderr

@@ -21,6 +21,7 @@ Modules:
   spinner          the busy case's competing process, which stops itself when its benchmark is gone
   compiled         trainer.compile (issue 26): eager against compiled, fp32 against bf16, per strategy
   gpu              every GPU benchmark in one command, the issue's targets checked, one JSON
+  startup          a batched sweep's time by phase: imports, Hydra, the sweeper, composing, folders, analysis
 """
 
 

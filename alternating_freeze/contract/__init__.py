@@ -10,6 +10,7 @@ in one module:
 - ``files``: the run folder's file names, metrics.csv's columns, run statuses, the ``trained`` column, reading
   a summary and writing metrics.csv;
 - ``identity``: which keys change results, ``config_hash``, ``configuration_id``, ``strategy_label``, value kinds;
+- ``rates``: the learning rate at a step from a run's recorded schedule (and FreezeOut's per-block cosines);
 - ``tuning``: which trial scores count and when a choice is at the edge of its range;
 - ``writes``: atomic writes, never through a symbolic link.
 """
@@ -62,6 +63,12 @@ from .identity import (
     strategy_label,
     text,
     without_added_defaults,
+)
+from .rates import (
+    CONSTANT,
+    block_cosines,
+    scheduled,
+    warmup_steps,
 )
 from .tuning import (
     BOUNDARY,

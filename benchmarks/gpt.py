@@ -1,7 +1,7 @@
 """Benchmark of the GPT's training step (issue #21): the harness against a minimal hand-written PyTorch loop, and
 the time a frozen half saves against its FLOPs.
 
-    uv run python -m benchmarks.gpt [--size default|large] [--json PATH] [--steps 20] [--rounds 15] [--quick]
+    uv run python -m benchmarks.gpt [--size default|large] [--json PATH] [--steps 10] [--rounds 25] [--quick]
     uv run python -m benchmarks.gpt --profile      # where a step of each goes (torch.profiler)
 
 Contenders, on the same text (``dataset=text``: Python's bundled documentation, as character windows), the same
@@ -17,7 +17,7 @@ model (conf/model/gpt.yaml's sizes, or ``--size large``), batch (32 windows, con
                               ``zero_grad(set_to_none=True)``, on batches drawn as the harness draws them
   hand-written, fused AdamW   the same with ``torch.optim.AdamW(fused=True)``, the kernel the harness calls
 
-An epoch is ``--steps`` steps; every round runs one epoch of every contender, the order rotating, the first
+An epoch is ``--steps`` steps; every round runs one epoch of every contender, in a shuffled order, the first
 round warm-up. A shared machine drifts by tens of percent within seconds, so every ratio is the median of ratios
 of epochs of the same round. ``harness_ratio`` (harness standard / hand-written, target <= 1.1) and
 ``alternating_time_ratio`` (alternating / standard, the mean of its two phases) against the project's FLOP
@@ -29,6 +29,7 @@ model (checked equal to FlopCounterMode's count), target <= 1.10 x the FLOP rati
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from dataclasses import replace
@@ -150,12 +151,13 @@ def flop_ratios(model) -> dict:
     return {"per_sample": per_sample, **{ph: per_sample[ph] / per_sample["all"] for ph in ("first", "second")}}
 
 
-def measure(cs: list, rounds: int) -> tuple[dict, list]:
-    """``rounds`` rounds of one epoch of every contender, rotating; the first is warm-up. Load after each round."""
-    epochs, loads = {c.name: [] for c in cs}, []
+def measure(cs: list, rounds: int, seed: int = 0) -> tuple[dict, list]:
+    """``rounds`` rounds of one epoch of every contender, the first one warm-up; the load after each round. The
+    order is shuffled every round: a rotation of four contenders would give each of alternating's phases (every
+    other epoch) the same places in the order, and on this machine that alone moved a phase's ratio by 0.15."""
+    epochs, loads, rng = {c.name: [] for c in cs}, [], random.Random(seed)
     for rnd in range(rounds):
-        k = rnd % len(cs)
-        for c in cs[k:] + cs[:k]:
+        for c in rng.sample(cs, len(cs)):
             r = c.epoch()
             if rnd:
                 epochs[c.name].append(r)
@@ -165,19 +167,26 @@ def measure(cs: list, rounds: int) -> tuple[dict, list]:
 
 
 def ratios(epochs: dict) -> dict:
-    """Medians of same-round ratios: the harness over each hand-written loop, alternating over standard."""
+    """Medians of same-round ratios: the harness over each hand-written loop, alternating over standard (each
+    phase apart, then their mean: alternating per epoch trains each half half the time). Every round's ratio
+    is kept too (``round_ratios``): their spread is how noisy the machine was."""
     std = [r["train_s"] for r in epochs["harness standard"]]
 
     def within(name, phase=None):
-        pairs = [(r["train_s"], s) for r, s in zip(epochs[name], std) if phase in (None, r["phase"])]
-        return statistics.median(a / b for a, b in pairs) if pairs else float("nan")
+        return [r["train_s"] / s for r, s in zip(epochs[name], std) if phase in (None, r["phase"])]
 
-    phase = {ph: within("harness alternating/epoch", ph) for ph in ("first", "second")}
+    rounds = {
+        "hand-written": [1 / r for r in within("hand-written")],
+        "hand-written, fused AdamW": [1 / r for r in within("hand-written, fused AdamW")],
+        **{ph: within("harness alternating/epoch", ph) for ph in ("first", "second")},
+    }
+    med = {k: statistics.median(v) if v else float("nan") for k, v in rounds.items()}
     return {
-        "harness_ratio": 1 / within("hand-written"),
-        "harness_ratio_fused": 1 / within("hand-written, fused AdamW"),
-        "alternating_time_ratio": statistics.mean(phase.values()),
-        "phase_time_ratio": phase,
+        "harness_ratio": med["hand-written"],
+        "harness_ratio_fused": med["hand-written, fused AdamW"],
+        "alternating_time_ratio": statistics.mean((med["first"], med["second"])),
+        "phase_time_ratio": {ph: med[ph] for ph in ("first", "second")},
+        "round_ratios": rounds,
     }
 
 
@@ -185,8 +194,8 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--size", choices=("default", "large"), default="default", help="default: conf/model/gpt.yaml")
     p.add_argument("--json", type=Path, help="write the results here")
-    p.add_argument("--steps", type=int, default=20, help="optimizer steps per timed epoch")
-    p.add_argument("--rounds", type=int, default=15, help="rounds of every contender, the first one warm-up")
+    p.add_argument("--steps", type=int, default=10, help="optimizer steps per timed epoch")
+    p.add_argument("--rounds", type=int, default=25, help="rounds of every contender, the first one warm-up")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads, for every contender")
     p.add_argument("--quick", action="store_true", help="tiny sizes: checks that everything runs, numbers mean little")
     p.add_argument("--profile", action="store_true", help="only profile a harness and a hand-written step, and exit")
@@ -268,6 +277,10 @@ def report(out: dict) -> None:
     fr = out["phase_flop_ratio"]
     for ph, t in out["phase_time_ratio"].items():
         print(f"  {ph} half trains: time ratio {t:.3f}, FLOP ratio {fr[ph]:.3f}")
+    print("  same-round ratios, lowest to highest (the machine's noise):")
+    for k, v in out["round_ratios"].items():
+        label = f"{k} half trains / standard" if k in fr else f"harness / {k}"
+        print(f"    {label:40s} {min(v):.2f}-{max(v):.2f}")
     quick = out["config"]["quick"]
     print("Targets" + (" (smoke run: tiny sizes, targets not applicable)" if quick else ""))
     for k, t in out["targets"].items():

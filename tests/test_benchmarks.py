@@ -262,6 +262,7 @@ def test_gpt_benchmark_quick_reports_every_number(tmp_path):
         "hand-written, fused AdamW",
     }
     assert set(res["phase_time_ratio"]) == {"first", "second"}
+    assert len(res["round_ratios"]["hand-written"]) == res["config"]["rounds"] - 1  # the first round warms up
     assert set(res["targets"]) == {"harness_ratio", "harness_ratio_fused", "alternating_time_ratio"}
     assert res["targets"]["alternating_time_ratio"]["target"] == f"<= {1.10 * res['alternating_flop_ratio']:.3f}"
     assert res["machine"]["cpu"] and len(res["machine"]["load_avg_after_each_round"]) == res["config"]["rounds"]

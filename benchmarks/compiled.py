@@ -8,7 +8,7 @@ For each model and precision, four contenders train through the project's ``fit`
 shapes of ``benchmarks.cnn``; the MLP is 784-256-256-256-10 on MNIST's shape): standard and alternating per
 epoch, each eager (``trainer.compile=none``) and compiled (``--compile``: default on a CPU, cudagraphs on
 CUDA). Every contender first trains two epochs untimed (the compiled ones compile each trainable set there:
-``warmup_s``), then one epoch a round, the order rotating. Reported, all as ratios within this process (a
+``warmup_s``), then one epoch a round, in a shuffled order (``benchmarks.round_order``). Reported, all as ratios within this process (a
 shared machine drifts): ``compiled_speedup`` (eager step time over compiled, per strategy, medians of epochs
 of the same round), ``alternating_time_ratio`` (alternating per epoch over standard, per mode) against the
 ``alternating_flop_ratio``, and step times in ms.
@@ -34,7 +34,7 @@ from alternating_freeze.strategies import Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
-from . import write_results
+from . import round_order, write_results
 from .cnn import MODELS as CNN_MODELS
 from .cnn import Ours, Sizes, random_images
 from .loop import machine
@@ -83,7 +83,7 @@ def measure(model: str, precision: str, mode: str, s: Sizes, device: torch.devic
         warmup[c.name] = time.perf_counter() - t0
     epochs = {c.name: [] for c in contenders}
     for rnd in range(s.rounds):
-        for c in contenders[rnd % len(contenders) :] + contenders[: rnd % len(contenders)]:
+        for c in round_order(contenders, rnd):
             epochs[c.name].append(c.epoch())
 
     def ratio(a, b, phase=None):  # median of a's epoch time over b's of the same round (one phase of a's)

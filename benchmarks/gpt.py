@@ -29,7 +29,6 @@ model (checked equal to FlopCounterMode's count), target <= 1.10 x the FLOP rati
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import time
 from dataclasses import replace
@@ -50,7 +49,7 @@ from alternating_freeze.strategies import Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
-from . import write_results
+from . import round_order, write_results
 from .loop import PHASES, machine
 from .loop_contenders import PHASE_OF
 from .loop_report import flop_target, judged
@@ -153,11 +152,10 @@ def flop_ratios(model) -> dict:
 
 def measure(cs: list, rounds: int, seed: int = 0) -> tuple[dict, list]:
     """``rounds`` rounds of one epoch of every contender, the first one warm-up; the load after each round. The
-    order is shuffled every round: a rotation of four contenders would give each of alternating's phases (every
-    other epoch) the same places in the order, and on this machine that alone moved a phase's ratio by 0.15."""
-    epochs, loads, rng = {c.name: [] for c in cs}, [], random.Random(seed)
+    order is shuffled every round (``round_order``)."""
+    epochs, loads = {c.name: [] for c in cs}, []
     for rnd in range(rounds):
-        for c in rng.sample(cs, len(cs)):
+        for c in round_order(cs, rnd, seed):
             r = c.epoch()
             if rnd:
                 epochs[c.name].append(r)

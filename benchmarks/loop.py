@@ -13,8 +13,8 @@ network (784-256-256-256-10, halves [fc1 fc2] [fc3 fc4]), batch 128 and Adam (lr
             replay times the GEMM rate of the step's own shapes, next to a 2048^3 product
 
 On a shared 2-core VM speed drifts by tens of percent within seconds, so nothing is timed in
-blocks: each round advances every contender by one epoch (and times the floor once), the order
-rotates from round to round, and every ratio compares medians of epochs that ran interleaved.
+blocks: each round advances every contender by one epoch (and times the floor once), in a shuffled
+order (``benchmarks.round_order``), and every ratio compares medians of epochs that ran interleaved.
 Warm-up: the first epoch of every repeat (a fresh model and optimizer: Adam's state and first-touch
 allocations) runs but is not counted, nor is the first round of the floor.
 
@@ -45,7 +45,7 @@ from alternating_freeze.strategies import Unit
 from alternating_freeze.strategies.alternating import Alternating
 from alternating_freeze.strategies.standard import Standard
 
-from . import entrypoint, write_results
+from . import entrypoint, round_order, write_results
 from .floor import per_shape_rates, record_step
 from .loop_contenders import QUICK, Floor, Ours, Seed, Sizes, batched_seeds, manual_step, model_config, random_data
 from .loop_report import MNIST_JOB_EPOCHS, print_report, targets
@@ -73,9 +73,7 @@ def run_rounds(contenders: list, floor: Floor, s: Sizes, make_contenders) -> tup
         if rep > 0:
             contenders = make_contenders()
         for e in range(s.epochs):
-            k = (rep * s.epochs + e) % (len(contenders) + 1)
-            order = (contenders + [floor])[k:] + (contenders + [floor])[:k]
-            for c in order:
+            for c in round_order(contenders + [floor], rep * s.epochs + e):
                 if c is floor:
                     r = floor.round()
                     if rep + e > 0:

@@ -9,6 +9,7 @@ Modules:
   floor            the matmuls a training step issues, replayed alone: the GEMM floor
   cnn              a convolutional network's step against its convolutions replayed alone
                    (``python -m benchmarks.cnn``)
+  conv_floor       cnn's floor: a step's convolutions and matrix products recorded, then replayed alone
   seed_loop        the original notebook's loop, re-implemented as it ran
   whatif           a what-if contender (a hand-written backward): how far the floor is reachable
   entrypoint       start-up of ``af-train`` and per-job overhead of a sweep (subprocesses)

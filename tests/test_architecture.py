@@ -122,7 +122,7 @@ def test_the_contract_imports_the_standard_library_only():
 def test_no_module_is_longer_than_the_limit():
     long = [
         f"{p.relative_to(ROOT)}: {n} lines"
-        for p in modules().values()
+        for p in [*modules().values(), *sorted((ROOT / "benchmarks").glob("*.py"))]
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     ]
     assert long == [], f"split these along their seams (at most {MAX_LINES} lines, about 300): {long}"

@@ -10,6 +10,7 @@ in one module:
 - ``files``: the run folder's file names, metrics.csv's columns, run statuses, the ``trained`` column, reading
   a summary and writing metrics.csv;
 - ``identity``: which keys change results, ``config_hash``, ``configuration_id``, ``strategy_label``, value kinds;
+- ``objective``: what a run is judged by (the validation column its task declares, which way is better, its keys);
 - ``tuning``: which trial scores count and when a choice is at the edge of its range;
 - ``writes``: atomic writes, never through a symbolic link.
 """
@@ -63,10 +64,21 @@ from .identity import (
     text,
     without_added_defaults,
 )
+from .objective import (
+    ACCURACY,
+    LEGACY_OBJECTIVE,
+    LOSS,
+    OBJECTIVES,
+    Objective,
+    bits,
+    objective_of,
+    objective_of_key,
+)
 from .tuning import (
     BOUNDARY,
     RANGED,
     boundary_side,
+    metric_objective,
     valid_score,
 )
 from .writes import (

@@ -19,9 +19,13 @@ def metric_objective(metric: str) -> Objective:
 
 
 def valid_score(metric: str, value: Any) -> bool:
-    """Whether a trial's score can be selected on (``Objective.valid``: a finite number, an accuracy in [0, 1], a
-    loss >= 0). Anything else counts as a failed trial, at the metric's worst value."""
-    return metric_objective(metric).valid(value)
+    """Whether a trial's score can be selected on: a finite number (never a bool), and for an objective's key within
+    its range (``Objective.valid``: an accuracy in [0, 1], a loss >= 0). Anything else counts as a failed trial, at
+    the metric's worst value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    objective = objective_of_key(str(metric))
+    return objective is None or objective.valid(value)
 
 
 def boundary_side(distribution: str, lo: float, hi: float, value: float) -> Optional[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import re
 from datetime import UTC, datetime
@@ -10,9 +11,12 @@ from typing import Any
 
 import pandas as pd
 
+from alternating_freeze.contract import metric_objective
+
 from . import tables, tuning
 from .describe import fmt_value, listing, say, seeds_text
 from .loading import key_columns
+from .measures import headline_metric
 from .paired import EQUAL_FLOPS
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 from .verdicts import by_status, verdict
@@ -22,19 +26,25 @@ def _pct(x: float) -> str:
     return tables.number(x * 100)
 
 
-def tuning_studies(result, metric: str = "final_test_acc") -> str:
+def _in(measure: str):
+    """How a value of ``measure`` is shown: an accuracy in %, a loss in its own unit (null: a failed study's)."""
+    return _pct if measure == "acc" else lambda x: tables.number(math.nan if x is None else x, 3)
+
+
+def tuning_studies(result, metric: str | None = None) -> str:
     """A quasi-random sweep's studies per arm (choice, validation score, final runs) and their spread next
-    to the seed variance; "" without one."""
-    out = []
+    to the seed variance; "" without one. ``metric``: by default the runs' objective's final test value."""
+    out, metric = [], metric or headline_metric(result.objective)
+    final = _in(metric_objective(metric).measure)
     for s in (s for s in result.sweeps if s.tuning and s.tuning.get("method") == "quasirandom"):
         t = tuning.studies(s.tuning, result.runs, s.path, metric)
         shown = t.assign(
             median=t["median"].map({True: "✓", False: ""}),
-            val_score=t["val_score"].map(_pct),
-            final=[f"{_pct(m)} ± {_pct(sd)} (n={n})" for m, sd, n in zip(t["mean"], t["seed_sd"], t["n"])],
+            val_score=t["val_score"].map(_in(metric_objective(s.tuning.get("metric", "")).measure)),
+            final=[f"{final(m)} ± {final(sd)} (n={n})" for m, sd, n in zip(t["mean"], t["seed_sd"], t["n"])],
         )[["arm", "study", "median", "chosen", "val_score", "final"]]
         spread = tuning.spread(t).assign(
-            study_sd=lambda f: f["study_sd"].map(_pct), seed_sd=lambda f: f["seed_sd"].map(_pct)
+            study_sd=lambda f: f["study_sd"].map(final), seed_sd=lambda f: f["seed_sd"].map(final)
         )
         out.append(
             say(
@@ -194,9 +204,11 @@ def provenance(result) -> str:
 
 def figures_section(result) -> str:
     """Each figure under its title (the report's heading, never inside the image) with its caption."""
-    paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == "final_test_acc")]
+    main = headline_metric(result.objective)
+    paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == main)]
     n = paired.groupby("config_id").size()
     facts = {
+        "measure": result.objective.words,
         "ci": result.boot.describe().split(" (")[0],
         "left_out": int((~result.done["timing_ok"]).sum()),
         "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired",

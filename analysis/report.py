@@ -80,7 +80,12 @@ def build(result) -> str:
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
             protocol=protocol(result),
             speed=speed(paired, alpha),
-            target=say("target", goal=result.target_rule, table=tables.markdown(tables.target(target, objective)))
+            target=say(
+                "target",
+                goal=result.target_rule,
+                measure=objective.words,
+                table=tables.markdown(tables.target(target, objective)),
+            )
             if len(target)
             else "",
             tuning=tuning_studies(result)

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 import analysis
 from analysis.callback import AnalyzeCallback
-from analysis.figures import DPI, FIGURES, WIDTHS, heading
+from analysis.figures import DPI, WIDTHS, heading
 
 
 def _check_report(out: Path, n_figures: int) -> str:

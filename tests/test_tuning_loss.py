@@ -80,3 +80,40 @@ def test_auto_reads_the_objective_the_tasks_declare():
 )
 def test_a_valid_score_follows_its_objective(metric, value, ok):
     assert valid_score(metric, value) is ok
+
+
+@pytest.mark.slow
+def test_a_tuned_text_sweep_chooses_the_lowest_validation_loss(tmp_path):
+    """tune.metric=auto on dataset=text through the real command line: tuning.json says best_val_loss and min, and
+    the choice is the rate whose trial had the lowest best_val_loss (one tuning seed: the trial's own value)."""
+    from helpers import cli_env, run_sweep
+
+    sweep = tmp_path / "tuned"
+    run_sweep(
+        sweep,
+        "experiment=frequency_tuned",
+        "model=gpt",
+        "dataset=text",
+        "dataset.subset=20000",
+        "model.n_layer=2",
+        "model.n_embd=32",
+        "model.block_size=32",
+        "trainer.steps_per_epoch=5",
+        "trainer.epochs=2",
+        "trainer.allow_untrained=true",
+        "hydra.callbacks.analyze.enabled=false",
+        'hydra.sweeper.arms.standard=["strategy=standard"]',
+        "~hydra.sweeper.arms.batch",
+        "~hydra.sweeper.arms.epoch",
+        'hydra.sweeper.tune.grid={optimizer.lr:"1e-3,1e-2"}',
+        'hydra.sweeper.tune.seeds="100"',
+        "hydra.sweeper.tune.metric=auto",
+        'hydra.sweeper.params.seed="0"',
+        env=cli_env(),
+    )
+    data = json.loads((sweep / "tuning.json").read_text())
+    assert (data["metric"], data["mode"]) == ("best_val_loss", "min")
+    trials = data["arms"]["standard"]["trials"]
+    losses = {t["values"]["optimizer.lr"]: read_summary(sweep / t["job"])["best_val_loss"] for t in trials}
+    assert [t["score"] for t in trials] == [losses[t["values"]["optimizer.lr"]] for t in trials]
+    assert data["arms"]["standard"]["chosen"] == {"optimizer.lr": min(losses, key=losses.get)}

@@ -36,6 +36,11 @@ def unit(objective: Objective) -> Unit:
     return UNITS[objective.measure]
 
 
+def unit_words(objective: Objective) -> str:
+    """The unit a tuning table writes ``objective``'s values in: % for an accuracy, nats per character for a loss."""
+    return "%" if objective.measure == "acc" else "nats per character, lower is better"
+
+
 def headline_metric(objective: Objective) -> str:
     """The summary key the verdict compares: final_test_acc, or final_test_loss."""
     return objective.key("final_test")

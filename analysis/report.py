@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from alternating_freeze.contract import metric_objective
+
 from . import checks, tables, tuning
 from .describe import say
-from .measures import equal_flops, headline_metric, unit
+from .measures import equal_flops, headline_metric, unit, unit_words
 from .paired import WILCOXON_MIN_N
 from .sections import figures_section, protocol, provenance, runs_section, speed, tuning_studies
 from .stats import MIN_SEEDS, context_names
@@ -90,7 +92,12 @@ def build(result) -> str:
             else "",
             tuning=tuning_studies(result)
             or (
-                say("tuning", metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+                say(
+                    "tuning",
+                    metric=grid["metric"].iloc[0],
+                    unit=unit_words(metric_objective(grid["metric"].iloc[0])),
+                    table=tables.markdown(tables.tuning(grid)),
+                )
                 if len(grid)
                 else ""
             ),

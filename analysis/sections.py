@@ -16,7 +16,7 @@ from alternating_freeze.contract import metric_objective
 from . import tables, tuning
 from .describe import fmt_value, listing, say, seeds_text
 from .loading import key_columns
-from .measures import headline_metric
+from .measures import headline_metric, unit_words
 from .paired import EQUAL_FLOPS
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 from .verdicts import by_status, verdict
@@ -51,6 +51,11 @@ def tuning_studies(result, metric: str | None = None) -> str:
                 "tuning_studies",
                 metric=s.tuning.get("metric", "?"),
                 final_metric=metric,
+                val_unit=unit_words(metric_objective(s.tuning.get("metric", ""))),
+                final_unit=unit_words(metric_objective(metric)),
+                spread_unit="percentage points"
+                if metric_objective(metric).measure == "acc"
+                else unit_words(metric_objective(metric)),
                 table=tables.markdown(shown),
                 spread=tables.markdown(spread.rename(columns={"study_sd": "between studies", "seed_sd": "seeds"})),
             )

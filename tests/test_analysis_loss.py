@@ -153,6 +153,7 @@ def test_the_tuning_table_of_a_loss_marks_the_lowest(text_sweep):
     assert grid.loc[0.01, "score"] == 1.7 and grid.loc[0.01, "chosen"]
     md = (text_sweep / "report.md").read_text()
     assert "**1.700**" in md and "1.900" in md
+    assert "best over the other keys' values), in nats per character, lower is better; bold" in md
 
 
 def test_runs_of_both_objectives_are_refused_in_one_line(text_sweep, tmp_path, capsys):

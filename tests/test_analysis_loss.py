@@ -91,7 +91,10 @@ def text_sweep(tmp_path):
 
 
 def test_the_verdict_chooses_by_loss_and_the_headline_speaks_in_nats_and_bits(text_sweep):
-    result = analysis.analyze([text_sweep], boot=FAST, figures=False)
+    result = analysis.analyze([text_sweep], boot=FAST)
+    assert not [why for _, why in result.skipped if "could not be drawn" in why], result.skipped
+    drawn = {f.name: f.title for f in result.figures}
+    assert drawn["final_accuracy"] == "Final test loss per configuration" and "paired_difference" in drawn
     assert result.objective is contract.LOSS
     assert set(result.runs["objective"]) == {"val_loss"}
     paired = result.paired[result.paired["metric"] == "final_test_loss"].set_index("label")
@@ -148,7 +151,9 @@ def test_the_tuning_table_of_a_loss_marks_the_lowest(text_sweep):
         },
     }
     (text_sweep / contract.TUNING_FILE).write_text(json.dumps(tuning))
-    result = analysis.analyze([text_sweep], boot=FAST, figures=False)
+    result = analysis.analyze([text_sweep], boot=FAST)  # every figure drawn in loss, none failing
+    assert not [why for _, why in result.skipped if "could not be drawn" in why], result.skipped
+    assert {"learning_curves", "final_accuracy", "isolation", "compute"} <= {f.name for f in result.figures}
     grid = result.tuning.set_index("value")
     assert grid.loc[0.01, "score"] == 1.7 and grid.loc[0.01, "chosen"]
     md = (text_sweep / "report.md").read_text()

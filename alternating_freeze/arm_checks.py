@@ -25,7 +25,8 @@ def _composed(loader: Any, config: DictConfig, job: List[str]) -> DictConfig:
 def check_schedules(loader: Any, config: DictConfig, configs: Dict[str, List[str]], seeds: List[str]) -> None:
     """Every arm's strategy trains every block within its run, for every seed of the sweep (tuning seeds
     included); an arm that cannot do what its name says is refused in one line naming it
-    (budget.check_schedule, which trainer.allow_untrained=true turns off)."""
+    (budget.check_schedule, which trainer.allow_untrained=true turns off), as is an arm whose
+    scheduler.warmup leaves no step of its run to decay."""
     from .data import train_count
     from .strategies import Run
 
@@ -40,6 +41,11 @@ def check_schedules(loader: Any, config: DictConfig, configs: Dict[str, List[str
             continue  # a budget's epochs need the model's FLOPs: each job checks itself (job.build)
         n = train_count(run.dataset)
         steps = -(-n // run.trainer.batch_size)
+        if run.scheduler.warmup:  # an over-long warmup: refused here, not by each job of the arm
+            try:
+                run.scheduler.warmup_steps(run.trainer.epochs * steps)
+            except ConfigError as e:
+                raise ConfigError(e.key, e.value, f"{e.allowed} (arm {name!r})") from None
         label = strategy_label(OmegaConf.to_container(cfg.strategy, resolve=True, enum_to_str=True))[0]
         for seed in dict.fromkeys(seeds):
             schedule = Run(run.model.n_blocks, steps, run.trainer.epochs, int(seed))

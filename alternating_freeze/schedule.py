@@ -6,20 +6,21 @@ length in optimizer steps after ``trainer.budget`` has resolved its epochs. A st
 per block (``Strategy.lr_factors``, FreezeOut's layer-wise annealing): a parameter's rate is then
 optimizer.lr x schedule x its block's factor.
 
-The formulas are ``torch.optim.lr_scheduler``'s closed forms (tests/test_schedule.py checks them):
-``step`` is MultiStepLR, ``cosine`` CosineAnnealingLR, ``linear`` LinearLR to ``min_lr``, ``onecycle``
-OneCycleLR (cosine phases, no momentum cycling). ``warmup`` W steps rise linearly, (t + 1) / W of the rate,
-and ``cosine``/``linear`` then decay over the remaining steps (nanoGPT's convention); ``step``'s milestones
-are fractions of the whole run (He et al.: /10 at 50% and 75%).
+The formulas live in ``contract.rates`` (the analysis draws a run's rates with them); they are
+``torch.optim.lr_scheduler``'s closed forms (tests/test_schedule.py checks them): ``step`` is MultiStepLR,
+``cosine`` CosineAnnealingLR, ``linear`` LinearLR to ``min_lr``, ``onecycle`` OneCycleLR (cosine phases, no
+momentum cycling). ``warmup`` W steps rise linearly, (t + 1) / W of the rate, and ``cosine``/``linear`` then
+decay over the remaining steps (nanoGPT's convention); ``step``'s milestones are fractions of the whole run
+(He et al.: /10 at 50% and 75%).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+from .contract.rates import scheduled, warmup_steps
 from .errors import number, one_of, require
 
 SCHEDULERS = ("constant", "step", "cosine", "linear", "onecycle")
@@ -77,39 +78,14 @@ class SchedulerConfig:
 
     def warmup_steps(self, total: int) -> int:
         """Warmup steps in a run of ``total`` steps; a ConfigError when they leave no step to decay."""
-        w = math.ceil(self.warmup * total) if self.warmup < 1 else int(self.warmup)
+        w = warmup_steps(self.warmup, total)
         require(w < total, "scheduler.warmup", self.warmup, f"fewer steps than the run's {total}")
         return w
 
     def rate(self, t: int, total: int, lr: float) -> float:
-        """The rate at step ``t`` (0-based) of a run of ``total`` steps with base rate ``lr``."""
-        w = self.warmup_steps(total) if self.warmup else 0
-        if t < w:
-            return self._decay(w, total, lr) * (t + 1) / w
-        if self.name == "constant":
-            return lr
-        if self.name == "step":
-            return lr * self.gamma ** bisect.bisect_right([math.ceil(m * total) for m in self.milestones], t)
-        return self._decay(t, total, lr)
-
-    def _decay(self, t: int, total: int, lr: float) -> float:
-        w = self.warmup_steps(total) if self.warmup else 0
-        if self.name == "cosine":  # CosineAnnealingLR's closed form over the steps after warmup
-            return self.min_lr + (lr - self.min_lr) * (1 + math.cos(math.pi * (t - w) / (total - w))) / 2
-        if self.name == "linear":  # LinearLR from 1 to min_lr / lr over the steps after warmup
-            return lr + (self.min_lr - lr) * min(t - w, total - w) / (total - w)
-        if self.name == "onecycle":  # OneCycleLR: cosine up to lr at pct_start, then down
-            start = lr / self.div_factor
-            end = start / self.final_div_factor
-            peak = float(self.pct_start * total) - 1
-            if t <= peak and peak > 0:  # a rise of at most one step: none (torch divides by zero there)
-                return _cos(start, lr, t / peak)
-            return _cos(lr, end, (t - peak) / (total - 1 - peak))
-        return self.rate(t, total, lr)  # constant and step: warmup rises to their rate there
-
-
-def _cos(start: float, end: float, pct: float) -> float:
-    return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+        """The rate at step ``t`` (0-based) of a run of ``total`` steps with base rate ``lr`` (contract.scheduled,
+        the formula's one home, which the analysis draws a run's rates with)."""
+        return scheduled(vars(self), t, total, lr)
 
 
 class Rates:

@@ -84,7 +84,8 @@ def block_starts(config: dict, resolved: dict) -> Optional[list]:
 
 
 def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str, Any]:
-    """The config as columns, the blocks the run used and its configuration's identity and strategy label."""
+    """The config as columns, the blocks the run used and its configuration's identity and label (its strategy and
+    schedule: ``contract.configuration_label``)."""
     tree = c.without_added_defaults(json.loads(json.dumps({k: v for k, v in config.items() if k != "hydra"})))
     flat = c.flatten(tree)
     cols = {
@@ -107,8 +108,8 @@ def flatten_config(config: dict, resolved: dict, hidden: tuple = ()) -> dict[str
     strategy = tree.get("strategy")
     if isinstance(strategy, dict) and "name" in strategy:
         cols["steps"] = ":".join(map(fmt_value, steps)) if isinstance(steps, list) and len(steps) > 1 else None
-        cols["strategy_label"], said = c.strategy_label(strategy)
-        cols["labelled"] = ",".join(column(f"strategy.{k}") for k in said)
+        cols["strategy_label"], said = c.configuration_label(tree)  # the strategy, and a schedule that is not constant
+        cols["labelled"] = ",".join(map(column, said))
         if not any(map(c.affects_results, hidden)):
             cols["config_id"] = c.configuration_id(tree, starts)
     return cols

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import re
@@ -11,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from alternating_freeze.contract import metric_objective
+from alternating_freeze.contract import metric_objective, schedule_label
 
 from . import tables, tuning
-from .describe import fmt_value, listing, say, seeds_text
+from .describe import fmt_value, is_missing, listing, say, seeds_text
 from .loading import key_columns
 from .measures import headline_metric, unit_words
 from .paired import EQUAL_FLOPS
@@ -77,12 +78,25 @@ def protocol(result) -> str:
         else say("selection_val")
     )
     if "config.scheduler.name" in configs:  # a schedule recorded by some run: say each configuration's
-        names = configs["config.scheduler.name"].where(configs["config.scheduler.name"].notna(), "constant")
-        parts.append(say("schedule", each="; ".join(f"{lab}: {n}" for lab, n in zip(configs["label"], names))))
+        tuned = any(s.tuning for s in result.sweeps)
+        parts.append(say("schedule", each=schedules(configs), tuned=" " + say("schedule_tuned") if tuned else ""))
     budget = configs[configs["strategy"].ne("standard") & configs["budget"].notna()] if "budget" in configs else []
     if len(budget):
         parts.append(say("budget", n=len(budget), labels="; ".join(budget["label"])))
     return "\n\n".join(parts)
+
+
+def schedules(configs: pd.DataFrame) -> str:
+    """Each configuration's learning-rate schedule in full (contract.schedule_label), those sharing one together."""
+    columns = [c for c in configs if c.startswith("config.scheduler.")]
+    by: dict[str, list] = {}
+    for r in configs.to_dict("records"):
+        options = {c.rsplit(".", 1)[1]: r[c] for c in columns if not is_missing(r[c])}
+        options = {k: json.loads(v) if isinstance(v, str) and v.startswith("[") else v for k, v in options.items()}
+        by.setdefault(schedule_label(options, full=True)[0], []).append(r["label"])
+    if len(by) == 1:
+        return f"{next(iter(by))} for every configuration"
+    return "; ".join(f"{name} for {', '.join(map(repr, labels))}" for name, labels in by.items())
 
 
 def speed(paired: pd.DataFrame, alpha: float) -> str:

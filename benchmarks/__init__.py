@@ -20,6 +20,8 @@ Modules:
   threads_sweep    the frequency sweep under trainer.num_threads auto / 1 / all cores, quiet and busy
   spinner          the busy case's competing process, which stops itself when its benchmark is gone
   compiled         trainer.compile (issue 26): eager against compiled, fp32 against bf16, per strategy
+  gpt              the GPT's training step (issue 21): the harness against a hand-written PyTorch loop,
+                   a frozen half's time against its FLOPs (``python -m benchmarks.gpt``)
   gpu              every GPU benchmark in one command, the issue's targets checked, one JSON
 """
 

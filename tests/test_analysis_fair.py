@@ -132,7 +132,7 @@ def test_a_strategy_with_its_own_rates_pairs_with_the_standard_run_of_another_sc
     assert len(acc) == 1 and acc.iloc[0]["baseline_label"].startswith("standard")
     assert acc.iloc[0]["n_pairs"] == 3 and acc.iloc[0]["mean_diff"] == pytest.approx(-0.01)
     md = (tmp_path / "report.md").read_text()
-    assert "Learning-rate schedule" in md and "standard: step" in md and "freezeout/batch every 1: constant" in md
+    assert "step milestones 0.5:0.75 gamma 0.1 for 'standard, step'; constant for 'freezeout/batch every 1'" in md
     for seed in range(3):  # a standard run under the freezeout runs' own (constant) schedule: that is the baseline
         write_val_run(tmp_path, make_config(seed), [0.9] * 3, [0.88 + 0.01 * seed] * 3)
     result = analysis.analyze([tmp_path], boot=FAST, figures=False)

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 import analysis
 from analysis.callback import AnalyzeCallback
 from analysis.figures import DPI, WIDTHS, heading
+from analysis.figures.rates import SAME
 
 
 def _check_report(out: Path, n_figures: int) -> str:
@@ -38,6 +39,7 @@ def test_figures_and_reports_on_a_sweep(messy):
     assert dict(result.skipped) == {
         "blocks": "no setting has more than one number of blocks",
         "isolation": "not a tuned sweep (no tuning.json)",
+        "learning_rates": SAME,
     }
     names = {f.name for f in result.figures}
     assert names == {
@@ -98,7 +100,7 @@ def test_one_strategy_skips_what_needs_two(tmp_path):
     result = analysis.analyze([tmp_path], boot=FAST)
     assert result.paired.empty
     skipped = dict(result.skipped)
-    assert set(skipped) == {"frequency", "paired_difference", "blocks", "isolation"}
+    assert set(skipped) == {"frequency", "paired_difference", "blocks", "isolation", "learning_rates"}
     assert "switching" in skipped["frequency"] and "baseline" in skipped["paired_difference"]
     md = _check_report(tmp_path, 6)
     assert "Only standard training" in md and "Figures not drawn" in md

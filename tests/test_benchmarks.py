@@ -213,3 +213,61 @@ def test_spinner_of_a_killed_benchmark_stops():
     with spinner.busy(deadline_s=60) as child:
         assert child.poll() is None
     assert child.returncode is not None  # stopped at the block's end
+
+
+def test_gpt_harness_trains_as_the_hand_written_loop():
+    """#21.7: the GPT benchmark compares like with like. Two epochs of the harness (Job.fit) leave the weights
+    bit-identical to the hand-written loop with torch.optim.AdamW(fused=True) (the same batches, model and
+    kernel), and within float rounding of the plain torch.optim.AdamW it is timed against."""
+    from alternating_freeze.data import load_dataset
+    from alternating_freeze.strategies.standard import Standard
+    from benchmarks.gpt import SIZES, HandWritten, Harness, run_config
+
+    threads = torch.get_num_threads()
+    try:
+        run = run_config(SIZES["quick"], Standard(), steps=3, threads=1)
+        data = load_dataset(run.dataset, torch.device("cpu"), run.model.block_size)
+        harness, fused, plain = Harness("h", run, data), HandWritten("f", run, data, True), HandWritten("p", run, data)
+        for _ in range(2):
+            for c in (harness, fused, plain):
+                c.epoch()
+    finally:
+        torch.set_num_threads(threads)
+    assert harness.state.step == 6
+    ours = dict(harness.job.model.named_parameters())
+    for (name, a), b in zip(fused.model.named_parameters(), plain.model.parameters()):
+        assert torch.equal(ours[name], a), name
+        assert torch.allclose(ours[name], b, atol=1e-6), name
+    assert not torch.equal(ours["blocks.0.0.tok.weight"], Harness("h", run, data).job.model.blocks[0][0].tok.weight)
+
+
+def test_gpt_benchmark_quick_reports_every_number(tmp_path):
+    """#21.7: ``python -m benchmarks.gpt --quick`` runs every contender and writes every ratio, the machine and
+    its load; the FLOP ratio is FlopCounterMode's count of a GPT built here (no timing is asserted)."""
+    from alternating_freeze.models import build_model, measure_train_flops
+    from benchmarks.gpt import SIZES, main
+
+    threads = torch.get_num_threads()
+    try:
+        out = main(["--quick", "--json", str(tmp_path / "gpt.json")])
+    finally:
+        torch.set_num_threads(threads)
+    res = json.loads((tmp_path / "gpt.json").read_text())
+    for key in ("harness_ratio", "harness_ratio_fused", "alternating_time_ratio", "alternating_flop_ratio"):
+        assert isinstance(res[key], float) and math.isfinite(res[key]) and res[key] > 0, key
+    assert set(res["step_ms"]) == {
+        "harness standard",
+        "harness alternating/epoch",
+        "hand-written",
+        "hand-written, fused AdamW",
+    }
+    assert set(res["phase_time_ratio"]) == {"first", "second"}
+    assert len(res["round_ratios"]["hand-written"]) == res["config"]["rounds"] - 1  # the first round warms up
+    assert set(res["targets"]) == {"harness_ratio", "harness_ratio_fused", "alternating_time_ratio"}
+    assert res["targets"]["alternating_time_ratio"]["target"] == f"<= {1.10 * res['alternating_flop_ratio']:.3f}"
+    assert res["machine"]["cpu"] and len(res["machine"]["load_avg_after_each_round"]) == res["config"]["rounds"]
+
+    model = build_model(SIZES["quick"], (SIZES["quick"].block_size,), out["config"]["vocabulary"])
+    every, first, second = (measure_train_flops(model, t) for t in ({0, 1}, {0}, {1}))
+    assert res["alternating_flop_ratio"] == pytest.approx((first + second) / 2 / every, rel=1e-12)
+    assert first < every and second < first  # the frozen prefix runs without autograd: the larger saving

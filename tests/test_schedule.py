@@ -276,20 +276,27 @@ def test_the_backward_flops_saved_are_freezeouts_closed_form(schedule, t_0):
         (["scheduler=step", "scheduler.milestones=[0.75,0.5]"], "scheduler.milestones"),
         (["scheduler=step", "scheduler.milestones=[0.5,1.5]"], "scheduler.milestones"),
         (["scheduler=step", "scheduler.milestones=[0,0.5]"], "scheduler.milestones"),
+        (["scheduler=step", "scheduler.milestones=[0.5,0.5]"], "scheduler.milestones"),
+        (["scheduler=step", "scheduler.milestones=[]"], "scheduler.milestones"),
         (["scheduler.warmup=-1"], "scheduler.warmup"),
         (["scheduler.warmup=2.5"], "scheduler.warmup"),
         (["scheduler.warmup=100000"], "scheduler.warmup"),  # more steps than the run has: refused at build
+        (["scheduler=cosine", "scheduler.warmup=0.999"], "scheduler.warmup"),  # rounds up to every step of the run
+        (["scheduler=cosine", "scheduler.min_lr=-1"], "scheduler.min_lr"),
+        (["scheduler=linear", "optimizer.lr=0.01", "scheduler.min_lr=0.02"], "scheduler.min_lr"),
         (["scheduler=cosine", "scheduler.min_lr=0.1"], "scheduler.min_lr"),
         (["scheduler.name=exponential"], "scheduler.name"),
         (["scheduler=onecycle", "scheduler.warmup=0.1"], "scheduler.warmup"),
         (["strategy=freezeout", "strategy.t_0=0"], "strategy.t_0"),
         (["strategy=freezeout", "strategy.t_0=1.5"], "strategy.t_0"),
+        (["strategy=freezeout", "strategy.t_0=-0.5"], "strategy.t_0"),
     ],
 )
 def test_bad_schedules_fail_in_one_line_before_training(overrides, key):
     with pytest.raises(ConfigError) as e:
         job_of(*overrides)
     assert e.value.key == key and "\n" not in str(e.value)
+    assert str(e.value).startswith(f"{key}={e.value.value!r}: ") and e.value.allowed  # key, value, what is allowed
 
 
 def test_per_block_rates_need_two_blocks():

@@ -133,3 +133,31 @@ def test_a_single_run_that_never_switches_says_one_plain_line(tmp_path, cli_env)
         timeout=300,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (  # a warmup longer than an arm's run: the whole sweep, before any job (each job would refuse it at build)
+            ["-m", "experiment=frequency_tuned", "scheduler=cosine", "scheduler.warmup=500"],
+            "error: scheduler.warmup=500.0: fewer steps than the run's 220 (arm 'standard')",
+        ),
+        (
+            ["scheduler=exponential"],
+            "error: scheduler='exponential': allowed: constant, cosine, linear, onecycle, step",
+        ),
+    ],
+)
+def test_a_bad_schedule_on_the_command_line_is_one_line_before_any_job(tmp_path, cli_env, args, said):
+    proc = subprocess.run(
+        af_train(*args, f"hydra.sweep.dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"),
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [said]
+    assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("metrics.csv"))

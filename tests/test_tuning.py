@@ -261,3 +261,31 @@ def test_bad_tuned_values_and_spaces_are_one_line_before_anything_runs(
     assert proc.returncode != 0 and "Traceback" not in out
     assert f"error: {message}" in out or message in out.split("error: ", 1)[-1].splitlines()[0], out[-2000:]
     assert not list((tmp_path / "bad").glob("*/summary.json"))
+
+
+@pytest.mark.slow
+def test_a_preset_tuned_under_a_fixed_schedule_names_it_in_labels_and_protocol(tmp_path, cli_env):
+    """experiment=frequency_tuned_cosine, tiny: every trial and final run trains under cosine with its warmup while
+    optimizer.lr is tuned, and the report names the schedule in each configuration's label and in its protocol."""
+    sweep = tmp_path / "cosine"
+    fast = [o for o in FAST if not o.startswith(("hydra.callbacks", "hydra.sweeper.tune.seeds"))]
+    proc = subprocess.run(
+        af_train("-m", "experiment=frequency_tuned_cosine", f"hydra.sweep.dir={sweep}", *fast)
+        + ['hydra.sweeper.tune.grid={optimizer.lr:"0.01,0.1"}', 'hydra.sweeper.tune.seeds="100"'],
+        cwd=ROOT,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert len(runs) == 2 * 2 + 2 * 2  # 2 arms x (2 trials + 2 final seeds)
+    assert {(r["config"]["scheduler"]["name"], r["config"]["scheduler"]["warmup"]) for r in runs} == {("cosine", 0.1)}
+    assert len({r["config"]["optimizer"]["lr"] for r in runs}) == 2  # the rate was tuned, the schedule fixed
+    md = (sweep / "report.md").read_text()
+    protocol = md.split("## Protocol", 1)[1].split("\n## ", 1)[0]
+    assert "Tuned protocol" in protocol
+    assert "cosine warmup 0.1 min_lr 0 for every configuration. The schedule is fixed per arm" in protocol
+    assert "| standard, cosine warmup 0.1, lr=" in md and "| alternating/batch every 1, cosine warmup 0.1, lr=" in md
+    assert "### Learning rate per block" not in md  # every configuration shares its schedule: no figure

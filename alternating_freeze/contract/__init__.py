@@ -9,8 +9,10 @@ in one module:
 
 - ``files``: the run folder's file names, metrics.csv's columns, run statuses, the ``trained`` column, reading
   a summary and writing metrics.csv;
-- ``identity``: which keys change results, ``config_hash``, ``configuration_id``, ``strategy_label``, value kinds;
+- ``identity``: which keys change results, ``config_hash``, ``configuration_id``, ``strategy_label``,
+  ``configuration_label`` (the strategy and its schedule), value kinds;
 - ``objective``: what a run is judged by (the validation column its task declares, which way is better, its keys);
+- ``rates``: the learning rate at a step from a run's recorded schedule (and FreezeOut's per-block cosines);
 - ``tuning``: which trial scores count and when a choice is at the edge of its range;
 - ``writes``: atomic writes, never through a symbolic link.
 """
@@ -53,13 +55,16 @@ from .identity import (
     EXECUTION_KEYS,
     KIND,
     KINDS,
+    SCHEDULE_OPTIONS,
     UNLABELLED,
     affects_results,
     config_hash,
     config_problems,
     configuration_id,
+    configuration_label,
     flatten,
     result_tree,
+    schedule_label,
     strategy_label,
     text,
     without_added_defaults,
@@ -73,6 +78,12 @@ from .objective import (
     bits,
     objective_of,
     objective_of_key,
+)
+from .rates import (
+    CONSTANT,
+    block_cosines,
+    scheduled,
+    warmup_steps,
 )
 from .tuning import (
     BOUNDARY,

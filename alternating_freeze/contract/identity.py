@@ -146,6 +146,39 @@ def strategy_label(strategy: Mapping) -> tuple[str, tuple[str, ...]]:
     return " ".join([head, *(f"{k} {text(s[k])}" for k in said)]), ("name", "unit", *said)
 
 
+# The options each schedule's formula reads besides its name and warmup (contract.rates; schedule.SchedulerConfig).
+SCHEDULE_OPTIONS = {
+    "step": ("milestones", "gamma"),
+    "cosine": ("min_lr",),
+    "linear": ("min_lr",),
+    "onecycle": ("pct_start", "div_factor", "final_div_factor"),
+}
+
+
+def schedule_label(scheduler: Optional[Mapping], full: bool = False) -> tuple[str, tuple[str, ...]]:
+    """How a learning-rate schedule is named, and the `scheduler` options that name says: "" for a constant rate
+    without warmup (what a run that recorded no scheduler trained at: labels of older runs are unchanged), else
+    its name and warmup, ``cosine warmup 0.1``; ``full`` adds the options its formula reads, as the report's
+    protocol states it: ``step milestones 0.5:0.75 gamma 0.1``."""
+    s = dict(scheduler or {})
+    name, warmup = str(s.get("name") or "constant"), s.get("warmup") or 0
+    if name == "constant" and not warmup:
+        return ("constant" if full else ""), ()
+    words = [name, *([f"warmup {text(warmup)}"] if warmup else [])]
+    words += [f"{k} {text(s[k])}" for k in SCHEDULE_OPTIONS.get(name, ()) if full and k in s]
+    return " ".join(words), ("name", "warmup")
+
+
+def configuration_label(config: Mapping) -> tuple[str, tuple[str, ...]]:
+    """How reports and trackers name a configuration: its strategy's label (``strategy_label``), then its schedule
+    where the rate is not constant, ``alternating/batch every 8, cosine warmup 0.1``; and the dotted config keys
+    that name says (``strategy.every``, ``scheduler.name``)."""
+    strategy, said = strategy_label(config.get("strategy") or {})
+    schedule, named = schedule_label(config.get("scheduler"))
+    keys = (*(f"strategy.{k}" for k in said), *(f"scheduler.{k}" for k in named))
+    return ", ".join(filter(None, [strategy, schedule])), keys
+
+
 # ---------------------------------------------------------------- the type of a config value read from disk
 
 # What each result-affecting key's value is (a reader checks a recorded config with ``config_problems``); a key not

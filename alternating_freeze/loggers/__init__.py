@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Optional
 
-from ..contract import flatten, strategy_label
+from ..contract import configuration_label, flatten
 from .base import Logger, LoggerConfig, RunInfo, Tracker, group_name
 from .mlflow import MLflowConfig
 from .tensorboard import TensorBoardConfig
@@ -49,7 +49,7 @@ def open_logger(
             config=flatten({k: v for k, v in config.items() if k != "logger"}),
             group=group_name(run_dir, sweep_dir),
             job_name=job_name,
-            configuration=strategy_label(config.get("strategy") or {})[0],
+            configuration=configuration_label(config)[0],
             start_epoch=start_epoch,
         )
         return importlib.import_module(f".{name}", __name__).TRACKER(cfg_logger, info)

@@ -8,9 +8,9 @@ published)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ..contract.rates import block_cosines
 from ..errors import ConfigError
 from .progressive import Progressive, Schedule
 
@@ -34,8 +34,7 @@ class FreezeOut(Progressive):
 
     def lr_factors(self, epoch: int, step: int) -> list[float]:
         """alpha_i(t) / alpha per block: the cosine to zero at the block's freezing step, zero after it."""
-        t = self.clock(epoch, step)
-        return [s * 0.5 * (1 + math.cos(math.pi * t / u)) if t < u else 0.0 for s, u in zip(self._scale, self._until)]
+        return block_cosines(self._scale, self._until, self.clock(epoch, step))
 
     def resolved(self) -> dict:
         return {**super().resolved(), "lr_scale": list(self._scale)}

@@ -2,7 +2,7 @@
 state, no display. Bands and bars are seaborn's with ``errorbar=boot.interval``, the tables' bootstrap.
 
 This module chooses matplotlib's backend before seaborn is imported, so it is the way in: ``style`` (the look
-every figure shares), ``curves``, ``comparisons`` and ``isolation`` (the drawings) are its modules. ``FIGURES``
+every figure shares), ``curves``, ``comparisons``, ``isolation`` and ``rates`` (the drawings) are its modules. ``FIGURES``
 lists them in the report's order; ``render`` draws each in every format. The data behind two figures
 (``blocks_data``, ``frequency_data``) and ``DPI`` are re-exported here for readers of the figures."""
 
@@ -23,6 +23,7 @@ from .comparisons import blocks_data as blocks_data  # noqa: E402
 from .comparisons import frequency_data as frequency_data  # noqa: E402
 from .curves import curves  # noqa: E402
 from .isolation import isolation  # noqa: E402
+from .rates import rates  # noqa: E402
 from .style import DPI as DPI  # noqa: E402
 from .style import STYLES, WIDTHS, Skip  # noqa: E402
 
@@ -40,6 +41,7 @@ FIGURES = {  # name: (the report's heading, drawing(result, width))
     "blocks": ("Accuracy and FLOPs against the number of blocks", blocks),
     "frequency": ("Final test accuracy against switching frequency", frequency),
     "isolation": ("Tuning: validation metric against each tuned setting", isolation),
+    "learning_rates": ("Learning rate per block", rates),
     "compute": (
         "{Measure} against training FLOPs",
         partial(curves, y=None, x="train_flops", xlabel="cumulative training {unit}"),

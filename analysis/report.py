@@ -81,7 +81,7 @@ def build(result) -> str:
             glance=glance,
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
             protocol=protocol(result),
-            speed=speed(paired, alpha),
+            speed=speed(paired, alpha, objective),
             target=say(
                 "target",
                 goal=result.target_rule,

@@ -12,13 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from alternating_freeze.contract import metric_objective, schedule_label
+from alternating_freeze.contract import ACCURACY, Objective, metric_objective, schedule_label
 
 from . import tables, tuning
 from .describe import fmt_value, is_missing, listing, say, seeds_text
 from .loading import key_columns
-from .measures import headline_metric, unit_words
-from .paired import EQUAL_FLOPS
+from .measures import equal_flops, headline_metric, unit_words
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 from .verdicts import by_status, verdict
 
@@ -99,8 +98,9 @@ def schedules(configs: pd.DataFrame) -> str:
     return "; ".join(f"{name} for {', '.join(map(repr, labels))}" for name, labels in by.items())
 
 
-def speed(paired: pd.DataFrame, alpha: float) -> str:
-    """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere."""
+def speed(paired: pd.DataFrame, alpha: float, objective: Objective = ACCURACY) -> str:
+    """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere; the
+    objective's verdict at equal FLOPs (accuracy, or a text's loss)."""
     flops, secs = (paired[(paired["metric"] == m) & paired["baseline_id"].notna()] for m in ("train_flops", "train_s"))
     if flops.empty:
         return ""
@@ -125,7 +125,7 @@ def speed(paired: pd.DataFrame, alpha: float) -> str:
     ]
     if len(timed) and len(untimed):
         clock.append(say("untimed", n=len(untimed), which=listing(why)))
-    eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
+    eq = verdict(paired, equal_flops(objective), f"{objective.words.capitalize()} at equal FLOPs", alpha, objective)
     return say(
         "speed",
         flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than "

@@ -114,6 +114,7 @@ def test_the_verdict_chooses_by_loss_and_the_headline_speaks_in_nats_and_bits(te
     assert "Final test loss at equal epochs: of 2 configuration(s) compared" in md
     assert "1 lower (better) and 1 higher (worse) at Holm-adjusted p < 0.05" in md
     assert "| test loss (nats/char) |" in md and "final test loss (nats/char)" in md
+    assert "Loss at equal FLOPs: of 2 configuration(s)" in md  # the Speed section's verdict
 
 
 def test_time_to_target_is_a_validation_loss_reached_from_above(text_sweep):

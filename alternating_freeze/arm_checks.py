@@ -114,3 +114,13 @@ def check_tuned_values(
             except Exception as e:  # Hydra's composition error: OmegaConf's reason is its cause's first line
                 lines = [x.strip() for x in str(e.__cause__ or e).splitlines() if x.strip()] or [type(e).__name__]
                 raise ConfigError(f"{where}.{key}", value, lines[0]) from None
+
+
+def task_objectives(loader: Any, config: DictConfig, configs: Dict[str, List[str]]) -> List[str]:
+    """The objective each configuration's task declares (text.objective of its dataset), for tune.metric=auto."""
+    from .text import objective
+
+    return [
+        objective(str(OmegaConf.select(_composed(loader, config, job), "dataset.name"))).name
+        for job in configs.values()
+    ]

@@ -19,7 +19,7 @@ from .contract import CHECKPOINT_FILE, DIVERGED, ERROR_FILE, METRICS_FILE, SUMMA
 from .epoch import TrainState
 from .job import Job, log
 from .machine import available_cores, load_average, starved
-from .text import text_record
+from .text import objective, text_record
 
 
 def now() -> str:
@@ -50,7 +50,7 @@ def finish(
     summary = {
         "status": state.status,
         "error": "loss became NaN or infinite" if state.status == DIVERGED else None,
-        **records.summarize_metrics(state.rows),
+        **records.summarize_metrics(state.rows, objective(run.dataset.name)),
         "total_s": time.perf_counter() - t_start,
         "budget_flops": job.budget_flops,
         "load_avg_start": job.load_avg_start,

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .contract import WEIGHTS_FILE, metrics_csv, read_summary, write_atomic
+from .contract import ACCURACY, LOSS, WEIGHTS_FILE, Objective, bits, metrics_csv, read_summary, write_atomic
 
 # A checkpoint is this line, one line of JSON (the config hash and the plain-valued training
 # state), then torch.save's bytes of tensors only. The header is read and the hash checked before
@@ -44,26 +44,30 @@ def _finite(rows, key) -> list:
     return [r[key] for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
 
 
-def summarize_metrics(rows: Sequence[Mapping[str, Any]]) -> dict:
+def summarize_metrics(rows: Sequence[Mapping[str, Any]], objective: Objective = ACCURACY) -> dict:
     """The per-run numbers of summary.json that derive from metrics.csv.
 
-    Selection (the best epoch, epochs to 90%) reads the validation split; a run without one reads
-    the test split, as versions before the validation split did, and says so in ``selection``."""
+    Selection (the best epoch) reads the validation split by the task's ``objective`` (highest accuracy, or lowest
+    loss for a text); a run without one reads the test split, as versions before the validation split did, and says
+    so in ``selection``. ``best_*`` of each measure is its own best over the epochs; ``*_at_best_val`` is the value at
+    the objective's best epoch. Epochs to 90% is the notebook's accuracy measure whatever the objective."""
     test_accs, val_accs = [r["test_acc"] for r in rows if not math.isnan(r["test_acc"])], _finite(rows, "val_acc")
     losses = _finite(rows, "train_loss")
     train_s = sum(r["epoch_s"] for r in rows)
     flops = rows[-1]["train_flops"] if rows else 0
-    with_val = [i for i, r in enumerate(rows) if r.get("val_acc") is not None and math.isfinite(r["val_acc"])]
-    best = max(with_val, key=lambda i: rows[i]["val_acc"]) if with_val else None  # the first epoch of the best
-    return {
+    col = objective.name
+    with_val = [i for i, r in enumerate(rows) if isinstance(r.get(col), (int, float)) and math.isfinite(r[col])]
+    best = with_val[objective.best_index([rows[i][col] for i in with_val])] if with_val else None  # first of the best
+    out = {
+        "objective": objective.name,
         "epochs_completed": len(rows),
         "final_test_acc": test_accs[-1] if test_accs else None,
         "best_test_acc": max(test_accs) if test_accs else None,
         "final_val_acc": val_accs[-1] if val_accs else None,
-        "best_val_acc": rows[best]["val_acc"] if best is not None else None,
+        "best_val_acc": max(val_accs) if val_accs else None,
         "best_val_epoch": best + 1 if best is not None else None,
         "test_acc_at_best_val": rows[best]["test_acc"] if best is not None else None,
-        "selection": "val" if val_accs else "test",
+        "selection": "val" if with_val else "test",
         "final_train_loss": rows[-1]["train_loss"] if rows else None,
         "epochs_to_90pct": epochs_to_fraction(val_accs or test_accs),
         "loss_std": statistics.pstdev(losses) if len(losses) > 1 else None,
@@ -74,6 +78,18 @@ def summarize_metrics(rows: Sequence[Mapping[str, Any]]) -> dict:
         "train_gflops_per_s": flops / train_s / 1e9 if train_s > 0 else None,
         "thread_counts": sorted({r["threads"] for r in rows if r.get("threads") is not None}),
     }
+    test_losses, val_losses = _finite(rows, "test_loss"), _finite(rows, "val_loss")
+    at_best = rows[best].get("test_loss") if best is not None else None
+    out |= {
+        "final_test_loss": test_losses[-1] if test_losses else None,
+        "best_test_loss": min(test_losses) if test_losses else None,
+        "final_val_loss": val_losses[-1] if val_losses else None,
+        "best_val_loss": min(val_losses) if val_losses else None,
+        "test_loss_at_best_val": at_best if isinstance(at_best, (int, float)) and math.isfinite(at_best) else None,
+    }
+    if objective is LOSS:  # a text's loss is nats per character: also in bits
+        out |= {k.replace("_loss", "_bpc"): bits(out[k]) for k in LOSS.keys if out[k] is not None}
+    return out
 
 
 def save_checkpoint(path: Path, header: dict, tensors: dict, durable: bool = True) -> None:

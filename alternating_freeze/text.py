@@ -25,9 +25,18 @@ from typing import Optional
 
 import torch
 
+from .contract import ACCURACY, LOSS, Objective
 from .errors import ConfigError, require
 
 DATASETS = ("text", "tiny_shakespeare")
+
+
+def objective(dataset: str) -> Objective:
+    """What the task of the dataset named ``dataset`` is judged by (contract.objective): a text's validation loss
+    (nats per character, lower is better), any other dataset's validation accuracy (a classification's)."""
+    return LOSS if dataset in DATASETS else ACCURACY
+
+
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"  # 1115394 bytes
 SHAKESPEARE_FILE = "tiny_shakespeare/input.txt"  # under dataset.root

@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from alternating_freeze import space as spaces
-from alternating_freeze.contract import COMPLETED, EXECUTION_KEYS, TUNING_FILE, read_summary, valid_score, write_json
+from alternating_freeze.contract import (
+    COMPLETED,
+    EXECUTION_KEYS,
+    OBJECTIVES,
+    TUNING_FILE,
+    metric_objective,
+    read_summary,
+    valid_score,
+    write_json,
+)
 from alternating_freeze.errors import ConfigError, integer
 
-# Selection reads the validation split only (the test split is reported, never selected on);
-# a failed or diverged trial, or one with an invalid score (contract.valid_score), scores the metric's worst value.
-METRICS = {"best_val_acc": 0.0, "final_val_acc": 0.0}
+# Selection reads the validation split only (the test split is reported, never selected on), in the direction of
+# the metric's objective (contract.objective: the highest accuracy, the lowest loss); a failed or diverged trial, or
+# one with an invalid score (contract.valid_score), scores the objective's worst value (0, or inf: null in JSON).
+AUTO = "auto"  # the task's objective's best validation value: best_val_acc, or best_val_loss for a text
+METRICS = tuple(o.key(w) for w in ("best_val", "final_val") for o in OBJECTIVES.values())
 METHODS = ("grid", "quasirandom")
 
 
@@ -27,7 +38,9 @@ class TuneConf:
     # tuned key -> its values, a sweep string as in `params` (e.g. "1e-4,3e-4,1e-3"); the grid is their product
     grid: Dict[str, str] = field(default_factory=lambda: {"optimizer.lr": "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2"})
     seeds: str = "range(1000,1003)"  # tuning seeds: disjoint from the final seeds (params.seed)
-    metric: str = "best_val_acc"  # summary.json key, validation only: best_val_acc | final_val_acc
+    # summary.json key, validation only: auto (the task's objective: best_val_acc, for a text best_val_loss) |
+    # best_val_acc | final_val_acc | best_val_loss | final_val_loss (a loss is chosen lowest)
+    metric: str = AUTO
     method: str = "grid"  # grid: `grid` above | quasirandom: `space` below, scrambled Halton
     space: Dict[str, str] = field(default_factory=dict)  # tuned key -> "log_uniform(lo, hi)" etc. (space.py)
     trials: Optional[int] = None  # quasirandom: points per study and arm (each on every tuning seed)
@@ -77,8 +90,10 @@ def check(conf: TuneConf, grid: Dict[str, List[str]], tuning_seeds: Sequence[str
             raise ConfigError(
                 spaces_of[conf.method], key, "a key that changes results, not the seed or how runs execute"
             )
-    if conf.metric not in METRICS:
-        raise ConfigError("hydra.sweeper.tune.metric", conf.metric, f"a validation metric: {', '.join(METRICS)}")
+    if conf.metric not in (AUTO, *METRICS):
+        raise ConfigError(
+            "hydra.sweeper.tune.metric", conf.metric, f"a validation metric: {', '.join((AUTO, *METRICS))}"
+        )
     if not tuning_seeds:
         raise ConfigError("hydra.sweeper.tune.seeds", conf.seeds, "at least one seed")
     bad = [s for s in tuning_seeds if not s.isdigit()] or sorted({s for s in tuning_seeds if tuning_seeds.count(s) > 1})
@@ -127,6 +142,22 @@ def finals(configs: Dict[str, List[str]], arms: Dict[str, dict], seeds: Sequence
     return out
 
 
+def resolve_metric(metric: str, objectives: Sequence[str]) -> str:
+    """``metric`` as the summary.json key the choice reads: ``auto`` is the best validation value of the objective
+    the tuned configurations' tasks declare (``objectives``: their names, contract.OBJECTIVES), which must be one."""
+    if metric != AUTO:
+        return metric
+    found = sorted(set(objectives))
+    if len(found) != 1:
+        raise ConfigError(
+            "hydra.sweeper.tune.metric",
+            metric,
+            f"a metric named outright: the tuned configurations' tasks declare {' and '.join(found) or 'no'} "
+            "objectives (auto needs one)",
+        )
+    return OBJECTIVES[found[0]].key("best_val")
+
+
 def score(summary: Optional[dict], metric: str) -> Optional[float]:
     """A trial's metric, or None when it failed, diverged, did not finish or has no valid value."""
     if not summary or summary.get("status") != COMPLETED:
@@ -153,7 +184,8 @@ def choose(
     """One arm's record for tuning.json: every trial's score, the mean per point and study (failed trials at
     the worst value), each study's chosen point (the best mean; the first on a tie), the median study's choice
     as the arm's, choices at an end of the grid or near a boundary of the space, and whether every trial failed."""
-    worst, rows, table, studies, notes = METRICS[metric], [], [], [], []
+    objective = metric_objective(metric)
+    worst, rows, table, studies, notes = objective.worst, [], [], [], []
     points = points if points is not None else [grid_points(grid or {})]
     for t in trials:
         summary = read_summary(sweep_dir / t.job) if t.job else None
@@ -173,13 +205,13 @@ def choose(
             n_failed = sum(r["score"] is None for r in got)
             mine.append({"values": point, "mean": mean, "n": len(got), "n_failed": n_failed, "study": i})
         failed = all(r["score"] is None for r in rows if r["study"] == i)
-        best = None if failed else max(mine, key=lambda p: p["mean"])  # max keeps the first of equals
+        best = None if failed else mine[objective.best_index([p["mean"] for p in mine])]  # the first of equals
         chosen = None if best is None else best["values"]
         near = [[k, d.side(chosen[k])] for k, d in (space or {}).items() if chosen and d.side(chosen[k])]
         studies.append({"study": i, "chosen": chosen, "score": worst if best is None else best["mean"],
                         "all_failed": failed, "at_boundary": near, "final_jobs": []})  # fmt: skip
         table += mine
-    median = median_study([st["score"] for st in studies])
+    median = median_study([objective.sign * st["score"] for st in studies])  # the worst first in either direction
     chosen = studies[median]["chosen"]
     edge = [
         k for k, v in (chosen or {}).items() if grid and len(grid.get(k, [])) > 1 and v in (grid[k][0], grid[k][-1])
@@ -216,7 +248,7 @@ def write(
         {
             "version": 2,
             "metric": conf.metric,
-            "mode": "max",
+            "mode": metric_objective(conf.metric).direction,
             "grid": {k: _numbers(v) for k, v in grid.items()},
             "tuning_seeds": _numbers(tuning_seeds),
             "final_seeds": _numbers(final_seeds),

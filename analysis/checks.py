@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from alternating_freeze.contract import ACCURACY, Objective
+
 from .columns import element
 from .describe import counted, fmt_value, listing, say, seeds_text
+from .measures import headline_metric
 from .stats import MIN_SEEDS
 from .tuning import OUTSIDE_VERDICT, final_jobs
 
@@ -33,9 +36,9 @@ def missing_runs(runs: pd.DataFrame) -> list[str]:
     return notes
 
 
-def few_seeds(stats: pd.DataFrame) -> list[str]:
-    """One sentence per seed count below MIN_SEEDS, naming the configurations."""
-    acc, notes = stats[stats["metric"] == "final_test_acc"], []
+def few_seeds(stats: pd.DataFrame, objective: Objective = ACCURACY) -> list[str]:
+    """One sentence per seed count below MIN_SEEDS (of the headline metric), naming the configurations."""
+    acc, notes = stats[stats["metric"] == headline_metric(objective)], []
     for n, group in acc[acc["n"] < MIN_SEEDS].groupby("n", sort=True):
         who = f"every configuration ({len(group)})" if len(group) == len(acc) > 1 else listing(group["label"])
         section = "warn_no_seed" if n == 0 else "warn_one_seed" if n == 1 else "warn_few_seeds"
@@ -144,7 +147,11 @@ def run_notes(done: pd.DataFrame) -> list[str]:
 
 
 def collect_warnings(
-    runs: pd.DataFrame, stats: pd.DataFrame, paired: pd.DataFrame, curves: pd.DataFrame | None = None
+    runs: pd.DataFrame,
+    stats: pd.DataFrame,
+    paired: pd.DataFrame,
+    curves: pd.DataFrame | None = None,
+    objective: Objective = ACCURACY,
 ) -> list[str]:
     """Everything a reader must know before trusting the numbers, as sentences."""
     runs = runs[~runs["role"].isin(OUTSIDE_VERDICT)]  # a tuned sweep's trials are reported with the tuning
@@ -164,7 +171,7 @@ def collect_warnings(
     for r in stats.drop_duplicates("config_id").to_dict("records"):
         lost = runs.loc[(runs["config_id"] == r["config_id"]) & runs["status"].isin(["diverged", "failed"]), "status"]
         notes += [say("warn_lost", label=r["label"], lost=counted(lost), n=r["n_runs"])] * bool(len(lost))
-    notes += few_seeds(stats) + timing(done) + pairing(paired)
+    notes += few_seeds(stats, objective) + timing(done) + pairing(paired)
     notes += schedule(runs, curves) if curves is not None and len(curves) else []
     for col, what in (("device", "devices"), ("num_threads", "thread counts")):
         if done[col].nunique(dropna=True) > 1:

@@ -91,7 +91,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not Path(folder).is_dir():
             return fail(f"{'not a folder' if Path(folder).exists() else 'no such folder'}: {folder}")
     from .describe import counted
-    from .pipeline import NoRunsError, OutputError, analyze
+    from .measures import MixedObjectives
+    from .pipeline import NoRunsError, OutputError, TargetError, analyze
     from .stats import Bootstrap
 
     boot = Bootstrap(confidence=args.confidence, method=args.ci_method, n_resamples=args.resamples, seed=args.seed)
@@ -108,7 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             latex=args.latex,
             command=command,
         )
-    except (FileNotFoundError, NotADirectoryError, NoRunsError, OutputError) as e:
+    except (FileNotFoundError, NotADirectoryError, NoRunsError, OutputError, MixedObjectives, TargetError) as e:
         return fail(str(e), 1 if isinstance(e, OutputError) else 2)
     if not args.quiet:
         print(

@@ -25,9 +25,11 @@ ALIASES = {
     for k in keys.split()
 } | {"seed": "seed"}
 GROUPS = tuple(SHORT)
-ACCURACIES = ("final_test_acc", "best_test_acc", "final_val_acc", "best_val_acc", "test_acc_at_best_val")
+ACCURACIES = c.ACCURACY.keys  # final_test_acc, best_test_acc, final_val_acc, best_val_acc, test_acc_at_best_val
+LOSSES = c.LOSS.keys  # the same in loss (nats per character for a text); absent in runs written before them
 RESULT_KEYS = (
     *ACCURACIES,
+    *LOSSES,
     "best_val_epoch",
     "final_train_loss",
     "epochs_to_90pct",

@@ -44,6 +44,7 @@ FIRST = (
 )
 LAST = (
     *RESULT_KEYS,
+    "objective",
     "selection",
     *RESOLVED_KEYS,
     "planned_epochs",

@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from alternating_freeze.contract import ACCURACY
+
 from .describe import seeds_text
+from .measures import CURVE_OF, of_runs, paired_metrics
+from .measures import EQUAL_FLOPS as EQUAL_FLOPS  # re-exported: the equal-FLOPs metric of a classification
 from .speed import timing_usable
 from .stats import DEFAULT, TIMED, Bootstrap, configurations, estimate
 
-EQUAL_FLOPS = "test_acc_at_equal_flops"
-PAIRED_METRICS = ("final_test_acc", EQUAL_FLOPS, "train_s", "train_flops")
+PAIRED_METRICS = paired_metrics(ACCURACY)  # a classification's: final_test_acc, EQUAL_FLOPS, train_s, train_flops
 WILCOXON_MIN_N = 5  # below 5 pairs the smallest two-sided exact p is 0.125: the test cannot say anything
 PAIRED_COLUMNS = [
     "config_id",
@@ -116,7 +119,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
 
 
 def equal_flops(a: Optional[tuple], b: Optional[tuple]) -> tuple[float, float]:
-    """Both runs' accuracy at the cheaper one's total FLOPs, interpolated on the (FLOPs, accuracy) curves; NaN before
+    """Both runs' test metric at the cheaper one's total FLOPs, interpolated on the (FLOPs, metric) curves; NaN before
     a run's first epoch, where nothing was evaluated yet."""
     if a is None or b is None:
         return math.nan, math.nan
@@ -137,17 +140,19 @@ def baselines(configs: pd.DataFrame) -> dict[str, dict]:
 def pair_values(
     runs: pd.DataFrame,
     curves: Optional[pd.DataFrame] = None,
-    metrics: Sequence[str] = PAIRED_METRICS,
+    metrics: Optional[Sequence[str]] = None,
     configs: Optional[pd.DataFrame] = None,
 ) -> pd.DataFrame:
     """Every pair (configuration, metric, seed in both arms): both values, ``diff``, why it is ``left_out`` if so.
-    ``configs``: ``configurations(runs)`` where the caller has it already."""
-    done = runs[runs["in_stats"]]
+    ``configs``: ``configurations(runs)`` where the caller has it already; ``metrics``: by default those of the runs'
+    objective (``measures.paired_metrics``)."""
+    metrics = paired_metrics(of_runs(runs)) if metrics is None else metrics
+    done, at_flops = runs[runs["in_stats"]], next((m for m in metrics if m in CURVE_OF), None)
     points = (
         {}
-        if curves is None
+        if curves is None or at_flops is None
         else {
-            rid: (g["train_flops"].to_numpy(float), g["test_acc"].to_numpy(float))
+            rid: (g["train_flops"].to_numpy(float), g[CURVE_OF[at_flops]].to_numpy(float))
             for rid, g in curves[curves["in_stats"]].groupby("run_id", sort=False)
         }
     )
@@ -156,10 +161,10 @@ def pair_values(
         mine, theirs = (done[done["config_id"] == c].set_index("seed") for c in (cid, base["config_id"]))
         for seed in sorted(set(mine.index) & set(theirs.index)):
             a, b = mine.loc[seed], theirs.loc[seed]
-            for metric in (m for m in metrics if m != EQUAL_FLOPS or curves is not None):
+            for metric in (m for m in metrics if m not in CURVE_OF or curves is not None):
                 x, y = (
                     equal_flops(points.get(a["run_id"]), points.get(b["run_id"]))
-                    if metric == EQUAL_FLOPS
+                    if metric in CURVE_OF
                     else tuple(math.nan if pd.isna(v) else float(v) for v in (a[metric], b[metric]))
                 )
                 why = (
@@ -188,15 +193,16 @@ def pair_values(
 def paired_comparison(
     runs: pd.DataFrame,
     curves: Optional[pd.DataFrame] = None,
-    metrics: Sequence[str] = PAIRED_METRICS,
+    metrics: Optional[Sequence[str]] = None,
     boot: Bootstrap = DEFAULT,
     pairs: Optional[pd.DataFrame] = None,
     configs: Optional[pd.DataFrame] = None,
 ) -> pd.DataFrame:
     """``paired_test`` per configuration and metric over ``pairs`` (``pair_values``), Holm-adjusted per metric."""
     configs = configurations(runs) if configs is None else configs
+    metrics = paired_metrics(of_runs(runs)) if metrics is None else metrics
     pairs = pair_values(runs, curves, metrics, configs) if pairs is None else pairs
-    metrics = [m for m in metrics if m != EQUAL_FLOPS or curves is not None]
+    metrics = [m for m in metrics if m not in CURVE_OF or curves is not None]
     base, done = baselines(configs), runs[runs["in_stats"]]
     out = []
     for cfg in configs[configs["strategy"] != "standard"].to_dict("records"):

@@ -10,11 +10,12 @@ from typing import NamedTuple, Optional, Sequence
 
 import pandas as pd
 
-from alternating_freeze.contract import write_atomic
+from alternating_freeze.contract import ACCURACY, Objective, write_atomic
 
 from . import speed, tuning
 from .checks import collect_warnings, off_choice
 from .loading import load, unread_tuning
+from .measures import of_runs, unit
 from .paired import baselines, pair_values, paired_comparison
 from .stats import DEFAULT, Bootstrap, configurations, summarize
 
@@ -24,6 +25,10 @@ TABLES = ("runs", "curves", "stats", "paired", "pairs", "target", "tuning")  # t
 
 class NoRunsError(ValueError):
     """The given folders hold no run folder at all."""
+
+
+class TargetError(ValueError):
+    """A target accuracy given for runs judged by another objective."""
 
 
 class OutputError(OSError):
@@ -57,6 +62,7 @@ class AnalysisResult:
     boot: Bootstrap = DEFAULT
     alpha: float = ALPHA
     target_rule: str = ""  # what the time-to-target target is, in words
+    objective: Objective = ACCURACY  # what the runs are judged by (contract.objective): the verdict's metric
     command: Optional[str] = None
     out: Optional[Path] = None
     figures: list = field(default_factory=list)
@@ -85,9 +91,12 @@ def compute(
         raise NoRunsError(
             f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under {', '.join(map(str, paths))}"
         )
-    goal = speed.targets(loaded.runs, target_acc, target_fraction)
-    runs, curves = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal), "left", "run_id"), loaded.curves
-    configs = configurations(runs)  # every table below reads this one
+    objective = of_runs(loaded.runs)  # MixedObjectives: accuracy and loss share no verdict
+    if target_acc is not None and objective.measure != "acc":
+        raise TargetError(f"--target={target_acc} is an accuracy; these runs are judged by {objective.name}")
+    goal = speed.targets(loaded.runs, target_acc, target_fraction, objective)
+    runs = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal, objective), "left", "run_id")
+    curves, configs = loaded.curves, configurations(runs)  # every table below reads this one
     stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
     paired = paired_comparison(runs, curves, boot=boot, pairs=pairs, configs=configs)
     tuned = [s.tuning for s in loaded.sweeps if s.tuning]
@@ -95,6 +104,9 @@ def compute(
         f"{target_acc:.1%} accuracy (given)"
         if target_acc is not None
         else f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
+        if objective.measure == "acc"
+        else f"standard training's mean final validation {objective.words} in the same setting / {target_fraction:g}"
+        f" ({unit(objective).unit}, lower is better: reached at or below it)"
     )
     return AnalysisResult(
         [str(p) for p in paths],
@@ -107,13 +119,14 @@ def compute(
         speed.summary(runs, configs, baselines(configs)),
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
         unread_warnings(loaded.sweeps)
-        + collect_warnings(runs, stats, paired, curves)
+        + collect_warnings(runs, stats, paired, curves, objective)
         + [w for t in tuned for w in tuning.warnings(t)]
         + off_choice(runs, loaded.sweeps),
         loaded.sweeps,
         boot,
         alpha,
         rule,
+        objective,
     )
 
 
@@ -175,12 +188,14 @@ def analyze(
         result.files["latex"] = [write(out / "tables" / f"{name}.tex", text) for name, text in latex_tables(result)]
     t, result.skipped = time.perf_counter(), [("all figures", "figures were turned off")]
     if figures:
-        from .figures import FIGURES, FORMATS, render  # matplotlib and seaborn only when drawing
+        from .figures import FORMATS, heading, render  # matplotlib and seaborn only when drawing
 
         drawn, result.skipped = render(result)
         result.figures = [
             FigureFile(
-                name, FIGURES[name][0], *(write(out / "figures" / f"{name}.{fmt}", files[fmt]) for fmt in FORMATS)
+                name,
+                heading(name, result.objective),
+                *(write(out / "figures" / f"{name}.{fmt}", files[fmt]) for fmt in FORMATS),
             )
             for name, files in drawn.items()
         ]

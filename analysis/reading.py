@@ -88,6 +88,8 @@ def value_problems(summary: dict) -> list[str]:
             out.append(f"{key}={short(v)} is not a number")
         elif not (math.isfinite(v) and low <= v <= high):
             out.append(f"{key}={v} is outside [{low}, {high}]" if math.isfinite(v) else f"{key}={v} is not finite")
+    if summary.get("objective") is not None and summary["objective"] not in c.OBJECTIVES:
+        out.append(f"objective={short(summary['objective'])} is not one of {', '.join(c.OBJECTIVES)}")
     if summary.get("selection") not in (None, "val", "test"):
         out.append(f"selection={short(summary['selection'])} is not val or test")
     if "epochs_completed" in summary and not is_int(summary["epochs_completed"], 0):
@@ -176,6 +178,7 @@ def read_run(run_dir: Path) -> tuple[dict, Optional[pd.DataFrame]]:
             "planned_epochs": resolved.get("epochs"),
             "epochs_completed": s["epochs_completed"] if is_int(s.get("epochs_completed"), 0) else n,
             "selection": s.get("selection") or "test",
+            "objective": s["objective"] if s.get("objective") in c.OBJECTIVES else c.LEGACY_OBJECTIVE.name,
             "device": resolved.get("device") or s.get("device"),
             "notes": "; ".join(map(str, s["notes"])) if isinstance(s.get("notes"), list) else "",
         }

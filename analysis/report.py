@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from alternating_freeze.contract import metric_objective
+
 from . import checks, tables, tuning
 from .describe import say
-from .paired import EQUAL_FLOPS, WILCOXON_MIN_N
+from .measures import equal_flops, headline_metric, unit, unit_words
+from .paired import WILCOXON_MIN_N
 from .sections import figures_section, protocol, provenance, runs_section, speed, tuning_studies
 from .stats import MIN_SEEDS, context_names
 from .verdicts import by_status, context, headline, verdict
@@ -21,21 +24,30 @@ def build(result) -> str:
         + f", {trials} of them tuning trials" * bool(trials)
         + f": {statuses}; {len(configs)} configuration(s)."
     )
+    objective = result.objective
+    main, flops, u = headline_metric(objective), equal_flops(objective), unit(objective)
     verdicts = [
-        verdict(paired, "final_test_acc", "Final test accuracy at equal epochs", alpha),
-        verdict(paired, EQUAL_FLOPS, "Test accuracy at equal training FLOPs", alpha),
+        verdict(paired, main, f"Final {u.name} at equal epochs", alpha, objective),
+        verdict(paired, flops, f"{u.name.capitalize()} at equal training FLOPs", alpha, objective),
     ]
+    units = (
+        "in percentage points (pp)"
+        if objective.measure == "acc"
+        else f"in {u.unit} of {u.name} (lower is better: a negative difference is an improvement; bits per "
+        "character are nats / ln 2)"
+    )
     glance = (
         say(
             "glance",
             verdicts="\n".join(f"- {v}" for v in verdicts if v),
-            table=tables.markdown(*tables.glance(stats, paired)),
+            units=units,
+            table=tables.markdown(*tables.glance(stats, paired, objective)),
         )
         if len(paired)
         else ""
     )
     if (paired["n_pairs"] > 0).any():
-        comparison = say("paired", table=tables.markdown(tables.comparison(paired)))
+        comparison = say("paired", table=tables.markdown(tables.comparison(paired, objective)))
     else:
         comparison = say(
             "no_configuration"
@@ -62,25 +74,38 @@ def build(result) -> str:
                         stats,
                         set(checks.untrained(runs, result.curves)),
                         checks.same_runs(result.curves),
+                        objective,
                     ),
                 ]
             ),
             glance=glance,
             blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
             protocol=protocol(result),
-            speed=speed(paired, alpha),
-            target=say("target", goal=result.target_rule, table=tables.markdown(tables.target(target)))
+            speed=speed(paired, alpha, objective),
+            target=say(
+                "target",
+                goal=result.target_rule,
+                measure=objective.words,
+                table=tables.markdown(tables.target(target, objective)),
+            )
             if len(target)
             else "",
             tuning=tuning_studies(result)
             or (
-                say("tuning", metric=grid["metric"].iloc[0], table=tables.markdown(tables.tuning(grid)))
+                say(
+                    "tuning",
+                    metric=grid["metric"].iloc[0],
+                    unit=unit_words(metric_objective(grid["metric"].iloc[0])),
+                    table=tables.markdown(tables.tuning(grid)),
+                )
                 if len(grid)
                 else ""
             ),
             warnings="\n".join(f"- {w}" for w in result.warnings) or "None.",
             runs=runs_section(runs[~runs["role"].isin(tuning.OUTSIDE_VERDICT)], configs),
-            per_config=tables.markdown(*tables.per_config(stats)) if len(stats) else "No configuration to summarize.",
+            per_config=tables.markdown(*tables.per_config(stats, objective))
+            if len(stats)
+            else "No configuration to summarize.",
             paired=comparison,
             figures=figures_section(result),
             provenance=provenance(result),
@@ -88,8 +113,8 @@ def build(result) -> str:
             wilcoxon_min=WILCOXON_MIN_N,
             confidence=f"{result.boot.confidence:g}",
             alpha=f"{alpha:g}",
-            n_acc=tested.get("final_test_acc", 0),
-            n_flops=tested.get(EQUAL_FLOPS, 0),
+            n_acc=tested.get(main, 0),
+            n_flops=tested.get(flops, 0),
             tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex")),
         )
         + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 from datetime import UTC, datetime
@@ -11,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from alternating_freeze.contract import schedule_label
+from alternating_freeze.contract import ACCURACY, Objective, metric_objective, schedule_label
 
 from . import tables, tuning
 from .describe import fmt_value, is_missing, listing, say, seeds_text
 from .loading import key_columns
-from .paired import EQUAL_FLOPS
+from .measures import equal_flops, headline_metric, unit_words
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
 from .verdicts import by_status, verdict
 
@@ -25,25 +26,36 @@ def _pct(x: float) -> str:
     return tables.number(x * 100)
 
 
-def tuning_studies(result, metric: str = "final_test_acc") -> str:
+def _in(measure: str):
+    """How a value of ``measure`` is shown: an accuracy in %, a loss in its own unit (null: a failed study's)."""
+    return _pct if measure == "acc" else lambda x: tables.number(math.nan if x is None else x, 3)
+
+
+def tuning_studies(result, metric: str | None = None) -> str:
     """A quasi-random sweep's studies per arm (choice, validation score, final runs) and their spread next
-    to the seed variance; "" without one."""
-    out = []
+    to the seed variance; "" without one. ``metric``: by default the runs' objective's final test value."""
+    out, metric = [], metric or headline_metric(result.objective)
+    final = _in(metric_objective(metric).measure)
     for s in (s for s in result.sweeps if s.tuning and s.tuning.get("method") == "quasirandom"):
         t = tuning.studies(s.tuning, result.runs, s.path, metric)
         shown = t.assign(
             median=t["median"].map({True: "✓", False: ""}),
-            val_score=t["val_score"].map(_pct),
-            final=[f"{_pct(m)} ± {_pct(sd)} (n={n})" for m, sd, n in zip(t["mean"], t["seed_sd"], t["n"])],
+            val_score=t["val_score"].map(_in(metric_objective(s.tuning.get("metric", "")).measure)),
+            final=[f"{final(m)} ± {final(sd)} (n={n})" for m, sd, n in zip(t["mean"], t["seed_sd"], t["n"])],
         )[["arm", "study", "median", "chosen", "val_score", "final"]]
         spread = tuning.spread(t).assign(
-            study_sd=lambda f: f["study_sd"].map(_pct), seed_sd=lambda f: f["seed_sd"].map(_pct)
+            study_sd=lambda f: f["study_sd"].map(final), seed_sd=lambda f: f["seed_sd"].map(final)
         )
         out.append(
             say(
                 "tuning_studies",
                 metric=s.tuning.get("metric", "?"),
                 final_metric=metric,
+                val_unit=unit_words(metric_objective(s.tuning.get("metric", ""))),
+                final_unit=unit_words(metric_objective(metric)),
+                spread_unit="percentage points"
+                if metric_objective(metric).measure == "acc"
+                else unit_words(metric_objective(metric)),
                 table=tables.markdown(shown),
                 spread=tables.markdown(spread.rename(columns={"study_sd": "between studies", "seed_sd": "seeds"})),
             )
@@ -86,8 +98,9 @@ def schedules(configs: pd.DataFrame) -> str:
     return "; ".join(f"{name} for {', '.join(map(repr, labels))}" for name, labels in by.items())
 
 
-def speed(paired: pd.DataFrame, alpha: float) -> str:
-    """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere."""
+def speed(paired: pd.DataFrame, alpha: float, objective: Objective = ACCURACY) -> str:
+    """Speed leads with FLOPs; seconds only where enough pairs can be trusted, and why not elsewhere; the
+    objective's verdict at equal FLOPs (accuracy, or a text's loss)."""
     flops, secs = (paired[(paired["metric"] == m) & paired["baseline_id"].notna()] for m in ("train_flops", "train_s"))
     if flops.empty:
         return ""
@@ -112,7 +125,7 @@ def speed(paired: pd.DataFrame, alpha: float) -> str:
     ]
     if len(timed) and len(untimed):
         clock.append(say("untimed", n=len(untimed), which=listing(why)))
-    eq = verdict(paired, EQUAL_FLOPS, "Accuracy at equal FLOPs", alpha)
+    eq = verdict(paired, equal_flops(objective), f"{objective.words.capitalize()} at equal FLOPs", alpha, objective)
     return say(
         "speed",
         flops=f"{int((share < 100).sum())} of {len(flops)} configuration(s) spend fewer FLOPs than "
@@ -210,9 +223,11 @@ def provenance(result) -> str:
 
 def figures_section(result) -> str:
     """Each figure under its title (the report's heading, never inside the image) with its caption."""
-    paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == "final_test_acc")]
+    main = headline_metric(result.objective)
+    paired = result.pairs[(result.pairs["left_out"] == "") & (result.pairs["metric"] == main)]
     n = paired.groupby("config_id").size()
     facts = {
+        "measure": result.objective.words,
         "ci": result.boot.describe().split(" (")[0],
         "left_out": int((~result.done["timing_ok"]).sum()),
         "n": f"n={n.iloc[0]} paired seeds each" if n.nunique() == 1 else "n: seeds paired",

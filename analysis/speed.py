@@ -10,12 +10,17 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from alternating_freeze.contract import STARVED_SHARE  # where a run's log line says it too
+from alternating_freeze.contract import (
+    ACCURACY,
+    STARVED_SHARE,
+    Objective,
+)  # STARVED_SHARE: a run's log line says it too
 
 # Identical work on a quiet machine varies by some 10-20% between processes; a load period costs 2-40x.
 THROUGHPUT_FACTOR = 1.5  # flagged: throughput above median x 1.5 or below median / 1.5
 MIN_TIMED_PAIRS = 3  # and more than half of a configuration's pairs: fewer trusted pairs, no wall-clock verdict
-FRACTION = 0.95  # default target: this fraction of standard training's mean final validation accuracy
+FRACTION = 0.95  # default target: this fraction of standard training's mean final validation accuracy (of a
+# loss: that loss divided by it, 5% above it; in both directions a fraction of 1 is standard training's own result)
 
 
 def departure(values: np.ndarray) -> np.ndarray:
@@ -78,9 +83,11 @@ def judge_timing(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.assign(timing_flag=flags, timing_ok=ok)
 
 
-def first_reach(accuracy: np.ndarray, cost: np.ndarray, target: float) -> float:
-    """The cumulative cost at the first epoch whose accuracy reaches ``target``; inf when none does."""
-    hit = np.flatnonzero(np.asarray(accuracy, dtype=float) >= target)
+def first_reach(values: np.ndarray, cost: np.ndarray, target: float, objective: Objective = ACCURACY) -> float:
+    """The cumulative cost at the first epoch whose value reaches ``target`` (an accuracy at or above it, a loss at
+    or below it); inf when none does."""
+    values = np.asarray(values, dtype=float)
+    hit = np.flatnonzero(values >= target if objective.direction == "max" else values <= target)
     return float(np.asarray(cost, dtype=float)[hit[0]]) if hit.size else math.inf
 
 
@@ -95,30 +102,37 @@ def cost_ratio(cost: float, baseline: float) -> float:
     return math.nan if math.isinf(cost) and math.isinf(baseline) else 0.0 if math.isinf(baseline) else cost / baseline
 
 
-def targets(runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION) -> dict[str, tuple]:
-    """context_id -> (target accuracy: ``accuracy``, else ``fraction`` of standard training's mean final accuracy,
-    on the split it is read on: validation, or test where a run of the context has none)."""
-    out = {}
+def targets(
+    runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION, objective: Objective = ACCURACY
+) -> dict[str, tuple]:
+    """context_id -> (target: ``accuracy`` where given, else ``fraction`` of standard training's mean final accuracy,
+    or for a loss that loss / ``fraction``; the split it is read on: validation, or test where a run of the context
+    has none). The target is in the ``objective``'s measure."""
+    out, m = {}, objective.measure
     for ctx, mine in runs[runs["in_stats"]].groupby("context_id"):
-        split, std = "val" if mine["final_val_acc"].notna().all() else "test", mine[mine["strategy"] == "standard"]
+        split, std = "val" if mine[f"final_val_{m}"].notna().all() else "test", mine[mine["strategy"] == "standard"]
         if accuracy is not None or len(std):
-            out[ctx] = (fraction * std[f"final_{split}_acc"].mean() if accuracy is None else accuracy, split)
+            final = std[f"final_{split}_{m}"].mean()
+            out[ctx] = (accuracy if accuracy is not None else final * fraction**objective.sign, split)
     return out
 
 
-def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict) -> pd.DataFrame:
-    """Per completed run with a target: its FLOPs and seconds to it (inf: not reached; NaN: timing not trusted)."""
+def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict, objective: Objective = ACCURACY) -> pd.DataFrame:
+    """Per completed run with a target: its FLOPs and seconds to it (inf: not reached; NaN: timing not trusted).
+    ``target_acc`` holds the target in the objective's measure (a loss for runs judged by loss)."""
     rows, by_run = [], dict(tuple(curves.groupby("run_id", sort=False)))
     for run in runs[runs["in_stats"] & runs["context_id"].isin(goal)].to_dict("records"):
         (target, split), c = goal[run["context_id"]], by_run[run["run_id"]]
-        acc = c[f"{split}_acc"].to_numpy(float)
+        value = c[f"{split}_{objective.measure}"].to_numpy(float)
         rows.append(
             {
                 "run_id": run["run_id"],
                 "target_acc": target,
                 "target_on": split,
-                "flops_to_target": first_reach(acc, c["train_flops"], target),
-                "s_to_target": first_reach(acc, c["train_s_cum"], target) if run["timing_ok"] else math.nan,
+                "flops_to_target": first_reach(value, c["train_flops"], target, objective),
+                "s_to_target": first_reach(value, c["train_s_cum"], target, objective)
+                if run["timing_ok"]
+                else math.nan,
             }
         )
     return pd.DataFrame(rows, columns=["run_id", "target_acc", "target_on", "flops_to_target", "s_to_target"])

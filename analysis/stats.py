@@ -15,20 +15,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from alternating_freeze.contract import ACCURACY
+
 from .describe import counted, fmt_value, is_missing
 from .loading import BLOCKS, context_columns, key_columns
+from .measures import of_runs, stats_metrics
 from .tuning import OUTSIDE_VERDICT
 
-METRICS = (
-    "final_test_acc",
-    "best_test_acc",
-    "test_acc_at_best_val",
-    "best_val_acc",
-    "train_s",
-    "train_flops",
-    "epochs_to_90pct",
-    "loss_std",
-)
+METRICS = stats_metrics(ACCURACY)  # a classification's; the first, the headline, is summarised even without a value
 TIMED = ("train_s",)  # measurements of the machine: only runs whose timing is trusted count (``speed``)
 MIN_SEEDS = 5  # fewer completed seeds than this per configuration is warned about
 CI_METHODS = {"percentile": "percentile", "bca": "BCa"}
@@ -190,13 +184,15 @@ def context_names(configs: pd.DataFrame) -> dict[str, str]:
 
 def summarize(
     runs: pd.DataFrame,
-    metrics: Sequence[str] = METRICS,
+    metrics: Optional[Sequence[str]] = None,
     boot: Bootstrap = DEFAULT,
     configs: Optional[pd.DataFrame] = None,
 ) -> pd.DataFrame:
-    """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings)."""
+    """``estimate`` per configuration and metric over its completed seeds (``train_s``: only trusted timings);
+    ``metrics``: by default those of the runs' objective (``measures.stats_metrics``)."""
     configs = configurations(runs) if configs is None else configs
-    metrics = [m for m in metrics if m == "final_test_acc" or m in runs and runs[m].notna().any()]
+    metrics = stats_metrics(of_runs(runs)) if metrics is None else metrics
+    metrics = [m for i, m in enumerate(metrics) if i == 0 or m in runs and runs[m].notna().any()]
     out = []
     for cfg in configs.to_dict("records"):
         mine = runs[(runs["config_id"] == cfg["config_id"]) & ~runs["role"].isin(OUTSIDE_VERDICT)]

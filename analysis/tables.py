@@ -10,7 +10,12 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from alternating_freeze import contract as c
+from alternating_freeze.contract import ACCURACY, Objective
+
 from .describe import flops_unit, fmt_value, is_missing
+from .measures import equal_flops, headline_metric, unit
+from .measures import unit as unit_of  # where ``unit`` names a FLOP unit
 from .paired import EQUAL_FLOPS
 
 DASH, NONE = "–", (math.nan,) * 4
@@ -83,14 +88,17 @@ def estimate(row: Any, mean: str = "mean") -> tuple:
     return NONE if row is None else (row[mean], row.get("std", math.nan), row["ci_low"], row["ci_high"])
 
 
-def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def glance(stats: pd.DataFrame, paired: pd.DataFrame, objective: Objective = ACCURACY) -> tuple[pd.DataFrame, dict]:
     """Every configuration (standard training first in its context) against standard training, in one row each."""
-    acc = stats[stats["metric"] == "final_test_acc"].set_index("config_id")
+    acc = stats[stats["metric"] == headline_metric(objective)].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
     by = {
         m: paired[(paired["metric"] == m) & paired["baseline_id"].notna()].set_index("config_id")
-        for m in ("final_test_acc", EQUAL_FLOPS)
+        for m in (headline_metric(objective), equal_flops(objective))
     }
+    u = unit(objective)
+    value, epochs = f"{u.name} ({u.unit})", f"vs standard, equal epochs ({u.diff_unit})"
+    at_flops = f"vs standard, equal FLOPs ({u.diff_unit})"
     rows = []
     for cid, r in acc.iterrows():
         p, e = (by[m].loc[cid] if cid in by[m].index else None for m in by)
@@ -99,14 +107,10 @@ def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dic
             {
                 "configuration": r["label"],
                 "seeds": str(int(r["n"])),
-                "test accuracy (%)": estimate(r),
-                "vs standard, equal epochs (pp)": estimate(p, "mean_diff")
-                if p is not None
-                else "baseline"
-                if std
-                else "no baseline",
+                value: estimate(r),
+                epochs: estimate(p, "mean_diff") if p is not None else "baseline" if std else "no baseline",
                 "p (Holm)": p_text(p["p_holm"]) if p is not None else "",
-                "vs standard, equal FLOPs (pp)": estimate(e, "mean_diff") if e is not None else "",
+                at_flops: estimate(e, "mean_diff") if e is not None else "",
                 "p (Holm), FLOPs": p_text(e["p_holm"]) if e is not None else "",
                 "FLOPs (% of standard)": (
                     100.0 if std else flops.get(cid) / flops.get(p["baseline_id"]) * 100,
@@ -116,15 +120,20 @@ def glance(stats: pd.DataFrame, paired: pd.DataFrame) -> tuple[pd.DataFrame, dic
                 else "",
             }
         )
-    diff = Col(100, signed=True, best="max")
+    diff = Col(u.scale, u.digits, signed=True, best=objective.direction)
     return pd.DataFrame(rows), {
-        "test accuracy (%)": Col(100, best="max"),
-        "vs standard, equal epochs (pp)": diff,
-        "vs standard, equal FLOPs (pp)": diff,
+        value: Col(u.scale, u.digits, best=objective.direction),
+        epochs: diff,
+        at_flops: diff,
         "FLOPs (% of standard)": Col(1, 1, best="min"),
     }
 
 
+PER_LOSS = (  # first for runs judged by loss (a text's: nats per character)
+    ("final_test_loss", "final test loss (nats/char)", Col(1, 3, best="min")),
+    ("test_loss_at_best_val", "test loss at best val epoch (nats/char)", Col(1, 3, best="min")),
+    ("best_test_loss", "best test loss (nats/char)", Col(1, 3, best="min")),
+)
 PER_CONFIG = (
     ("final_test_acc", "final test acc (%)", Col(100, best="max")),
     ("test_acc_at_best_val", "test acc at best val epoch (%)", Col(100, best="max")),
@@ -136,18 +145,18 @@ PER_CONFIG = (
 )
 
 
-def per_config(stats: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+def per_config(stats: pd.DataFrame, objective: Objective = ACCURACY) -> tuple[pd.DataFrame, dict]:
     """mean ± sd [CI] of every metric some configuration has, one row per configuration."""
     scale, unit = flops_unit(stats.loc[stats["metric"] == "train_flops", "mean"])
     shown = [
         (m, name.format(unit=unit), Col(1 / scale, col.digits, best=col.best) if m == "train_flops" else col)
-        for m, name, col in PER_CONFIG
+        for m, name, col in (PER_CONFIG if objective.measure == "acc" else (*PER_LOSS, *PER_CONFIG))
         if (stats.loc[stats["metric"] == m, "n"] > 0).any()
     ]
     rows = []
     for _, g in stats.groupby("config_id", sort=False):
         g, r = g.set_index("metric"), g.iloc[0]
-        n = int(g.loc["final_test_acc", "n"])
+        n = int(g.loc[headline_metric(objective), "n"])
         rows.append(
             {
                 "configuration": r["label"],
@@ -175,13 +184,16 @@ def latex_tables(result) -> list[tuple[str, str]]:
 QUANTITIES = {
     "final_test_acc": ("test accuracy, equal epochs (%)", 100, 2),  # name, scale (None: FLOPs), digits
     EQUAL_FLOPS: ("test accuracy, equal FLOPs (%)", 100, 2),
+    "final_test_loss": ("test loss, equal epochs (nats/char)", 1, 3),
+    equal_flops(c.LOSS): ("test loss, equal FLOPs (nats/char)", 1, 3),
     "train_s": ("train time (s)", 1, 2),
     "train_flops": ("train {unit}", None, 3),
 }
 
 
-def comparison(paired: pd.DataFrame) -> pd.DataFrame:
-    """Every statistic of the paired comparisons, one row per quantity and configuration, in the quantity's unit."""
+def comparison(paired: pd.DataFrame, objective: Objective = ACCURACY) -> pd.DataFrame:
+    """Every statistic of the paired comparisons, one row per quantity and configuration, in the quantity's unit
+    (``objective``: which way is better; every quantity's difference is configuration minus standard)."""
     scale, unit = flops_unit(paired.loc[paired["metric"] == "train_flops", "mean_config"])
     rows = []
     for r in paired.sort_values("metric", key=lambda m: m.map(list(QUANTITIES).index), kind="stable").to_dict(
@@ -238,14 +250,16 @@ def _cost(x: Any, scale: float = 1.0) -> str:
     return DASH if is_missing(x) else "not reached" if math.isinf(x) else f"{x / scale:.3g}"
 
 
-def target(frame: pd.DataFrame) -> pd.DataFrame:
+def target(frame: pd.DataFrame, objective: Objective = ACCURACY) -> pd.DataFrame:
     """Time to target per configuration (``speed.summary``), for reading."""
     scale, unit = flops_unit(frame["median_flops"].replace(math.inf, math.nan))
+    u = unit_of(objective)
+    name = "target (%)" if objective.measure == "acc" else f"target ({u.unit})"
     return pd.DataFrame(
         [
             {
                 "configuration": r["label"],
-                "target (%)": f"{number(r['target_acc'] * 100, 1)} ({r['target_on']})",
+                name: f"{number(r['target_acc'] * u.scale, 1 if objective.measure == 'acc' else 3)} ({r['target_on']})",
                 "reached": f"{r['reached']} of {r['runs']}",
                 f"median {unit} to target": _cost(r["median_flops"], scale),
                 "median s to target": _cost(r["median_s"]),
@@ -266,6 +280,9 @@ def tuning(grid: pd.DataFrame) -> pd.DataFrame:
     """The tuning grid per arm and tuned key: the mean score at each value, the chosen one bold."""
     rows = {}
     for r in grid.to_dict("records"):
-        text = number(r["score"] * 100) + f" ({r['n_failed']} failed)" * bool(r["n_failed"])
+        loss = c.metric_objective(r["metric"]).measure != "acc"  # a loss in its own unit, an accuracy in %
+        text = number(r["score"] * (1 if loss else 100), 3 if loss else 2) + f" ({r['n_failed']} failed)" * bool(
+            r["n_failed"]
+        )
         rows.setdefault((r["arm"], r["key"]), {})[fmt_value(r["value"])] = f"**{text}**" if r["chosen"] else text
     return pd.DataFrame([{"arm": arm, "key": key} | cells for (arm, key), cells in rows.items()]).fillna("")

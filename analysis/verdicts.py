@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from alternating_freeze.contract import ACCURACY, Objective
+
 from .describe import fmt_value, is_missing, say
 from .loading import STATUSES
-from .paired import EQUAL_FLOPS
+from .measures import equal_flops, headline_metric, unit
 from .stats import MIN_SEEDS
 
 
@@ -39,8 +41,9 @@ def context(runs: pd.DataFrame) -> str:
     )
 
 
-def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
-    """How many comparisons of ``metric`` differ from standard at Holm-adjusted p < alpha, and which way."""
+def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float, objective: Objective = ACCURACY) -> str:
+    """How many comparisons of ``metric`` differ from standard at Holm-adjusted p < alpha, and which way (better:
+    higher for an accuracy, lower for a loss)."""
     mine = paired[paired["metric"] == metric]
     rows = mine[mine["p_holm"].notna()]
     same = mine[mine["p_holm"].isna() & (mine["n_pairs"] >= 2) & (mine["sd_diff"] == 0) & (mine["mean_diff"] != 0)]
@@ -49,14 +52,17 @@ def verdict(paired: pd.DataFrame, metric: str, what: str, alpha: float) -> str:
         return f"{what}:{constant}" if constant else ""
     low, high = (int(((rows["p_holm"] < alpha) & (rows["mean_diff"] * sign > 0)).sum()) for sign in (-1, 1))
     rest, n = len(rows) - low - high, rows["n_pairs"]
+    better, worse = (f"{high} higher", f"{low} lower")
+    if objective.direction == "min":
+        better, worse = (f"{low} lower (better)", f"{high} higher (worse)")
     return (
         say(
             "verdict",
             what=what,
             n=len(rows),
             seeds=n.min() if n.min() == n.max() else f"{n.min()}-{n.max()}",
-            high=high,
-            low=low,
+            better=better,
+            worse=worse,
             alpha=f"{alpha:g}",
             rest=say("verdict_rest", n=rest) if rest else ".",
             tentative=" " + say("tentative", min=MIN_SEEDS) if n.min() < MIN_SEEDS else "",
@@ -77,16 +83,23 @@ def as_one(table: pd.DataFrame, never: set, same: list) -> pd.DataFrame:
     return table
 
 
-def no_baseline(stats: pd.DataFrame) -> str:
+def no_baseline(stats: pd.DataFrame, objective: Objective = ACCURACY) -> str:
     """The headline of a sweep without standard training: its arms against each other, no verdict."""
-    acc = stats[(stats["metric"] == "final_test_acc") & stats["mean"].notna()]
+    acc = stats[(stats["metric"] == headline_metric(objective)) & stats["mean"].notna()]
     if len(acc) < 2:
         return ""
-    top, low = acc.loc[acc["mean"].idxmax()], acc.loc[acc["mean"].idxmin()]
+    if objective.measure == "acc":
+        top, low = acc.loc[acc["mean"].idxmax()], acc.loc[acc["mean"].idxmin()]
+        return (
+            f"**No standard-training baseline in this sweep: its {len(acc)} configurations are compared with each "
+            f"other only. Highest mean final test accuracy: {top['label']} ({top['mean'] * 100:.2f}%); lowest: "
+            f"{low['label']} ({low['mean'] * 100:.2f}%); see the statistics table for their intervals.**"
+        )
+    top, low = acc.loc[acc["mean"].idxmin()], acc.loc[acc["mean"].idxmax()]
     return (
         f"**No standard-training baseline in this sweep: its {len(acc)} configurations are compared with each "
-        f"other only. Highest mean final test accuracy: {top['label']} ({top['mean'] * 100:.2f}%); lowest: "
-        f"{low['label']} ({low['mean'] * 100:.2f}%); see the statistics table for their intervals.**"
+        f"other only. Lowest (best) mean final test {objective.words}: {top['label']} ({objective.show(top['mean'])});"
+        f" highest: {low['label']} ({objective.show(low['mean'])}); see the statistics table for their intervals.**"
     )
 
 
@@ -97,35 +110,47 @@ def headline(
     stats: pd.DataFrame | None = None,
     never: set = frozenset(),
     same: list = (),
+    objective: Objective = ACCURACY,
 ) -> str:
-    """One sentence with numbers: does any configuration beat standard training, and how far off is the best
-    (arms that never trained some block left out, the same runs counted once); without a baseline, the
-    arms against each other."""
+    """One sentence with numbers: does any configuration beat standard training (higher accuracy, or lower loss for
+    runs judged by loss), and how far off is the best (arms that never trained some block left out, the same runs
+    counted once); without a baseline, the arms against each other."""
     paired = as_one(paired, never, same) if len(paired) else paired
-    views = {m: paired[(paired["metric"] == m) & (paired["n_pairs"] > 0)] for m in ("final_test_acc", EQUAL_FLOPS)}
-    if views["final_test_acc"].empty:
-        return no_baseline(as_one(stats, never, same)) if stats is not None and len(stats) else ""
+    main, flops = headline_metric(objective), equal_flops(objective)
+    views = {m: paired[(paired["metric"] == m) & (paired["n_pairs"] > 0)] for m in (main, flops)}
+    if views[main].empty:
+        return no_baseline(as_one(stats, never, same), objective) if stats is not None and len(stats) else ""
+    sign, u = objective.sign, unit(objective)
 
     def best(rows: pd.DataFrame, where: str) -> str:
-        r = rows.loc[rows["mean_diff"].idxmax()]
-        ci = f" [{r['ci_low'] * 100:+.2f}, {r['ci_high'] * 100:+.2f}]" if r["n_pairs"] > 1 else ""
+        r = rows.loc[(rows["mean_diff"] * sign).idxmax()]
+        lo, hi = r["ci_low"] * u.scale, r["ci_high"] * u.scale
+        ci = f" [{lo:+.{u.digits}f}, {hi:+.{u.digits}f}]" if r["n_pairs"] > 1 else ""
         tell = (
             f" (Holm-adjusted p < {alpha:g})"
             if r["p_holm"] < alpha
             else ", which these seeds cannot tell from no difference"
         )
+        if objective.measure == "acc":
+            return (
+                f"{where} the best, {r['label']}, is {abs(r['mean_diff']) * 100:.2f} pp "
+                f"{'higher' if r['mean_diff'] > 0 else 'lower'}{ci}{tell}"
+            )
+        way = "lower (better)" if r["mean_diff"] < 0 else "higher (worse)"
         return (
-            f"{where} the best, {r['label']}, is {abs(r['mean_diff']) * 100:.2f} pp "
-            f"{'higher' if r['mean_diff'] > 0 else 'lower'}{ci}{tell}"
+            f"{where} the best, {r['label']}, has a final test {objective.words} of {objective.show(r['mean_config'])}"
+            f" against standard training's {objective.show(r['mean_baseline'])}, {objective.show_diff(r['mean_diff'])}"
+            f" {way}{ci}{tell}"
         )
 
-    wins = {m: v[(v["p_holm"] < alpha) & (v["mean_diff"] > 0)] for m, v in views.items()}
+    wins = {m: v[(v["p_holm"] < alpha) & (v["mean_diff"] * sign > 0)] for m, v in views.items()}
     setting = "at tuned settings" if tuned else "at the settings given (not tuned)"
     parts = [best(v, where) for v, where in zip(views.values(), ("at equal epochs", "at equal FLOPs")) if len(v)]
+    by = "" if objective.measure == "acc" else f" in test {objective.words}"
     lead = (
-        f"No configuration beats standard training {setting}"
+        f"No configuration beats standard training{by} {setting}"
         if not any(len(w) for w in wins.values())
-        else f"{len(wins['final_test_acc'])} of {len(views['final_test_acc'])} configurations beat standard training "
-        f"{setting} at equal epochs and {len(wins[EQUAL_FLOPS])} at equal FLOPs (Holm-adjusted p < {alpha:g})"
+        else f"{len(wins[main])} of {len(views[main])} configurations beat standard training{by} "
+        f"{setting} at equal epochs and {len(wins[flops])} at equal FLOPs (Holm-adjusted p < {alpha:g})"
     )
     return f"**{lead}: {'; '.join(parts)}.**"

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 import analysis
 from analysis.callback import AnalyzeCallback
-from analysis.figures import DPI, FIGURES, WIDTHS
+from analysis.figures import DPI, WIDTHS, heading
 from analysis.figures.rates import SAME
 
 
@@ -56,7 +56,7 @@ def test_figures_and_reports_on_a_sweep(messy):
         img = mpimg.imread(f.png)  # the report's width: 7.5 in at 150 dpi, shown unscaled in its 1150 px column
         assert img.shape[1] == WIDTHS["report"] * DPI and img.shape[0] > 150 and img.std() > 0.01, f.name
         assert f.svg.read_text().lstrip().startswith("<?xml") and f.svg.stat().st_size > 5000
-        assert f.pdf.read_bytes().startswith(b"%PDF") and f.title == FIGURES[f.name][0]
+        assert f.pdf.read_bytes().startswith(b"%PDF") and f.title == heading(f.name, result.objective)
     for name in ("runs", "curves", "stats", "paired"):
         assert (messy / f"{name}.csv").stat().st_size > 100
     md = _check_report(messy, 8)

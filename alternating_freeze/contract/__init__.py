@@ -11,6 +11,7 @@ in one module:
   a summary and writing metrics.csv;
 - ``identity``: which keys change results, ``config_hash``, ``configuration_id``, ``strategy_label``,
   ``configuration_label`` (the strategy and its schedule), value kinds;
+- ``objective``: what a run is judged by (the validation column its task declares, which way is better, its keys);
 - ``rates``: the learning rate at a step from a run's recorded schedule (and FreezeOut's per-block cosines);
 - ``tuning``: which trial scores count and when a choice is at the edge of its range;
 - ``writes``: atomic writes, never through a symbolic link.
@@ -68,6 +69,16 @@ from .identity import (
     text,
     without_added_defaults,
 )
+from .objective import (
+    ACCURACY,
+    LEGACY_OBJECTIVE,
+    LOSS,
+    OBJECTIVES,
+    Objective,
+    bits,
+    objective_of,
+    objective_of_key,
+)
 from .rates import (
     CONSTANT,
     block_cosines,
@@ -78,6 +89,7 @@ from .tuning import (
     BOUNDARY,
     RANGED,
     boundary_side,
+    metric_objective,
     valid_score,
 )
 from .writes import (

@@ -6,16 +6,26 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from .objective import ACCURACY, Objective, objective_of_key
+
 RANGED = ("log_uniform", "uniform", "int")  # search-space distributions with a range (tuning.json's "space")
 BOUNDARY = 0.05  # a choice within this fraction of either end of its range may have a better value beyond it
 
 
+def metric_objective(metric: str) -> Objective:
+    """The objective a tuning metric (a summary.json key) measures; accuracy for a key of none (tuning.json
+    files written before objectives named theirs best_val_acc or final_val_acc)."""
+    return objective_of_key(str(metric)) or ACCURACY
+
+
 def valid_score(metric: str, value: Any) -> bool:
-    """Whether a trial's score can be selected on: a finite number (never a bool), and for an accuracy
-    (``*_acc``) within [0, 1]. Anything else counts as a failed trial, at the metric's worst value."""
+    """Whether a trial's score can be selected on: a finite number (never a bool), and for an objective's key within
+    its range (``Objective.valid``: an accuracy in [0, 1], a loss >= 0). Anything else counts as a failed trial, at
+    the metric's worst value."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
-    return not str(metric).endswith("_acc") or 0.0 <= value <= 1.0
+    objective = objective_of_key(str(metric))
+    return objective is None or objective.valid(value)
 
 
 def boundary_side(distribution: str, lo: float, hi: float, value: float) -> Optional[str]:

@@ -30,31 +30,33 @@ from .style import STYLES, WIDTHS, Skip  # noqa: E402
 KINDS = {"report": ("png", "svg"), "paper": ("pdf",)}  # drawn at the report's width, and at a paper's
 METADATA = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}  # same input, same bytes
 FORMATS = tuple(METADATA)
-ACCURACY, SECONDS = "test accuracy (%)", "training seconds (evaluation excluded)"
+SECONDS = "training seconds (evaluation excluded)"
+# A drawing given y=None (curves) or metric=None (dots) draws the runs' objective (measures.curve, headline_metric);
+# {measure} in a heading is its name (accuracy, loss): pipeline writes the heading with it.
 FIGURES = {  # name: (the report's heading, drawing(result, width))
-    "learning_curves": ("Learning curves", partial(curves, y="test_acc", ylabel=ACCURACY)),
+    "learning_curves": ("Learning curves", partial(curves, y=None)),
     "loss_curves": ("Train loss", partial(curves, y="train_loss", ylabel="train loss", scale=1.0, logy=True)),
-    "final_accuracy": (
-        "Final test accuracy per configuration",
-        partial(dots, metric="final_test_acc", scale=100, xlabel="final test accuracy (%)"),
-    ),
+    "final_accuracy": ("Final test {measure} per configuration", partial(dots, metric=None)),
     "paired_difference": ("Paired difference from standard training", paired_difference),
     "blocks": ("Accuracy and FLOPs against the number of blocks", blocks),
     "frequency": ("Final test accuracy against switching frequency", frequency),
     "isolation": ("Tuning: validation metric against each tuned setting", isolation),
     "learning_rates": ("Learning rate per block", rates),
     "compute": (
-        "Accuracy against training FLOPs",
-        partial(curves, y="test_acc", ylabel=ACCURACY, x="train_flops", xlabel="cumulative training {unit}"),
+        "{Measure} against training FLOPs",
+        partial(curves, y=None, x="train_flops", xlabel="cumulative training {unit}"),
     ),
     "compute_time": (
-        "Accuracy against training seconds",
-        partial(
-            curves, y="test_acc", ylabel=ACCURACY, x="train_s_cum", xlabel="cumulative training seconds", timed=True
-        ),
+        "{Measure} against training seconds",
+        partial(curves, y=None, x="train_s_cum", xlabel="cumulative training seconds", timed=True),
     ),
     "train_time": ("Training time per run", partial(dots, metric="train_s", scale=1, xlabel=SECONDS, timed=True)),
 }
+
+
+def heading(name: str, objective) -> str:
+    """A figure's heading in the report, its {measure} the objective's name."""
+    return FIGURES[name][0].format(measure=objective.words, Measure=objective.words.capitalize())
 
 
 def render(res) -> tuple[dict, list]:

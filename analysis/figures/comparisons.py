@@ -9,6 +9,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from ..describe import fmt_value
+from ..measures import equal_flops, headline_metric, unit
 from ..paired import EQUAL_FLOPS
 from ..stats import context_names, t_interval
 from .style import MARKERS, STANDARD, UNTIMED, grid, legend_below, need, palette, points, standard_line, ticks
@@ -17,8 +18,12 @@ NO_PERIODS = "no switching-frequency variation (fewer than two switching periods
 VIEWS = {"final_test_acc": "equal epochs", EQUAL_FLOPS: "equal training FLOPs"}
 
 
-def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool = False) -> Figure:
-    """Every run a grey dot, per configuration the mean and its CI."""
+def dots(res, width: float, metric: str | None, scale: float = 1.0, xlabel: str = "", timed: bool = False) -> Figure:
+    """Every run a grey dot, per configuration the mean and its CI; ``metric=None``: the runs' objective's final
+    test value (accuracy in %, a loss in its unit)."""
+    if metric is None:
+        u = unit(res.objective)
+        metric, scale, xlabel = headline_metric(res.objective), u.scale, f"final {u.name} ({u.unit})"
     data = res.done[res.done["timing_ok"] | (not timed)]
     data = need(
         data.assign(value=pd.to_numeric(data[metric], errors="coerce") * scale).dropna(subset=["value"]),
@@ -55,17 +60,20 @@ def dots(res, width: float, metric: str, scale: float, xlabel: str, timed: bool 
 
 
 def paired_difference(res, width: float) -> Figure:
+    """The paired difference in the runs' objective (accuracy in pp, a loss in its unit), at equal epochs and FLOPs."""
+    main, u = headline_metric(res.objective), unit(res.objective)
+    shown = {main: VIEWS["final_test_acc"], equal_flops(res.objective): VIEWS[EQUAL_FLOPS]}
     p = need(
-        res.pairs[(res.pairs["left_out"] == "") & res.pairs["metric"].isin(list(VIEWS))],
+        res.pairs[(res.pairs["left_out"] == "") & res.pairs["metric"].isin(list(shown))],
         "no configuration has a standard baseline with matching seeds",
     )
     p = p.assign(
         label=p["config_id"].map(res.configs.set_index("config_id")["label"]),
-        pp=p["diff"] * 100,
-        view=p["metric"].map(VIEWS),
+        pp=p["diff"] * u.scale,
+        view=p["metric"].map(shown),
     )
     order, views = [lab for lab in res.configs["label"] if lab in set(p["label"])], list(dict.fromkeys(p["view"]))
-    n = p[p["metric"] == "final_test_acc"].groupby("label").size()
+    n = p[p["metric"] == main].groupby("label").size()
     fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9)
     both = dict(x="pp", y="label", order=order, hue_order=views, dodge=0.45, linestyle="none", ax=axes[0, 0])
     sns.pointplot(
@@ -80,7 +88,7 @@ def paired_difference(res, width: float) -> Figure:
     )
     points(res, p, "view", views, capsize=0.15, **both)
     axes[0, 0].axvline(0, color="0.3", lw=1, ls="--")
-    axes[0, 0].set(xlabel="difference from standard training in test accuracy (pp)", ylabel="")
+    axes[0, 0].set(xlabel=f"difference from standard training in {u.name} ({u.diff_unit})", ylabel="")
     if n.nunique() > 1:
         axes[0, 0].set_yticks(range(len(order)), [f"{lab} (n={n.get(lab, 0)})" for lab in order])
     axes[0, 0].legend(frameon=False)

@@ -10,6 +10,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from ..describe import family, flops_unit
+from ..measures import curve
+from ..measures import unit as unit_of
 from ..stats import context_names
 from .style import MARKERS, MAX_ROWS, STANDARD, UNTIMED, grid, legend_below, need, palette, readable_axes, short
 
@@ -17,15 +19,19 @@ from .style import MARKERS, MAX_ROWS, STANDARD, UNTIMED, grid, legend_below, nee
 def curves(
     res,
     width: float,
-    y: str,
-    ylabel: str,
+    y: str | None,
+    ylabel: str = "",
     x: str = "epoch",
     xlabel: str = "epoch",
     scale: float = 100.0,
     logy: bool = False,
     timed: bool = False,
 ) -> Figure:
-    """Mean over seeds of ``y`` against ``x`` per epoch, a panel per context and arm family, standard in each."""
+    """Mean over seeds of ``y`` against ``x`` per epoch, a panel per context and arm family, standard in each;
+    ``y=None``: the test value of the runs' objective (accuracy in %, a loss in its unit)."""
+    if y is None:
+        u = unit_of(res.objective)
+        y, ylabel, scale = curve(res.objective), f"{u.name} ({u.unit})", u.scale
     shown = res.done.loc[res.done["timing_ok"] | (not timed), "run_id"]
     c = need(
         res.curves[res.curves["in_stats"] & res.curves["run_id"].isin(shown)],

@@ -172,7 +172,7 @@ class ArmsSweeper(BasicSweeper):
         check_schedules(self.hydra_context.config_loader, self.config, self._configurations(rest), seed_values)
 
     def _tuned(self, arguments: List[str]) -> Any:
-        from alternating_freeze.arm_checks import check_tuned_keys, check_tuned_values
+        from alternating_freeze.arm_checks import check_tuned_keys, check_tuned_values, task_objectives
         from alternating_freeze.errors import ConfigError
 
         parser = self._parser()
@@ -200,6 +200,8 @@ class ArmsSweeper(BasicSweeper):
         where = "hydra.sweeper.tune.space" if quasi else "hydra.sweeper.tune.grid"
         values = {k: d.ends() for k, d in space.items()} if quasi else grid
         check_tuned_values(loader, self.config, next(iter(configs.values())), values, where)
+        if self.tune.metric == tuning.AUTO:  # the tasks' objective, recorded in tuning.json as the key it reads
+            self.tune.metric = tuning.resolve_metric(self.tune.metric, task_objectives(loader, self.config, configs))
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,8 @@ def test_charlm_finetune_quick_fine_tunes_every_arm_from_one_pre_trained_run(tmp
         sweep, "experiment=charlm_finetune_quick", f"model.init_from={pre}", f"dataset.path={text}", *small
     )
     assert "16 completed" in proc.stdout + proc.stderr  # 4 arms x 2 rates, then 4 arms x 2 seeds
-    summaries = [json.loads(p.read_text()) for p in sweep.rglob("summary.json")]
+    summaries = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]  # paths in names: one folder deep
+    assert len(summaries) == 16
     vocabulary = json.loads((pre / "summary.json").read_text())["resolved"]["vocabulary"]
     assert {s["resolved"]["vocabulary"] for s in summaries} == {vocabulary + "$`"}
     assert {s["config"]["strategy"]["name"] for s in summaries} == {"standard", "alternating", "lisa"}

@@ -24,12 +24,23 @@ def _composed(loader: Any, config: DictConfig, job: List[str]) -> DictConfig:
     return cfg
 
 
+def epoch_samples(run) -> int:
+    """Samples an epoch of ``run`` trains on, counted without loading images (a text is small: read, it is
+    counted as training counts it, loop.epoch_size)."""
+    from . import text
+    from .data import load_dataset, train_count
+    from .loop import epoch_size
+
+    if run.dataset.name not in text.DATASETS:
+        return train_count(run.dataset)
+    return epoch_size(load_dataset(run.dataset, "cpu", run.model.block_size), run.trainer)
+
+
 def check_schedules(loader: Any, config: DictConfig, configs: Dict[str, List[str]], seeds: List[str]) -> None:
     """Every arm's strategy trains every block within its run, for every seed of the sweep (tuning seeds
     included); an arm that cannot do what its name says is refused in one line naming it
     (budget.check_schedule, which trainer.allow_untrained=true turns off), as is an arm whose
     scheduler.warmup leaves no step of its run to decay."""
-    from .data import train_count
     from .strategies import Run
 
     refused = []
@@ -41,7 +52,7 @@ def check_schedules(loader: Any, config: DictConfig, configs: Dict[str, List[str
             continue
         if run.trainer.allow_untrained or run.trainer.budget is not None:
             continue  # a budget's epochs need the model's FLOPs: each job checks itself (job.build)
-        n = train_count(run.dataset)
+        n = epoch_samples(run)
         steps = -(-n // run.trainer.batch_size)
         if run.scheduler.warmup:  # an over-long warmup: refused here, not by each job of the arm
             try:

@@ -49,9 +49,17 @@ def unnamed_keys() -> list[str]:
     return ["experiment", *contract.EXECUTION_KEYS, *contract.EXECUTION_GROUPS, *option_keys()]
 
 
+def job_dirname(overrides: str) -> str:
+    """A job folder's name (conf/train.yaml's ``hydra.sweep.subdir``): Hydra's ``override_dirname``, one folder
+    deep, a path in a value (``dataset.path``, ``model.init_from``) written with ``%2F`` for each ``/``."""
+    return overrides.replace("/", "%2F")
+
+
 def register() -> None:
-    """The schemas into Hydra's ConfigStore, and the resolver conf/train.yaml reads ``unnamed_keys`` through."""
+    """The schemas into Hydra's ConfigStore, and the resolvers conf/train.yaml reads ``unnamed_keys`` and
+    ``job_dirname`` through."""
     OmegaConf.register_new_resolver("af_unnamed_keys", unnamed_keys, replace=True)
+    OmegaConf.register_new_resolver("af_job_dirname", job_dirname, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConfig)
     for name, schema in STRATEGIES.items():

@@ -250,11 +250,13 @@ def _split(x: torch.Tensor, y: torch.Tensor, fraction: float, gen: torch.Generat
     return x[perm[:n_out]], y[perm[:n_out]], x[perm[n_out:]], y[perm[n_out:]]
 
 
-def load_dataset(opt: DatasetConfig, device="cpu", block_size: Optional[int] = None) -> Data:
+def load_dataset(
+    opt: DatasetConfig, device="cpu", block_size: Optional[int] = None, vocabulary: Optional[str] = None
+) -> Data:
     """Load, subset, split (test, then validation out of the rest), scale and standardize. A text (text.py) is
-    cut into windows of ``block_size`` characters, the model's context."""
+    cut into windows of ``block_size`` characters, the model's context, its tokens after ``vocabulary``'s."""
     if opt.name in text.DATASETS:
-        return text.load(opt, device, block_size)
+        return text.load(opt, device, block_size, vocabulary)
     if opt.name == "digits":
         data, target = _digits()
         x, y, scale = torch.from_numpy(data), torch.from_numpy(target).long(), 16.0

@@ -27,7 +27,7 @@ from .models import BlockNet, build_model
 from .optim import build_optimizer
 from .schedule import Rates
 from .strategies import Run
-from .warmstart import initialise
+from .warmstart import initialise, source_vocabulary
 
 log = logging.getLogger("alternating_freeze.train")  # one logger name for a job's lines, as train.log shows them
 
@@ -71,7 +71,8 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     """The run's job; ``data``: the run's dataset already loaded (a batched group loads it once for its members)."""
     device = resolve_device(run.trainer.device)
     torch.manual_seed(run.seed)  # before the model is built: every strategy starts from the same weights
-    data = load_dataset(run.dataset, device, run.model.block_size) if data is None else data
+    vocabulary = source_vocabulary(run.model)  # a text run from model.init_from keeps the source's tokens
+    data = load_dataset(run.dataset, device, run.model.block_size, vocabulary) if data is None else data
     model = build_model(run.model, data.input_shape, data.num_classes).to(device)
     if run.model.init_from is not None:  # the final weights of another run (warmstart.py)
         initialise(model, run.model, data)
@@ -81,6 +82,9 @@ def build(run: RunConfig, launcher: DictConfig | None, cfg: DictConfig, data: Da
     step_flops = model.train_flops_per_sample(range(model.n_blocks)) * min(trainer.batch_size, n)
     threads, threads_why, clamped = resolve_threads(trainer.num_threads, launcher, step_flops)
     notes = [threads_why] if clamped else []
+    if vocabulary is not None and data.vocabulary != vocabulary:
+        new = data.vocabulary[len(vocabulary) :]
+        notes.append(f"{len(new)} characters the source run never saw became new tokens: {new!r}")
     if clamped:
         log.warning("%s", threads_why)
     torch.set_num_threads(threads)

@@ -178,6 +178,23 @@ def datasets_present(config: DictConfig) -> None:
     check_files(dataset)
 
 
+def warm_start_present(config: DictConfig) -> None:
+    """``model.init_from`` of the primary config names a completed run that kept its weights (warmstart.py): one
+    line before the sweep, not the same failure in every job. Whether its network fits is each job's check."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from .warmstart import KEY, source_summary
+
+    folders = [OmegaConf.select(config, KEY, default=None)]
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    for o in OverridesParser.create().parse_overrides(list(task)):
+        if o.key_or_group == KEY and o.is_sweep_override():  # the primary config holds none of a swept key's values
+            folders = list(o.sweep_string_iterator())
+    for folder in folders:
+        if folder not in (None, "null"):
+            source_summary(Path(str(folder)))
+
+
 class Preflight(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._check(
@@ -185,6 +202,7 @@ class Preflight(Callback):
                 writable_folder("hydra.run.dir", str(config.hydra.run.dir)),
                 no_links(Path(str(config.hydra.run.dir))),
                 datasets_present(config),
+                warm_start_present(config),
             )
         )
 
@@ -198,6 +216,7 @@ class Preflight(Callback):
                 no_links(hydra_dir.parent)
             launcher_available(config.hydra.launcher)
             datasets_present(config)
+            warm_start_present(config)
 
         self._check(checks)
 

@@ -2,8 +2,9 @@
 given as ``dataset.path``) and ``dataset=tiny_shakespeare`` (downloaded once into ``dataset.root``, checked
 against its SHA-256).
 
-The vocabulary is the text's sorted characters. The text is cut into contiguous spans, training | validation |
-test: the test span is the last ``dataset.test_fraction`` of the text (``dataset.subset``: of its first N
+The vocabulary is the text's sorted characters (a run that starts from another's weights, ``model.init_from``,
+keeps that run's tokens and adds the new text's other characters after them). The text is cut into contiguous
+spans, training | validation | test: the test span is the last ``dataset.test_fraction`` of the text (``dataset.subset``: of its first N
 characters), the validation span the last ``dataset.val_fraction`` of the rest. A training batch is
 ``trainer.batch_size`` windows of ``model.block_size`` + 1 characters at random starts, drawn from the run's
 batch-order generator (saved in every checkpoint, so a resumed run draws what an uninterrupted one draws);
@@ -189,8 +190,17 @@ def consecutive(ids: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
     return windows[:, :-1], windows[:, 1:]
 
 
-def load(opt, device="cpu", block_size: Optional[int] = None) -> TextData:
-    """The text, its vocabulary and its three spans as windows of ``block_size`` (the model's context)."""
+def vocabulary_of(text: str, base: Optional[str] = None) -> str:
+    """The tokens, in order: the text's sorted characters; after ``base`` (a source run's vocabulary, for
+    model.init_from) its characters keep their tokens and the text's new ones follow, sorted, as new tokens."""
+    if base is None:
+        return "".join(sorted(set(text)))
+    return base + "".join(sorted(set(text) - set(base)))
+
+
+def load(opt, device="cpu", block_size: Optional[int] = None, base: Optional[str] = None) -> TextData:
+    """The text, its vocabulary (``vocabulary_of``) and its three spans as windows of ``block_size`` (the model's
+    context)."""
     require(
         block_size is not None,
         "dataset.name",
@@ -200,7 +210,7 @@ def load(opt, device="cpu", block_size: Optional[int] = None) -> TextData:
     text = text_of(opt)
     if opt.subset is not None:
         text = text[: opt.subset]
-    vocabulary = "".join(sorted(set(text)))
+    vocabulary = vocabulary_of(text, base)
     lookup = {c: i for i, c in enumerate(vocabulary)}
     ids = torch.tensor([lookup[c] for c in text], dtype=torch.long)
     val, test = spans(len(ids), opt)

@@ -1,8 +1,10 @@
 """``model.init_from``: start a run from the final weights another run kept (its ``weights.pt``).
 
 The source must be a completed run of a compatible network: the same family and every key that decides the
-shapes (``model.*`` but where blocks begin and dropout), trained on data of the same shape (for a text, the
-same vocabulary, which summary.json records). Where the source split its network does not matter: weights are
+shapes (``model.*`` but where blocks begin and dropout), trained on data of the same shape. A text keeps the
+source's vocabulary (summary.json records it): its characters keep their tokens, and a character the source never
+saw becomes a new token after them, whose embedding and output rows start from this run's initialisation (as a
+fine-tuned language model's added tokens do). Where the source split its network does not matter: weights are
 matched unit by unit. The file is read as the project's checkpoint format only (a JSON header, then tensors
 loaded with ``weights_only=True``): a pickle planted in its place is refused and never runs.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+
+import torch
 
 from . import records
 from .contract import COMPLETED, WEIGHTS_FILE, read_summary
@@ -46,6 +50,14 @@ def source_summary(folder: Path) -> dict:
     return summary
 
 
+def source_vocabulary(model_cfg) -> str | None:
+    """The vocabulary a text run starting from ``model.init_from`` extends: the source run's; None without one."""
+    if model_cfg.init_from is None:
+        return None
+    vocabulary = source_summary(Path(model_cfg.init_from)).get("resolved", {}).get("vocabulary")
+    return vocabulary if isinstance(vocabulary, str) else None
+
+
 def check_compatible(summary: dict, model_cfg, data) -> None:
     """The source's network has every weight this one has, of the same shape, for data of the same shape."""
     source = summary.get("config", {}).get("model", {})
@@ -59,15 +71,29 @@ def check_compatible(summary: dict, model_cfg, data) -> None:
             )
     resolved = summary.get("resolved", {})
     ours = getattr(data, "vocabulary", None)
-    if ours is not None and resolved.get("vocabulary") != ours:
-        raise ConfigError(KEY, model_cfg.init_from, "a run on a text of the same vocabulary (its characters differ)")
-    for key, value in (("input_dim", data.input_dim), ("num_classes", data.num_classes)):
-        if resolved.get(key) != value:
+    if ours is not None and not ours.startswith(str(resolved.get("vocabulary"))):
+        raise ConfigError(KEY, model_cfg.init_from, "a run on a text (its summary.json records no vocabulary)")
+    for key, value in (("input_dim", data.input_dim), ("num_classes", None if ours else data.num_classes)):
+        if value is not None and resolved.get(key) != value:
             raise ConfigError(
                 KEY,
                 model_cfg.init_from,
                 f"a run on data of the same shape: its {key} is {resolved.get(key)}, here {value}",
             )
+
+
+def fits(source, target, data) -> bool:
+    """The source tensor has the target's shape, or a text's added tokens make the target's first dimension
+    (its rows, one a token) longer by their number."""
+    if source.shape == target.shape:
+        return True
+    added = data.num_classes - source.shape[0] if getattr(data, "vocabulary", None) else 0
+    return added > 0 and source.shape[1:] == target.shape[1:] and target.shape[0] == source.shape[0] + added
+
+
+def extended(source, target):
+    """The source's rows, then the target's own (freshly initialised) rows of the tokens the source never saw."""
+    return source if source.shape == target.shape else torch.cat([source, target[source.shape[0] :]])
 
 
 def initialise(model, model_cfg, data) -> None:
@@ -83,8 +109,9 @@ def initialise(model, model_cfg, data) -> None:
         ) from None
     source = by_unit(weights, summary.get("resolved", {}).get("splits") or [])
     target = by_unit(model.state_dict(), model_cfg.block_starts)
-    if set(source) != set(target) or any(source[k].shape != target[k].shape for k in target):
+    if set(source) != set(target) or any(not fits(source[k], target[k], data) for k in target):
         raise ConfigError(KEY, str(folder), "weights of the same network (its units' weights differ from this one's)")
+    source = {k: extended(source[k], target[k]) for k in target}
     firsts = [0, *model_cfg.block_starts]
     block_of = {u: max(b for b, f in enumerate(firsts) if f <= u) for u, _ in target}
     model.load_state_dict(

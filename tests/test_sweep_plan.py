@@ -39,6 +39,11 @@ SLOW = pytest.mark.slow  # the larger presets take seconds each to compose; two 
         pytest.param("cifar_resnet", 25, marks=SLOW),
         pytest.param("freezeout_resnet", 25, marks=SLOW),
         ("freezeout_resnet_quick", 15),
+        pytest.param("charlm", 5 * 5, marks=SLOW),  # tuned presets: their final jobs (test_tuning covers trials)
+        ("charlm_quick", 4 * 2),
+        pytest.param("badam", 4 * 5, marks=SLOW),
+        pytest.param("charlm_finetune", 5 * 5, marks=SLOW),
+        pytest.param("charlm_finetune_quick", 4 * 2, marks=SLOW),
     ],
 )
 def test_presets_compose_without_duplicates(name, n_jobs):

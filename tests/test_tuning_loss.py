@@ -100,7 +100,6 @@ def test_a_tuned_text_sweep_chooses_the_lowest_validation_loss(tmp_path):
         "model.block_size=32",
         "trainer.steps_per_epoch=5",
         "trainer.epochs=2",
-        "trainer.allow_untrained=true",
         "hydra.callbacks.analyze.enabled=false",
         'hydra.sweeper.arms.standard=["strategy=standard"]',
         "~hydra.sweeper.arms.batch",

@@ -49,10 +49,20 @@ def unnamed_keys() -> list[str]:
     return ["experiment", *contract.EXECUTION_KEYS, *contract.EXECUTION_GROUPS, *option_keys()]
 
 
+NAME_MAX = 255  # bytes in one folder name (Linux, macOS)
+
+
 def job_dirname(overrides: str) -> str:
     """A job folder's name (conf/train.yaml's ``hydra.sweep.subdir``): Hydra's ``override_dirname``, one folder
-    deep, a path in a value (``dataset.path``, ``model.init_from``) written with ``%2F`` for each ``/``."""
-    return overrides.replace("/", "%2F")
+    deep, a path in a value (``dataset.path``, ``model.init_from``) written with ``%2F`` for each ``/``. A name
+    longer than a folder name may be keeps its start and ends in the SHA-1 of the whole: still one name a job."""
+    import hashlib
+
+    name = overrides.replace("/", "%2F")
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()
+    return name.encode()[: NAME_MAX - len(digest) - 1].decode(errors="ignore") + "~" + digest
 
 
 def register() -> None:

@@ -27,7 +27,6 @@ def test_a_fine_tuning_sweep_without_its_pre_trained_run_is_refused_before_any_j
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open: two long paths in one job folder name pass 255 bytes (mkdir fails); see the stop note")
 def test_charlm_finetune_quick_fine_tunes_every_arm_from_one_pre_trained_run(tmp_path):
     pre = tmp_path / "pre"
     small = ["model.n_embd=16", "model.n_head=2", "model.block_size=16"]  # the presets' 4 layers, narrower

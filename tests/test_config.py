@@ -224,3 +224,14 @@ def test_auto_threads_follow_the_step_and_the_jobs_at_once(monkeypatch):
     )
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert machine.resolve_threads("auto", basic, big)[:2] == (2, "auto: OMP_NUM_THREADS=2")
+
+
+def test_a_job_folder_name_is_one_folder_and_fits_the_file_system():
+    from alternating_freeze.config import NAME_MAX, job_dirname
+
+    assert job_dirname("dataset.path=/data/my.txt,seed=0") == "dataset.path=%2Fdata%2Fmy.txt,seed=0"
+    assert job_dirname("seed=0,strategy=standard") == "seed=0,strategy=standard"  # short names as Hydra's
+    long = "dataset.path=/" + "d" * 300 + ",seed="
+    a, b = job_dirname(long + "0"), job_dirname(long + "1")
+    assert len(a.encode()) <= NAME_MAX and "/" not in a and a != b  # distinct jobs, distinct folders
+    assert job_dirname(long + "0") == a  # the same job, the same folder (a resumed sweep finds it)

@@ -32,13 +32,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(cmd: list[str], probe_log: Path | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
+def run_timed(
+    cmd: list[str], probe_log: Path | None = None, timeout: int = 900
+) -> tuple[float, float, subprocess.CompletedProcess]:
     """(time.time() at spawn, process wall seconds, result); raises with the child's output on failure."""
     env = dict(os.environ)
     if probe_log is not None:
         env["AF_BENCH_PROBE"] = str(probe_log)
     t_spawn, t0 = time.time(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -65,11 +67,11 @@ def time_startup(workdir: Path, repeats: int, warmup: int = 1) -> dict:
     """Medians over ``repeats`` alternating pairs (torch import, af-train run), after ``warmup`` pairs."""
     samples = defaultdict(list)
     for i in range(warmup + repeats):
-        t_spawn, wall, proc = _run([sys.executable, "-c", TORCH_IMPORT])
+        t_spawn, wall, proc = run_timed([sys.executable, "-c", TORCH_IMPORT])
         t_imported, cached = proc.stdout.split()[-2:]
         torch_import_s = float(t_imported) - t_spawn
         run_dir, log = workdir / f"startup{i}", workdir / f"startup{i}.jsonl"
-        t_spawn2, wall2, _ = _run(
+        t_spawn2, wall2, _ = run_timed(
             _probe_cmd("trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}"), log
         )
         ev = {}
@@ -97,22 +99,27 @@ def time_startup(workdir: Path, repeats: int, warmup: int = 1) -> dict:
     return out
 
 
+def import_self_times(stderr: str) -> dict[str, float]:
+    """``-X importtime`` output as self seconds summed per top-level package (together: all import time)."""
+    per_package = defaultdict(float)
+    for line in stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line)
+        if m:
+            per_package[m.group(3).split(".")[0]] += int(m.group(1)) / 1e6
+    return per_package
+
+
 def import_profile(workdir: Path, top: int = 10) -> list[dict]:
     """Where the import time of one default ``af-train`` run goes: ``-X importtime`` self times summed
     per top-level package (they add up to all import time; -X importtime itself inflates them a little)."""
     run_dir, log = workdir / "importtime", workdir / "importtime.jsonl"
-    _, _, proc = _run(
+    _, _, proc = run_timed(
         _probe_cmd(
             "trainer.epochs=1", "trainer.progress=none", f"hydra.run.dir={run_dir}", python_flags=("-X", "importtime")
         ),
         log,
     )
-    per_package = defaultdict(float)
-    for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line)
-        if m:
-            per_package[m.group(3).split(".")[0]] += int(m.group(1)) / 1e6
-    ranked = sorted(per_package.items(), key=lambda kv: -kv[1])
+    ranked = sorted(import_self_times(proc.stderr).items(), key=lambda kv: -kv[1])
     return [{"package": k, "import_s": v} for k, v in ranked[:top]]
 
 
@@ -130,7 +137,7 @@ def time_sweep(workdir: Path, jobs: int, epochs: int, repeats: int, overrides: t
             "trainer.progress=none",
             *overrides,
         ]
-        t_spawn, wall, _ = _run(_probe_cmd(*args), log)
+        t_spawn, wall, _ = run_timed(_probe_cmd(*args), log)
         ev = _events(log)
         entries = [e["t"] for e in ev if e["event"] == "fit_entry"]
         exits = [e for e in ev if e["event"] == "fit_exit"]

@@ -19,15 +19,15 @@ import functools
 import importlib
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+
+from .entrypoint import import_self_times, run_timed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -107,16 +107,6 @@ def child(log: Path, args: list[str]) -> None:
     )
 
 
-def _run(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(time.time() at spawn, wall seconds, result); raises with the child's output on failure."""
-    t_spawn, t0 = time.time(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return t_spawn, wall, proc
-
-
 def phases(t_spawn: float, wall: float, t: dict) -> dict:
     """The sweep's seconds by phase, from one child's timings (each phase's own, not its callees')."""
     s = lambda name: t.get(name, {}).get("s", 0.0)  # noqa: E731
@@ -145,12 +135,8 @@ def phases(t_spawn: float, wall: float, t: dict) -> dict:
 
 def import_profile(top: int = 12) -> tuple[float, list[dict]]:
     """``-X importtime`` of af-train's entrypoint: the total and the self time per top-level package."""
-    _, _, proc = _run([sys.executable, "-X", "importtime", "-c", "import alternating_freeze.cli"])
-    per = defaultdict(float)
-    for line in proc.stderr.splitlines():
-        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|\s*(\S+)", line)
-        if m:
-            per[m.group(3).split(".")[0]] += int(m.group(1)) / 1e6
+    _, _, proc = run_timed([sys.executable, "-X", "importtime", "-c", "import alternating_freeze.cli"])
+    per = import_self_times(proc.stderr)
     ranked = sorted(per.items(), key=lambda kv: -kv[1])
     return sum(per.values()), [{"package": k, "self_s": v} for k, v in ranked[:top]]
 
@@ -158,7 +144,7 @@ def import_profile(top: int = 12) -> tuple[float, list[dict]]:
 def measure(repeats: int, workdir: Path) -> dict:
     samples, imports, heavy = defaultdict(list), defaultdict(list), None
     for i in range(repeats):
-        _, bare, _ = _run([sys.executable, "-c", "pass"])
+        _, bare, _ = run_timed([sys.executable, "-c", "pass"])
         samples["bare_interpreter"].append(bare)
         total, top = import_profile()
         samples["importtime_total"].append(total)
@@ -166,7 +152,9 @@ def measure(repeats: int, workdir: Path) -> dict:
             imports[row["package"]].append(row["self_s"])
         log = workdir / f"startup{i}.json"
         args = ["-m", *SWEEP, f"hydra.sweep.dir={workdir / f'sweep{i}'}"]
-        t_spawn, wall, proc = _run([sys.executable, "-m", "benchmarks.startup", "--child", str(log), "--", *args])
+        t_spawn, wall, proc = run_timed(
+            [sys.executable, "-m", "benchmarks.startup", "--child", str(log), "--", *args], timeout=1800
+        )
         t = json.loads(log.read_text())
         if t["code"]:
             raise RuntimeError(f"af-train exited {t['code']}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -43,6 +43,19 @@ def cli_env() -> dict:
     return env
 
 
+# A 2-layer, 32-wide GPT on the bundled text's first 20000 characters, 2 epochs of 5 steps: seconds a run.
+TINY_GPT = (
+    "model=gpt",
+    "dataset=text",
+    "dataset.subset=20000",
+    "model.n_layer=2",
+    "model.n_embd=32",
+    "model.block_size=32",
+    "trainer.steps_per_epoch=5",
+    "trainer.epochs=2",
+)
+
+
 def af_train(*args: str) -> list[str]:
     """The real console entrypoint, run with this interpreter (python -m is the same code path)."""
     return [sys.executable, "-m", "alternating_freeze", *args]

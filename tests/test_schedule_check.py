@@ -2,10 +2,9 @@
 before anything trains (budget.schedule_problem, replayed from the strategy itself)."""
 
 import subprocess
-import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, af_train
 
 from alternating_freeze.budget import check_schedule, first_epochs, schedule_problem
 from alternating_freeze.data import DatasetConfig, load_dataset, train_count
@@ -17,8 +16,9 @@ from alternating_freeze.strategies.random_block import RandomBlock
 from alternating_freeze.strategies.standard import Standard
 
 
-def af_train(*args):
-    return [sys.executable, "-m", "alternating_freeze", *args]
+def run_af(env, *args) -> subprocess.CompletedProcess:
+    """af-train with ``args`` in a subprocess, its output captured."""
+    return subprocess.run(af_train(*args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 N, BS = 1293, 128  # digits' default training split: 11 batches an epoch
@@ -82,14 +82,7 @@ def test_train_count_is_what_loading_leaves(keys):
 
 @pytest.mark.slow
 def test_a_sweep_with_arms_that_never_switch_refuses_before_any_job(tmp_path, cli_env):
-    proc = subprocess.run(
-        af_train("-m", "experiment=frequency", "trainer.epochs=2", f"hydra.sweep.dir={tmp_path}"),
-        cwd=ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_af(cli_env, "-m", "experiment=frequency", "trainer.epochs=2", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: trainer.epochs=2: too short: arm 'batch strategy.every=32'")
@@ -99,38 +92,26 @@ def test_a_sweep_with_arms_that_never_switch_refuses_before_any_job(tmp_path, cl
 
 @pytest.mark.slow
 def test_a_single_run_that_never_switches_says_one_plain_line(tmp_path, cli_env):
-    proc = subprocess.run(
-        af_train(
-            "strategy=alternating",
-            "strategy.unit=epoch",
-            "strategy.every=2",
-            "trainer.epochs=2",
-            f"hydra.run.dir={tmp_path}",
-        ),
-        cwd=ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    proc = run_af(
+        cli_env,
+        "strategy=alternating",
+        "strategy.unit=epoch",
+        "strategy.every=2",
+        "trainer.epochs=2",
+        f"hydra.run.dir={tmp_path}",
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(
         "error: trainer.epochs=2"
     )
-    ok = subprocess.run(
-        af_train(
-            "strategy=alternating",
-            "strategy.unit=epoch",
-            "strategy.every=2",
-            "trainer.epochs=2",
-            "trainer.allow_untrained=true",
-            f"hydra.run.dir={tmp_path / 'ok'}",
-        ),
-        cwd=ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    ok = run_af(
+        cli_env,
+        "strategy=alternating",
+        "strategy.unit=epoch",
+        "strategy.every=2",
+        "trainer.epochs=2",
+        "trainer.allow_untrained=true",
+        f"hydra.run.dir={tmp_path / 'ok'}",
     )
     assert ok.returncode == 0, ok.stderr
 
@@ -150,14 +131,7 @@ def test_a_single_run_that_never_switches_says_one_plain_line(tmp_path, cli_env)
     ],
 )
 def test_a_bad_schedule_on_the_command_line_is_one_line_before_any_job(tmp_path, cli_env, args, said):
-    proc = subprocess.run(
-        af_train(*args, f"hydra.sweep.dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}"),
-        cwd=ROOT,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_af(cli_env, *args, f"hydra.sweep.dir={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [said]
     assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("metrics.csv"))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from helpers import ROOT, af_train, cli_env, run_sweep
+from helpers import ROOT, TINY_GPT, af_train, cli_env, run_sweep
 
 from alternating_freeze import text
 from alternating_freeze.data import DatasetConfig, check_files, load_dataset
@@ -169,14 +169,7 @@ def test_af_train_gpt_on_text_runs_offline(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
         af_train(
-            "model=gpt",
-            "dataset=text",
-            "dataset.subset=20000",
-            "model.n_layer=2",
-            "model.n_embd=32",
-            "model.block_size=32",
-            "trainer.steps_per_epoch=5",
-            "trainer.epochs=2",
+            *TINY_GPT,
             "strategy=alternating",
             f"hydra.run.dir={out}",
         ),
@@ -199,17 +192,9 @@ def test_a_text_sweep_is_judged_by_loss_end_to_end(tmp_path):
     sweep = tmp_path / "sweep"
     run_sweep(
         sweep,
-        "model=gpt",
-        "dataset=text",
-        "dataset.subset=20000",
-        "model.n_layer=2",
-        "model.n_embd=32",
-        "model.block_size=32",
-        "trainer.steps_per_epoch=5",
-        "trainer.epochs=2",
+        *TINY_GPT,
         "strategy=standard,alternating",
         "seed=0,1",
-        "trainer.allow_untrained=true",  # main's arms sweeper cannot count a text's epoch yet (fixed on charlm)
         env=cli_env(),
     )
     runs = [json.loads(p.read_text()) for p in sweep.rglob("summary.json")]

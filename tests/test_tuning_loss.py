@@ -86,20 +86,13 @@ def test_a_valid_score_follows_its_objective(metric, value, ok):
 def test_a_tuned_text_sweep_chooses_the_lowest_validation_loss(tmp_path):
     """tune.metric=auto on dataset=text through the real command line: tuning.json says best_val_loss and min, and
     the choice is the rate whose trial had the lowest best_val_loss (one tuning seed: the trial's own value)."""
-    from helpers import cli_env, run_sweep
+    from helpers import TINY_GPT, cli_env, run_sweep
 
     sweep = tmp_path / "tuned"
     run_sweep(
         sweep,
         "experiment=frequency_tuned",
-        "model=gpt",
-        "dataset=text",
-        "dataset.subset=20000",
-        "model.n_layer=2",
-        "model.n_embd=32",
-        "model.block_size=32",
-        "trainer.steps_per_epoch=5",
-        "trainer.epochs=2",
+        *TINY_GPT,
         "hydra.callbacks.analyze.enabled=false",
         'hydra.sweeper.arms.standard=["strategy=standard"]',
         "~hydra.sweeper.arms.batch",

@@ -22,6 +22,7 @@ from .epoch import TrainState
 from .finish import finish, overrides_of
 from .job import Job, build, log, resume
 from .loop import Progress
+from .text import objective
 
 
 def use_bar(progress: Progress) -> bool:
@@ -32,18 +33,19 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
     """What happens after each epoch: the checkpoint, metrics.csv so far, and progress."""
     trainer = job.trainer
     config, h = recorded(job.cfg), config_hash(job.cfg)
+    m = objective(job.cfg.dataset.name).measure  # the line shows what the run is judged by: accuracy, or a text's loss
 
     def on_epoch(state: TrainState) -> None:
         r = state.rows[-1]
         # the epoch's line first: every epoch a checkpoint holds has its line in train.log, whenever a kill lands
         log.info(
-            "epoch %d/%d  trained=%s  train_loss=%.4f  val_acc=%.4f  test_acc=%.4f  %.2fs",
+            f"epoch %d/%d  trained=%s  train_loss=%.4f  val_{m}=%.4f  test_{m}=%.4f  %.2fs",
             r["epoch"],
             trainer.epochs,
             r["trained"],
             r["train_loss"],
-            r["val_acc"],
-            r["test_acc"],
+            r[f"val_{m}"],
+            r[f"test_{m}"],
             r["epoch_s"],
             extra={EPOCH_LINE: True},
         )
@@ -68,8 +70,7 @@ def epoch_writer(out: Path, job: Job, bar, tracker: loggers.Logger | None = None
         if bar is not None:
             bar.set_postfix(
                 train_loss=f"{r['train_loss']:.4f}",
-                val_acc=f"{r['val_acc']:.4f}",
-                test_acc=f"{r['test_acc']:.4f}",
+                **{f"val_{m}": f"{r[f'val_{m}']:.4f}", f"test_{m}": f"{r[f'test_{m}']:.4f}"},
                 trained=r["trained"],
             )
             bar.update(1)

@@ -183,6 +183,9 @@ def test_af_train_gpt_on_text_runs_offline(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["resolved"]["num_classes"] == 86
     assert summary["epochs_completed"] == 2 and summary["final_test_acc"] > 0
+    # the epoch line shows what a text is judged by: its loss, not its next-character accuracy
+    epoch_lines = [x for x in (out / "train.log").read_text().splitlines() if "epoch 2/2" in x]
+    assert len(epoch_lines) == 1 and "val_loss=" in epoch_lines[0] and "val_acc=" not in epoch_lines[0]
 
 
 @pytest.mark.slow

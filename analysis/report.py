@@ -56,7 +56,7 @@ def build(result) -> str:
             if configs["strategy"].eq("standard").all()
             else "no_comparison"
         )
-    blocks, target, grid = tables.blocks(stats, paired, configs, context_names(configs)), result.target, result.tuning
+    blocks, target, grid = tables.blocks(stats, paired, configs, context_names(configs), objective), result.target, result.tuning
     tested = paired.groupby("metric")["p_ttest"].count()
     return (
         say(
@@ -79,7 +79,9 @@ def build(result) -> str:
                 ]
             ),
             glance=glance,
-            blocks=say("blocks", table=tables.markdown(blocks)) if len(blocks) else "",
+            blocks=say("blocks", table=tables.markdown(blocks), measure=objective.words, unit=unit(objective).diff_unit)
+            if len(blocks)
+            else "",
             protocol=protocol(result),
             speed=speed(paired, alpha, objective),
             target=say(

@@ -226,9 +226,13 @@ def comparison(paired: pd.DataFrame, objective: Objective = ACCURACY) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, where: dict) -> pd.DataFrame:
-    """Schedules by number of blocks K: the paired difference in accuracy from standard training, at what FLOPs."""
-    acc = paired[(paired["metric"] == "final_test_acc") & paired["baseline_id"].notna()].set_index("config_id")
+def blocks(
+    stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, where: dict, objective: Objective = ACCURACY
+) -> pd.DataFrame:
+    """Schedules by number of blocks K: the paired difference in the objective's final test value (accuracy in pp, a
+    loss in its unit) from standard training, at what FLOPs."""
+    u, main = unit_of(objective), headline_metric(objective)
+    acc = paired[(paired["metric"] == main) & paired["baseline_id"].notna()].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
     cfg = configs[configs["config_id"].isin(acc.index)]
     cfg = cfg[cfg.groupby("context_id")["n_blocks"].transform("nunique") > 1]
@@ -236,7 +240,7 @@ def blocks(stats: pd.DataFrame, paired: pd.DataFrame, configs: pd.DataFrame, whe
         (
             ", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])),
             f"K={r['n_blocks']}",
-        ): f"{number(acc.loc[r['config_id'], 'mean_diff'] * 100, 2, True)} pp at "
+        ): f"{number(acc.loc[r['config_id'], 'mean_diff'] * u.scale, u.digits, True)} {u.diff_unit} at "
         f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
         for r in cfg.to_dict("records")
     }

@@ -117,6 +117,22 @@ def test_the_verdict_chooses_by_loss_and_the_headline_speaks_in_nats_and_bits(te
     assert "Loss at equal FLOPs: of 2 configuration(s)" in md  # the Speed section's verdict
 
 
+def test_the_frequency_figure_of_a_text_shows_its_loss(text_sweep):
+    """Every 1 and every 4 batches: the figure plots each period's mean final test loss (not the next-character
+    accuracy, which ranks them the other way) and standard training's mean loss as its dashed line."""
+    from analysis import figures
+
+    res = analysis.compute([text_sweep], boot=FAST)
+    data = figures.frequency_data(res)
+    by_hand = {e: sum(ARMS[f"every{e}"]["loss"](s) for s in range(5)) / 5 for e in (1, 4)}
+    assert data.groupby("period")["value"].mean().to_dict() == pytest.approx({1.0: by_hand[1], 4.0: by_hand[4]})
+    ax = figures.frequency(res, figures.WIDTHS["report"]).axes[0]
+    assert ax.get_ylabel() == "final test loss (nats/char)"
+    (dashed,) = [ln for ln in ax.get_lines() if ln.get_label() == "standard"]
+    assert dashed.get_ydata()[0] == pytest.approx(sum(STD_LOSS.values()) / 5)
+    assert figures.heading("frequency", res.objective) == "Final test loss against switching frequency"
+
+
 def test_time_to_target_is_a_validation_loss_reached_from_above(text_sweep):
     result = analysis.analyze([text_sweep], boot=FAST, figures=False, target_fraction=1.0)
     target = result.target.set_index("label")

@@ -38,8 +38,8 @@ FIGURES = {  # name: (the report's heading, drawing(result, width))
     "loss_curves": ("Train loss", partial(curves, y="train_loss", ylabel="train loss", scale=1.0, logy=True)),
     "final_accuracy": ("Final test {measure} per configuration", partial(dots, metric=None)),
     "paired_difference": ("Paired difference from standard training", paired_difference),
-    "blocks": ("Accuracy and FLOPs against the number of blocks", blocks),
-    "frequency": ("Final test accuracy against switching frequency", frequency),
+    "blocks": ("{Measure} and FLOPs against the number of blocks", blocks),
+    "frequency": ("Final test {measure} against switching frequency", frequency),
     "isolation": ("Tuning: validation metric against each tuned setting", isolation),
     "learning_rates": ("Learning rate per block", rates),
     "compute": (

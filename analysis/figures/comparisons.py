@@ -1,5 +1,6 @@
 """Figures that compare configurations: each run's final value, the paired difference from standard training,
-accuracy and FLOPs against the number of blocks, and accuracy against switching frequency."""
+the final test value of the runs' objective (accuracy, or a text's loss) and FLOPs against the number of blocks,
+and that value against switching frequency."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def dots(res, width: float, metric: str | None, scale: float = 1.0, xlabel: str 
     test value (accuracy in %, a loss in its unit)."""
     if metric is None:
         u = unit(res.objective)
-        metric, scale, xlabel = headline_metric(res.objective), u.scale, f"final {u.name} ({u.unit})"
+        metric, scale, xlabel = headline_metric(res.objective), u.scale, value_label(res)
     data = res.done[res.done["timing_ok"] | (not timed)]
     data = need(
         data.assign(value=pd.to_numeric(data[metric], errors="coerce") * scale).dropna(subset=["value"]),
@@ -95,15 +96,26 @@ def paired_difference(res, width: float) -> Figure:
     return fig
 
 
+def final_value(res, runs: pd.DataFrame) -> pd.Series:
+    """Each run's final test value of the objective, as the figures show it (an accuracy in %, a loss in its unit)."""
+    return pd.to_numeric(runs[headline_metric(res.objective)], errors="coerce") * unit(res.objective).scale
+
+
+def value_label(res) -> str:
+    u = unit(res.objective)
+    return f"final {u.name} ({u.unit})"
+
+
 def blocks_data(res) -> pd.DataFrame:
-    """Completed runs where K varies: ``K``, ``schedule``, ``acc`` (%) and ``flops`` (% of standard training's)."""
+    """Completed runs where K varies: ``K``, ``schedule``, ``value`` (the objective's final test value, accuracy in
+    %) and ``flops`` (% of standard training's)."""
     alt = res.done[res.done["strategy"] != "standard"]
     alt = alt[alt.groupby("context_id")["n_blocks"].transform("nunique") > 1]
     std = res.done[res.done["strategy"] == "standard"].groupby("context_id")["train_flops"].mean()
     return alt.assign(
         K=alt["n_blocks"].astype(int),
         schedule=alt["strategy_label"],
-        acc=alt["final_test_acc"] * 100,
+        value=final_value(res, alt),
         flops=alt["train_flops"].astype(float) / alt["context_id"].map(std) * 100,
     )
 
@@ -112,7 +124,7 @@ def blocks(res, width: float) -> Figure:
     d = need(blocks_data(res), "no setting has more than one number of blocks")
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 2, len(ctxs), height=2.3, sharex=True, sharey="row")
-    for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("acc", "flops"))):
+    for (j, k), (i, y) in ((a, b) for a in enumerate(ctxs) for b in enumerate(("value", "flops"))):
         points(
             res,
             d[d["context_id"] == k],
@@ -133,7 +145,7 @@ def blocks(res, width: float) -> Figure:
             xticks=sorted(d["K"].unique()),
             xlabel="blocks (K)",
             title=where.get(k, "") * (i == 0),
-            ylabel=("final test accuracy (%)", "training FLOPs\n(% of standard)")[i],
+            ylabel=(value_label(res), "training FLOPs\n(% of standard)")[i],
         )
     handles, labels = axes[0, 0].get_legend_handles_labels()
     axes[0, 0].get_legend().remove()
@@ -163,7 +175,7 @@ def frequency_data(res) -> pd.DataFrame:
     ]
     alt = alt.assign(
         line=line,
-        acc=alt["final_test_acc"] * 100,
+        value=final_value(res, alt),
         period=alt["every"].astype(float).to_numpy() * np.where(alt["unit"] == "batch", 1, spe),
     )
     alt = alt[np.isfinite(alt["period"])]
@@ -171,7 +183,7 @@ def frequency_data(res) -> pd.DataFrame:
 
 
 def frequency(res, width: float) -> Figure:
-    """Mean final accuracy and its CI per switching period, one line per clock (every N batches, every N epochs)
+    """Mean final test value (accuracy, or a text's loss) and its CI per switching period, one line per clock (every N batches, every N epochs)
     on one axis of optimizer steps per block visit; standard training's mean and CI as a band."""
     d = need(frequency_data(res), NO_PERIODS)
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
@@ -180,7 +192,7 @@ def frequency(res, width: float) -> Figure:
     for ax, k in zip(axes[0], ctxs):
         here = d[d["context_id"] == k]
         for (name, line), marker in zip(here.groupby("line", sort=False), MARKERS * len(colours)):
-            per = line.groupby("period")["acc"]
+            per = line.groupby("period")["value"]
             xs = sorted(per.groups)
             mean = per.mean().loc[xs].to_numpy()
             lo_hi = np.array([res.boot.interval(per.get_group(x)) for x in xs], dtype=float).reshape(len(xs), 2)
@@ -191,7 +203,7 @@ def frequency(res, width: float) -> Figure:
         ticks(ax, here["period"])
         ax.set(
             xlabel="optimizer steps per block visit (log scale)",
-            ylabel="final test accuracy (%)" * (ax is axes[0, 0]),
+            ylabel=value_label(res) * (ax is axes[0, 0]),
             title=where.get(k),
         )
         legend_below(ax)

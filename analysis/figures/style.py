@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from ..describe import family, fmt_value
+from ..measures import headline_metric, unit
 
 DPI = 150
 # report: 7.5 in at 150 dpi = 1125 px, the report's 1150 px column, so a browser at 100% shows it unscaled;
@@ -68,13 +69,15 @@ def points(res, data: pd.DataFrame, hue: str, names, **kw) -> None:
 
 
 def standard_line(ax, res, context_id: str) -> None:
-    """Standard training's mean final test accuracy (dashed) and its CI (grey band) in this context, in %."""
-    done = res.done
-    acc = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), "final_test_acc"]
-    if len(acc) and np.isfinite(lo_hi := res.boot.interval(acc * 100)).all():
+    """Standard training's mean final test value of the runs' objective (dashed; an accuracy in %, a loss in its
+    unit) and its CI (grey band) in this context."""
+    done, scale = res.done, unit(res.objective).scale
+    v = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), headline_metric(res.objective)]
+    v = pd.to_numeric(v, errors="coerce").dropna()
+    if len(v) and np.isfinite(lo_hi := res.boot.interval(v * scale)).all():
         ax.axhspan(*lo_hi, color="0.6", alpha=0.25, lw=0)
-    if len(acc):
-        ax.axhline(acc.mean() * 100, color=STANDARD, ls="--", lw=1, label="standard")
+    if len(v):
+        ax.axhline(v.mean() * scale, color=STANDARD, ls="--", lw=1, label="standard")
 
 
 def ticks(ax, values) -> None:

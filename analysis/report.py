@@ -56,7 +56,11 @@ def build(result) -> str:
             if configs["strategy"].eq("standard").all()
             else "no_comparison"
         )
-    blocks, target, grid = tables.blocks(stats, paired, configs, context_names(configs), objective), result.target, result.tuning
+    blocks, target, grid = (
+        tables.blocks(stats, paired, configs, context_names(configs), objective),
+        result.target,
+        result.tuning,
+    )
     tested = paired.groupby("metric")["p_ttest"].count()
     return (
         say(

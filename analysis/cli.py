@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -45,12 +46,20 @@ def parser() -> argparse.ArgumentParser:
         default=0.05,
         help="level of the tests behind every verdict, Holm-adjusted (default 0.05); does not change the intervals",
     )
-    p.add_argument(
+    given = p.add_mutually_exclusive_group()
+    given.add_argument(
         "--target",
         type=float,
         metavar="ACC",
         help="accuracy of the time-to-target view, a fraction "
         "(default: --target-fraction of standard training's mean final validation accuracy, per setting)",
+    )
+    given.add_argument(
+        "--target-loss",
+        type=float,
+        metavar="NATS",
+        help="for runs judged by loss (a text): the validation loss of the time-to-target view, in nats per character "
+        "(default: standard training's mean final validation loss / --target-fraction, per setting)",
     )
     p.add_argument(
         "--target-fraction",
@@ -85,6 +94,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return fail(
                 f"--{name.replace('_', '-')}={value}: must lie " + ("in (0, 1]" if one else "strictly between 0 and 1")
             )
+    if args.target_loss is not None and not (0 < args.target_loss < math.inf):
+        return fail(f"--target-loss={args.target_loss}: must be a positive number of nats per character")
     if args.resamples < 1:
         return fail(f"--resamples={args.resamples}: must be at least 1")
     for folder in args.sweep_dirs:  # before the slow imports: a typo answers at once
@@ -104,6 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             boot=boot,
             alpha=args.alpha,
             target_acc=args.target,
+            target_loss=args.target_loss,
             target_fraction=args.target_fraction,
             figures=not args.no_figures,
             latex=args.latex,

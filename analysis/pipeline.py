@@ -82,6 +82,7 @@ def compute(
     boot: Bootstrap = DEFAULT,
     alpha: float = ALPHA,
     target_acc: Optional[float] = None,
+    target_loss: Optional[float] = None,
     target_fraction: float = speed.FRACTION,
 ) -> AnalysisResult:
     """Every table of the analysis of the run folders under ``paths``, nothing written. A missing folder or none
@@ -92,9 +93,15 @@ def compute(
             f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under {', '.join(map(str, paths))}"
         )
     objective = of_runs(loaded.runs)  # MixedObjectives: accuracy and loss share no verdict
-    if target_acc is not None and objective.measure != "acc":
-        raise TargetError(f"--target={target_acc} is an accuracy; these runs are judged by {objective.name}")
-    goal = speed.targets(loaded.runs, target_acc, target_fraction, objective)
+    given = {"acc": target_acc, "loss": target_loss}  # a target named in each measure's own option
+    for measure, flag in (("acc", "--target"), ("loss", "--target-loss")):
+        if given[measure] is not None and objective.measure != measure:
+            raise TargetError(
+                f"{flag}={given[measure]} is {'an accuracy' if measure == 'acc' else 'a loss'}; these runs are judged "
+                f"by {objective.name}: use {'--target-loss' if measure == 'acc' else '--target'}"
+            )
+    target = given[objective.measure]
+    goal = speed.targets(loaded.runs, target, target_fraction, objective)
     runs = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal, objective), "left", "run_id")
     curves, configs = loaded.curves, configurations(runs)  # every table below reads this one
     stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)
@@ -103,6 +110,8 @@ def compute(
     rule = (
         f"{target_acc:.1%} accuracy (given)"
         if target_acc is not None
+        else f"{objective.show(target_loss)} (given; lower is better: reached at or below it)"
+        if target_loss is not None
         else f"{target_fraction:.0%} of standard training's mean final accuracy in the same setting"
         if objective.measure == "acc"
         else f"standard training's mean final validation {objective.words} in the same setting / {target_fraction:g}"

@@ -103,17 +103,17 @@ def cost_ratio(cost: float, baseline: float) -> float:
 
 
 def targets(
-    runs: pd.DataFrame, accuracy: Optional[float] = None, fraction: float = FRACTION, objective: Objective = ACCURACY
+    runs: pd.DataFrame, given: Optional[float] = None, fraction: float = FRACTION, objective: Objective = ACCURACY
 ) -> dict[str, tuple]:
-    """context_id -> (target: ``accuracy`` where given, else ``fraction`` of standard training's mean final accuracy,
-    or for a loss that loss / ``fraction``; the split it is read on: validation, or test where a run of the context
-    has none). The target is in the ``objective``'s measure."""
+    """context_id -> (target: ``given`` where given (in the ``objective``'s measure: an accuracy, or a loss), else
+    ``fraction`` of standard training's mean final accuracy, or for a loss that loss / ``fraction``; the split it is
+    read on: validation, or test where a run of the context has none)."""
     out, m = {}, objective.measure
     for ctx, mine in runs[runs["in_stats"]].groupby("context_id"):
         split, std = "val" if mine[f"final_val_{m}"].notna().all() else "test", mine[mine["strategy"] == "standard"]
-        if accuracy is not None or len(std):
+        if given is not None or len(std):
             final = std[f"final_{split}_{m}"].mean()
-            out[ctx] = (accuracy if accuracy is not None else final * fraction**objective.sign, split)
+            out[ctx] = (given if given is not None else final * fraction**objective.sign, split)
     return out
 
 

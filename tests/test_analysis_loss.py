@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from helpers import FAST, make_config, overrides_of, write_val_run
@@ -144,6 +145,32 @@ def test_time_to_target_is_a_validation_loss_reached_from_above(text_sweep):
     assert (target["reached"] == 5).sum() == 1 and (target["reached"] == 0).sum() == 1
     md = (text_sweep / "report.md").read_text()
     assert "lower is better: reached at or below it" in md and "target (nats/char)" in md
+
+
+def test_a_loss_target_given_in_nats_is_reached_at_or_below_it(text_sweep, capsys):
+    """af-analyze --target-loss 1.7: a run's validation loss falls by 0.2 an epoch to its arm's final loss, so each
+    run's FLOPs to the target are those of the first epoch at or below 1.7, computed by hand per run."""
+    from analysis.cli import main
+
+    assert main([str(text_sweep), "--target-loss", "1.7", "--no-figures", "-q", "--resamples", "99"]) == 0
+    runs = analysis.load_runs([text_sweep]).set_index("run_id")
+    reach = pd.read_csv(text_sweep / "runs.csv").set_index("run_id")
+    for run_id, flops in reach["flops_to_target"].items():
+        arm, seed = runs.loc[run_id, "strategy"], runs.loc[run_id, "seed"]
+        every = runs.loc[run_id, "every"]
+        final = ARMS["standard" if arm == "standard" else f"every{int(every)}"]["loss"](seed)
+        epoch = next(e for e in (1, 2, 3) if final + 0.2 * (3 - e) <= 1.7 + 1e-12)  # first at or below, by hand
+        assert flops == 1e9 * epoch, (run_id, flops, epoch)
+    assert (reach["target_acc"] == 1.7).all()
+    md = (text_sweep / "report.md").read_text()
+    assert "1.700 nats (2.453 bits) per character (given; lower is better: reached at or below it)" in md
+    # refused in one line: a loss for runs judged by accuracy is the other option's, and a target of no loss
+    assert main([str(text_sweep), "--target", "0.9", "--no-figures", "-q"]) == 2
+    assert (
+        "--target=0.9 is an accuracy; these runs are judged by val_loss: use --target-loss" in capsys.readouterr().err
+    )
+    assert main([str(text_sweep), "--target-loss", "0", "-q"]) == 2
+    assert "--target-loss=0.0: must be a positive number" in capsys.readouterr().err
 
 
 def test_the_tuning_table_of_a_loss_marks_the_lowest(text_sweep):

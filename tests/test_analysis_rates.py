@@ -87,3 +87,33 @@ def test_the_report_draws_the_rates_where_schedules_differ_and_not_otherwise(tmp
     assert "learning_rates" not in {f.name for f in result.figures}
     assert dict(result.skipped)["learning_rates"] == SAME
     assert "### Learning rate per block" not in (same / "report.md").read_text()
+
+
+def test_the_frequency_figure_draws_one_line_per_schedule(tmp_path):
+    """Alternating every 1 and 4 batches, each under a constant rate and under the step decay: four configurations,
+    two lines (one per schedule, named by it), each with both periods and its own mean; one schedule, no name."""
+    from analysis import figures
+
+    acc = {(1, None): 0.90, (4, None): 0.92, (1, "step"): 0.94, (4, "step"): 0.96}
+    for seed in range(3):
+        write_run(tmp_path, make_config(seed, epochs=EPOCHS, lr=LR), 0.9)
+        for (every, sched), a in acc.items():
+            cfg = make_config(seed, "alternating", every=every, epochs=EPOCHS, lr=LR)
+            write_run(tmp_path, cfg | ({"scheduler": STEP} if sched else {}), a, job=f"s{seed}-e{every}-{sched}")
+    data = figures.frequency_data(analysis.compute([tmp_path], boot=FAST))
+    means = data.groupby(["line", "period"])["value"].mean().to_dict()
+    step = "every N batches, step milestones 0.5:0.75 gamma 0.1"
+    assert means == pytest.approx(
+        {
+            ("every N batches, constant", 1.0): 90,
+            ("every N batches, constant", 4.0): 92,
+            (step, 1.0): 94,
+            (step, 4.0): 96,
+        }
+    )
+    only_constant = tmp_path / "constant"
+    for seed in range(3):
+        for every in (1, 4):
+            write_run(only_constant, make_config(seed, "alternating", every=every, epochs=EPOCHS, lr=LR), 0.9)
+    one = figures.frequency_data(analysis.compute([only_constant], boot=FAST))
+    assert set(one["line"]) == {"every N batches"}

@@ -26,16 +26,22 @@ def span(values: pd.Series) -> str:
 
 
 def context(runs: pd.DataFrame) -> str:
-    """The runs in one line: "digits, MLP depth 4/6 width 128, 20 epochs, 5 seeds per configuration"."""
+    """The runs in one line: "digits, MLP depth 4/6 width 128, 20 epochs, 5 seeds per configuration"; a GPT by its
+    layers, heads, width and context."""
     r = runs.reindex(columns=["dataset", "subset", "model", "depth", "width", "batchnorm", "epochs", "config_id"])
     if r["dataset"].isna().all():
         return "no run with a readable config"
     data = r["dataset"].astype(str) + r["subset"].map(lambda s: "" if is_missing(s) else f" (subset {s})")
     counts = runs.groupby("config_id")["seed"].nunique()
     lo, hi = (int(counts.min()), int(counts.max())) if len(counts) else (0, 0)
+    if r["model"].eq("gpt").all():  # a GPT is sized by its own keys (its config also carries unused depth, width)
+        g = runs.reindex(columns=[f"model.{k}" for k in ("n_layer", "n_head", "n_embd", "block_size")])
+        net = "GPT {} layers, {} heads, width {}, context {}".format(*(span(g[k]) for k in g))
+    else:
+        net = f"{span(r['model']).upper()} depth {span(r['depth'])} width {span(r['width'])}"
+        net += " batchnorm" * bool(r["batchnorm"].eq(True).all())
     return (
-        f"{', '.join(sorted(data.unique()))}, {span(r['model']).upper()} depth {span(r['depth'])} width "
-        f"{span(r['width'])}{' batchnorm' * bool(r['batchnorm'].eq(True).all())}, {span(r['epochs'])} epochs, "
+        f"{', '.join(sorted(data.unique()))}, {net}, {span(r['epochs'])} epochs, "
         + (f"{hi} seed{'s' * (hi != 1)}" if lo == hi else f"{lo}-{hi} seeds")
         + " per configuration" * (r["config_id"].nunique() > 1)
     )

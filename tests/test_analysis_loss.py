@@ -216,3 +216,28 @@ def test_runs_of_both_objectives_are_refused_in_one_line(text_sweep, tmp_path, c
     assert main([str(text_sweep), str(tmp_path / "digits"), "--no-figures", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "15 by val_loss, 1 by val_acc" in err and "separate af-analyze calls" in err
+
+
+def test_a_gpt_is_described_by_its_own_sizes():
+    """A GPT's config also carries the shared model schema's depth and width, which it does not use: the report's
+    first line names its layers, heads, width and context instead."""
+    from analysis.verdicts import context
+
+    runs = pd.DataFrame(
+        {
+            "dataset": "text",
+            "model": "gpt",
+            "depth": 3,
+            "width": 128,
+            "batchnorm": False,
+            "epochs": 5,
+            "model.n_layer": 4,
+            "model.n_head": 4,
+            "model.n_embd": [64, 128],
+            "model.block_size": 64,
+            "config_id": ["a", "b"],
+            "seed": 0,
+        }
+    )
+    assert context(runs) == "text, GPT 4 layers, 4 heads, width 64/128, context 64, 5 epochs, 1 seed per configuration"
+    assert context(runs.assign(model="mlp")).startswith("text, MLP depth 3 width 128, 5 epochs")

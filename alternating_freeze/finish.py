@@ -95,11 +95,12 @@ def finish(
     (out / ERROR_FILE).unlink(missing_ok=True)  # an earlier attempt's failure, if any
     if tracker is not None:
         tracker.finish(summary)
+    m = objective(run.dataset.name).measure  # what the run is judged by: accuracy, or a text's loss
     log.info(
-        "%s: final test acc %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s%s",
+        f"%s: final test {m} %.4f, best %.4f, train %.1fs, %.1f GFLOP/s -> %s%s",
         state.status,
-        summary["final_test_acc"] or float("nan"),
-        summary["best_test_acc"] or float("nan"),
+        summary[f"final_test_{m}"] or float("nan"),
+        summary[f"best_test_{m}"] or float("nan"),
         summary["train_s"],
         summary["train_gflops_per_s"] or 0.0,
         out,

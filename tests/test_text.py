@@ -186,6 +186,7 @@ def test_af_train_gpt_on_text_runs_offline(tmp_path):
     # the epoch line shows what a text is judged by: its loss, not its next-character accuracy
     epoch_lines = [x for x in (out / "train.log").read_text().splitlines() if "epoch 2/2" in x]
     assert len(epoch_lines) == 1 and "val_loss=" in epoch_lines[0] and "val_acc=" not in epoch_lines[0]
+    assert f"completed: final test loss {summary['final_test_loss']:.4f}" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow

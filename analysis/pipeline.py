@@ -130,6 +130,7 @@ def compute(
         unread_warnings(loaded.sweeps)
         + collect_warnings(runs, stats, paired, curves, objective)
         + [w for t in tuned for w in tuning.warnings(t)]
+        + [w for s in loaded.sweeps if s.tuning for w in tuning.close_call_warnings(s.tuning, runs, s.path)]
         + off_choice(runs, loaded.sweeps),
         loaded.sweeps,
         boot,

@@ -163,15 +163,20 @@ def pooled_seed_sd(groups: list) -> float:
     return float(np.sqrt(np.mean(variances))) if variances else math.nan
 
 
+def final_values(runs: pd.DataFrame, path: Path, jobs: list, metric: str) -> list[float]:
+    """``metric`` of the runs in the job folders ``jobs`` of the sweep at ``path`` (those that have it)."""
+    by_dir = dict(zip(runs["run_dir"].astype(str), pd.to_numeric(runs[metric], errors="coerce")))
+    values = [by_dir.get(str((Path(path) / j).resolve()), math.nan) for j in jobs]
+    return [v for v in values if not math.isnan(v)]
+
+
 def studies(tuning: dict, runs: pd.DataFrame, path: Path, metric: str = "final_test_acc") -> pd.DataFrame:
     """Per arm and study: the choice, its validation score, and the final runs' ``metric`` (mean, seed SD, n);
     ``median`` marks the study the verdict uses. Final runs are found by folder in ``runs`` (run_dir)."""
-    by_dir = dict(zip(runs["run_dir"].astype(str), pd.to_numeric(runs[metric], errors="coerce")))
     rows = []
     for arm, spec in tuning["arms"].items():
         for st in spec.get("studies") or []:
-            values = [by_dir.get(str((Path(path) / j).resolve()), math.nan) for j in st.get("final_jobs") or []]
-            values = [v for v in values if not math.isnan(v)]
+            values = final_values(runs, path, st.get("final_jobs") or [], metric)
             rows.append(
                 {
                     "arm": arm,
@@ -204,6 +209,40 @@ def spread(table: pd.DataFrame) -> pd.DataFrame:
         ],
         columns=["arm", "studies", "study_sd", "seed_sd"],
     )
+
+
+def close_calls(tuning: dict, runs: pd.DataFrame, path: Path) -> list[tuple]:
+    """(arm, chosen, its mean, runner-up, its mean, seed SD) of each grid-tuned arm whose chosen setting beat the
+    next best by less than the seed-to-seed SD of the tuning metric over the arm's final runs: the tuning seeds
+    could not tell the two apart, so another seed might have chosen the other."""
+    if tuning.get("method", "grid") != "grid" or (metric := tuning.get("metric")) not in runs:
+        return []
+    out = []
+    for arm, spec in tuning["arms"].items():
+        finals = final_values(runs, path, spec.get("final_jobs") or [], metric)
+        trials = pd.DataFrame(
+            [
+                {"point": tuple(sorted(t["values"].items())), "score": score(tuning, t)}
+                for t in spec.get("trials") or []
+            ],
+            columns=["point", "score"],
+        )
+        means = trials.groupby("point", sort=False)["score"].mean().dropna()
+        means = means.sort_values(ascending=tuning.get("mode", "max") != "max", kind="stable")
+        noise = float(np.std(finals, ddof=1)) if len(finals) >= 2 else math.nan
+        if len(means) >= 2 and np.isfinite(noise) and abs(means.iloc[0] - means.iloc[1]) < noise:
+            out.append((arm, dict(means.index[0]), means.iloc[0], dict(means.index[1]), means.iloc[1], noise))
+    return out
+
+
+def close_call_warnings(tuning: dict, runs: pd.DataFrame, path: Path) -> list[str]:
+    close = [
+        f"{arm}: {', '.join(f'{k}={fmt_value(v)}' for k, v in a.items())} {m:.4f} against "
+        f"{', '.join(f'{k}={fmt_value(v)}' for k, v in b.items())} {n:.4f}, seed SD {sd:.2g}"
+        for arm, a, m, b, n, sd in close_calls(tuning, runs, path)
+    ]
+    seeds = len(tuning.get("tuning_seeds") or [])
+    return [say("warn_tuning_close", which=listing(close), seeds=f"{seeds} seed{'s' * (seeds != 1)}")] * bool(close)
 
 
 def warnings(tuning: dict) -> list[str]:

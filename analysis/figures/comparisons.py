@@ -17,7 +17,21 @@ from ..describe import fmt_value, is_missing
 from ..measures import equal_flops, headline_metric, unit
 from ..paired import EQUAL_FLOPS
 from ..stats import context_names, t_interval
-from .style import MARKERS, STANDARD, UNTIMED, grid, legend_below, need, palette, points, standard_line, ticks
+from .style import (
+    MARKERS,
+    STANDARD,
+    UNTIMED,
+    grid,
+    legend_below,
+    make_room,
+    need,
+    palette,
+    points,
+    standard_line,
+    tick_lines,
+    ticks,
+    wrapped,
+)
 
 NO_PERIODS = "no switching-frequency variation (fewer than two switching periods)"
 VIEWS = {"final_test_acc": "equal epochs", EQUAL_FLOPS: "equal training FLOPs"}
@@ -35,7 +49,8 @@ def dots(res, width: float, metric: str | None, scale: float = 1.0, xlabel: str 
         UNTIMED if timed else f"no completed run has {metric}",
     )
     order = [lab for lab in res.configs["label"] if lab in set(data["label"])]
-    fig, axes = grid(width, 1, 1, height=0.24 * len(order) + 0.7)
+    shown = wrapped(order, width)
+    fig, axes = grid(width, 1, 1, height=0.24 * len(order) + 0.7 + tick_lines(shown))
     outside = np.random.get_state()  # seaborn jitters with numpy's global generator: seeded, same input same bytes
     np.random.seed(0)
     try:
@@ -59,6 +74,8 @@ def dots(res, width: float, metric: str | None, scale: float = 1.0, xlabel: str 
     if (std := data[data["strategy"] == "standard"])["config_id"].nunique() == 1:
         axes[0, 0].axvline(std["value"].mean(), color=STANDARD, ls="--", lw=1, zorder=0)
     axes[0, 0].set(xlabel=xlabel, ylabel="")
+    if shown != order:
+        axes[0, 0].set_yticks(range(len(order)), shown)
     if timed:  # seconds from zero: a 20% gap must not look like 80%
         axes[0, 0].set_xlim(left=0)
     return fig
@@ -79,7 +96,9 @@ def paired_difference(res, width: float) -> Figure:
     )
     order, views = [lab for lab in res.configs["label"] if lab in set(p["label"])], list(dict.fromkeys(p["view"]))
     n = p[p["metric"] == main].groupby("label").size()
-    fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9)
+    texts = [f"{lab} (n={n.get(lab, 0)})" for lab in order] if n.nunique() > 1 else order
+    shown = wrapped(texts, width)
+    fig, axes = grid(width, 1, 1, height=0.3 * len(order) + 0.9 + tick_lines(shown))
     both = dict(x="pp", y="label", order=order, hue_order=views, dodge=0.45, linestyle="none", ax=axes[0, 0])
     sns.pointplot(
         p,
@@ -94,8 +113,8 @@ def paired_difference(res, width: float) -> Figure:
     points(res, p, "view", views, capsize=0.15, **both)
     axes[0, 0].axvline(0, color="0.3", lw=1, ls="--")
     axes[0, 0].set(xlabel=f"difference from standard training in {u.name} ({u.diff_unit})", ylabel="")
-    if n.nunique() > 1:
-        axes[0, 0].set_yticks(range(len(order)), [f"{lab} (n={n.get(lab, 0)})" for lab in order])
+    if shown != order:
+        axes[0, 0].set_yticks(range(len(order)), shown)
     axes[0, 0].legend(frameon=False)
     return fig
 
@@ -205,7 +224,7 @@ def frequency(res, width: float) -> Figure:
     d = need(frequency_data(res), NO_PERIODS)
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 1, len(ctxs), sharey=True)
-    colours = palette(d["line"])
+    colours, extra = palette(d["line"]), 0.0
     for ax, k in zip(axes[0], ctxs):
         here = d[d["context_id"] == k]
         for (name, line), marker in zip(here.groupby("line", sort=False), MARKERS * len(colours)):
@@ -223,5 +242,6 @@ def frequency(res, width: float) -> Figure:
             ylabel=value_label(res) * (ax is axes[0, 0]),
             title=where.get(k),
         )
-        legend_below(ax)
+        extra = max(extra, legend_below(ax))
+    make_room(fig, {0: extra})
     return fig

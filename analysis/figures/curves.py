@@ -13,7 +13,19 @@ from ..describe import family, flops_unit
 from ..measures import curve
 from ..measures import unit as unit_of
 from ..stats import context_names
-from .style import MARKERS, MAX_ROWS, STANDARD, UNTIMED, grid, legend_below, need, palette, readable_axes, short
+from .style import (
+    MARKERS,
+    MAX_ROWS,
+    STANDARD,
+    UNTIMED,
+    grid,
+    legend_below,
+    make_room,
+    need,
+    palette,
+    readable_axes,
+    short,
+)
 
 
 def curves(
@@ -52,6 +64,7 @@ def curves(
     fig, axes = grid(width, len(rows), max(len(cols), 1), sharex=True, sharey=True)
     title_pt = FontProperties(size=matplotlib.rcParams["axes.titlesize"]).get_size_in_points()
     room = int(width / len(axes[0]) * 72 / (0.55 * title_pt))  # characters a title line has room for
+    extra: dict = {}  # inches each row's legends need (make_room)
     for (i, k), (j, fam) in ((a, b) for a in enumerate(rows) for b in enumerate(cols or ["standard"])):
         ax, here = axes[i, j], c[c["ctx"] == k]
         alt = here[(here["family"] == fam) & (here["strategy"] != "standard")]
@@ -84,5 +97,6 @@ def curves(
             ylabel="\n".join(filter(None, [where.get(k), ylabel])) * (j == 0),
         )
         readable_axes(ax, x == "epoch", logy, from_zero=x != "epoch")
-        legend_below(ax)
+        extra[i] = max(extra.get(i, 0.0), legend_below(ax))
+    make_room(fig, extra)
     return fig

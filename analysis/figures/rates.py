@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from alternating_freeze import contract as c
 
-from .style import STANDARD, Skip, grid, legend_below, need
+from .style import STANDARD, Skip, grid, legend_below, make_room, need
 
 MAX_POINTS = 2000  # steps computed per run: a longer run is sampled evenly, its blocks' freezing points kept
 MAX_PANELS = 8  # distinct schedules drawn; more are left out (the caption says so)
@@ -89,7 +89,8 @@ def rates(res, width: float) -> Figure:
     fig, axes = grid(width, -(-len(shapes) // cols), cols, height=2.2)
     for ax in axes.flat[len(shapes) :]:
         ax.set_visible(False)
-    for ax, shape in zip(axes.flat, shapes):
+    extra: dict = {}  # inches each row's legends need (make_room)
+    for row, ax, shape in zip((i // cols for i in range(len(shapes))), axes.flat, shapes):
         here = data[data["shape"] == shape]
         labels = list(dict.fromkeys(here["label"]))
         one = here[here["config_id"] == here["config_id"].iloc[0]]
@@ -107,8 +108,9 @@ def rates(res, width: float) -> Figure:
                 ax=ax,
                 palette={f"block {b}": p for b, p in palette.items()},
             )
-            legend_below(ax)
+            extra[row] = max(extra.get(row, 0.0), legend_below(ax))
         more = f" (and {len(labels) - 1} more with these rates)" if len(labels) > 1 else ""
         ax.set(title=textwrap.fill(labels[0] + more, 80 // cols), xlabel="optimizer step", ylabel="learning rate")
         ax.set_ylim(bottom=0)
+    make_room(fig, extra)
     return fig

@@ -3,10 +3,15 @@ and ``Skip``, a figure's way of saying the data cannot support it."""
 
 from __future__ import annotations
 
+import textwrap
+
+import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from ..describe import family, fmt_value
@@ -115,18 +120,74 @@ def readable_axes(ax, integer_x: bool, logy: bool, from_zero: bool) -> None:
         ax.set_xlim(left=0)
 
 
-def legend_below(ax) -> None:
-    """The panel's legend under it, outside the data, with each line's marker."""
+def text_width(text: str, pt: float) -> float:
+    """The width in points of the widest line of ``text`` at ``pt`` in the current font (measured, not estimated)."""
+    font = FontProperties(size=pt)
+    return max(TextToPath().get_text_width_height_descent(line, font, ismath=False)[0] for line in text.split("\n"))
+
+
+def fit(label: str, points: float, pt: float) -> str:
+    """``label`` wrapped at spaces until its widest line is at most ``points`` wide (a word longer stays whole)."""
+    for chars in range(len(label), 9, -1):
+        text = textwrap.fill(label, chars)
+        if text_width(text, pt) <= points:
+            return text
+    return textwrap.fill(label, 10)
+
+
+def legend_below(ax) -> float:
+    """The panel's legend under it, outside the data, with each line's marker: as many columns (up to 3) as its
+    column of the figure holds, a label wider than that wrapped. Returns the inches its lines need beyond the two
+    rows a panel leaves room for (``make_room`` adds them): a legend with no room makes constrained layout collapse
+    the panels and cut the legend off."""
     handles, labels = ax.get_legend_handles_labels()
     if ax.get_legend() is not None:
         ax.get_legend().remove()
-    if labels:
-        ax.legend(
-            handles,
-            labels,
-            frameon=False,
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.28),
-            ncols=min(len(labels), 3),
-            handlelength=2.5,
-        )
+    if not labels:
+        return 0.0
+    pt = FontProperties(size=matplotlib.rcParams["legend.fontsize"]).get_size_in_points()
+    room = ax.get_figure().get_figwidth() / ax.get_subplotspec().get_gridspec().ncols * 72  # points
+    handle = (2.5 + 0.8 + 2.0) * pt  # the handle, its gap to the text and the gap to the next column
+    labels = [fit(str(label), room - handle, pt) for label in labels]
+    widest = max(text_width(label, pt) for label in labels) + handle
+    ncols = max(1, min(len(labels), 3, int(room // widest)))
+    ax.legend(
+        handles,
+        labels,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.28),
+        ncols=ncols,
+        handlelength=2.5,
+    )
+    lines = [label.count("\n") + 1 for label in labels]
+    rows = -(-len(labels) // ncols)  # matplotlib fills a column, then the next
+    height = sum(max(lines[r::rows]) * 1.2 + 0.5 for r in range(rows))  # in font sizes: text, then the spacing
+    return (height - 2 * 1.7 + 0.8) * pt / 72 if height > 2 * 1.7 else 0.0  # 0.8: a margin under the last line
+
+
+def wrapped(labels, width: float) -> list[str]:
+    """Configuration labels as y tick labels, wrapped to 45% of a ``width``-inch figure: a tuned GPT arm's label
+    runs to 100 characters, wider than a paper's column, and would leave constrained layout no room."""
+    pt = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
+    return [textwrap.fill(str(label), int(width * 0.45 * 72 / (0.5 * pt))) for label in labels]
+
+
+def tick_lines(labels: list) -> float:
+    """Inches the wrapped lines of ``labels`` (``wrapped``) need beyond one line each."""
+    pt = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
+    return sum(label.count("\n") for label in labels) * 1.2 * pt / 72
+
+
+def make_room(fig: Figure, extra: dict) -> None:
+    """Grow the figure by what the tallest legend of each row of panels needs (``legend_below``'s, per row), then
+    as far as the laid-out legends still reach below it (the estimate leaves out the layout's own spacing)."""
+    if not any(extra.values()):
+        return
+    fig.set_figheight(fig.get_figheight() + sum(extra.values()))
+    for _ in range(4):
+        fig.draw_without_rendering()  # constrained layout, as savefig runs it
+        low = min(ax.get_legend().get_window_extent().y0 for ax in fig.axes if ax.get_legend()) / fig.dpi
+        if low >= 0.04:
+            return
+        fig.set_figheight(fig.get_figheight() - low + 0.08)

@@ -170,7 +170,7 @@ def wrapped(labels, width: float) -> list[str]:
     """Configuration labels as y tick labels, wrapped to 45% of a ``width``-inch figure: a tuned GPT arm's label
     runs to 100 characters, wider than a paper's column, and would leave constrained layout no room."""
     pt = FontProperties(size=matplotlib.rcParams["ytick.labelsize"]).get_size_in_points()
-    return [textwrap.fill(str(label), int(width * 0.45 * 72 / (0.5 * pt))) for label in labels]
+    return [fit(str(label), width * 0.45 * 72, pt) for label in labels]
 
 
 def tick_lines(labels: list) -> float:

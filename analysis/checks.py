@@ -92,6 +92,16 @@ def off_choice(runs: pd.DataFrame, sweeps: list) -> list[str]:
     return [say("warn_tuning_off", n=len(off), which=listing(off))] * bool(off)
 
 
+def same_epoch(target: pd.DataFrame) -> list[str]:
+    """Configurations counted as reaching the target sooner than standard training in pairs where both reached it
+    in the same epoch: the target is read once an epoch, so the ratio is only what an epoch of each costs."""
+    if "same_epoch" not in target:
+        return []
+    hits = target[target["same_epoch"] > 0]
+    which = [f"{r['label']} ({int(r['same_epoch'])} of {int(r['sooner'])})" for r in hits.to_dict("records")]
+    return [say("warn_target_epoch", which=listing(which))] * bool(which)
+
+
 def untrained(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, str]:
     """Configuration id -> label of the configurations some completed run of which never trained some block
     (metrics.csv's ``trained`` column, over the whole run): the arm is not what its name says."""

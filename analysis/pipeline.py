@@ -13,7 +13,7 @@ import pandas as pd
 from alternating_freeze.contract import ACCURACY, Objective, write_atomic
 
 from . import speed, tuning
-from .checks import collect_warnings, off_choice
+from .checks import collect_warnings, off_choice, same_epoch
 from .loading import load, unread_tuning
 from .measures import of_runs, unit
 from .paired import baselines, pair_values, paired_comparison
@@ -117,6 +117,7 @@ def compute(
         else f"standard training's mean final validation {objective.words} in the same setting / {target_fraction:g}"
         f" ({unit(objective).unit}, lower is better: reached at or below it)"
     )
+    target = speed.summary(runs, configs, baselines(configs))
     return AnalysisResult(
         [str(p) for p in paths],
         runs,
@@ -125,10 +126,11 @@ def compute(
         stats,
         paired,
         pairs,
-        speed.summary(runs, configs, baselines(configs)),
+        target,
         pd.concat([tuning.grid(t) for t in tuned], ignore_index=True) if tuned else pd.DataFrame(),
         unread_warnings(loaded.sweeps)
         + collect_warnings(runs, stats, paired, curves, objective)
+        + same_epoch(target)
         + [w for t in tuned for w in tuning.warnings(t)]
         + [w for s in loaded.sweeps if s.tuning for w in tuning.close_call_warnings(s.tuning, runs, s.path)]
         + off_choice(runs, loaded.sweeps),

@@ -130,17 +130,21 @@ def reach(runs: pd.DataFrame, curves: pd.DataFrame, goal: dict, objective: Objec
                 "target_acc": target,
                 "target_on": split,
                 "flops_to_target": first_reach(value, c["train_flops"], target, objective),
+                "epoch_to_target": first_reach(value, c["epoch"], target, objective),
                 "s_to_target": first_reach(value, c["train_s_cum"], target, objective)
                 if run["timing_ok"]
                 else math.nan,
             }
         )
-    return pd.DataFrame(rows, columns=["run_id", "target_acc", "target_on", "flops_to_target", "s_to_target"])
+    columns = ["run_id", "target_acc", "target_on", "flops_to_target", "epoch_to_target", "s_to_target"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.DataFrame:
     """Per configuration: how many runs reached the target, the censored median cost; against standard training
-    seed by seed, how often it got there sooner, later or neither did, and the median FLOPs ratio."""
+    seed by seed, how often it got there sooner, later or neither did, the median FLOPs ratio, and how many of the
+    sooner pairs reached it in the same epoch as their partner (``same_epoch``: their ratio is an epoch's cost, the
+    target read once an epoch cannot say which got there first)."""
     done = runs[runs["in_stats"] & runs["target_acc"].notna()]
     out = []
     for cfg in configs[configs["config_id"].isin(done["config_id"])].to_dict("records"):
@@ -156,9 +160,10 @@ def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.Da
             "median_s": censored_median(mine["s_to_target"].dropna()),
         }
         if base := baselines.get(cfg["config_id"]):
-            theirs = done.loc[done["config_id"] == base["config_id"], ["seed", "flops_to_target"]]
-            pairs = mine[["seed", "flops_to_target"]].merge(theirs, on="seed")
+            cols = ["seed", "flops_to_target", "epoch_to_target"]
+            pairs = mine[cols].merge(done.loc[done["config_id"] == base["config_id"], cols], on="seed")
             ratio = np.array([cost_ratio(a, b) for a, b in zip(pairs["flops_to_target_x"], pairs["flops_to_target_y"])])
+            same = (pairs["epoch_to_target_x"] == pairs["epoch_to_target_y"]) & np.isfinite(pairs["epoch_to_target_x"])
             known = ratio[~np.isnan(ratio)]
             row |= {
                 "baseline_label": base["label"],
@@ -166,6 +171,7 @@ def summary(runs: pd.DataFrame, configs: pd.DataFrame, baselines: dict) -> pd.Da
                 "sooner": int((ratio < 1).sum()),
                 "later": int((ratio > 1).sum()),
                 "neither": int(np.isnan(ratio).sum()),
+                "same_epoch": int((same.to_numpy() & (ratio < 1)).sum()),
                 "median_flops_ratio": float(np.median(known)) if known.size else math.nan,
             }
         out.append(row)

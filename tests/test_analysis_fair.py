@@ -78,6 +78,8 @@ def test_time_to_target_counts_runs_that_never_reach_it(targets):
     assert (fast["sooner"], fast["later"], fast["neither"]) == (2, 1, 0)
     assert fast["median_flops_ratio"] == pytest.approx(4 / 9)
     assert (slow["sooner"], slow["later"], slow["neither"]) == (1, 2, 0)
+    assert fast["same_epoch"] == slow["same_epoch"] == 0  # each sooner pair got there an epoch or more earlier
+    assert not [w for w in result.warnings if "once an epoch" in w]
     md = (targets / "report.md").read_text()
     assert "| alternating/batch every 2 | 87.4 (val) | 1 of 3 | not reached |" in md
     assert (targets / "target.csv").exists()
@@ -278,3 +280,17 @@ def test_an_untuned_sweep_says_so_and_its_headline_has_numbers(sweep):
         "which these seeds cannot tell from no difference; at equal FLOPs the best, alternating/batch every 1, is "
         "10.10 pp higher [" in head
     )
+
+
+def test_sooner_in_the_same_epoch_is_only_a_cheaper_epoch(tmp_path):
+    """Both runs of a pair first reach the target in epoch 2 of 3; the alternating run's epochs cost a third: it is
+    counted sooner (ratio 1/3), and the report warns that an epoch's evaluation cannot say which got there first."""
+    for seed in range(3):
+        write_val_run(tmp_path, make_config(seed), [0.5, 0.95, 0.95], [0.5, 0.9, 0.95], flops=3e9)  # target 0.9025
+        alt = make_config(seed, "alternating")
+        write_val_run(tmp_path, alt, [0.5, 0.95, 0.95 + 0.01 * seed], [0.5, 0.9, 0.95], flops=1e9)
+    result = analysis.compute([tmp_path], boot=FAST)
+    row = result.target.set_index("label").loc["alternating/batch every 1"]
+    assert (row["sooner"], row["same_epoch"], row["median_flops_ratio"]) == (3, 3, pytest.approx(1 / 3))
+    (warning,) = [w for w in result.warnings if "once an epoch" in w]
+    assert "alternating/batch every 1 (3 of 3)" in warning

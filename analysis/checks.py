@@ -3,8 +3,10 @@ the log: excluded, duplicate and missing runs, too few seeds, missing partners, 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from alternating_freeze.contract import ACCURACY, Objective
@@ -13,7 +15,7 @@ from .columns import element
 from .describe import counted, fmt_value, listing, say, seeds_text
 from .measures import headline_metric
 from .stats import MIN_SEEDS
-from .tuning import OUTSIDE_VERDICT, final_jobs
+from .tuning import OUTSIDE_VERDICT, final_jobs, final_values
 
 
 def missing_runs(runs: pd.DataFrame) -> list[str]:
@@ -100,6 +102,49 @@ def same_epoch(target: pd.DataFrame) -> list[str]:
     hits = target[target["same_epoch"] > 0]
     which = [f"{r['label']} ({int(r['same_epoch'])} of {int(r['sooner'])})" for r in hits.to_dict("records")]
     return [say("warn_target_epoch", which=listing(which))] * bool(which)
+
+
+def close_calls(tuning: dict, runs: pd.DataFrame, path: Path) -> list[tuple]:
+    """(arm, chosen, its mean, runner-up, its mean, standard error) of each grid-tuned arm whose choice beat the
+    next best setting by less than one standard error of the difference of their mean tuning scores: the seed SD of
+    the tuning metric over the arm's final runs x sqrt(1/n1 + 1/n2), n the tuning seeds behind each mean. The means
+    are the chooser's own (tuning.json's ``scores``); a setting with a failed trial scored the worst and is not a
+    contender. Other tuning seeds might have chosen the runner-up."""
+    if tuning.get("method", "grid") != "grid" or (metric := tuning.get("metric")) not in runs:
+        return []
+    sign = 1 if tuning.get("mode", "max") == "max" else -1
+    out = []
+    for arm, spec in tuning["arms"].items():
+        points = [
+            p
+            for p in spec.get("scores") or []
+            if not p.get("n_failed")
+            and p.get("n")
+            and isinstance(p.get("mean"), (int, float))
+            and math.isfinite(p["mean"])
+        ]
+        mine = [p for p in points if p["values"] == spec.get("chosen")]
+        others = sorted((p for p in points if p["values"] != spec.get("chosen")), key=lambda p: -sign * p["mean"])
+        finals = final_values(runs, path, spec.get("final_jobs") or [], metric)
+        if len(mine) != 1 or not others or len(finals) < 2:
+            continue
+        (a,), b = mine, others[0]
+        se = float(np.std(finals, ddof=1)) * math.sqrt(1 / a["n"] + 1 / b["n"])
+        if abs(a["mean"] - b["mean"]) < se:
+            out.append((arm, a["values"], a["mean"], b["values"], b["mean"], se))
+    return out
+
+
+def close_call_warnings(tuning: dict, runs: pd.DataFrame, path: Path) -> list[str]:
+    def setting(values: dict) -> str:
+        return ", ".join(f"{k}={fmt_value(v)}" for k, v in values.items())
+
+    close = [
+        f"{arm}: {setting(a)} {m:.4f} against {setting(b)} {n:.4f}, standard error {se:.2g}"
+        for arm, a, m, b, n, se in close_calls(tuning, runs, path)
+    ]
+    seeds = len(tuning.get("tuning_seeds") or [])
+    return [say("warn_tuning_close", which=listing(close), seeds=f"{seeds} seed{'s' * (seeds != 1)}")] * bool(close)
 
 
 def untrained(runs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, str]:

@@ -55,6 +55,17 @@ def column(key: str) -> str:
     return ALIASES.get(key) or (key if key.split(".")[0] in GROUPS else f"config.{key}")
 
 
+def scheduler_options(row: dict) -> dict:
+    """A runs (or configurations) row's ``scheduler`` options, from its config.scheduler.* columns (a list as the
+    JSON its column holds), as contract.schedule_label reads them."""
+    prefix = "config.scheduler."
+    return {
+        k[len(prefix) :]: json.loads(v) if isinstance(v, str) and v.startswith("[") else v
+        for k, v in row.items()
+        if k.startswith(prefix) and v is not None and v == v  # NaN: an older run without the option
+    }
+
+
 def element(row: dict, key: str):
     """A config key's value in a runs row, an element of a list column for ``optimizer.betas.0``."""
     value, index = row.get(column(key)), re.search(r"\.(\d+)$", key)

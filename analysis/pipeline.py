@@ -13,7 +13,7 @@ import pandas as pd
 from alternating_freeze.contract import ACCURACY, Objective, write_atomic
 
 from . import speed, tuning
-from .checks import collect_warnings, off_choice, same_epoch
+from .checks import close_call_warnings, collect_warnings, off_choice, same_epoch
 from .loading import load, unread_tuning
 from .measures import of_runs, unit
 from .paired import baselines, pair_values, paired_comparison
@@ -132,7 +132,7 @@ def compute(
         + collect_warnings(runs, stats, paired, curves, objective)
         + same_epoch(target)
         + [w for t in tuned for w in tuning.warnings(t)]
-        + [w for s in loaded.sweeps if s.tuning for w in tuning.close_call_warnings(s.tuning, runs, s.path)]
+        + [w for s in loaded.sweeps if s.tuning for w in close_call_warnings(s.tuning, runs, s.path)]
         + off_choice(runs, loaded.sweeps),
         loaded.sweeps,
         boot,

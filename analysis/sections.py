@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import re
@@ -15,7 +14,8 @@ import pandas as pd
 from alternating_freeze.contract import ACCURACY, Objective, metric_objective, schedule_label
 
 from . import tables, tuning
-from .describe import fmt_value, is_missing, listing, say, seeds_text
+from .columns import scheduler_options
+from .describe import fmt_value, listing, say, seeds_text
 from .loading import key_columns
 from .measures import equal_flops, headline_metric, unit_words
 from .speed import MIN_TIMED_PAIRS, STARVED_SHARE, THROUGHPUT_FACTOR
@@ -87,12 +87,9 @@ def protocol(result) -> str:
 
 def schedules(configs: pd.DataFrame) -> str:
     """Each configuration's learning-rate schedule in full (contract.schedule_label), those sharing one together."""
-    columns = [c for c in configs if c.startswith("config.scheduler.")]
     by: dict[str, list] = {}
     for r in configs.to_dict("records"):
-        options = {c.rsplit(".", 1)[1]: r[c] for c in columns if not is_missing(r[c])}
-        options = {k: json.loads(v) if isinstance(v, str) and v.startswith("[") else v for k, v in options.items()}
-        by.setdefault(schedule_label(options, full=True)[0], []).append(r["label"])
+        by.setdefault(schedule_label(scheduler_options(r), full=True)[0], []).append(r["label"])
     if len(by) == 1:
         return f"{next(iter(by))} for every configuration"
     return "; ".join(f"{name} for {', '.join(map(repr, labels))}" for name, labels in by.items())

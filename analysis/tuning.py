@@ -211,44 +211,6 @@ def spread(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def close_calls(tuning: dict, runs: pd.DataFrame, path: Path) -> list[tuple]:
-    """(arm, chosen, its mean, runner-up, its mean, standard error) of each grid-tuned arm whose chosen setting beat
-    the next best by less than one standard error of the difference of their mean tuning scores: the seed SD of the
-    tuning metric over the arm's final runs (at its choice) x sqrt(1/n1 + 1/n2), n the tuning seeds behind each
-    mean. The tuning seeds could not tell the two apart, so other seeds might have chosen the other."""
-    if tuning.get("method", "grid") != "grid" or (metric := tuning.get("metric")) not in runs:
-        return []
-    out = []
-    for arm, spec in tuning["arms"].items():
-        finals = final_values(runs, path, spec.get("final_jobs") or [], metric)
-        trials = pd.DataFrame(
-            [
-                {"point": tuple(sorted(t["values"].items())), "score": score(tuning, t)}
-                for t in spec.get("trials") or []
-            ],
-            columns=["point", "score"],
-        )
-        means = trials.groupby("point", sort=False)["score"].agg(["mean", "count"]).dropna()
-        means = means.sort_values("mean", ascending=tuning.get("mode", "max") != "max", kind="stable")
-        if len(means) < 2 or len(finals) < 2:
-            continue
-        (a, first), (b, second) = means.iloc[0], means.iloc[1]
-        se = float(np.std(finals, ddof=1)) * math.sqrt(1 / first + 1 / second)
-        if abs(a - b) < se:
-            out.append((arm, dict(means.index[0]), a, dict(means.index[1]), b, se))
-    return out
-
-
-def close_call_warnings(tuning: dict, runs: pd.DataFrame, path: Path) -> list[str]:
-    close = [
-        f"{arm}: {', '.join(f'{k}={fmt_value(v)}' for k, v in a.items())} {m:.4f} against "
-        f"{', '.join(f'{k}={fmt_value(v)}' for k, v in b.items())} {n:.4f}, standard error {se:.2g}"
-        for arm, a, m, b, n, se in close_calls(tuning, runs, path)
-    ]
-    seeds = len(tuning.get("tuning_seeds") or [])
-    return [say("warn_tuning_close", which=listing(close), seeds=f"{seeds} seed{'s' * (seeds != 1)}")] * bool(close)
-
-
 def warnings(tuning: dict) -> list[str]:
     edge = [f"{arm} ({key}={fmt_value(tuning['arms'][arm]['chosen'][key])})" for arm, key in at_edge(tuning)]
     many = int(tuning.get("studies", 1)) > 1

@@ -205,14 +205,23 @@ def test_the_tuning_table_of_a_loss_marks_the_lowest(text_sweep):
     assert "best over the other keys' values), in nats per character, lower is better; bold" in md
     assert "could not tell" not in md  # 1.7 against 1.9: 0.2 apart, far beyond the final runs' seed SD (0.016)
     # a close call: 1.7 against 1.72 on the one tuning seed, less apart than one standard error of a difference of
-    # two single-seed scores, the final runs' validation-loss SD (1.50..1.54: 0.0158 by hand) x sqrt(2) = 0.0224
+    # two single-seed scores, the final runs' validation-loss SD (1.50..1.54: 0.0158 by hand) x sqrt(2) = 0.0224;
+    # the means are the chooser's own (tuning.json's scores)
     tuning["arms"]["standard"]["trials"][0]["score"] = 1.72
+    tuning["arms"]["standard"]["scores"] = [
+        {"values": {"optimizer.lr": lr}, "mean": mean, "n": 1, "n_failed": 0, "study": 0}
+        for lr, mean in ((0.001, 1.72), (0.01, 1.7))
+    ]
     (text_sweep / contract.TUNING_FILE).write_text(json.dumps(tuning))
     result = analysis.compute([text_sweep], boot=FAST)
     (close,) = [w for w in result.warnings if "could not tell" in w]
     se = pd.Series([STD_LOSS[s] for s in range(5)]).std() * math.sqrt(2)
     assert "Tuning on 1 seed could not tell" in close and f"standard error {se:.2g}" in close
     assert "standard: optimizer.lr=0.01 1.7000 against optimizer.lr=0.001 1.7200" in close
+    # a setting one of whose trials failed scored the worst for the chooser: no contender, no close call
+    tuning["arms"]["standard"]["scores"][0] |= {"n": 2, "n_failed": 1}
+    (text_sweep / contract.TUNING_FILE).write_text(json.dumps(tuning))
+    assert not [w for w in analysis.compute([text_sweep], boot=FAST).warnings if "could not tell" in w]
 
 
 def test_runs_of_both_objectives_are_refused_in_one_line(text_sweep, tmp_path, capsys):

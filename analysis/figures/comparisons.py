@@ -4,8 +4,6 @@ and that value against switching frequency."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -13,7 +11,8 @@ from matplotlib.figure import Figure
 
 from alternating_freeze.contract import schedule_label
 
-from ..describe import fmt_value, is_missing
+from ..columns import scheduler_options
+from ..describe import fmt_value
 from ..measures import equal_flops, headline_metric, unit
 from ..paired import EQUAL_FLOPS
 from ..stats import context_names, t_interval
@@ -187,7 +186,7 @@ def frequency_data(res) -> pd.DataFrame:
         for c in ("order", "start", "optimizer_state", "freeze_bn_stats", "split", "splits")
         if c in alt and alt[c].nunique() > 1
     ]
-    schedules = [schedule_label(scheduler_of(r), full=True)[0] for r in alt.to_dict("records")]
+    schedules = [schedule_label(scheduler_options(r), full=True)[0] for r in alt.to_dict("records")]
     line = [
         ", ".join(
             [
@@ -205,17 +204,6 @@ def frequency_data(res) -> pd.DataFrame:
     )
     alt = alt[np.isfinite(alt["period"])]
     return alt[alt.groupby("context_id")["period"].transform("nunique") > 1]
-
-
-def scheduler_of(row: dict) -> dict:
-    """A runs row's ``scheduler`` options (its config.scheduler.* columns, a list as the JSON the column holds), as
-    contract.schedule_label reads them."""
-    prefix = "config.scheduler."
-    return {
-        k[len(prefix) :]: json.loads(v) if isinstance(v, str) and v.startswith("[") else v
-        for k, v in row.items()
-        if k.startswith(prefix) and not is_missing(v)
-    }
 
 
 def frequency(res, width: float) -> Figure:

@@ -47,7 +47,7 @@ def build(result) -> str:
         else ""
     )
     if (paired["n_pairs"] > 0).any():
-        comparison = say("paired", table=tables.markdown(tables.comparison(paired, objective)))
+        comparison = say("paired", table=tables.markdown(tables.comparison(paired, objective)), measure=objective.words)
     else:
         comparison = say(
             "no_configuration"
@@ -119,6 +119,8 @@ def build(result) -> str:
             wilcoxon_min=WILCOXON_MIN_N,
             confidence=f"{result.boot.confidence:g}",
             alpha=f"{alpha:g}",
+            measure=objective.words,
+            Measure=objective.words.capitalize(),
             n_acc=tested.get(main, 0),
             n_flops=tested.get(flops, 0),
             tex_files=", `tables/*.tex` (booktabs LaTeX)" * bool(result.files.get("latex")),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,18 @@ def report(sweep_dir: Path, launched_at: float) -> tuple[dict[str, int], list[tu
     return counts, problems, earlier
 
 
+def launch_clock(sweep_dir: Path) -> float:
+    """This launch's start on the clock that stamps the jobs' files (a cluster's shared filesystem may run another
+    clock than this host): the mtime of a file created in the sweep folder and removed at once. Not multirun.yaml's:
+    a second launch of the same sweep rewrites it, and the first launch then took its own jobs for earlier ones."""
+    here = next((p for p in (sweep_dir.absolute(), *sweep_dir.absolute().parents) if p.is_dir()), None)
+    try:  # the sweep folder, or before its first launch the nearest folder above it (nothing is created)
+        with tempfile.NamedTemporaryFile(dir=here, prefix=".af-clock-") as f:
+            return os.fstat(f.fileno()).st_mtime
+    except (OSError, TypeError):
+        return time.time()
+
+
 class SweepReport(Callback):
     """Prints the sweep's status table and makes ``af-train -m`` exit non-zero if a job failed."""
 
@@ -106,16 +120,12 @@ class SweepReport(Callback):
         self.launched_at = time.time()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self.launched_at = time.time()
+        self.launched_at = launch_clock(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _exit_code
         sweep_dir = Path(config.hydra.sweep.dir)
-        try:  # written by the sweeper as every launch starts, on the clock that stamps the jobs' files
-            launched_at = (sweep_dir / "multirun.yaml").stat().st_mtime  # (a cluster's shared filesystem)
-        except OSError:
-            launched_at = self.launched_at
-        counts, problems, earlier = report(sweep_dir, launched_at - 1.0)
+        counts, problems, earlier = report(sweep_dir, self.launched_at - 1.0)
         lines = [
             f"sweep {sweep_dir}: "
             + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s == "completed")

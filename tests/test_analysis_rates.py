@@ -70,6 +70,7 @@ def freezeout_run(sweep, seed):
     (run / "summary.json").write_text(json.dumps(summary))
 
 
+@pytest.mark.slow
 def test_the_report_draws_the_rates_where_schedules_differ_and_not_otherwise(tmp_path):
     differ, same = tmp_path / "freezeout", tmp_path / "plain"
     for seed in range(2):

@@ -105,11 +105,11 @@ def launch_clock(sweep_dir: Path) -> float:
     """This launch's start on the clock that stamps the jobs' files (a cluster's shared filesystem may run another
     clock than this host): the mtime of a file created in the sweep folder and removed at once. Not multirun.yaml's:
     a second launch of the same sweep rewrites it, and the first launch then took its own jobs for earlier ones."""
-    here = next((p for p in (sweep_dir.absolute(), *sweep_dir.absolute().parents) if p.is_dir()), None)
+    here = next(p for p in (sweep_dir.absolute(), *sweep_dir.absolute().parents) if p.is_dir())  # "/" at worst
     try:  # the sweep folder, or before its first launch the nearest folder above it (nothing is created)
         with tempfile.NamedTemporaryFile(dir=here, prefix=".af-clock-") as f:
             return os.fstat(f.fileno()).st_mtime
-    except (OSError, TypeError):
+    except OSError:  # a folder this user cannot write: this host's clock
         return time.time()
 
 

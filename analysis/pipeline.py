@@ -27,6 +27,9 @@ class NoRunsError(ValueError):
     """The given folders hold no run folder at all."""
 
 
+TARGET_OPTIONS = {"acc": ("--target", "an accuracy"), "loss": ("--target-loss", "a loss")}  # af-analyze's, per measure
+
+
 class TargetError(ValueError):
     """A target accuracy given for runs judged by another objective."""
 
@@ -93,15 +96,12 @@ def compute(
             f"no run folders (with .hydra/config.yaml, summary.json or metrics.csv) under {', '.join(map(str, paths))}"
         )
     objective = of_runs(loaded.runs)  # MixedObjectives: accuracy and loss share no verdict
-    given = {"acc": target_acc, "loss": target_loss}  # a target named in each measure's own option
-    for measure, flag in (("acc", "--target"), ("loss", "--target-loss")):
-        if given[measure] is not None and objective.measure != measure:
-            raise TargetError(
-                f"{flag}={given[measure]} is {'an accuracy' if measure == 'acc' else 'a loss'}; these runs are judged "
-                f"by {objective.name}: use {'--target-loss' if measure == 'acc' else '--target'}"
-            )
-    target = given[objective.measure]
-    goal = speed.targets(loaded.runs, target, target_fraction, objective)
+    given = {"acc": target_acc, "loss": target_loss}  # a target is given in its own measure's option
+    for measure, value in given.items():
+        if value is not None and measure != objective.measure:
+            (flag, what), use = TARGET_OPTIONS[measure], TARGET_OPTIONS[objective.measure][0]
+            raise TargetError(f"{flag}={value} is {what}; these runs are judged by {objective.name}: use {use}")
+    goal = speed.targets(loaded.runs, given[objective.measure], target_fraction, objective)
     runs = loaded.runs.merge(speed.reach(loaded.runs, loaded.curves, goal, objective), "left", "run_id")
     curves, configs = loaded.curves, configurations(runs)  # every table below reads this one
     stats, pairs = summarize(runs, boot=boot, configs=configs), pair_values(runs, curves, configs=configs)

@@ -232,16 +232,16 @@ def blocks(
     """Schedules by number of blocks K: the paired difference in the objective's final test value (accuracy in pp, a
     loss in its unit) from standard training, at what FLOPs."""
     u, main = unit_of(objective), headline_metric(objective)
-    acc = paired[(paired["metric"] == main) & paired["baseline_id"].notna()].set_index("config_id")
+    diff = paired[(paired["metric"] == main) & paired["baseline_id"].notna()].set_index("config_id")
     flops = stats[stats["metric"] == "train_flops"].set_index("config_id")["mean"]
-    cfg = configs[configs["config_id"].isin(acc.index)]
+    cfg = configs[configs["config_id"].isin(diff.index)]
     cfg = cfg[cfg.groupby("context_id")["n_blocks"].transform("nunique") > 1]
     cells = {
         (
             ", ".join(filter(None, [r["strategy_label"], where.get(r["context_id"])])),
             f"K={r['n_blocks']}",
-        ): f"{number(acc.loc[r['config_id'], 'mean_diff'] * u.scale, u.digits, True)} {u.diff_unit} at "
-        f"{number(flops[r['config_id']] / flops[acc.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
+        ): f"{number(diff.loc[r['config_id'], 'mean_diff'] * u.scale, u.digits, True)} {u.diff_unit} at "
+        f"{number(flops[r['config_id']] / flops[diff.loc[r['config_id'], 'baseline_id']] * 100, 0)}% FLOPs"
         for r in cfg.to_dict("records")
     }
     ks = sorted({k for _, k in cells}, key=lambda k: int(k[2:]))

@@ -85,4 +85,8 @@ def test_long_labels_are_wrapped_and_their_legends_fit_inside_the_figure():
         for i in range(3):
             axes[0, 0].plot([0, 1], [i, i], label=f"t_0 0.{i} linear")
         assert legend_below(axes[0, 0]) == 0.0
-        assert axes[0, 0].get_legend()._ncols == 3
+        fig.draw_without_rendering()
+        texts = axes[0, 0].get_legend().get_texts()  # three columns: the labels side by side, on one line each
+        assert len({round(t.get_window_extent().y0) for t in texts}) == 1 and not any(
+            "\n" in t.get_text() for t in texts
+        )

@@ -20,6 +20,7 @@ from .style import (
     MARKERS,
     STANDARD,
     UNTIMED,
+    final_value,
     grid,
     legend_below,
     make_room,
@@ -29,6 +30,7 @@ from .style import (
     standard_line,
     tick_lines,
     ticks,
+    value_label,
     wrapped,
 )
 
@@ -118,16 +120,6 @@ def paired_difference(res, width: float) -> Figure:
     return fig
 
 
-def final_value(res, runs: pd.DataFrame) -> pd.Series:
-    """Each run's final test value of the objective, as the figures show it (an accuracy in %, a loss in its unit)."""
-    return pd.to_numeric(runs[headline_metric(res.objective)], errors="coerce") * unit(res.objective).scale
-
-
-def value_label(res) -> str:
-    u = unit(res.objective)
-    return f"final {u.name} ({u.unit})"
-
-
 def blocks_data(res) -> pd.DataFrame:
     """Completed runs where K varies: ``K``, ``schedule``, ``value`` (the objective's final test value, accuracy in
     %) and ``flops`` (% of standard training's)."""
@@ -207,8 +199,9 @@ def frequency_data(res) -> pd.DataFrame:
 
 
 def frequency(res, width: float) -> Figure:
-    """Mean final test value (accuracy, or a text's loss) and its CI per switching period, one line per clock (every N batches, every N epochs)
-    on one axis of optimizer steps per block visit; standard training's mean and CI as a band."""
+    """Mean final test value (accuracy, or a text's loss) and its CI per switching period, one line per clock (every N
+    batches, every N epochs) on one axis of optimizer steps per block visit; standard training's mean and CI as a
+    band."""
     d = need(frequency_data(res), NO_PERIODS)
     ctxs, where = list(dict.fromkeys(d["context_id"])), context_names(res.configs)
     fig, axes = grid(width, 1, len(ctxs), sharey=True)

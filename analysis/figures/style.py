@@ -73,16 +73,25 @@ def points(res, data: pd.DataFrame, hue: str, names, **kw) -> None:
     sns.pointplot(data, hue=hue, palette=palette(names), errorbar=res.boot.interval, **POINTS | kw)
 
 
+def final_value(res, runs: pd.DataFrame) -> pd.Series:
+    """Each run's final test value of the objective, as the figures show it (an accuracy in %, a loss in its unit)."""
+    return pd.to_numeric(runs[headline_metric(res.objective)], errors="coerce") * unit(res.objective).scale
+
+
+def value_label(res) -> str:
+    """The axis label of ``final_value``: "final test accuracy (%)", "final test loss (nats/char)"."""
+    u = unit(res.objective)
+    return f"final {u.name} ({u.unit})"
+
+
 def standard_line(ax, res, context_id: str) -> None:
-    """Standard training's mean final test value of the runs' objective (dashed; an accuracy in %, a loss in its
-    unit) and its CI (grey band) in this context."""
-    done, scale = res.done, unit(res.objective).scale
-    v = done.loc[(done["context_id"] == context_id) & (done["strategy"] == "standard"), headline_metric(res.objective)]
-    v = pd.to_numeric(v, errors="coerce").dropna()
-    if len(v) and np.isfinite(lo_hi := res.boot.interval(v * scale)).all():
+    """Standard training's mean ``final_value`` (dashed) and its CI (grey band) in this context."""
+    done = res.done
+    v = final_value(res, done[(done["context_id"] == context_id) & (done["strategy"] == "standard")]).dropna()
+    if len(v) and np.isfinite(lo_hi := res.boot.interval(v)).all():
         ax.axhspan(*lo_hi, color="0.6", alpha=0.25, lw=0)
     if len(v):
-        ax.axhline(v.mean() * scale, color=STANDARD, ls="--", lw=1, label="standard")
+        ax.axhline(v.mean(), color=STANDARD, ls="--", lw=1, label="standard")
 
 
 def ticks(ax, values) -> None:
